@@ -1,0 +1,1 @@
+//! containerizer (to be written).

@@ -1,0 +1,1 @@
+//! isolator (to be written).

@@ -1,0 +1,17 @@
+//! mesolite: a single-node container agent in the tradition of the Mesos containerizer.
+//!
+//! Layers (dependencies point down): `agent`/`cli` → `api` → `containerizer` → `launcher`,
+//! `isolator`, `cgroups`, `stats` → `sys`, `http`, `config`, `resources`.
+
+pub mod agent;
+pub mod api;
+pub mod cgroups;
+pub mod cli;
+pub mod config;
+pub mod containerizer;
+pub mod http;
+pub mod isolator;
+pub mod launcher;
+pub mod resources;
+pub mod stats;
+pub mod sys;
