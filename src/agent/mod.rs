@@ -1,1 +1,201 @@
-//! agent (to be written).
+//! The agent: one thread, one `mio` loop. Every source (the API socket and its clients,
+//! signals, container pidfds and exec pipes) is a typed `Source`; timers bound the poll's sleep.
+//! Nothing in the loop blocks.
+
+mod setup;
+mod signals;
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use mio::{Events, Poll};
+
+use crate::api::{AgentInfo, Ctx, Server, ServerConfig};
+use crate::cgroups::{Cgroups, CgroupsConfig};
+use crate::config::{Flags, Launcher};
+use crate::containerizer::{Containerizer, Notice, Settings};
+use crate::event::Source;
+use crate::http::Limits;
+use crate::launcher::LauncherKind;
+use crate::timer::{TimerKind, Timers};
+
+/// Why the agent could not start or had to stop.
+#[derive(Debug)]
+pub enum AgentError {
+    Dir(PathBuf, io::Error),
+    Socket(PathBuf, io::Error),
+    SocketInUse(PathBuf),
+    UnknownGroup(String),
+    Poll(io::Error),
+    Signals(io::Error),
+    Isolation(String),
+    Cgroups(String),
+    Resources(String),
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentError::Dir(p, e) => write!(f, "Failed to create directory {}: {e}", p.display()),
+            AgentError::Socket(p, e) => write!(f, "Failed to set up the API socket {}: {e}", p.display()),
+            AgentError::SocketInUse(p) => {
+                write!(f, "Another agent is already listening on {}", p.display())
+            }
+            AgentError::UnknownGroup(g) => write!(f, "Unknown --socket_group '{g}'"),
+            AgentError::Poll(e) => write!(f, "Event loop failure: {e}"),
+            AgentError::Signals(e) => write!(f, "Failed to install signal handlers: {e}"),
+            AgentError::Isolation(e) => write!(f, "Invalid --isolation: {e}"),
+            AgentError::Cgroups(e) => write!(f, "Failed to set up cgroups: {e}"),
+            AgentError::Resources(e) => write!(f, "Failed to determine the node's resources: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AgentError {}
+
+/// Runs the agent until SIGTERM or SIGINT. Containers keep running after it returns.
+pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Result<(), AgentError> {
+    let mut poll = Poll::new().map_err(AgentError::Poll)?;
+    let mut timers = Timers::default();
+    setup::ensure_dir(&flags.work_dir)?;
+    setup::ensure_dir(&flags.runtime_dir)?;
+    setup::ensure_dir(&flags.work_dir.join("containers"))?;
+    let mut signals = signals::Signals::install(poll.registry()).map_err(AgentError::Signals)?;
+
+    let launcher = match flags.launcher {
+        Launcher::Linux => LauncherKind::Linux,
+        Launcher::Posix => LauncherKind::Posix,
+    };
+    let isolators = crate::isolator::build(&flags.isolation, launcher).map_err(AgentError::Isolation)?;
+    let controllers = crate::isolator::controllers(&isolators);
+    let cgroups = if controllers.is_empty() {
+        None
+    } else {
+        let cfg = CgroupsConfig {
+            hierarchy: flags.cgroups_hierarchy.clone(),
+            root: flags.cgroups_root.to_string(),
+            mountinfo: flags.proc_dir.join("self/mountinfo"),
+            self_cgroup: flags.proc_dir.join("self/cgroup"),
+            under_systemd: std::env::var_os("INVOCATION_ID").is_some(),
+        };
+        let cg = Cgroups::detect(&cfg, &controllers).map_err(|e| AgentError::Cgroups(e.to_string()))?;
+        log::info!("{}", cg.describe());
+        Some(cg)
+    };
+    let given = flags.resources.as_ref().map(|r| r.as_str().to_string());
+    let total = crate::resources::total(&flags.proc_dir, &flags.work_dir, given.as_deref())
+        .map_err(|e| AgentError::Resources(e.to_string()))?;
+    log::info!("Node resources: {}", total.to_text());
+    if !crate::sys::process::pidfds_supported() {
+        log::warn!("This kernel has no pidfds (Linux < 5.3): container exits are found through SIGCHLD");
+    }
+    let settings = Settings {
+        work_dir: flags.work_dir.clone(),
+        runtime_dir: flags.runtime_dir.clone(),
+        proc_dir: flags.proc_dir.clone(),
+        launcher,
+        enable_cfs: flags.cgroups_enable_cfs,
+        switch_user: flags.switch_user,
+        shutdown_grace: flags.executor_shutdown_grace_period,
+        total,
+    };
+    let mut containerizer = Containerizer::new(settings, isolators, cgroups);
+
+    let listener = setup::bind_socket(&flags.socket, flags.socket_group.as_deref())?;
+    let server_config = ServerConfig {
+        max_connections: usize::try_from(flags.max_connections).unwrap_or(1024),
+        request_timeout: flags.http_request_timeout,
+        limits: Limits::default(),
+    };
+    let mut server = Server::new(listener, server_config, poll.registry(), &mut timers)
+        .map_err(|e| AgentError::Socket(flags.socket.clone(), e))?;
+    let mut info = AgentInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        flags: flags.to_pairs(),
+        started: Instant::now(),
+        start_time: crate::sys::now_secs(),
+        loop_iterations: 0,
+        recovered: true,
+    };
+    log::info!("mesolite {} listening on {}", info.version, flags.socket.display());
+    if let Err(e) = setup::notify_ready() {
+        log::warn!("Failed to notify systemd of readiness: {e}");
+    }
+
+    let mut events = Events::with_capacity(256);
+    loop {
+        if let Err(e) = poll.poll(&mut events, timers.next_timeout()) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(AgentError::Poll(e));
+        }
+        info.loop_iterations += 1;
+        let registry = poll.registry();
+        for event in events.iter() {
+            let Some(source) = Source::from_token(event.token()) else { continue };
+            let mut ctx = Ctx { containerizer: &mut containerizer, registry, timers: &mut timers, info: &info, notices: Vec::new() };
+            match source {
+                Source::Listener => server.accept(registry),
+                Source::Conn(slot) => server.on_conn(slot, &mut ctx),
+                Source::Init(_) | Source::ExecReport(_) => {
+                    let n = ctx.containerizer.on_event(source, registry, ctx.timers);
+                    ctx.notices.extend(n);
+                }
+                Source::Signals => {
+                    let arrived = signals.take();
+                    if let Some(sig) = arrived.terminate {
+                        log::info!("Received signal {sig}: stopping; containers keep running");
+                        let _ = std::fs::remove_file(&flags.socket);
+                        return Ok(());
+                    }
+                    if arrived.hangup {
+                        reload(&mut flags, args, env, &mut info);
+                    }
+                    if arrived.child {
+                        let n = ctx.containerizer.on_sigchld(registry, ctx.timers);
+                        ctx.notices.extend(n);
+                    }
+                }
+            }
+            deliver(&mut server, &mut ctx);
+        }
+        for kind in timers.expired() {
+            let registry = poll.registry();
+            let mut ctx = Ctx { containerizer: &mut containerizer, registry, timers: &mut timers, info: &info, notices: Vec::new() };
+            match kind {
+                TimerKind::ConnectionSweep => server.sweep(registry, ctx.timers),
+                other => {
+                    let n = ctx.containerizer.on_timer(&other, registry, ctx.timers);
+                    ctx.notices.extend(n);
+                }
+            }
+            deliver(&mut server, &mut ctx);
+        }
+    }
+}
+
+/// Hands the notices gathered while handling one event to the server.
+fn deliver(server: &mut Server, ctx: &mut Ctx<'_>) {
+    while !ctx.notices.is_empty() {
+        let notices: Vec<Notice> = std::mem::take(&mut ctx.notices);
+        server.on_notices(notices, ctx);
+    }
+}
+
+/// SIGHUP: re-reads the conf file's reloadable settings and logs what changed.
+fn reload(flags: &mut Flags, args: &[String], env: &[(String, String)], info: &mut AgentInfo) {
+    match crate::config::reload(flags, args, env) {
+        Ok(changes) if changes.is_empty() => log::info!("SIGHUP: configuration reloaded, nothing changed"),
+        Ok(changes) => {
+            for (name, old, new) in changes {
+                log::info!("SIGHUP: {name} changed from '{old}' to '{new}'");
+            }
+            log::set_max_level(flags.logging_level.to_level_filter());
+            info.flags = flags.to_pairs();
+        }
+        Err(e) => log::error!("SIGHUP: failed to reload the configuration, keeping the old one: {e}"),
+    }
+}

@@ -1,1 +1,298 @@
-//! api (to be written).
+//! The API server on the unix socket: HTTP/1.1 connections in the event loop, routed to the
+//! operator API v1 (`v1.rs`) and the GET endpoints (`endpoints.rs`). A LAUNCH or WAIT that must
+//! wait for the containerizer is parked and answered when its `Notice` arrives.
+
+mod conn;
+mod endpoints;
+mod render;
+mod v1;
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use mio::net::UnixListener;
+use mio::{Interest, Registry, Token};
+
+use conn::{Conn, ReadOutcome};
+use crate::containerizer::{ContainerId, Containerizer, Notice};
+use crate::event::Source;
+use crate::http::{parse_request, Limits, Parse, Request, Response};
+use crate::timer::{TimerKind, Timers};
+
+/// How often stalled connections are looked for.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// Facts about the agent the endpoints report.
+#[derive(Debug)]
+pub struct AgentInfo {
+    pub version: &'static str,
+    pub flags: Vec<(&'static str, String)>,
+    pub started: Instant,
+    pub start_time: f64,
+    pub loop_iterations: u64,
+    /// False until recovery has finished: API calls get 503 meanwhile.
+    pub recovered: bool,
+}
+
+/// What a handler needs from the rest of the agent.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub containerizer: &'a mut Containerizer,
+    pub registry: &'a Registry,
+    pub timers: &'a mut Timers,
+    pub info: &'a AgentInfo,
+    /// Notices produced while handling a request (a KILL that ended a container at once),
+    /// for the loop to hand to `Server::on_notices`.
+    pub notices: Vec<Notice>,
+}
+
+/// A handler's answer: now, or when the containerizer says so.
+#[derive(Debug)]
+pub enum Reply {
+    Now(Response),
+    Launch(ContainerId),
+    Wait(ContainerId),
+}
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub max_connections: usize,
+    pub request_timeout: Duration,
+    pub limits: Limits,
+}
+
+#[derive(Debug)]
+pub struct Server {
+    listener: UnixListener,
+    config: ServerConfig,
+    conns: HashMap<u32, Conn>,
+    next_conn: u32,
+    /// Parked requests, by container: (connection, is it a LAUNCH).
+    parked: HashMap<ContainerId, Vec<(u32, bool)>>,
+    pub requests: u64,
+}
+
+impl Server {
+    pub fn new(listener: UnixListener, config: ServerConfig, registry: &Registry, timers: &mut Timers) -> io::Result<Server> {
+        let mut listener = listener;
+        registry.register(&mut listener, Token::from(Source::Listener), Interest::READABLE)?;
+        timers.add(SWEEP_EVERY, TimerKind::ConnectionSweep);
+        Ok(Server {
+            listener,
+            config,
+            conns: HashMap::new(),
+            next_conn: 1,
+            parked: HashMap::new(),
+            requests: 0,
+        })
+    }
+
+    /// Accepts every pending connection.
+    pub fn accept(&mut self, registry: &Registry) {
+        loop {
+            let (mut stream, _) = match self.listener.accept() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::warn!("Failed to accept an API connection: {e}");
+                    return;
+                }
+            };
+            if self.conns.len() >= self.config.max_connections {
+                log::warn!("Refusing an API connection: {} are open already", self.conns.len());
+                continue;
+            }
+            let peer = crate::sys::socket::peer_cred(stream.as_raw_fd()).ok();
+            let slot = self.next_conn;
+            self.next_conn = self.next_conn.wrapping_add(1).max(1);
+            if let Err(e) = registry.register(&mut stream, Token::from(Source::Conn(slot)), Interest::READABLE) {
+                log::warn!("Failed to watch an API connection: {e}");
+                continue;
+            }
+            self.conns.insert(slot, Conn::new(stream, peer));
+        }
+    }
+
+    /// A connection is readable or writable.
+    pub fn on_conn(&mut self, slot: u32, ctx: &mut Ctx<'_>) {
+        let limit = self.config.limits.max_header_bytes + self.config.limits.max_body_bytes + 1;
+        let Some(conn) = self.conns.get_mut(&slot) else { return };
+        let closed = match conn.fill(limit) {
+            Ok(ReadOutcome::Open) => false,
+            Ok(ReadOutcome::Closed) => true,
+            Err(_) => true,
+        };
+        if closed && conn.inbuf.is_empty() {
+            self.close(slot, ctx.registry);
+            return;
+        }
+        self.process(slot, ctx);
+        if closed {
+            // Answer what was asked, then go: a half-closed client still reads.
+            if let Some(conn) = self.conns.get_mut(&slot) {
+                conn.closing = true;
+            }
+        }
+        self.flush(slot, ctx.registry);
+    }
+
+    /// Parses and answers buffered requests until one is parked or the buffer runs dry.
+    fn process(&mut self, slot: u32, ctx: &mut Ctx<'_>) {
+        loop {
+            let Some(conn) = self.conns.get_mut(&slot) else { return };
+            if conn.deferred || conn.closing || conn.inbuf.is_empty() {
+                return;
+            }
+            let request = match parse_request(&conn.inbuf, &self.config.limits) {
+                Parse::Incomplete => return,
+                Parse::Error(e) => {
+                    let resp = Response::text(e.status, e.message);
+                    conn.outbuf.extend_from_slice(&resp.to_bytes(false));
+                    conn.inbuf.clear();
+                    conn.closing = true;
+                    return;
+                }
+                Parse::Complete { request, consumed } => {
+                    conn.inbuf.drain(..consumed);
+                    request
+                }
+            };
+            conn.keep_alive = request.keep_alive;
+            let peer = conn.peer;
+            self.requests += 1;
+            match self.route(&request, peer, ctx) {
+                Reply::Now(resp) => self.respond(slot, resp),
+                Reply::Launch(id) => self.park(slot, id, true),
+                Reply::Wait(id) => self.park(slot, id, false),
+            }
+        }
+    }
+
+    fn route(&mut self, req: &Request, peer: Option<crate::sys::socket::PeerCred>, ctx: &mut Ctx<'_>) -> Reply {
+        if req.path == "/api/v1" {
+            return v1::handle(req, peer, ctx);
+        }
+        Reply::Now(endpoints::handle(req, ctx))
+    }
+
+    fn park(&mut self, slot: u32, id: ContainerId, launch: bool) {
+        if let Some(conn) = self.conns.get_mut(&slot) {
+            conn.deferred = true;
+        }
+        self.parked.entry(id).or_default().push((slot, launch));
+    }
+
+    /// Queues a response on a connection.
+    fn respond(&mut self, slot: u32, resp: Response) {
+        let Some(conn) = self.conns.get_mut(&slot) else { return };
+        conn.deferred = false;
+        conn.outbuf.extend_from_slice(&resp.to_bytes(conn.keep_alive));
+        if !conn.keep_alive {
+            conn.closing = true;
+        }
+    }
+
+    /// Writes what is queued; closes a finished `closing` connection; watches for writability
+    /// while output is pending.
+    fn flush(&mut self, slot: u32, registry: &Registry) {
+        let Some(conn) = self.conns.get_mut(&slot) else { return };
+        match conn.flush() {
+            Ok(true) => {
+                if conn.closing {
+                    self.close(slot, registry);
+                    return;
+                }
+                if conn.want_write {
+                    conn.want_write = false;
+                    let _ = registry.reregister(&mut conn.stream, Token::from(Source::Conn(slot)), Interest::READABLE);
+                }
+            }
+            Ok(false) => {
+                if !conn.want_write {
+                    conn.want_write = true;
+                    let _ = registry.reregister(
+                        &mut conn.stream,
+                        Token::from(Source::Conn(slot)),
+                        Interest::READABLE | Interest::WRITABLE,
+                    );
+                }
+            }
+            Err(_) => self.close(slot, registry),
+        }
+    }
+
+    fn close(&mut self, slot: u32, registry: &Registry) {
+        if let Some(mut conn) = self.conns.remove(&slot) {
+            let _ = registry.deregister(&mut conn.stream);
+        }
+    }
+
+    /// Answers the requests parked on what the containerizer just told.
+    pub fn on_notices(&mut self, notices: Vec<Notice>, ctx: &mut Ctx<'_>) {
+        for notice in notices {
+            let (id, launch_reply): (&ContainerId, Option<Response>) = match &notice {
+                Notice::Launched(id) => (id, Some(Response::new(200))),
+                Notice::LaunchFailed(id, msg) => (id, Some(Response::text(400, msg.clone()))),
+                Notice::Terminated(id) => (id, None),
+            };
+            let Some(waiting) = self.parked.remove(id) else { continue };
+            let mut still = Vec::new();
+            for (slot, is_launch) in waiting {
+                match (&launch_reply, is_launch) {
+                    (Some(resp), true) => self.respond(slot, resp.clone()),
+                    (None, false) => {
+                        let resp = v1::wait_response(ctx.containerizer, id);
+                        self.respond(slot, resp);
+                    }
+                    // A launch parked until exec hears of a termination only through a
+                    // LaunchFailed/Launched first; a wait ignores launch notices.
+                    _ => {
+                        still.push((slot, is_launch));
+                        continue;
+                    }
+                }
+                self.flush(slot, ctx.registry);
+                // The answered connection may hold a pipelined request.
+                self.process(slot, ctx);
+                self.flush(slot, ctx.registry);
+            }
+            if !still.is_empty() {
+                self.parked.entry(id.clone()).or_default().extend(still);
+            }
+        }
+    }
+
+    /// Drops clients that stalled mid-request, and idle ones after a long while, so a slow or
+    /// broken client never holds a slot forever.
+    pub fn sweep(&mut self, registry: &Registry, timers: &mut Timers) {
+        let timeout = self.config.request_timeout;
+        let stale: Vec<u32> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                let idle = c.last_activity.elapsed();
+                !c.deferred && ((!c.inbuf.is_empty() && idle > timeout) || idle > timeout * 10)
+            })
+            .map(|(s, _)| *s)
+            .collect();
+        for slot in stale {
+            if let Some(conn) = self.conns.get_mut(&slot) {
+                if !conn.inbuf.is_empty() {
+                    log::debug!("Dropping an API client that stalled mid-request");
+                    conn.outbuf.extend_from_slice(&Response::text(408, "Request timeout").to_bytes(false));
+                    let _ = conn.flush();
+                }
+            }
+            self.close(slot, registry);
+        }
+        timers.add(SWEEP_EVERY, TimerKind::ConnectionSweep);
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+}

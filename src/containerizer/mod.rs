@@ -1,1 +1,154 @@
-//! containerizer (to be written).
+//! The Mesos containerizer: launches containers through the launcher and the isolators, tracks
+//! each through its state machine, destroys them, and measures them. It runs inside the event
+//! loop and never blocks: slow steps wait for fd readiness or a timer.
+
+mod container;
+mod destroy;
+mod id;
+mod launch;
+mod metrics;
+mod request;
+mod usage;
+
+pub use container::{Container, Init, Reason, State, TaskState, Termination};
+pub use id::ContainerId;
+pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
+pub use request::{parse_container_id, parse_launch, Command, LaunchRequest};
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::Child;
+use std::time::Duration;
+
+use crate::cgroups::Cgroups;
+use crate::isolator::Isolator;
+use crate::launcher::LauncherKind;
+use crate::resources::Resources;
+
+/// What the containerizer needs from the agent's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub work_dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub proc_dir: PathBuf,
+    pub launcher: LauncherKind,
+    pub enable_cfs: bool,
+    pub switch_user: bool,
+    pub shutdown_grace: Duration,
+    /// The node's capacity: the sum of what running containers hold never exceeds it.
+    pub total: Resources,
+}
+
+/// What the API layer must learn of, produced by events and timers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// The task exec'd: answer the pending LAUNCH with 200.
+    Launched(ContainerId),
+    /// The launch failed after the ID was taken: answer 400 with the message.
+    LaunchFailed(ContainerId, String),
+    /// The container is TERMINATED: answer every WAIT.
+    Terminated(ContainerId),
+}
+
+/// How LAUNCH_CONTAINER went, synchronously.
+#[derive(Debug, PartialEq)]
+pub enum LaunchOutcome {
+    /// Cloned; the answer comes with `Notice::Launched` or `Notice::LaunchFailed`.
+    Pending,
+    /// The ID is in use (202).
+    AlreadyExists,
+    /// Refused before the ID was taken (400); nothing is kept.
+    Refused(String),
+    /// Failed after the ID was taken (400); the container is kept TERMINATED.
+    Failed(String),
+}
+
+/// Errors of KILL and REMOVE.
+#[derive(Debug, PartialEq)]
+pub enum ControlError {
+    NotFound(ContainerId),
+    StillRunning(ContainerId),
+    Failed(ContainerId, String),
+}
+
+impl std::fmt::Display for ControlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ControlError::NotFound(id) => write!(f, "Container {id} not found"),
+            ControlError::StillRunning(id) => {
+                write!(f, "Container {id} is still running: KILL_CONTAINER and WAIT_CONTAINER first")
+            }
+            ControlError::Failed(id, why) => write!(f, "Container {id}: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+/// The containers and the machinery to run them.
+#[derive(Debug)]
+pub struct Containerizer {
+    settings: Settings,
+    isolators: Vec<Box<dyn Isolator>>,
+    cgroups: Option<Cgroups>,
+    /// In ID order, so listings are stable.
+    containers: BTreeMap<ContainerId, Container>,
+    by_slot: HashMap<u32, ContainerId>,
+    next_slot: u32,
+    /// Background `rm -rf` of removed sandboxes.
+    helpers: Vec<Child>,
+    pub metrics: Metrics,
+}
+
+impl Containerizer {
+    pub fn new(settings: Settings, isolators: Vec<Box<dyn Isolator>>, cgroups: Option<Cgroups>) -> Containerizer {
+        Containerizer {
+            settings,
+            isolators,
+            cgroups,
+            containers: BTreeMap::new(),
+            by_slot: HashMap::new(),
+            next_slot: 1,
+            helpers: Vec::new(),
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn get(&self, id: &ContainerId) -> Option<&Container> {
+        self.containers.get(id)
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &Container> {
+        self.containers.values()
+    }
+
+    fn slot_id(&self, slot: u32) -> Option<ContainerId> {
+        self.by_slot.get(&slot).cloned()
+    }
+
+    /// What running containers hold.
+    pub fn allocated(&self) -> Resources {
+        let mut sum = Resources::default();
+        for c in self.containers.values().filter(|c| c.state.holds_resources()) {
+            sum.add(&c.resources);
+        }
+        sum
+    }
+
+    /// How many containers are in each state.
+    pub fn count_by_state(&self) -> Vec<(State, usize)> {
+        State::ALL
+            .iter()
+            .map(|s| (*s, self.containers.values().filter(|c| c.state == *s).count()))
+            .collect()
+    }
+
+    /// Reaps finished background helpers (SIGCHLD).
+    pub fn reap_helpers(&mut self) {
+        self.helpers.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+    }
+}

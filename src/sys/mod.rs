@@ -1,1 +1,55 @@
-//! sys (to be written).
+//! The OS layer: every libc call of the agent lives below this module, each `unsafe` block with a
+//! `SAFETY:` comment. Everything above calls the safe, typed functions exported here.
+
+pub mod fd;
+pub mod mount;
+pub mod process;
+pub mod signal;
+pub mod socket;
+pub mod user;
+
+use std::io;
+
+/// Turns a C return value into an `io::Result`, reading `errno` on `-1`.
+pub(crate) fn cvt<T: IsMinusOne>(ret: T) -> io::Result<T> {
+    if ret.is_minus_one() {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Retries a call interrupted by a signal.
+pub(crate) fn cvt_retry<T: IsMinusOne, F: FnMut() -> T>(mut f: F) -> io::Result<T> {
+    loop {
+        match cvt(f()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+pub(crate) trait IsMinusOne {
+    fn is_minus_one(&self) -> bool;
+}
+
+macro_rules! impl_is_minus_one {
+    ($($t:ident)*) => ($(impl IsMinusOne for $t {
+        fn is_minus_one(&self) -> bool { *self == -1 }
+    })*)
+}
+impl_is_minus_one! { i32 i64 isize }
+
+/// The current process id.
+pub fn getpid() -> i32 {
+    // SAFETY: getpid has no preconditions and cannot fail.
+    unsafe { libc::getpid() }
+}
+
+/// Seconds since the epoch, as Mesos's `timestamp` fields.
+pub fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

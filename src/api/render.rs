@@ -1,0 +1,152 @@
+//! JSON and text renderings shared by the v1 calls and the GET endpoints.
+
+use serde_json::{json, Value};
+
+use super::{AgentInfo, Ctx};
+use crate::containerizer::{Container, Containerizer, LATENCY_BUCKETS};
+
+pub(super) fn version(info: &AgentInfo) -> Value {
+    json!({"version": info.version, "build_date": "", "build_time": 0, "build_user": ""})
+}
+
+pub(super) fn flags_v1(info: &AgentInfo) -> Value {
+    Value::Array(info.flags.iter().map(|(n, v)| json!({"name": n, "value": v})).collect())
+}
+
+pub(super) fn flags_v0(info: &AgentInfo) -> Value {
+    let map: serde_json::Map<String, Value> =
+        info.flags.iter().map(|(n, v)| (n.to_string(), Value::String(v.clone()))).collect();
+    json!({"flags": map})
+}
+
+/// `container_status` of a container (Mesos's ContainerStatus).
+fn status(c: &Container) -> Value {
+    let mut s = json!({"container_id": {"value": c.id.as_str()}});
+    if let Some(pid) = c.init.as_ref().filter(|i| i.exit.is_none()).map(|i| i.pid) {
+        s["executor_pid"] = json!(pid);
+    }
+    s
+}
+
+/// GET_CONTAINERS entries: every container, with our `state`.
+pub(super) fn containers_v1(cz: &Containerizer) -> Value {
+    let mut buf = Vec::with_capacity(4096);
+    Value::Array(
+        cz.containers()
+            .map(|c| {
+                let mut e = json!({
+                    "container_id": {"value": c.id.as_str()},
+                    "state": c.state.name(),
+                    "container_status": status(c),
+                });
+                if let Some(stats) = cz.usage(c, &mut buf) {
+                    e["resource_statistics"] = json!(stats);
+                }
+                e
+            })
+            .collect(),
+    )
+}
+
+/// `/monitor/statistics`: one entry per live container.
+pub(super) fn statistics(cz: &Containerizer) -> Value {
+    let mut buf = Vec::with_capacity(4096);
+    Value::Array(
+        cz.containers()
+            .filter_map(|c| {
+                let stats = cz.usage(c, &mut buf)?;
+                let id = c.id.as_str();
+                Some(json!({"container_id": id, "executor_id": id, "source": id, "statistics": stats}))
+            })
+            .collect(),
+    )
+}
+
+/// `/containers`: Mesos's entries.
+pub(super) fn containers_v0(cz: &Containerizer, only: Option<&str>) -> Value {
+    let mut buf = Vec::with_capacity(4096);
+    Value::Array(
+        cz.containers()
+            .filter(|c| only.is_none_or(|id| id == c.id.as_str()))
+            .map(|c| {
+                let mut e = json!({
+                    "container_id": c.id.as_str(),
+                    "executor_id": c.id.as_str(),
+                    "source": c.id.as_str(),
+                    "state": c.state.name(),
+                    "container_status": status(c),
+                });
+                if let Some(stats) = cz.usage(c, &mut buf) {
+                    e["statistics"] = json!(stats);
+                }
+                e
+            })
+            .collect(),
+    )
+}
+
+/// Every metric as (Mesos-style name, value).
+pub(super) fn metric_pairs(ctx: &Ctx<'_>) -> Vec<(String, f64)> {
+    let m = &ctx.containerizer.metrics;
+    let mut out = vec![
+        ("containerizer/mesos/launches".to_string(), m.launches as f64),
+        ("containerizer/mesos/launch_failures".to_string(), m.launch_failures as f64),
+        ("containerizer/mesos/container_destroy_errors".to_string(), m.destroy_errors as f64),
+        ("agent/uptime_secs".to_string(), ctx.info.started.elapsed().as_secs_f64()),
+        ("agent/loop_iterations".to_string(), ctx.info.loop_iterations as f64),
+    ];
+    for (state, n) in ctx.containerizer.count_by_state() {
+        out.push((format!("containerizer/mesos/containers_{}", state.name().to_ascii_lowercase()), n as f64));
+    }
+    let total = ctx.containerizer.settings().total.clone();
+    let used = ctx.containerizer.allocated();
+    out.push(("slave/cpus_total".into(), total.cpus));
+    out.push(("slave/cpus_used".into(), used.cpus));
+    out.push(("slave/mem_total".into(), total.mem_mb));
+    out.push(("slave/mem_used".into(), used.mem_mb));
+    out.push(("slave/disk_total".into(), total.disk_mb));
+    out.push(("slave/disk_used".into(), used.disk_mb));
+    out
+}
+
+pub(super) fn metrics_v1(ctx: &Ctx<'_>) -> Value {
+    Value::Array(metric_pairs(ctx).into_iter().map(|(n, v)| json!({"name": n, "value": v})).collect())
+}
+
+pub(super) fn metrics_snapshot(ctx: &Ctx<'_>) -> Value {
+    let map: serde_json::Map<String, Value> = metric_pairs(ctx).into_iter().map(|(n, v)| (n, json!(v))).collect();
+    Value::Object(map)
+}
+
+/// Prometheus text exposition format 0.0.4.
+pub(super) fn prometheus(ctx: &Ctx<'_>) -> String {
+    use std::fmt::Write;
+    let m = &ctx.containerizer.metrics;
+    let mut s = String::with_capacity(2048);
+    let _ = writeln!(s, "# HELP mesolite_containers Containers by containerizer state.");
+    let _ = writeln!(s, "# TYPE mesolite_containers gauge");
+    for (state, n) in ctx.containerizer.count_by_state() {
+        let _ = writeln!(s, "mesolite_containers{{state=\"{}\"}} {n}", state.name());
+    }
+    for (name, help, v) in [
+        ("mesolite_launches_total", "Container launches attempted.", m.launches),
+        ("mesolite_launch_failures_total", "Container launches that failed.", m.launch_failures),
+        ("mesolite_destroy_errors_total", "Container destroys that failed.", m.destroy_errors),
+        ("mesolite_loop_iterations_total", "Event loop iterations.", ctx.info.loop_iterations),
+    ] {
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+    }
+    let h = &m.launch_latency;
+    let _ = writeln!(s, "# HELP mesolite_launch_latency_seconds From LAUNCH_CONTAINER to the task's exec.");
+    let _ = writeln!(s, "# TYPE mesolite_launch_latency_seconds histogram");
+    for (bound, count) in LATENCY_BUCKETS.iter().zip(h.buckets.iter()) {
+        let _ = writeln!(s, "mesolite_launch_latency_seconds_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(s, "mesolite_launch_latency_seconds_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(s, "mesolite_launch_latency_seconds_sum {}", h.sum);
+    let _ = writeln!(s, "mesolite_launch_latency_seconds_count {}", h.count);
+    let _ = writeln!(s, "# HELP mesolite_uptime_seconds Seconds since the agent started.");
+    let _ = writeln!(s, "# TYPE mesolite_uptime_seconds gauge");
+    let _ = writeln!(s, "mesolite_uptime_seconds {}", ctx.info.started.elapsed().as_secs_f64());
+    s
+}

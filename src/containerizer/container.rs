@@ -1,0 +1,137 @@
+//! One container: its state machine and how it ended.
+
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use super::id::ContainerId;
+use crate::cgroups::ContainerCgroup;
+use crate::resources::Resources;
+
+/// The Mesos containerizer's states, plus TERMINATED (kept until REMOVE_CONTAINER).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    Starting,
+    Preparing,
+    Isolating,
+    Running,
+    Destroying,
+    Terminated,
+}
+
+impl State {
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Starting => "STARTING",
+            State::Preparing => "PREPARING",
+            State::Isolating => "ISOLATING",
+            State::Running => "RUNNING",
+            State::Destroying => "DESTROYING",
+            State::Terminated => "TERMINATED",
+        }
+    }
+
+    pub const ALL: [State; 6] = [
+        State::Starting,
+        State::Preparing,
+        State::Isolating,
+        State::Running,
+        State::Destroying,
+        State::Terminated,
+    ];
+
+    /// Whether the container holds its resources (everything but TERMINATED does).
+    pub fn holds_resources(self) -> bool {
+        self != State::Terminated
+    }
+
+    pub fn can_remove(self) -> bool {
+        self == State::Terminated
+    }
+}
+
+/// Mesos's TaskState, for WAIT_CONTAINER.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    Finished,
+    Failed,
+    Killed,
+}
+
+impl TaskState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Finished => "TASK_FINISHED",
+            TaskState::Failed => "TASK_FAILED",
+            TaskState::Killed => "TASK_KILLED",
+        }
+    }
+}
+
+/// Mesos's TaskStatus.Reason values that the agent produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    ContainerLaunchFailed,
+    ContainerLimitationMemory,
+    ExecutorTerminated,
+}
+
+impl Reason {
+    pub fn name(self) -> &'static str {
+        match self {
+            Reason::ContainerLaunchFailed => "REASON_CONTAINER_LAUNCH_FAILED",
+            Reason::ContainerLimitationMemory => "REASON_CONTAINER_LIMITATION_MEMORY",
+            Reason::ExecutorTerminated => "REASON_EXECUTOR_TERMINATED",
+        }
+    }
+}
+
+/// How a container ended (Mesos's ContainerTermination).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Termination {
+    /// The raw wait status; None when the task never ran.
+    pub status: Option<i32>,
+    pub state: TaskState,
+    pub reason: Option<Reason>,
+    pub message: Option<String>,
+}
+
+/// The container's init process, as the agent sees it.
+#[derive(Debug)]
+pub struct Init {
+    pub pid: i32,
+    /// None on kernels without pidfds: SIGCHLD + waitpid then.
+    pub pidfd: Option<OwnedFd>,
+    /// Raw wait status of the init once reaped.
+    pub exit: Option<i32>,
+}
+
+/// A container and everything the agent holds for it.
+#[derive(Debug)]
+pub struct Container {
+    pub id: ContainerId,
+    /// Small number naming the container in event-loop tokens and timers.
+    pub slot: u32,
+    pub state: State,
+    pub resources: Resources,
+    pub sandbox: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub cgroup: Option<ContainerCgroup>,
+    pub init: Option<Init>,
+    /// Read end of the exec report pipe, while the launch waits for the task's exec.
+    pub exec_report: Option<OwnedFd>,
+    pub exec_report_buf: Vec<u8>,
+    /// Set when the launch failed after the ID was taken.
+    pub launch_failure: Option<String>,
+    /// Set by KILL_CONTAINER: the end is then TASK_KILLED.
+    pub killed: bool,
+    pub termination: Option<Termination>,
+    pub created: Instant,
+    pub destroy_started: Option<Instant>,
+}
+
+impl Container {
+    pub fn init_pid(&self) -> Option<i32> {
+        self.init.as_ref().map(|i| i.pid)
+    }
+}

@@ -1,0 +1,272 @@
+//! DESTROYING, from any state, idempotent: kill everything in the container (the whole cgroup,
+//! and the init's process group), wait without blocking until the init is reaped and the cgroup
+//! is empty, remove the cgroup, and record how the container ended.
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use super::container::{Reason, State, TaskState, Termination};
+use super::{ContainerId, Containerizer, ControlError, Notice};
+use crate::event::Source;
+use crate::sys::process;
+use crate::timer::{TimerKind, Timers};
+
+/// How often a destroy re-checks for processes left in the cgroup.
+const RETRY: Duration = Duration::from_millis(10);
+/// After this long a destroy gives up on the cgroup (Mesos's --cgroups_destroy_timeout).
+const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
+
+impl Containerizer {
+    /// Dispatches a container fd's readiness.
+    pub fn on_event(&mut self, source: Source, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
+        match source {
+            Source::Init(slot) => self.on_init_ready(slot, registry, timers),
+            Source::ExecReport(slot) => self.on_exec_report(slot, registry),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A timer of ours is due.
+    pub fn on_timer(&mut self, kind: &TimerKind, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
+        match kind {
+            TimerKind::DestroyRetry(slot) => match self.slot_id(*slot) {
+                Some(id) => self.try_finish_destroy(&id, registry, timers),
+                None => Vec::new(),
+            },
+            TimerKind::KillEscalate(slot) => match self.slot_id(*slot) {
+                Some(id) => self.begin_destroy(&id, registry, timers),
+                None => Vec::new(),
+            },
+            TimerKind::ConnectionSweep => Vec::new(),
+        }
+    }
+
+    /// SIGCHLD: reap inits we watch without a pidfd (old kernels) and background helpers.
+    pub fn on_sigchld(&mut self, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
+        self.reap_helpers();
+        let slots: Vec<u32> = self
+            .containers
+            .values()
+            .filter(|c| c.init.as_ref().is_some_and(|i| i.pidfd.is_none() && i.exit.is_none()))
+            .map(|c| c.slot)
+            .collect();
+        slots.into_iter().flat_map(|s| self.on_init_ready(s, registry, timers)).collect()
+    }
+
+    fn on_init_ready(&mut self, slot: u32, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
+        let Some(id) = self.slot_id(slot) else { return Vec::new() };
+        let Some(c) = self.containers.get_mut(&id) else { return Vec::new() };
+        let Some(init) = c.init.as_mut() else { return Vec::new() };
+        if init.exit.is_some() {
+            return Vec::new();
+        }
+        match process::try_wait(init.pid) {
+            Ok(Some(status)) => init.exit = Some(status),
+            Ok(None) => return Vec::new(),
+            Err(e) => {
+                log::warn!("Failed to reap the init {} of container {id}: {e}", init.pid);
+                init.exit = Some(process::status_signaled(libc::SIGKILL));
+            }
+        }
+        if let Some(fd) = init.pidfd.take() {
+            let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+        log::debug!("Init of container {id} exited with status {:?}", init.exit);
+        // Both ends of the exec pipe are closed now: read the report before judging the end.
+        let mut notices = Vec::new();
+        if c.exec_report.is_some() {
+            notices.extend(self.on_exec_report(slot, registry));
+        }
+        notices.extend(self.begin_destroy(&id, registry, timers));
+        notices
+    }
+
+    /// Sends `signal` to the container: SIGKILL destroys it (the whole cgroup); any other signal
+    /// goes to the init, which forwards it to the task.
+    pub fn kill(
+        &mut self,
+        id: &ContainerId,
+        signal: i32,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Result<Vec<Notice>, ControlError> {
+        let c = self.containers.get_mut(id).ok_or_else(|| ControlError::NotFound(id.clone()))?;
+        if matches!(c.state, State::Terminated | State::Destroying) {
+            return Ok(Vec::new());
+        }
+        c.killed = true;
+        if signal == libc::SIGKILL {
+            return Ok(self.begin_destroy(id, registry, timers));
+        }
+        if let Some(init) = c.init.as_ref().filter(|i| i.exit.is_none()) {
+            let sent = match &init.pidfd {
+                Some(fd) => process::pidfd_send_signal(fd, signal),
+                None => process::kill(init.pid, signal),
+            };
+            sent.map_err(|e| ControlError::Failed(id.clone(), format!("Failed to signal: {e}")))?;
+        }
+        Ok(Vec::new())
+    }
+
+    /// Moves a container to DESTROYING (idempotent) and kills everything in it.
+    pub(super) fn begin_destroy(&mut self, id: &ContainerId, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
+        let Some(c) = self.containers.get_mut(id) else { return Vec::new() };
+        if c.state == State::Terminated {
+            return Vec::new();
+        }
+        if c.state != State::Destroying {
+            log::debug!("Container {id}: {} -> DESTROYING", c.state.name());
+            c.state = State::Destroying;
+            c.destroy_started = Some(Instant::now());
+        }
+        kill_everything(c);
+        self.try_finish_destroy(id, registry, timers)
+    }
+
+    fn try_finish_destroy(&mut self, id: &ContainerId, _registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
+        let Some(c) = self.containers.get_mut(id) else { return Vec::new() };
+        if c.state != State::Destroying {
+            return Vec::new();
+        }
+        let init_done = c.init.as_ref().is_none_or(|i| i.exit.is_some());
+        let empty = match &c.cgroup {
+            Some(cg) => cg.is_empty().unwrap_or(true),
+            None => true,
+        };
+        let removed = init_done
+            && empty
+            && match &c.cgroup {
+                Some(cg) => match cg.destroy() {
+                    Ok(()) => true,
+                    Err(e) => {
+                        log::debug!("Container {id}: cgroup not removed yet: {e}");
+                        false
+                    }
+                },
+                None => true,
+            };
+        let timed_out = c.destroy_started.is_some_and(|t| t.elapsed() > DESTROY_TIMEOUT);
+        if !removed && !timed_out {
+            if !empty {
+                kill_everything(c);
+            }
+            timers.add(RETRY, TimerKind::DestroyRetry(c.slot));
+            return Vec::new();
+        }
+        if !removed {
+            self.metrics.destroy_errors += 1;
+            log::error!("Failed to destroy container {id} within {DESTROY_TIMEOUT:?}: its cgroup is left behind");
+        }
+        let termination = termination_of(c);
+        log::info!(
+            "Container {id} terminated: {} status {:?}",
+            termination.state.name(),
+            termination.status
+        );
+        c.cgroup = None;
+        c.termination = Some(termination);
+        c.state = State::Terminated;
+        vec![Notice::Terminated(id.clone())]
+    }
+
+    /// Records a launch that failed after its ID was taken, and destroys what it left.
+    pub(super) fn fail_launch(&mut self, id: &ContainerId, msg: &str, registry: &Registry, timers: &mut Timers) {
+        if let Some(c) = self.containers.get_mut(id) {
+            c.launch_failure = Some(msg.to_string());
+            if let Some(fd) = c.init.as_ref().and_then(|i| i.pidfd.as_ref()) {
+                // Watch the init so its exit is reaped; EEXIST if it was already watched.
+                let _ = registry.register(
+                    &mut SourceFd(&fd.as_raw_fd()),
+                    Token::from(Source::Init(c.slot)),
+                    Interest::READABLE,
+                );
+            }
+        }
+        // A destroy that must wait goes on from the init's pidfd and the timers; it cannot be
+        // TERMINATED yet if the init still runs, so there is nothing to notify here.
+        let _ = self.begin_destroy(id, registry, timers);
+    }
+
+    /// REMOVE_CONTAINER: forgets a terminated container and deletes its sandbox and runtime
+    /// state. The sandbox is renamed away at once and deleted by a background `rm -rf`, so a
+    /// large sandbox never stalls the loop.
+    pub fn remove(&mut self, id: &ContainerId) -> Result<(), ControlError> {
+        let c = self.containers.get(id).ok_or_else(|| ControlError::NotFound(id.clone()))?;
+        if !c.state.can_remove() {
+            return Err(ControlError::StillRunning(id.clone()));
+        }
+        let _ = fs::remove_dir_all(&c.runtime_dir);
+        let trash = self.settings.work_dir.join("containers").join(format!(
+            ".removed-{}-{}",
+            id,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        match fs::rename(&c.sandbox, &trash) {
+            Ok(()) => match std::process::Command::new("rm").arg("-rf").arg(&trash).spawn() {
+                Ok(child) => self.helpers.push(child),
+                Err(e) => log::warn!("Failed to start rm -rf {}: {e}", trash.display()),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(ControlError::Failed(
+                    id.clone(),
+                    format!("Failed to remove the sandbox {}: {e}", c.sandbox.display()),
+                ))
+            }
+        }
+        let slot = c.slot;
+        self.by_slot.remove(&slot);
+        self.containers.remove(id);
+        log::info!("Removed container {id}");
+        Ok(())
+    }
+}
+
+/// SIGKILL to everything the container holds: its cgroup, and the init's process group (the
+/// posix launcher's only handle on double-forked processes).
+fn kill_everything(c: &mut super::Container) {
+    if let Some(cg) = &c.cgroup {
+        if let Err(e) = cg.kill_all() {
+            log::debug!("Container {}: kill of the cgroup: {e}", c.id);
+        }
+    }
+    if let Some(init) = c.init.as_ref().filter(|i| i.exit.is_none()) {
+        let _ = match &init.pidfd {
+            Some(fd) => process::pidfd_send_signal(fd, libc::SIGKILL),
+            None => process::kill(init.pid, libc::SIGKILL),
+        };
+        let _ = process::kill(-init.pid, libc::SIGKILL);
+    }
+}
+
+/// How the container ended: the task's status as the init recorded it (or the init's own, if
+/// it was killed before it could record one), and why.
+fn termination_of(c: &super::Container) -> Termination {
+    let recorded = fs::read_to_string(c.runtime_dir.join("status"))
+        .ok()
+        .and_then(|s| s.trim().parse::<i32>().ok());
+    let status = recorded.or_else(|| c.init.as_ref().and_then(|i| i.exit));
+    if let Some(msg) = &c.launch_failure {
+        return Termination {
+            status,
+            state: TaskState::Failed,
+            reason: Some(Reason::ContainerLaunchFailed),
+            message: Some(msg.clone()),
+        };
+    }
+    let state = if c.killed {
+        TaskState::Killed
+    } else if status == Some(0) {
+        TaskState::Finished
+    } else {
+        TaskState::Failed
+    };
+    Termination { status, state, reason: None, message: None }
+}

@@ -1,0 +1,315 @@
+//! LAUNCH: STARTING → PREPARING → ISOLATING → RUNNING, synchronously up to the clone; the
+//! answer waits for the exec report (EOF: the task exec'd).
+
+use std::ffi::CString;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Instant;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use super::container::{Container, Init, State};
+use super::request::LaunchRequest;
+use super::{Containerizer, LaunchOutcome, Notice};
+use crate::event::Source;
+use crate::isolator::{Plan, PrepareCtx};
+use crate::launcher::{self, LaunchSpec};
+use crate::sys::process::CStringArray;
+use crate::sys::socket::chown;
+use crate::sys::user::{lookup_user, User};
+use crate::timer::Timers;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+impl Containerizer {
+    /// Launches a container. See `LaunchOutcome` for what the caller answers.
+    pub fn launch(&mut self, req: LaunchRequest, registry: &Registry, timers: &mut Timers) -> LaunchOutcome {
+        if self.containers.contains_key(&req.id) {
+            return LaunchOutcome::AlreadyExists;
+        }
+        let mut available = self.settings.total.clone();
+        available.subtract(&self.allocated());
+        if !req.resources.fits_in(&available) {
+            return LaunchOutcome::Refused(req.resources.shortfall(&available));
+        }
+        let user = match self.resolve_user(&req) {
+            Ok(u) => u,
+            Err(msg) => return LaunchOutcome::Refused(msg),
+        };
+        self.metrics.launches += 1;
+        let slot = self.next_slot;
+        self.next_slot = self.next_slot.wrapping_add(1).max(1);
+        let id = req.id.clone();
+        let container = Container {
+            id: id.clone(),
+            slot,
+            state: State::Starting,
+            resources: req.resources.clone(),
+            sandbox: self.settings.work_dir.join("containers").join(id.as_str()),
+            runtime_dir: self.settings.runtime_dir.join("containers").join(id.as_str()),
+            cgroup: None,
+            init: None,
+            exec_report: None,
+            exec_report_buf: Vec::new(),
+            launch_failure: None,
+            killed: false,
+            termination: None,
+            created: Instant::now(),
+            destroy_started: None,
+        };
+        self.by_slot.insert(slot, id.clone());
+        self.containers.insert(id.clone(), container);
+        match self.start(&id, &req, user.as_ref(), registry) {
+            Ok(()) => LaunchOutcome::Pending,
+            Err(msg) => {
+                let msg = format!("Failed to launch container: {msg}");
+                self.metrics.launch_failures += 1;
+                log::warn!("Failed to launch container {id}: {msg}");
+                self.fail_launch(&id, &msg, registry, timers);
+                LaunchOutcome::Failed(msg)
+            }
+        }
+    }
+
+    fn resolve_user(&self, req: &LaunchRequest) -> Result<Option<User>, String> {
+        let Some(name) = req.command.user.as_deref() else { return Ok(None) };
+        if !self.settings.switch_user {
+            return Ok(None);
+        }
+        match lookup_user(name) {
+            Ok(Some(u)) => Ok(Some(u)),
+            Ok(None) => Err(format!("Failed to launch container: unknown user '{name}'")),
+            Err(e) => Err(format!("Failed to look up user '{name}': {e}")),
+        }
+    }
+
+    fn set_state(&mut self, id: &super::ContainerId, state: State) {
+        if let Some(c) = self.containers.get_mut(id) {
+            log::debug!("Container {id}: {} -> {}", c.state.name(), state.name());
+            c.state = state;
+        }
+    }
+
+    fn start(
+        &mut self,
+        id: &super::ContainerId,
+        req: &LaunchRequest,
+        user: Option<&User>,
+        registry: &Registry,
+    ) -> Result<(), String> {
+        let (sandbox, runtime_dir) = match self.containers.get(id) {
+            Some(c) => (c.sandbox.clone(), c.runtime_dir.clone()),
+            None => return Err("container vanished".into()),
+        };
+        let (stdout, stderr) = make_sandbox(&sandbox, user)?;
+        let runtime_fd = make_runtime_dir(&runtime_dir)?;
+
+        self.set_state(id, State::Preparing);
+        let controllers = crate::isolator::controllers(&self.isolators);
+        if let (Some(cgroups), false) = (&self.cgroups, controllers.is_empty()) {
+            let cg = cgroups
+                .create(id.as_str())
+                .map_err(|e| format!("Failed to create the container's cgroup: {e}"))?;
+            if let Some(c) = self.containers.get_mut(id) {
+                c.cgroup = Some(cg);
+            }
+        }
+        let mut plan = Plan::default();
+        {
+            let c = self.containers.get(id).ok_or("container vanished")?;
+            let ctx = PrepareCtx {
+                id: id.as_str(),
+                resources: &req.resources,
+                cgroup: c.cgroup.as_ref(),
+                hostname: req.hostname.as_deref(),
+                enable_cfs: self.settings.enable_cfs,
+            };
+            for iso in &self.isolators {
+                iso.prepare(&ctx, &mut plan)
+                    .map_err(|e| format!("Isolator {} failed to prepare: {e}", iso.name()))?;
+            }
+        }
+
+        self.set_state(id, State::Isolating);
+        let cgroup_fd = match self.containers.get(id).and_then(|c| c.cgroup.as_ref()) {
+            Some(cg) => cg.v2_dir_fd().map_err(|e| e.to_string())?,
+            None => None,
+        };
+        let has_cgroup = self.containers.get(id).is_some_and(|c| c.cgroup.is_some());
+        let spec = build_spec(req, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd)?;
+        let mut spawned = launcher::spawn(spec, has_cgroup).map_err(|e| e.to_string())?;
+        let c = self.containers.get_mut(id).ok_or("container vanished")?;
+        c.init = Some(Init { pid: spawned.pid, pidfd: spawned.pidfd.take(), exit: None });
+        if let (Some(cg), false) = (&c.cgroup, spawned.in_cgroup) {
+            cg.attach(spawned.pid)
+                .map_err(|e| format!("Failed to attach pid {} to its cgroup: {e}", spawned.pid))?;
+        }
+        launcher::release(&mut spawned).map_err(|e| e.to_string())?;
+        if let Some(pidfd) = &c.init.as_ref().and_then(|i| i.pidfd.as_ref()) {
+            register(registry, pidfd, Source::Init(c.slot))?;
+        }
+        register(registry, &spawned.exec_report, Source::ExecReport(c.slot))?;
+        c.exec_report = Some(spawned.exec_report);
+        c.state = State::Running;
+        log::info!("Launched container {id} (init pid {})", spawned.pid);
+        Ok(())
+    }
+
+    /// The exec report pipe is readable: EOF alone means the task exec'd.
+    pub(super) fn on_exec_report(&mut self, slot: u32, registry: &Registry) -> Vec<Notice> {
+        let Some(id) = self.slot_id(slot) else { return Vec::new() };
+        let Some(c) = self.containers.get_mut(&id) else { return Vec::new() };
+        let Some(fd) = c.exec_report.as_ref() else { return Vec::new() };
+        let mut file = match fd.try_clone() {
+            Ok(f) => File::from(f),
+            Err(_) => return Vec::new(),
+        };
+        let mut chunk = [0u8; 4096];
+        loop {
+            match file.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => c.exec_report_buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Vec::new(),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        if let Some(fd) = c.exec_report.take() {
+            let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+        let elapsed = c.created.elapsed().as_secs_f64();
+        match launcher::ExecReport::parse(&c.exec_report_buf) {
+            None => {
+                self.metrics.launch_latency.observe(elapsed);
+                vec![Notice::Launched(id)]
+            }
+            Some(report) => {
+                self.metrics.launch_failures += 1;
+                let msg = format!("Failed to launch container: {}", report.message);
+                log::warn!("Container {id}: {msg}");
+                c.launch_failure = Some(msg.clone());
+                vec![Notice::LaunchFailed(id, msg)]
+            }
+        }
+    }
+}
+
+fn register(registry: &Registry, fd: &OwnedFd, source: Source) -> Result<(), String> {
+    registry
+        .register(&mut SourceFd(&fd.as_raw_fd()), Token::from(source), Interest::READABLE)
+        .map_err(|e| format!("Failed to watch a container fd: {e}"))
+}
+
+/// Creates the sandbox and its `stdout`/`stderr`, owned by the task's user.
+fn make_sandbox(sandbox: &Path, user: Option<&User>) -> Result<(OwnedFd, OwnedFd), String> {
+    fs::create_dir_all(sandbox)
+        .map_err(|e| format!("Failed to create the sandbox {}: {e}", sandbox.display()))?;
+    let mut out = Vec::with_capacity(2);
+    for name in ["stdout", "stderr"] {
+        let path = sandbox.join(name);
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o644)
+            .open(&path)
+            .map_err(|e| format!("Failed to create {}: {e}", path.display()))?;
+        out.push(OwnedFd::from(f));
+        if let Some(u) = user {
+            chown(&path, Some(u.uid), Some(u.gid))
+                .map_err(|e| format!("Failed to chown {}: {e}", path.display()))?;
+        }
+    }
+    if let Some(u) = user {
+        chown(sandbox, Some(u.uid), Some(u.gid))
+            .map_err(|e| format!("Failed to chown {}: {e}", sandbox.display()))?;
+    }
+    let stderr = out.pop().ok_or("no stderr")?;
+    let stdout = out.pop().ok_or("no stdout")?;
+    Ok((stdout, stderr))
+}
+
+/// Creates `<runtime_dir>/containers/<id>` afresh and opens it for the init.
+fn make_runtime_dir(dir: &Path) -> Result<OwnedFd, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("Failed to create {}: {e}", dir.display()))?;
+    let _ = fs::remove_file(dir.join("status"));
+    let f = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY)
+        .open(dir)
+        .map_err(|e| format!("Failed to open {}: {e}", dir.display()))?;
+    Ok(OwnedFd::from(f))
+}
+
+fn cstring(s: &str, what: &str) -> Result<CString, String> {
+    CString::new(s).map_err(|_| format!("{what} contains a NUL byte"))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_spec(
+    req: &LaunchRequest,
+    user: Option<&User>,
+    sandbox: &Path,
+    plan: &Plan,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+    cgroup_fd: Option<OwnedFd>,
+    runtime_dir: OwnedFd,
+) -> Result<LaunchSpec, String> {
+    let cmd = &req.command;
+    let (program, argv): (String, Vec<String>) = if cmd.shell {
+        ("/bin/sh".into(), vec!["sh".into(), "-c".into(), cmd.value.clone()])
+    } else if cmd.arguments.is_empty() {
+        (cmd.value.clone(), vec![cmd.value.clone()])
+    } else {
+        (cmd.value.clone(), cmd.arguments.clone())
+    };
+    let sandbox_str = sandbox.to_string_lossy().into_owned();
+    let mut env: Vec<(String, String)> = vec![
+        ("PATH".into(), DEFAULT_PATH.into()),
+        ("MESOS_SANDBOX".into(), sandbox_str),
+        ("MESOS_CONTAINER_ID".into(), req.id.as_str().to_string()),
+    ];
+    if let Some(u) = user {
+        env.push(("HOME".into(), u.home.clone()));
+        env.push(("USER".into(), u.name.clone()));
+    }
+    for (k, v) in &cmd.environment {
+        env.retain(|(name, _)| name != k);
+        env.push((k.clone(), v.clone()));
+    }
+    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).unwrap_or_default();
+    let search_path = path_var
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .filter_map(|d| CString::new(d).ok())
+        .collect();
+    let argv = argv.iter().map(|a| cstring(a, "an argument")).collect::<Result<Vec<_>, _>>()?;
+    let envp = env
+        .iter()
+        .map(|(k, v)| cstring(&format!("{k}={v}"), "an environment variable"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let hostname = match &plan.hostname {
+        Some(h) => Some(cstring(h, "the hostname")?),
+        None => None,
+    };
+    Ok(LaunchSpec {
+        namespaces: plan.namespaces,
+        mount_proc: plan.mount_proc,
+        hostname,
+        program: cstring(&program, "the command")?,
+        search_path,
+        argv: CStringArray::new(argv),
+        envp: CStringArray::new(envp),
+        cwd: CString::new(sandbox.as_os_str().as_bytes()).map_err(|_| "sandbox path has a NUL byte")?,
+        stdout,
+        stderr,
+        user: user.map(|u| (u.uid, u.gid, u.groups.clone())),
+        cgroup_fd,
+        runtime_dir,
+    })
+}

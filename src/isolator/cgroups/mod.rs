@@ -1,0 +1,22 @@
+//! `cgroups/*`: limits written into the container's cgroup, usage read back from it. The
+//! containerizer creates and removes the cgroup itself (it also needs it to kill).
+
+pub mod cpu;
+pub mod mem;
+pub mod pids;
+
+use super::UsageCtx;
+use crate::cgroups::Controller;
+use crate::stats::ResourceStatistics;
+
+fn usage_of(
+    controller: Controller,
+    ctx: &UsageCtx<'_>,
+    buf: &mut Vec<u8>,
+    out: &mut ResourceStatistics,
+) -> Result<(), String> {
+    match ctx.cgroup {
+        Some(cg) => cg.usage(&[controller], buf, out).map_err(|e| e.to_string()),
+        None => Ok(()),
+    }
+}

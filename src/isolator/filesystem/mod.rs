@@ -1,0 +1,3 @@
+//! `filesystem/*`.
+
+pub mod posix;

@@ -1,0 +1,33 @@
+//! `posix/cpu`: cpu times of the container's process tree.
+
+use std::path::Path;
+
+use super::super::{Isolator, Plan, PrepareCtx, UsageCtx};
+use super::proctree;
+use crate::stats::ResourceStatistics;
+
+#[derive(Debug)]
+pub struct PosixCpu;
+
+impl Isolator for PosixCpu {
+    fn name(&self) -> &'static str {
+        "posix/cpu"
+    }
+
+    fn prepare(&self, _ctx: &PrepareCtx<'_>, _plan: &mut Plan) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn usage(&self, ctx: &UsageCtx<'_>, _buf: &mut Vec<u8>, out: &mut ResourceStatistics) -> Result<(), String> {
+        let Some(pid) = ctx.init_pid else { return Ok(()) };
+        let u = tree(ctx.proc_dir, pid)?;
+        let hz = proctree::ticks_per_sec();
+        out.cpus_user_time_secs = Some(u.utime_ticks as f64 / hz);
+        out.cpus_system_time_secs = Some(u.stime_ticks as f64 / hz);
+        Ok(())
+    }
+}
+
+pub(super) fn tree(proc_dir: &Path, pid: i32) -> Result<proctree::TreeUsage, String> {
+    proctree::usage(proc_dir, pid).map_err(|e| format!("Failed to read {}: {e}", proc_dir.display()))
+}

@@ -1,0 +1,306 @@
+//! Processes: clone3 into namespaces (and straight into a cgroup), pidfds, waiting, signals,
+//! and the calls a forked child makes before exec.
+
+use std::ffi::{CStr, CString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use super::{cvt, cvt_retry};
+
+pub const CLONE_NEWNS: u64 = libc::CLONE_NEWNS as u64;
+pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
+pub const CLONE_NEWIPC: u64 = libc::CLONE_NEWIPC as u64;
+pub const CLONE_NEWUTS: u64 = libc::CLONE_NEWUTS as u64;
+const CLONE_PIDFD: u64 = libc::CLONE_PIDFD as u64;
+const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// The kernel's `struct clone_args` (include/uapi/linux/sched.h), version 2 (with `cgroup`).
+#[repr(C)]
+#[derive(Debug, Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// What `clone` returned on the parent's side.
+#[derive(Debug)]
+pub struct Cloned {
+    pub pid: i32,
+    /// None where the kernel has no pidfds (before 5.2/5.3): the caller falls back to SIGCHLD.
+    pub pidfd: Option<OwnedFd>,
+    /// True if the child was born in the requested cgroup (CLONE_INTO_CGROUP, Linux 5.7).
+    pub in_cgroup: bool,
+}
+
+/// Which side of a clone we are on.
+#[derive(Debug)]
+pub enum CloneResult {
+    Parent(Cloned),
+    Child,
+}
+
+/// Clones a child process into new namespaces (`ns_flags`, the CLONE_NEW* bits), with a pidfd,
+/// and on cgroup v2 straight into the cgroup whose directory fd is `cgroup_fd`. Falls back to
+/// older kernels: without clone3 a plain clone (no pidfd, no cgroup), without
+/// CLONE_INTO_CGROUP a clone3 without it (`in_cgroup` false: the caller attaches the child).
+///
+/// # Safety
+/// The process must be single-threaded (the agent is), so that the child, a copy of it, can run
+/// arbitrary code before exec. The child must end with `exit_now` or exec, never return into
+/// the caller's stack of the parent's event loop.
+pub unsafe fn clone_child(ns_flags: u64, cgroup_fd: Option<RawFd>) -> io::Result<CloneResult> {
+    let mut pidfd: libc::c_int = -1;
+    let mut args = CloneArgs {
+        flags: ns_flags | CLONE_PIDFD,
+        pidfd: std::ptr::addr_of_mut!(pidfd) as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..CloneArgs::default()
+    };
+    if let Some(fd) = cgroup_fd {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = u64::try_from(fd).unwrap_or(0);
+    }
+    // SAFETY: `args` is a valid clone_args of the size passed; no stack is given so the child
+    // continues on a copy of this stack, like fork. The caller upholds the single-thread rule.
+    let mut ret = unsafe { clone3(&mut args) };
+    let mut in_cgroup = cgroup_fd.is_some();
+    if ret == -1 && cgroup_fd.is_some() {
+        let err = io::Error::last_os_error().raw_os_error();
+        if matches!(err, Some(libc::E2BIG) | Some(libc::EINVAL)) {
+            // Kernel without CLONE_INTO_CGROUP (before 5.7).
+            args.flags &= !CLONE_INTO_CGROUP;
+            args.cgroup = 0;
+            in_cgroup = false;
+            // SAFETY: as above.
+            ret = unsafe { clone3(&mut args) };
+        }
+    }
+    if ret == -1 && io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS) {
+        // Kernel without clone3 (before 5.3): legacy clone, fork-like, no pidfd.
+        let flags = (ns_flags as libc::c_ulong) | libc::SIGCHLD as libc::c_ulong;
+        // SAFETY: clone with a NULL stack behaves like fork; same contract as above.
+        let r = unsafe { libc::syscall(libc::SYS_clone, flags, 0, 0, 0, 0) };
+        let pid = cvt(r)?;
+        if pid == 0 {
+            return Ok(CloneResult::Child);
+        }
+        return Ok(CloneResult::Parent(Cloned {
+            pid: i32::try_from(pid).unwrap_or(-1),
+            pidfd: None,
+            in_cgroup: false,
+        }));
+    }
+    let pid = cvt(ret)?;
+    if pid == 0 {
+        return Ok(CloneResult::Child);
+    }
+    let pidfd = if pidfd >= 0 {
+        // SAFETY: the kernel returned a fresh pidfd owned by nobody else.
+        Some(unsafe { OwnedFd::from_raw_fd(pidfd) })
+    } else {
+        None
+    };
+    Ok(CloneResult::Parent(Cloned {
+        pid: i32::try_from(pid).unwrap_or(-1),
+        pidfd,
+        in_cgroup,
+    }))
+}
+
+/// # Safety
+/// `args` must be a valid `clone_args`; see `clone_child`.
+unsafe fn clone3(args: &mut CloneArgs) -> libc::c_long {
+    // SAFETY: the pointer and size describe `args`; the caller upholds the fork contract.
+    unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            args as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    }
+}
+
+/// A plain fork (used by the container init to start the task).
+///
+/// # Safety
+/// As for `clone_child`: single-threaded caller, the child must exec or `exit_now`.
+pub unsafe fn fork() -> io::Result<Option<i32>> {
+    // SAFETY: the caller upholds the single-thread contract.
+    let pid = cvt(unsafe { libc::fork() })?;
+    Ok(if pid == 0 { None } else { Some(pid) })
+}
+
+/// Opens a pidfd for `pid` (Linux 5.3), close-on-exec.
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = cvt(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })?;
+    // SAFETY: the kernel returned a fresh fd owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(i32::try_from(fd).unwrap_or(-1)) })
+}
+
+/// Sends `sig` through a pidfd: never hits a recycled pid.
+pub fn pidfd_send_signal(pidfd: &OwnedFd, sig: i32) -> io::Result<()> {
+    // SAFETY: pidfd is an open pidfd; info NULL means a plain kill-like signal.
+    cvt(unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    })?;
+    Ok(())
+}
+
+/// kill(2). A negative pid signals a process group.
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill has no memory-safety preconditions.
+    cvt(unsafe { libc::kill(pid, sig) })?;
+    Ok(())
+}
+
+/// Reaps `pid` if it has ended: `Some(raw wait status)`, or `None` if it still runs.
+pub fn try_wait(pid: i32) -> io::Result<Option<i32>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a valid out pointer; WNOHANG never blocks.
+    let r = cvt_retry(|| unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) })?;
+    Ok(if r == 0 { None } else { Some(status) })
+}
+
+/// Reaps any ended child: `Some((pid, status))`, `None` when none has ended.
+pub fn try_wait_any() -> io::Result<Option<(i32, i32)>> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: as try_wait.
+    let r = cvt_retry(|| unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) })?;
+    Ok(if r == 0 { None } else { Some((r, status)) })
+}
+
+/// Blocks until `pid` ends (only in the container init, never in the agent's loop).
+pub fn wait_blocking(pid: i32) -> io::Result<i32> {
+    let mut status: libc::c_int = 0;
+    // SAFETY: `status` is a valid out pointer.
+    cvt_retry(|| unsafe { libc::waitpid(pid, &mut status, 0) })?;
+    Ok(status)
+}
+
+/// Ends the calling process at once, without running atexit handlers or flushing stdio
+/// buffers inherited from the parent (the only correct way out of a forked child).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+/// setsid(2).
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: no preconditions.
+    cvt(unsafe { libc::setsid() })?;
+    Ok(())
+}
+
+/// Makes the caller the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) })?;
+    Ok(())
+}
+
+/// Sets the process name shown by ps (PR_SET_NAME, 15 bytes).
+pub fn set_name(name: &CStr) {
+    // SAFETY: `name` is a valid C string; the kernel copies at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
+}
+
+/// Changes to a user: supplementary groups, then gid, then uid (this order, since dropping the
+/// uid first would forbid the rest).
+pub fn switch_user(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
+    // SAFETY: `groups` is a valid slice of gid_t for its length.
+    cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })?;
+    // SAFETY: integer arguments only.
+    cvt(unsafe { libc::setresgid(gid, gid, gid) })?;
+    // SAFETY: integer arguments only.
+    cvt(unsafe { libc::setresuid(uid, uid, uid) })?;
+    Ok(())
+}
+
+/// sethostname(2) in the caller's UTS namespace.
+pub fn set_hostname(name: &[u8]) -> io::Result<()> {
+    // SAFETY: the pointer and length describe `name`.
+    cvt(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })?;
+    Ok(())
+}
+
+/// chdir(2).
+pub fn chdir(path: &CStr) -> io::Result<()> {
+    // SAFETY: `path` is a valid C string.
+    cvt(unsafe { libc::chdir(path.as_ptr()) })?;
+    Ok(())
+}
+
+/// Opens a path read-write or read-only, for the child's stdio.
+pub fn open_raw(path: &CStr, flags: i32) -> io::Result<RawFd> {
+    // SAFETY: `path` is a valid C string; mode is ignored without O_CREAT.
+    cvt_retry(|| unsafe { libc::open(path.as_ptr(), flags) })
+}
+
+/// execve(2): returns only on failure.
+pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> io::Error {
+    // SAFETY: argv and envp are NULL-terminated arrays of pointers to C strings that the caller
+    // keeps alive across the call (see `CStringArray`).
+    unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
+    io::Error::last_os_error()
+}
+
+/// A NULL-terminated array of C strings for execve, built before fork so the child allocates
+/// nothing on its way to exec.
+#[derive(Debug)]
+pub struct CStringArray {
+    items: Vec<CString>,
+    ptrs: Vec<*const libc::c_char>,
+}
+
+impl CStringArray {
+    pub fn new(items: Vec<CString>) -> CStringArray {
+        let mut ptrs: Vec<*const libc::c_char> = items.iter().map(|s| s.as_ptr()).collect();
+        ptrs.push(std::ptr::null());
+        CStringArray { items, ptrs }
+    }
+
+    pub fn as_ptrs(&self) -> &[*const libc::c_char] {
+        &self.ptrs
+    }
+
+    pub fn items(&self) -> &[CString] {
+        &self.items
+    }
+}
+
+/// The raw wait status of a process killed by `sig`, as waitpid reports it.
+pub fn status_signaled(sig: i32) -> i32 {
+    sig & 0x7f
+}
+
+/// Decodes a raw wait status: `(exit code, signal)`, one of which is set.
+pub fn decode_status(status: i32) -> (Option<i32>, Option<i32>) {
+    if libc::WIFEXITED(status) {
+        (Some(libc::WEXITSTATUS(status)), None)
+    } else if libc::WIFSIGNALED(status) {
+        (None, Some(libc::WTERMSIG(status)))
+    } else {
+        (None, None)
+    }
+}
+
+/// True if pidfds work on this kernel (pidfd_open, Linux 5.3).
+pub fn pidfds_supported() -> bool {
+    pidfd_open(super::getpid()).is_ok()
+}
