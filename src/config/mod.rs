@@ -18,6 +18,7 @@ use std::time::Duration;
 pub use error::{ConfigError, Source};
 pub use isolation::Isolator;
 pub use kinds::{CgroupsRoot, Containerizer, Launcher, LoggingLevel, Recover};
+pub use values::Bytes;
 
 use crate::resources::ResourceSpec;
 use load::ENV_PREFIX;

@@ -16,13 +16,8 @@ impl PortRange {
     }
 
     /// How many ports the range holds (a full 0-65535 range holds 65536).
-    pub fn len(&self) -> u32 {
+    pub fn count(&self) -> u32 {
         u32::from(self.end) - u32::from(self.begin) + 1
-    }
-
-    /// Never true: a range holds at least its `begin`. Present for clippy's `len` convention.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     fn contains_range(&self, other: &PortRange) -> bool {
@@ -129,7 +124,7 @@ mod tests {
         let mut ranges = vec![r(65535, 65535), r(65000, 65534)];
         normalize(&mut ranges);
         assert_eq!(ranges, vec![r(65000, 65535)]);
-        assert_eq!(r(0, 65535).len(), 65536);
+        assert_eq!(r(0, 65535).count(), 65536);
     }
 
     #[test]
