@@ -1,0 +1,258 @@
+//! `--isolation`: the list of isolators, normalised as the Mesos containerizer does
+//! (reference/mesos.md §1.3): aliases expanded, duplicates and unknown names refused, exactly
+//! one `filesystem/*`, and the result in Mesos creation order.
+
+use std::fmt;
+
+/// An isolator mesolite implements. Variants are declared in Mesos creation order, so the
+/// derived `Ord` is the order in which isolators prepare (and, reversed, clean up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Isolator {
+    FilesystemPosix,
+    PosixCpu,
+    PosixMem,
+    CgroupsCpu,
+    CgroupsMem,
+    CgroupsPids,
+    NamespacesIpc,
+    NamespacesPid,
+    NamespacesUts,
+}
+
+const ALL: &[Isolator] = &[
+    Isolator::FilesystemPosix,
+    Isolator::PosixCpu,
+    Isolator::PosixMem,
+    Isolator::CgroupsCpu,
+    Isolator::CgroupsMem,
+    Isolator::CgroupsPids,
+    Isolator::NamespacesIpc,
+    Isolator::NamespacesPid,
+    Isolator::NamespacesUts,
+];
+
+/// Isolators Mesos has and mesolite does not (yet): named so the error can say so.
+const NOT_YET: &[&str] = &[
+    "filesystem/linux",
+    "filesystem/shared",
+    "filesystem/windows",
+    "posix/rlimits",
+    "windows/cpu",
+    "windows/mem",
+    "cgroups/all",
+    "cgroups/blkio",
+    "cgroups/cpuset",
+    "cgroups/devices",
+    "cgroups/hugetlb",
+    "cgroups/net_cls",
+    "cgroups/net_prio",
+    "cgroups/perf_event",
+    "appc/runtime",
+    "docker/runtime",
+    "linux/devices",
+    "linux/capabilities",
+    "linux/nnp",
+    "volume/sandbox_path",
+    "docker/volume",
+    "volume/host_path",
+    "volume/image",
+    "volume/secret",
+    "volume/csi",
+    "disk/du",
+    "disk/xfs",
+    "linux/seccomp",
+    "gpu/nvidia",
+    "network/cni",
+    "network/port_mapping",
+    "network/ports",
+    "environment_secret",
+];
+
+impl Isolator {
+    /// The Mesos name, as written in `--isolation`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::FilesystemPosix => "filesystem/posix",
+            Self::PosixCpu => "posix/cpu",
+            Self::PosixMem => "posix/mem",
+            Self::CgroupsCpu => "cgroups/cpu",
+            Self::CgroupsMem => "cgroups/mem",
+            Self::CgroupsPids => "cgroups/pids",
+            Self::NamespacesIpc => "namespaces/ipc",
+            Self::NamespacesPid => "namespaces/pid",
+            Self::NamespacesUts => "namespaces/uts",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Isolator> {
+        ALL.iter().copied().find(|isolator| isolator.name() == name)
+    }
+
+    /// True for the isolators that need the `linux` launcher (it creates the namespaces).
+    pub fn needs_linux_launcher(&self) -> bool {
+        matches!(
+            self,
+            Self::NamespacesIpc | Self::NamespacesPid | Self::NamespacesUts
+        )
+    }
+}
+
+impl fmt::Display for Isolator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Deprecated Mesos aliases and what they stand for.
+fn expand_alias(name: &str) -> &[&str] {
+    match name {
+        "process" => &["posix/cpu", "posix/mem"],
+        "cgroups" => &["cgroups/cpu", "cgroups/mem"],
+        "posix/disk" => &["disk/du"],
+        _ => &[],
+    }
+}
+
+/// Parses and normalises an `--isolation` value; the error is the reason, in Mesos words.
+pub fn parse_isolation(text: &str) -> Result<Vec<Isolator>, String> {
+    let mut names: Vec<&str> = Vec::new();
+    for token in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        match expand_alias(token) {
+            [] => names.push(token),
+            expanded => names.extend_from_slice(expanded),
+        }
+    }
+    let mut isolators = Vec::new();
+    for (index, name) in names.iter().enumerate() {
+        if names[..index].contains(name) {
+            return Err(format!("Duplicate entries found in --isolation: '{name}'"));
+        }
+        match Isolator::from_name(name) {
+            Some(isolator) => isolators.push(isolator),
+            None if NOT_YET.contains(name) => {
+                return Err(format!("isolator '{name}' is not supported yet"))
+            }
+            None => return Err(format!("Unknown or unsupported isolator '{name}'")),
+        }
+    }
+    // `filesystem/posix` is the only filesystem isolator we have, so "exactly one" reduces to
+    // "add it when missing" (a second one is a duplicate or unsupported, refused above).
+    if !isolators.contains(&Isolator::FilesystemPosix) {
+        isolators.push(Isolator::FilesystemPosix);
+    }
+    isolators.sort();
+    Ok(isolators)
+}
+
+/// Renders the list back as a comma-separated `--isolation` value.
+pub fn format_isolation(isolators: &[Isolator]) -> String {
+    isolators
+        .iter()
+        .map(Isolator::name)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+    use Isolator::*;
+
+    #[test]
+    fn test_default_list_gets_filesystem_first() {
+        let parsed = parse_isolation("cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid");
+        assert_eq!(
+            parsed,
+            Ok(vec![
+                FilesystemPosix,
+                CgroupsCpu,
+                CgroupsMem,
+                CgroupsPids,
+                NamespacesPid
+            ])
+        );
+    }
+
+    #[test]
+    fn test_creation_order() {
+        let parsed =
+            parse_isolation("namespaces/uts,namespaces/pid,namespaces/ipc,cgroups/mem,posix/cpu");
+        assert_eq!(
+            parsed,
+            Ok(vec![
+                FilesystemPosix,
+                PosixCpu,
+                CgroupsMem,
+                NamespacesIpc,
+                NamespacesPid,
+                NamespacesUts
+            ])
+        );
+    }
+
+    #[test]
+    fn test_aliases() {
+        assert_eq!(
+            parse_isolation("process"),
+            Ok(vec![FilesystemPosix, PosixCpu, PosixMem])
+        );
+        assert_eq!(
+            parse_isolation("cgroups,namespaces/pid"),
+            Ok(vec![FilesystemPosix, CgroupsCpu, CgroupsMem, NamespacesPid])
+        );
+        assert_eq!(
+            parse_isolation("posix/disk"),
+            Err("isolator 'disk/du' is not supported yet".to_string())
+        );
+    }
+
+    #[test]
+    fn test_duplicates_refused() {
+        assert!(parse_isolation("cgroups/cpu,cgroups/cpu")
+            .unwrap_err()
+            .contains("Duplicate"));
+        // An alias that expands onto an explicit entry is a duplicate as well.
+        assert!(parse_isolation("process,posix/mem")
+            .unwrap_err()
+            .contains("'posix/mem'"));
+        assert!(parse_isolation("filesystem/posix,filesystem/posix")
+            .unwrap_err()
+            .contains("Duplicate"));
+    }
+
+    #[test]
+    fn test_unknown_and_unsupported() {
+        assert_eq!(
+            parse_isolation("cgroups/cpu,foo/bar"),
+            Err("Unknown or unsupported isolator 'foo/bar'".to_string())
+        );
+        assert_eq!(
+            parse_isolation("network/cni"),
+            Err("isolator 'network/cni' is not supported yet".to_string())
+        );
+        assert_eq!(
+            parse_isolation("filesystem/linux"),
+            Err("isolator 'filesystem/linux' is not supported yet".to_string())
+        );
+    }
+
+    #[test]
+    fn test_explicit_filesystem_and_empty() {
+        assert_eq!(
+            parse_isolation("posix/mem, filesystem/posix"),
+            Ok(vec![FilesystemPosix, PosixMem])
+        );
+        assert_eq!(parse_isolation(""), Ok(vec![FilesystemPosix]));
+    }
+
+    #[test]
+    fn test_round_trip() {
+        let parsed = parse_isolation("namespaces/pid,cgroups/cpu").unwrap();
+        assert_eq!(
+            format_isolation(&parsed),
+            "filesystem/posix,cgroups/cpu,namespaces/pid"
+        );
+        assert_eq!(parse_isolation(&format_isolation(&parsed)), Ok(parsed));
+    }
+}
