@@ -8,7 +8,10 @@ const MAX_LINE: usize = 4096;
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Chunked {
     Incomplete,
-    Complete { body: Vec<u8>, consumed: usize },
+    Complete {
+        body: Vec<u8>,
+        consumed: usize,
+    },
     /// The announced chunk sizes add up to more than the limit (known before the data arrives).
     TooLarge,
     Malformed(&'static str),
@@ -105,6 +108,7 @@ pub fn encode_chunked(body: &[u8]) -> Vec<u8> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -124,15 +128,28 @@ mod tests {
     fn every_prefix_is_incomplete() {
         let raw = b"a\r\n0123456789\r\n0\r\n\r\n";
         for n in 0..raw.len() {
-            assert_eq!(decode_chunked(&raw[..n], 1024), Chunked::Incomplete, "prefix {n}");
+            assert_eq!(
+                decode_chunked(&raw[..n], 1024),
+                Chunked::Incomplete,
+                "prefix {n}"
+            );
         }
-        assert!(matches!(decode_chunked(raw, 1024), Chunked::Complete { .. }));
+        assert!(matches!(
+            decode_chunked(raw, 1024),
+            Chunked::Complete { .. }
+        ));
     }
 
     #[test]
     fn limit_applies_to_decoded_size_before_data_arrives() {
-        assert_eq!(decode_chunked(b"5\r\nhello\r\n6\r\n", 10), Chunked::TooLarge);
-        assert_eq!(decode_chunked(b"ffffffffffffffffffff\r\n", 10), Chunked::TooLarge);
+        assert_eq!(
+            decode_chunked(b"5\r\nhello\r\n6\r\n", 10),
+            Chunked::TooLarge
+        );
+        assert_eq!(
+            decode_chunked(b"ffffffffffffffffffff\r\n", 10),
+            Chunked::TooLarge
+        );
         assert!(matches!(
             decode_chunked(b"5\r\nhello\r\n5\r\nworld\r\n0\r\n\r\n", 10),
             Chunked::Complete { .. }
@@ -141,7 +158,10 @@ mod tests {
 
     #[test]
     fn rejects_malformed_chunks() {
-        assert!(matches!(decode_chunked(b"zz\r\n", 10), Chunked::Malformed(_)));
+        assert!(matches!(
+            decode_chunked(b"zz\r\n", 10),
+            Chunked::Malformed(_)
+        ));
         assert!(matches!(decode_chunked(b"\r\n", 10), Chunked::Malformed(_)));
         assert!(matches!(
             decode_chunked(b"2\r\nabc\r\n", 10),

@@ -10,11 +10,14 @@ mod percent;
 mod request;
 mod response;
 mod response_parse;
+#[cfg(test)]
+pub(crate) mod test_server;
 
 use std::fmt;
 
 pub use chunked::encode_chunked;
 
+pub use client::{encode_request, Client, ClientError, ClientResponse};
 pub use percent::{parse_query, percent_decode, percent_encode, DecodeError};
 pub use request::{parse_request, wants_continue, Parse, Request, CONTINUE_RESPONSE};
 pub use response::{reason_phrase, Response};
@@ -98,7 +101,13 @@ impl HttpError {
 
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status, reason_phrase(self.status), self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status,
+            reason_phrase(self.status),
+            self.message
+        )
     }
 }
 
@@ -161,7 +170,11 @@ fn body_framing(headers: &[(String, String)]) -> Result<Framing, HttpError> {
         ));
     }
     if !te.is_empty() {
-        let codings: Vec<&str> = te.iter().flat_map(|v| v.split(',')).map(str::trim).collect();
+        let codings: Vec<&str> = te
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .collect();
         return match codings.as_slice() {
             [one] if one.eq_ignore_ascii_case("chunked") => Ok(Framing::Chunked),
             _ => Err(HttpError::new(
@@ -179,7 +192,12 @@ fn body_framing(headers: &[(String, String)]) -> Result<Framing, HttpError> {
             None
         };
         match (parsed, length) {
-            (None, _) => return Err(HttpError::new(400, format!("bad Content-Length: {value:?}"))),
+            (None, _) => {
+                return Err(HttpError::new(
+                    400,
+                    format!("bad Content-Length: {value:?}"),
+                ))
+            }
             (Some(n), Some(prev)) if n != prev => {
                 return Err(HttpError::new(400, "conflicting Content-Length values"))
             }

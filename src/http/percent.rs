@@ -39,7 +39,11 @@ pub fn percent_decode(input: &str, plus_is_space: bool) -> Result<String, Decode
                 let lo = bytes.get(i + 2).copied().and_then(hex_value);
                 match (hi, lo) {
                     (Some(hi), Some(lo)) => out.push(hi << 4 | lo),
-                    _ => return Err(DecodeError { input: input.to_string() }),
+                    _ => {
+                        return Err(DecodeError {
+                            input: input.to_string(),
+                        })
+                    }
                 }
                 i += 3;
             }
@@ -53,7 +57,9 @@ pub fn percent_decode(input: &str, plus_is_space: bool) -> Result<String, Decode
             }
         }
     }
-    String::from_utf8(out).map_err(|_| DecodeError { input: input.to_string() })
+    String::from_utf8(out).map_err(|_| DecodeError {
+        input: input.to_string(),
+    })
 }
 
 /// Splits a query string into decoded `(key, value)` pairs; a piece without `=` has an empty value.
@@ -82,6 +88,7 @@ pub fn percent_encode(input: &str) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

@@ -197,6 +197,7 @@ pub fn wants_continue(buf: &[u8], limits: &Limits) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -362,9 +363,17 @@ Content-Type: application/json\r\nContent-Length: 23\r\n\r\n{\"type\": \"GET_HEA
     #[test]
     fn keep_alive_follows_version_and_connection_header() {
         assert!(complete(b"GET / HTTP/1.1\r\n\r\n").0.keep_alive);
-        assert!(!complete(b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n").0.keep_alive);
+        assert!(
+            !complete(b"GET / HTTP/1.1\r\nConnection: Close\r\n\r\n")
+                .0
+                .keep_alive
+        );
         assert!(!complete(b"GET / HTTP/1.0\r\n\r\n").0.keep_alive);
-        assert!(complete(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").0.keep_alive);
+        assert!(
+            complete(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+                .0
+                .keep_alive
+        );
     }
 
     #[test]
@@ -374,6 +383,9 @@ Content-Type: application/json\r\nContent-Length: 23\r\n\r\n{\"type\": \"GET_HEA
         let mut full = head.to_vec();
         full.extend_from_slice(b"ok");
         assert!(!wants_continue(&full, &LIMITS));
-        assert!(!wants_continue(b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n", &LIMITS));
+        assert!(!wants_continue(
+            b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n",
+            &LIMITS
+        ));
     }
 }

@@ -121,6 +121,7 @@ impl Response {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -144,7 +145,8 @@ Content-Length: 25\r\nConnection: close\r\n\r\nno such container: web-1\n"
 
     #[test]
     fn json_sets_content_type_and_explicit_length_wins() {
-        let r = Response::json(200, &serde_json::json!({"a": 1})).with_header("Content-Length", "99");
+        let r =
+            Response::json(200, &serde_json::json!({"a": 1})).with_header("Content-Length", "99");
         let text = String::from_utf8(r.to_bytes(true)).unwrap();
         assert!(text.contains("Content-Type: application/json\r\n"));
         assert!(text.contains("Content-Length: 99\r\n"));
@@ -154,7 +156,9 @@ Content-Length: 25\r\nConnection: close\r\n\r\nno such container: web-1\n"
 
     #[test]
     fn reason_phrases_cover_the_statuses_we_send() {
-        for s in [200, 202, 204, 400, 404, 405, 406, 408, 411, 413, 415, 431, 500, 503] {
+        for s in [
+            200, 202, 204, 400, 404, 405, 406, 408, 411, 413, 415, 431, 500, 503,
+        ] {
             assert_ne!(reason_phrase(s), "Unknown", "{s}");
         }
         assert_eq!(reason_phrase(431), "Request Header Fields Too Large");

@@ -102,6 +102,7 @@ fn parse_open(buf: &[u8], max_body: usize, ctx: ResponseContext) -> ParseRespons
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::super::{encode_chunked, Response};
     use super::*;
@@ -124,7 +125,11 @@ mod tests {
         let mut bytes = sent.to_bytes(true);
         let len = bytes.len();
         for n in 0..len {
-            assert_eq!(parse_response(&bytes[..n], 1024), ParseResponse::Incomplete, "{n}");
+            assert_eq!(
+                parse_response(&bytes[..n], 1024),
+                ParseResponse::Incomplete,
+                "{n}"
+            );
         }
         bytes.extend_from_slice(b"HTTP/1.1 204");
         let (status, headers, body, consumed) = complete(parse_response(&bytes, 1024));
@@ -155,13 +160,19 @@ mod tests {
             at_eof: true,
             ..ResponseContext::default()
         };
-        assert_eq!(complete(parse_response_with(bytes, 1024, eof)).2, b"until close");
+        assert_eq!(
+            complete(parse_response_with(bytes, 1024, eof)).2,
+            b"until close"
+        );
         let head = ResponseContext {
             request_was_head: true,
             ..ResponseContext::default()
         };
         let bytes = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n";
-        assert_eq!(complete(parse_response_with(bytes, 1024, head)).3, bytes.len());
+        assert_eq!(
+            complete(parse_response_with(bytes, 1024, head)).3,
+            bytes.len()
+        );
         let bytes = b"HTTP/1.1 204 No Content\r\n\r\n";
         assert_eq!(complete(parse_response(bytes, 1024)).0, 204);
     }
