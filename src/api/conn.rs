@@ -24,6 +24,8 @@ pub struct Conn {
     pub keep_alive: bool,
     /// The socket is registered for writability too.
     pub want_write: bool,
+    /// "100 Continue" was sent for the request being read.
+    pub continue_sent: bool,
     pub last_activity: Instant,
 }
 
@@ -47,6 +49,7 @@ impl Conn {
             closing: false,
             keep_alive: true,
             want_write: false,
+            continue_sent: false,
             last_activity: Instant::now(),
         }
     }

@@ -51,9 +51,9 @@ pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Response {
         "/containers" => Response::json(200, &render::containers_v0(ctx.containerizer, req.query_param("container_id"))),
         "/files/read" | "/files/read.json" => read_file(req, &ctx.containerizer.settings().work_dir),
         "/metrics" => {
-            Response::new(200)
-                .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-                .with_body(render::prometheus(ctx).into_bytes())
+            let mut r = Response::new(200).with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+            r.body = render::prometheus(ctx).into_bytes();
+            r
         }
         "/metrics/snapshot" => Response::json(200, &render::metrics_snapshot(ctx)),
         "/flags" => Response::json(200, &render::flags_v0(ctx.info)),

@@ -18,7 +18,7 @@ use mio::{Interest, Registry, Token};
 use conn::{Conn, ReadOutcome};
 use crate::containerizer::{ContainerId, Containerizer, Notice};
 use crate::event::Source;
-use crate::http::{parse_request, Limits, Parse, Request, Response};
+use crate::http::{parse_request, wants_continue, Limits, Parse, Request, Response, CONTINUE_RESPONSE};
 use crate::timer::{TimerKind, Timers};
 
 /// How often stalled connections are looked for.
@@ -148,7 +148,14 @@ impl Server {
                 return;
             }
             let request = match parse_request(&conn.inbuf, &self.config.limits) {
-                Parse::Incomplete => return,
+                Parse::Incomplete => {
+                    // curl waits for this before sending a body over 1 KiB.
+                    if !conn.continue_sent && wants_continue(&conn.inbuf, &self.config.limits) {
+                        conn.outbuf.extend_from_slice(CONTINUE_RESPONSE);
+                        conn.continue_sent = true;
+                    }
+                    return;
+                }
                 Parse::Error(e) => {
                     let resp = Response::text(e.status, e.message);
                     conn.outbuf.extend_from_slice(&resp.to_bytes(false));
@@ -158,6 +165,7 @@ impl Server {
                 }
                 Parse::Complete { request, consumed } => {
                     conn.inbuf.drain(..consumed);
+                    conn.continue_sent = false;
                     request
                 }
             };

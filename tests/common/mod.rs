@@ -1,0 +1,207 @@
+//! Shared helpers for the integration tests: a real agent process on a private socket, work
+//! dir, runtime dir and cgroups root, torn down (containers killed, cgroups removed) on drop.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use mesolite::http::{Client, ClientResponse};
+use serde_json::{json, Value};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// True when running as root; otherwise prints why the test is skipped.
+pub fn root_or_skip(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIPPED {test}: needs root (namespaces and cgroups)");
+    }
+    root
+}
+
+pub struct Agent {
+    pub child: Option<Child>,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub work_dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub cgroups_root: String,
+    pub log: PathBuf,
+}
+
+impl Agent {
+    /// Starts `mesolite agent` with private directories plus `extra` flags.
+    pub fn start(extra: &[&str]) -> Agent {
+        Self::start_with_env(extra, &[])
+    }
+
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Agent {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("mltest-{}-{n}", std::process::id());
+        let dir = std::env::temp_dir().join(&tag);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let agent = Agent {
+            child: None,
+            socket: dir.join("agent.sock"),
+            work_dir: dir.join("work"),
+            runtime_dir: dir.join("run"),
+            cgroups_root: tag,
+            log: dir.join("agent.log"),
+            dir,
+        };
+        agent.spawn(extra, env)
+    }
+
+    fn spawn(mut self, extra: &[&str], env: &[(&str, &str)]) -> Agent {
+        let mut args: Vec<String> = vec![
+            "agent".into(),
+            format!("--work_dir={}", self.work_dir.display()),
+            format!("--runtime_dir={}", self.runtime_dir.display()),
+            format!("--socket={}", self.socket.display()),
+            format!("--cgroups_root={}", self.cgroups_root),
+        ];
+        // A conf file under test sets its own level; the command line would beat it.
+        if !extra.iter().any(|a| a.starts_with("--config")) {
+            args.push("--logging_level=DEBUG".into());
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mesolite"));
+        cmd.args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        self.child = Some(cmd.spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.client().get("/health").map(|r| r.status == 200).unwrap_or(false) {
+                return self;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("agent exited with {status} at start:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("agent did not answer /health within 20 s:\n{}", self.log_text());
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.socket).with_timeout(Some(Duration::from_secs(60)))
+    }
+
+    /// POSTs a v1 call.
+    pub fn call(&self, body: Value) -> ClientResponse {
+        self.client().post_json("/api/v1", &body).unwrap()
+    }
+
+    /// LAUNCH_CONTAINER of a shell command with optional resources JSON.
+    pub fn launch_shell(&self, id: &str, cmd: &str, resources: Value) -> ClientResponse {
+        self.call(json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+            "container_id": {"value": id},
+            "command": {"value": cmd, "shell": true},
+            "resources": resources}}))
+    }
+
+    pub fn wait(&self, id: &str) -> ClientResponse {
+        self.call(json!({"type": "WAIT_CONTAINER", "wait_container": {"container_id": {"value": id}}}))
+    }
+
+    pub fn wait_json(&self, id: &str) -> Value {
+        let r = self.wait(id);
+        assert_eq!(r.status, 200, "WAIT {id}: {}", r.text());
+        r.json().unwrap()["wait_container"].clone()
+    }
+
+    pub fn kill(&self, id: &str, signal: Option<i32>) -> ClientResponse {
+        let mut k = json!({"container_id": {"value": id}});
+        if let Some(s) = signal {
+            k["signal"] = json!(s);
+        }
+        self.call(json!({"type": "KILL_CONTAINER", "kill_container": k}))
+    }
+
+    pub fn remove(&self, id: &str) -> ClientResponse {
+        self.call(json!({"type": "REMOVE_CONTAINER", "remove_container": {"container_id": {"value": id}}}))
+    }
+
+    pub fn containers(&self) -> Vec<Value> {
+        let r = self.call(json!({"type": "GET_CONTAINERS", "get_containers": {"show_nested": false, "show_standalone": true}}));
+        assert_eq!(r.status, 200);
+        r.json().unwrap()["get_containers"]["containers"].as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn container(&self, id: &str) -> Option<Value> {
+        self.containers().into_iter().find(|c| c["container_id"]["value"] == id)
+    }
+
+    pub fn sandbox(&self, id: &str) -> PathBuf {
+        self.work_dir.join("containers").join(id)
+    }
+
+    /// Waits (bounded) until `f` holds.
+    pub fn eventually(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("timed out waiting for: {what}");
+    }
+
+    /// The container's cgroup directory of a v1 subsystem on this host.
+    pub fn v1_cgroup(&self, subsystem: &str, id: &str) -> PathBuf {
+        Path::new("/sys/fs/cgroup").join(subsystem).join(&self.cgroups_root).join(id)
+    }
+
+    /// Stops the agent with SIGTERM (containers keep running).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SAFETY: kill with a valid pid of our child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            for c in self.containers() {
+                let id = c["container_id"]["value"].as_str().unwrap_or_default().to_string();
+                if c["state"] != "TERMINATED" {
+                    self.kill(&id, None);
+                    self.wait(&id);
+                }
+            }
+        }
+        self.stop();
+        for sub in ["cpu", "cpuacct", "memory", "pids", "freezer", "unified", ""] {
+            let root = Path::new("/sys/fs/cgroup").join(sub).join(&self.cgroups_root);
+            if let Ok(entries) = std::fs::read_dir(&root) {
+                for e in entries.flatten() {
+                    let _ = std::fs::remove_dir(e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&root);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Mesos JSON of scalar resources.
+pub fn resources(cpus: f64, mem: f64) -> Value {
+    json!([
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}
+    ])
+}
