@@ -1,1 +1,359 @@
-//! cgroups (to be written).
+//! The cgroups layer: cgroup v1, v2 and hybrid hosts, through plain cgroupfs file I/O.
+//!
+//! [`Cgroups::detect`] reads the mounts once and picks v1 or v2 for the host; every container then
+//! gets a [`ContainerCgroup`] at `<hierarchy>/<root>/<id>` (one per v1 subsystem, plus the freezer
+//! used to kill), or on v2 a single directory. All roots are injected through [`CgroupsConfig`],
+//! so the unit tests run against temporary directories laid out like cgroupfs.
+
+mod container;
+mod detect;
+mod error;
+mod fs;
+mod stats;
+mod v1;
+mod v2;
+
+#[cfg(test)]
+mod fake_tests;
+#[cfg(test)]
+mod kernel_tests;
+#[cfg(test)]
+mod testutil;
+
+use std::path::{Path, PathBuf};
+
+pub use container::ContainerCgroup;
+use container::{clock_ticks, sigkill, CFS_PERIOD_US};
+pub use error::CgroupError;
+
+/// A resource controller this agent manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Controller {
+    /// CPU shares, CFS quota and accounting: `cpu` + `cpuacct` on v1, `cpu` on v2.
+    Cpu,
+    Memory,
+    Pids,
+}
+
+impl Controller {
+    pub const ALL: [Controller; 3] = [Controller::Cpu, Controller::Memory, Controller::Pids];
+
+    /// The cgroup v2 controller name (also the main v1 subsystem name).
+    pub fn name(self) -> &'static str {
+        match self {
+            Controller::Cpu => "cpu",
+            Controller::Memory => "memory",
+            Controller::Pids => "pids",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        match self {
+            Controller::Cpu => 1,
+            Controller::Memory => 2,
+            Controller::Pids => 4,
+        }
+    }
+}
+
+/// A set of controllers (a bit set, so it is `Copy` and free to test).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct ControllerSet(u8);
+
+impl ControllerSet {
+    fn of(controllers: &[Controller]) -> Self {
+        Self(controllers.iter().fold(0, |bits, c| bits | c.bit()))
+    }
+
+    /// The controllers named in a `cgroup.controllers`/`cgroup.subtree_control` text.
+    fn parse(text: &str) -> Self {
+        let mut set = Self::default();
+        for name in detect::controller_names(text) {
+            if let Some(c) = Controller::ALL.into_iter().find(|c| c.name() == name) {
+                set.insert(c);
+            }
+        }
+        set
+    }
+
+    fn contains(self, controller: Controller) -> bool {
+        self.0 & controller.bit() != 0
+    }
+
+    fn insert(&mut self, controller: Controller) {
+        self.0 |= controller.bit();
+    }
+
+    fn intersect(self, other: Self) -> Self {
+        Self(self.0 & other.0)
+    }
+
+    fn minus(self, other: Self) -> Self {
+        Self(self.0 & !other.0)
+    }
+
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    fn iter(self) -> impl Iterator<Item = Controller> {
+        Controller::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
+    }
+}
+
+/// Which cgroup version the containers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    V2,
+}
+
+/// Where the cgroups live and how the agent runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgroupsConfig {
+    /// `--cgroups_hierarchy`: where the cgroup filesystems are mounted (`/sys/fs/cgroup`).
+    pub hierarchy: PathBuf,
+    /// `--cgroups_root`: the parent of all container cgroups, relative to each hierarchy.
+    pub root: String,
+    /// `<proc>/self/mountinfo`.
+    pub mountinfo: PathBuf,
+    /// `<proc>/self/cgroup`.
+    pub self_cgroup: PathBuf,
+    /// Whether systemd started the agent in a unit with `Delegate=yes`.
+    pub under_systemd: bool,
+}
+
+impl Default for CgroupsConfig {
+    fn default() -> Self {
+        Self {
+            hierarchy: PathBuf::from("/sys/fs/cgroup"),
+            root: "mesolite".to_owned(),
+            mountinfo: PathBuf::from("/proc/self/mountinfo"),
+            self_cgroup: PathBuf::from("/proc/self/cgroup"),
+            under_systemd: false,
+        }
+    }
+}
+
+/// Kernel features that change how containers are killed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Features {
+    /// v2 `cgroup.kill` (Linux 5.14): one write kills the whole cgroup.
+    pub has_cgroup_kill: bool,
+    /// A freezer (v1 `freezer` subsystem or v2 `cgroup.freeze`) to stop forks while killing.
+    pub has_freezer: bool,
+}
+
+/// The detected cgroup layout of the host.
+#[derive(Debug, Clone)]
+pub struct Cgroups {
+    root: String,
+    controllers: ControllerSet,
+    layout: Layout,
+    features: Features,
+    /// v1 with a cgroup2 mount beside it.
+    hybrid: bool,
+}
+
+#[derive(Debug, Clone)]
+enum Layout {
+    /// The mount point of each v1 subsystem in use.
+    V1(v1::Paths),
+    V2(v2::Base),
+}
+
+impl Cgroups {
+    /// Detects the layout from mountinfo, chooses v1 or v2, and creates `<root>` (on v2 also
+    /// enabling the controllers down to it; under systemd moving the agent into a leaf first).
+    ///
+    /// v2 is chosen when cgroup2 is mounted at `hierarchy` itself (a pure v2 host), or when the
+    /// cgroup2 root offers every wanted controller (and at least one is wanted, or no v1 freezer
+    /// exists to kill with). Otherwise v1, where every wanted controller must be mounted.
+    pub fn detect(cfg: &CgroupsConfig, wanted: &[Controller]) -> Result<Cgroups, CgroupError> {
+        let mountinfo = read_proc(&cfg.mountinfo)?;
+        let mounts = detect::parse_mountinfo(&mountinfo);
+        let wanted = ControllerSet::of(wanted);
+        let v2_mount = detect::v2_mount(&mounts, &cfg.hierarchy);
+        if let Some(mount) = &v2_mount {
+            let pure = *mount == cfg.hierarchy;
+            let mut buf = Vec::new();
+            let available = match fs::read_into(&mount.join("cgroup.controllers"), &mut buf) {
+                Ok(()) => ControllerSet::parse(&String::from_utf8_lossy(&buf)),
+                Err(err) if pure => return Err(err),
+                Err(_) => ControllerSet::default(),
+            };
+            let has_v1_freezer = detect::v1_mount(&mounts, "freezer", &cfg.hierarchy).is_some();
+            let offers_all = wanted.minus(available).is_empty();
+            if pure || (offers_all && (!wanted.is_empty() || !has_v1_freezer)) {
+                if let Some(missing) = wanted.minus(available).iter().next() {
+                    return Err(CgroupError::ControllerNotMounted {
+                        controller: missing.name(),
+                    });
+                }
+                let (base, features) = v2::setup(mount, cfg, wanted)?;
+                return Ok(Cgroups {
+                    root: cfg.root.clone(),
+                    controllers: wanted,
+                    layout: Layout::V2(base),
+                    features,
+                    hybrid: !pure,
+                });
+            }
+        }
+        let paths = v1::Paths::detect(&mounts, &cfg.hierarchy, wanted)?;
+        for dir in paths.distinct() {
+            fs::mkdir_all(&dir.join(&cfg.root))?;
+        }
+        let features = Features {
+            has_cgroup_kill: false,
+            has_freezer: paths.freezer.is_some(),
+        };
+        Ok(Cgroups {
+            root: cfg.root.clone(),
+            controllers: wanted,
+            layout: Layout::V1(paths),
+            features,
+            hybrid: v2_mount.is_some(),
+        })
+    }
+
+    pub fn version(&self) -> Version {
+        match self.layout {
+            Layout::V1(_) => Version::V1,
+            Layout::V2(_) => Version::V2,
+        }
+    }
+
+    pub fn features(&self) -> Features {
+        self.features
+    }
+
+    /// One log line describing the layout.
+    pub fn describe(&self) -> String {
+        let controllers: Vec<&str> = self.controllers.iter().map(Controller::name).collect();
+        let host = if self.hybrid { " (hybrid host)" } else { "" };
+        match &self.layout {
+            Layout::V1(paths) => format!(
+                "cgroup v1{host}: {} root={} controllers=[{}] freezer={}",
+                paths.describe(),
+                self.root,
+                controllers.join(","),
+                if self.features.has_freezer { "yes" } else { "no" },
+            ),
+            Layout::V2(base) => format!(
+                "cgroup v2{host}: mount={} base={} root={} controllers=[{}] cgroup.kill={} cgroup.freeze={}",
+                base.mount.display(),
+                base.base.display(),
+                self.root,
+                controllers.join(","),
+                if self.features.has_cgroup_kill { "yes" } else { "no" },
+                if self.features.has_freezer { "yes" } else { "no" },
+            ),
+        }
+    }
+
+    /// Creates the container's cgroup in every hierarchy used (and `<root>` again if systemd or
+    /// an operator removed it, MESOS-9305). An existing cgroup is reused.
+    pub fn create(&self, id: &str) -> Result<ContainerCgroup, CgroupError> {
+        validate_id(id)?;
+        let relative = Path::new(&self.root).join(id);
+        match &self.layout {
+            Layout::V1(paths) => v1::create(&paths.join(&relative))?,
+            Layout::V2(base) => v2::create(
+                &base.base.join(&relative),
+                base,
+                &self.root,
+                self.controllers,
+            )?,
+        }
+        Ok(self.open(id))
+    }
+
+    /// The cgroup of an existing container (recovery); nothing is created.
+    pub fn open(&self, id: &str) -> ContainerCgroup {
+        let relative = Path::new(&self.root).join(id);
+        let kind = match &self.layout {
+            Layout::V1(paths) => container::Kind::V1(paths.join(&relative)),
+            Layout::V2(base) => container::Kind::V2(base.base.join(&relative)),
+        };
+        ContainerCgroup::new(id, self.controllers, self.features, kind)
+    }
+
+    /// The ids of the container cgroups under `<root>` in any hierarchy used (sorted), so that
+    /// orphans can be found after a restart.
+    pub fn list(&self) -> Result<Vec<String>, CgroupError> {
+        let mut ids = Vec::new();
+        for dir in self.root_dirs() {
+            ids.extend(fs::subdirs(&dir)?);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// `<root>` in every hierarchy used.
+    fn root_dirs(&self) -> Vec<PathBuf> {
+        match &self.layout {
+            Layout::V1(paths) => paths
+                .distinct()
+                .into_iter()
+                .map(|dir| dir.join(&self.root))
+                .collect(),
+            Layout::V2(base) => vec![base.base.join(&self.root)],
+        }
+    }
+}
+
+fn read_proc(path: &Path) -> Result<String, CgroupError> {
+    std::fs::read_to_string(path).map_err(|source| CgroupError::ReadProc {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A container id must be a single, ordinary directory name.
+fn validate_id(id: &str) -> Result<(), CgroupError> {
+    let valid = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && !id.contains(['/', '\0', '\n'])
+        && !id.starts_with("cgroup.");
+    if valid {
+        Ok(())
+    } else {
+        Err(CgroupError::InvalidId { id: id.to_owned() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_controller_set() {
+        let set = ControllerSet::of(&[Controller::Cpu, Controller::Pids]);
+        assert!(set.contains(Controller::Cpu) && !set.contains(Controller::Memory));
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            [Controller::Cpu, Controller::Pids]
+        );
+        let parsed = ControllerSet::parse("cpuset cpu io memory hugetlb\n");
+        assert_eq!(
+            parsed,
+            ControllerSet::of(&[Controller::Cpu, Controller::Memory])
+        );
+        assert_eq!(set.minus(parsed), ControllerSet::of(&[Controller::Pids]));
+        assert_eq!(set.intersect(parsed), ControllerSet::of(&[Controller::Cpu]));
+        assert!(ControllerSet::parse("").is_empty());
+    }
+
+    #[test]
+    fn test_validate_id() {
+        assert!(validate_id("a1b2-c3_d.e").is_ok());
+        for bad in ["", ".", "..", "a/b", "cgroup.procs", "x\n"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+}

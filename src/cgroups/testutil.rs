@@ -1,0 +1,61 @@
+//! Test helpers: temporary directories laid out like cgroupfs.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A directory under the system temp dir, removed (recursively) on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("mesolite-cgtest-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Creates `dir` with `files` (name, content), as the kernel does on mkdir in cgroupfs.
+pub fn cgroup_dir(dir: &Path, files: &[(&str, &str)]) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.join(name), content).unwrap();
+    }
+}
+
+/// The content of `dir/name`, trimmed.
+pub fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name))
+        .unwrap_or_else(|err| panic!("{}/{name}: {err}", dir.display()))
+        .trim()
+        .to_owned()
+}
+
+/// A mountinfo line for a v1 hierarchy at `mount_point` with `subsystems` (e.g. "cpu,cpuacct").
+pub fn v1_line(id: u32, mount_point: &Path, subsystems: &str) -> String {
+    format!(
+        "{id} 31 0:{id} / {} rw,relatime - cgroup cgroup rw,{subsystems}\n",
+        mount_point.display()
+    )
+}
+
+/// A mountinfo line for a cgroup2 mount at `mount_point`.
+pub fn v2_line(id: u32, mount_point: &Path) -> String {
+    format!(
+        "{id} 31 0:{id} / {} rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n",
+        mount_point.display()
+    )
+}

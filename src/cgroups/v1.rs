@@ -1,0 +1,295 @@
+//! cgroup v1: one directory per subsystem (`cpu` and `cpuacct` may share one when co-mounted),
+//! plus the freezer, which is what makes killing a forking process tree reliable.
+
+use std::path::{Path, PathBuf};
+
+use super::detect::{self, CgroupMount};
+use super::error::CgroupError;
+use super::{fs, stats, Controller, ControllerSet};
+use crate::stats::ResourceStatistics;
+
+/// A directory per subsystem in use: the mount points, or a container's cgroups under them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Paths {
+    pub cpu: Option<PathBuf>,
+    pub cpuacct: Option<PathBuf>,
+    pub memory: Option<PathBuf>,
+    pub pids: Option<PathBuf>,
+    pub freezer: Option<PathBuf>,
+}
+
+impl Paths {
+    /// The mount points of the wanted subsystems (and of the freezer, when mounted).
+    pub fn detect(
+        mounts: &[CgroupMount],
+        hierarchy: &Path,
+        wanted: ControllerSet,
+    ) -> Result<Self, CgroupError> {
+        let mount = |controller: Controller, subsystem: &'static str| {
+            if !wanted.contains(controller) {
+                return Ok(None);
+            }
+            detect::v1_mount(mounts, subsystem, hierarchy)
+                .map(Some)
+                .ok_or(CgroupError::ControllerNotMounted {
+                    controller: subsystem,
+                })
+        };
+        Ok(Self {
+            cpu: mount(Controller::Cpu, "cpu")?,
+            cpuacct: mount(Controller::Cpu, "cpuacct")?,
+            memory: mount(Controller::Memory, "memory")?,
+            pids: mount(Controller::Pids, "pids")?,
+            freezer: detect::v1_mount(mounts, "freezer", hierarchy),
+        })
+    }
+
+    /// The same subsystems, each with `relative` appended.
+    pub fn join(&self, relative: &Path) -> Self {
+        let join = |dir: &Option<PathBuf>| dir.as_ref().map(|dir| dir.join(relative));
+        Self {
+            cpu: join(&self.cpu),
+            cpuacct: join(&self.cpuacct),
+            memory: join(&self.memory),
+            pids: join(&self.pids),
+            freezer: join(&self.freezer),
+        }
+    }
+
+    /// Every directory once: co-mounted subsystems share one. The freezer comes first, so that
+    /// an attached process is under the freezer before it is anywhere else.
+    pub fn distinct(&self) -> Vec<&Path> {
+        let mut dirs: Vec<&Path> = Vec::with_capacity(5);
+        for dir in [
+            &self.freezer,
+            &self.cpu,
+            &self.cpuacct,
+            &self.memory,
+            &self.pids,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if !dirs.contains(&dir.as_path()) {
+                dirs.push(dir);
+            }
+        }
+        dirs
+    }
+
+    pub fn describe(&self) -> String {
+        let entries = [
+            ("cpu", &self.cpu),
+            ("cpuacct", &self.cpuacct),
+            ("memory", &self.memory),
+            ("pids", &self.pids),
+            ("freezer", &self.freezer),
+        ];
+        let parts: Vec<String> = entries
+            .iter()
+            .filter_map(|(name, dir)| dir.as_ref().map(|dir| format!("{name}={}", dir.display())))
+            .collect();
+        parts.join(" ")
+    }
+
+    /// The directory whose `cgroup.procs` lists the container's processes.
+    fn procs_dir(&self) -> Option<&Path> {
+        self.distinct().first().copied()
+    }
+}
+
+/// mkdir in every hierarchy, recreating `<root>` if it vanished.
+pub(super) fn create(dirs: &Paths) -> Result<(), CgroupError> {
+    for dir in dirs.distinct() {
+        match fs::mkdir(dir) {
+            Err(err) if err.is_not_found() => fs::mkdir_all(dir)?,
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+fn need<'a>(dir: &'a Option<PathBuf>, subsystem: &'static str) -> Result<&'a Path, CgroupError> {
+    dir.as_deref().ok_or(CgroupError::ControllerNotInUse {
+        controller: subsystem,
+    })
+}
+
+pub(super) fn set_cpu(
+    dirs: &Paths,
+    shares: u64,
+    cfs_quota_us: Option<u64>,
+) -> Result<(), CgroupError> {
+    let cpu = need(&dirs.cpu, "cpu")?;
+    fs::write(&cpu.join("cpu.shares"), &shares.to_string())?;
+    if let Some(quota) = cfs_quota_us {
+        fs::write(
+            &cpu.join("cpu.cfs_period_us"),
+            &super::CFS_PERIOD_US.to_string(),
+        )?;
+        fs::write(&cpu.join("cpu.cfs_quota_us"), &quota.to_string())?;
+    }
+    Ok(())
+}
+
+pub(super) fn set_memory(dirs: &Paths, bytes: u64) -> Result<(), CgroupError> {
+    let memory = need(&dirs.memory, "memory")?;
+    let value = bytes.to_string();
+    fs::write(&memory.join("memory.limit_in_bytes"), &value)?;
+    fs::write(&memory.join("memory.soft_limit_in_bytes"), &value)
+}
+
+pub(super) fn set_pids_max(dirs: &Paths, value: &str) -> Result<(), CgroupError> {
+    fs::write(&need(&dirs.pids, "pids")?.join("pids.max"), value)
+}
+
+pub(super) fn attach(dirs: &Paths, pid: i32) -> Result<(), CgroupError> {
+    let pid = pid.to_string();
+    for dir in dirs.distinct() {
+        fs::write(&dir.join("cgroup.procs"), &pid)?;
+    }
+    Ok(())
+}
+
+pub(super) fn pids(dirs: &Paths, buf: &mut Vec<u8>) -> Result<Vec<i32>, CgroupError> {
+    match dirs.procs_dir() {
+        Some(dir) => fs::read_pids(&dir.join("cgroup.procs"), buf),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Freeze, SIGKILL every process, thaw: a frozen process cannot fork, and the kill takes effect
+/// at the thaw. Without a freezer, a process forking right now may escape this round; the
+/// caller calls again until the cgroup is empty.
+pub(super) fn kill_all(dirs: &Paths) -> Result<(), CgroupError> {
+    let mut buf = Vec::new();
+    let Some(freezer) = &dirs.freezer else {
+        return kill_listed(dirs, &mut buf);
+    };
+    let state = freezer.join("freezer.state");
+    match fs::write(&state, "FROZEN") {
+        Err(err) if err.is_not_found() => return Ok(()),
+        other => other?,
+    }
+    let killed = kill_listed(dirs, &mut buf);
+    let thawed = fs::write(&state, "THAWED");
+    killed.and(thawed)
+}
+
+fn kill_listed(dirs: &Paths, buf: &mut Vec<u8>) -> Result<(), CgroupError> {
+    match pids(dirs, buf) {
+        Ok(pids) => pids.into_iter().try_for_each(super::sigkill),
+        Err(err) if err.is_not_found() => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+pub(super) fn is_empty(dirs: &Paths) -> Result<bool, CgroupError> {
+    match pids(dirs, &mut Vec::new()) {
+        Ok(pids) => Ok(pids.is_empty()),
+        Err(err) if err.is_not_found() => Ok(true),
+        Err(err) => Err(err),
+    }
+}
+
+/// rmdir everywhere, freezer last, so a half-destroyed container can still be killed.
+pub(super) fn destroy(dirs: &Paths) -> Result<(), CgroupError> {
+    for dir in dirs.distinct().into_iter().rev() {
+        fs::rmdir(dir)?;
+    }
+    Ok(())
+}
+
+pub(super) fn usage(
+    dirs: &Paths,
+    controllers: ControllerSet,
+    buf: &mut Vec<u8>,
+    out: &mut ResourceStatistics,
+) -> Result<(), CgroupError> {
+    if controllers.contains(Controller::Cpu) {
+        if let Some(cpuacct) = &dirs.cpuacct {
+            let path = cpuacct.join("cpuacct.stat");
+            fs::read_into(&path, buf)?;
+            stats::parse_cpuacct_stat(buf, super::clock_ticks(), out)
+                .map_err(|_| fs::bad_content(&path, buf))?;
+        }
+        if let Some(cpu) = &dirs.cpu {
+            let path = cpu.join("cpu.stat");
+            fs::read_into(&path, buf)?;
+            stats::parse_v1_cpu_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
+        }
+    }
+    if controllers.contains(Controller::Memory) {
+        if let Some(memory) = &dirs.memory {
+            out.mem_total_bytes = Some(fs::read_u64(&memory.join("memory.usage_in_bytes"), buf)?);
+            let path = memory.join("memory.stat");
+            fs::read_into(&path, buf)?;
+            stats::parse_v1_memory_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
+        }
+    }
+    if let Some(dir) = dirs.procs_dir() {
+        fs::read_into(&dir.join("cgroup.procs"), buf)?;
+        out.processes = Some(stats::count_lines(buf));
+        fs::read_into(&dir.join("tasks"), buf)?;
+        out.threads = Some(stats::count_lines(buf));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cgroups::detect::{parse_mountinfo, samples};
+
+    #[test]
+    fn test_detect_separate_mounts() {
+        let mounts = parse_mountinfo(samples::HYBRID);
+        let all = ControllerSet::of(&Controller::ALL);
+        let paths = Paths::detect(&mounts, Path::new("/sys/fs/cgroup"), all).unwrap();
+        assert_eq!(paths.distinct().len(), 5);
+        assert_eq!(
+            paths.describe(),
+            "cpu=/sys/fs/cgroup/cpu cpuacct=/sys/fs/cgroup/cpuacct memory=/sys/fs/cgroup/memory \
+             pids=/sys/fs/cgroup/pids freezer=/sys/fs/cgroup/freezer"
+        );
+        let container = paths.join(Path::new("mesolite/c1"));
+        assert_eq!(
+            container.memory.as_deref(),
+            Some(Path::new("/sys/fs/cgroup/memory/mesolite/c1"))
+        );
+        assert_eq!(
+            container.procs_dir(),
+            Some(Path::new("/sys/fs/cgroup/freezer/mesolite/c1"))
+        );
+    }
+
+    #[test]
+    fn test_detect_comounted_is_one_directory() {
+        let mounts = parse_mountinfo(samples::COMOUNTED);
+        let wanted = ControllerSet::of(&[Controller::Cpu]);
+        let paths = Paths::detect(&mounts, Path::new("/sys/fs/cgroup"), wanted).unwrap();
+        assert_eq!(paths.cpu, paths.cpuacct);
+        assert_eq!(paths.memory, None, "not wanted");
+        assert_eq!(
+            paths.distinct(),
+            [
+                Path::new("/sys/fs/cgroup/freezer"),
+                Path::new("/sys/fs/cgroup/cpu,cpuacct")
+            ]
+        );
+    }
+
+    #[test]
+    fn test_detect_names_the_missing_controller() {
+        let mounts = parse_mountinfo(samples::PURE_V2);
+        let wanted = ControllerSet::of(&[Controller::Memory]);
+        let err = Paths::detect(&mounts, Path::new("/sys/fs/cgroup"), wanted).unwrap_err();
+        assert!(matches!(
+            err,
+            CgroupError::ControllerNotMounted {
+                controller: "memory"
+            }
+        ));
+        assert!(err.to_string().contains("memory"));
+    }
+}
