@@ -54,7 +54,13 @@ mod tests {
 
     #[test]
     fn tokens_round_trip() {
-        for s in [Source::Listener, Source::Signals, Source::Conn(7), Source::Init(u32::MAX), Source::ExecReport(0)] {
+        for s in [
+            Source::Listener,
+            Source::Signals,
+            Source::Conn(7),
+            Source::Init(u32::MAX),
+            Source::ExecReport(0),
+        ] {
             assert_eq!(Source::from_token(Token::from(s)), Some(s));
         }
         assert_eq!(Source::from_token(Token(0)), None);

@@ -62,6 +62,8 @@ mod tests {
         t.add(Duration::ZERO, TimerKind::DestroyRetry(1));
         let due = t.expired();
         assert_eq!(due.len(), 2);
-        assert!(t.next_timeout().is_some_and(|d| d > Duration::from_secs(3000)));
+        assert!(t
+            .next_timeout()
+            .is_some_and(|d| d > Duration::from_secs(3000)));
     }
 }

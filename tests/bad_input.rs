@@ -21,7 +21,10 @@ fn raw(agent: &Agent, request: &[u8]) -> String {
 }
 
 fn status_of(resp: &str) -> u16 {
-    resp.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+    resp.split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -30,7 +33,10 @@ fn bad_requests_get_a_status_and_a_message_and_disturb_nothing() {
         return;
     }
     let agent = Agent::start(&[]);
-    assert_eq!(agent.launch_shell("steady", "sleep 1000", json!([])).status, 200);
+    assert_eq!(
+        agent.launch_shell("steady", "sleep 1000", json!([])).status,
+        200
+    );
     let c = agent.client();
     let post = |ct: Option<&str>, body: &[u8]| {
         let mut h = vec![];
@@ -56,12 +62,24 @@ fn bad_requests_get_a_status_and_a_message_and_disturb_nothing() {
     ];
     for (want, got) in cases {
         assert_eq!(got.status, want, "body: {}", got.text());
-        assert!(!got.text().trim().is_empty(), "status {want} must say what was wrong");
+        assert!(
+            !got.text().trim().is_empty(),
+            "status {want} must say what was wrong"
+        );
     }
     // Malformed HTTP itself.
     assert_eq!(status_of(&raw(&agent, b"GARBAGE\r\n\r\n")), 400);
-    assert_eq!(status_of(&raw(&agent, b"POST /api/v1 HTTP/1.1\r\nContent-Length: abc\r\n\r\n")), 400);
-    let huge_header = format!("GET /health HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(64 * 1024));
+    assert_eq!(
+        status_of(&raw(
+            &agent,
+            b"POST /api/v1 HTTP/1.1\r\nContent-Length: abc\r\n\r\n"
+        )),
+        400
+    );
+    let huge_header = format!(
+        "GET /health HTTP/1.1\r\nX: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
     assert_eq!(status_of(&raw(&agent, huge_header.as_bytes())), 431);
     // The agent is alive and the container undisturbed.
     assert_eq!(agent.container("steady").unwrap()["state"], "RUNNING");
@@ -84,12 +102,22 @@ fn a_stalled_client_does_not_stop_others_and_is_dropped() {
     for _ in 0..20 {
         assert_eq!(agent.client().get("/health").unwrap().status, 200);
     }
-    assert!(t0.elapsed() < Duration::from_secs(5), "others were held up: {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "others were held up: {:?}",
+        t0.elapsed()
+    );
     // After the request timeout the stalled client is answered 408 and closed.
-    stalled.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut out = Vec::new();
     let _ = stalled.read_to_end(&mut out);
-    assert!(String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&out));
+    assert!(
+        String::from_utf8_lossy(&out).starts_with("HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
 }
 
 #[test]
@@ -106,7 +134,8 @@ fn keep_alive_and_pipelining_work() {
         body.len(),
         String::from_utf8_lossy(body)
     );
-    s.write_all(format!("{one}{one}GET /health HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes()).unwrap();
+    s.write_all(format!("{one}{one}GET /health HTTP/1.1\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
     assert_eq!(out.matches("HTTP/1.1 200").count(), 3, "{out}");
@@ -119,18 +148,41 @@ fn files_read_serves_sandbox_files_only() {
         return;
     }
     let agent = Agent::start(&[]);
-    assert_eq!(agent.launch_shell("f", "echo hello-files", json!([])).status, 200);
+    assert_eq!(
+        agent
+            .launch_shell("f", "echo hello-files", json!([]))
+            .status,
+        200
+    );
     agent.wait_json("f");
     let path = agent.sandbox("f").join("stdout");
     let c = agent.client();
-    let r = c.get(&format!("/files/read?path={}&offset=0", path.display())).unwrap().json().unwrap();
+    let r = c
+        .get(&format!("/files/read?path={}&offset=0", path.display()))
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(r["data"], "hello-files\n");
-    let r = c.get(&format!("/files/read?path={}&offset=-1", path.display())).unwrap().json().unwrap();
+    let r = c
+        .get(&format!("/files/read?path={}&offset=-1", path.display()))
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(r["offset"], 12);
-    let r = c.get(&format!("/files/read?path={}&offset=6&length=5", path.display())).unwrap().json().unwrap();
+    let r = c
+        .get(&format!(
+            "/files/read?path={}&offset=6&length=5",
+            path.display()
+        ))
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(r["data"], "files");
     assert_eq!(c.get("/files/read?path=/etc/passwd").unwrap().status, 404);
-    let escape = format!("/files/read?path={}/../../../../etc/passwd", agent.sandbox("f").display());
+    let escape = format!(
+        "/files/read?path={}/../../../../etc/passwd",
+        agent.sandbox("f").display()
+    );
     assert_eq!(c.get(&escape).unwrap().status, 404);
     assert_eq!(c.get("/files/read").unwrap().status, 400);
 }

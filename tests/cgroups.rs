@@ -9,7 +9,10 @@ use std::time::Duration;
 use common::{resources, root_or_skip, Agent};
 
 fn read(p: std::path::PathBuf) -> String {
-    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).trim().to_string()
+    std::fs::read_to_string(&p)
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+        .trim()
+        .to_string()
 }
 
 #[test]
@@ -25,16 +28,44 @@ fn limits_and_statistics_of_a_busy_task() {
     let busy = "head -c 8000000 /dev/zero | tail -c 1 > /dev/null; while :; do :; done";
     let r = agent.launch_shell("busy", busy, resources(0.5, 64.0));
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(read(agent.v1_cgroup("cpu", "busy").join("cpu.shares")), "512");
-    assert_eq!(read(agent.v1_cgroup("cpu", "busy").join("cpu.cfs_period_us")), "100000");
-    assert_eq!(read(agent.v1_cgroup("cpu", "busy").join("cpu.cfs_quota_us")), "50000");
-    assert_eq!(read(agent.v1_cgroup("memory", "busy").join("memory.limit_in_bytes")), "67108864");
+    assert_eq!(
+        read(agent.v1_cgroup("cpu", "busy").join("cpu.shares")),
+        "512"
+    );
+    assert_eq!(
+        read(agent.v1_cgroup("cpu", "busy").join("cpu.cfs_period_us")),
+        "100000"
+    );
+    assert_eq!(
+        read(agent.v1_cgroup("cpu", "busy").join("cpu.cfs_quota_us")),
+        "50000"
+    );
+    assert_eq!(
+        read(
+            agent
+                .v1_cgroup("memory", "busy")
+                .join("memory.limit_in_bytes")
+        ),
+        "67108864"
+    );
 
     let mut stats = serde_json::Value::Null;
     Agent::eventually("cpu time and rss reported", Duration::from_secs(15), || {
-        let all = agent.client().get("/monitor/statistics").unwrap().json().unwrap();
-        stats = all.as_array().unwrap().iter().find(|e| e["container_id"] == "busy").unwrap()["statistics"].clone();
-        stats["cpus_user_time_secs"].as_f64().unwrap_or(0.0) > 0.1 && stats["mem_rss_bytes"].as_u64().unwrap_or(0) > 0
+        let all = agent
+            .client()
+            .get("/monitor/statistics")
+            .unwrap()
+            .json()
+            .unwrap();
+        stats = all
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["container_id"] == "busy")
+            .unwrap()["statistics"]
+            .clone();
+        stats["cpus_user_time_secs"].as_f64().unwrap_or(0.0) > 0.1
+            && stats["mem_rss_bytes"].as_u64().unwrap_or(0) > 0
     });
     assert_eq!(stats["cpus_limit"], 0.5);
     assert_eq!(stats["cpus_soft_limit"], 0.5);
@@ -61,7 +92,18 @@ fn cpu_shares_without_cfs_and_no_quota() {
         return;
     }
     let agent = Agent::start(&[]);
-    assert_eq!(agent.launch_shell("shares", "sleep 1000", resources(2.0, 32.0)).status, 200);
-    assert_eq!(read(agent.v1_cgroup("cpu", "shares").join("cpu.shares")), "2048");
-    assert_eq!(read(agent.v1_cgroup("cpu", "shares").join("cpu.cfs_quota_us")), "-1");
+    assert_eq!(
+        agent
+            .launch_shell("shares", "sleep 1000", resources(2.0, 32.0))
+            .status,
+        200
+    );
+    assert_eq!(
+        read(agent.v1_cgroup("cpu", "shares").join("cpu.shares")),
+        "2048"
+    );
+    assert_eq!(
+        read(agent.v1_cgroup("cpu", "shares").join("cpu.cfs_quota_us")),
+        "-1"
+    );
 }

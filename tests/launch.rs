@@ -33,14 +33,24 @@ fn kill_gives_9_and_task_killed_and_second_launch_gives_202() {
         return;
     }
     let agent = Agent::start(&[]);
-    assert_eq!(agent.launch_shell("sleeper", "sleep 1000", resources(0.1, 32.0)).status, 200);
+    assert_eq!(
+        agent
+            .launch_shell("sleeper", "sleep 1000", resources(0.1, 32.0))
+            .status,
+        200
+    );
     let again = agent.launch_shell("sleeper", "sleep 1000", resources(0.1, 32.0));
     assert_eq!(again.status, 202, "{}", again.text());
     let c = agent.container("sleeper").unwrap();
     assert_eq!(c["state"], "RUNNING");
     assert!(c["container_status"]["executor_pid"].as_i64().unwrap() > 1);
     let rm = agent.remove("sleeper");
-    assert_eq!(rm.status, 500, "REMOVE of a running container: {}", rm.text());
+    assert_eq!(
+        rm.status,
+        500,
+        "REMOVE of a running container: {}",
+        rm.text()
+    );
     assert_eq!(agent.kill("sleeper", None).status, 200);
     let w = agent.wait_json("sleeper");
     assert_eq!(w["exit_status"], 9);
@@ -78,13 +88,24 @@ fn missing_binary_is_400_and_a_terminated_container_with_the_reason() {
         "container_id": {"value": "nobin"},
         "command": {"value": "/nonexistent/binary", "shell": false}}}));
     assert_eq!(r.status, 400);
-    assert!(r.text().contains("Failed to execute '/nonexistent/binary': No such file or directory"), "{}", r.text());
+    assert!(
+        r.text()
+            .contains("Failed to execute '/nonexistent/binary': No such file or directory"),
+        "{}",
+        r.text()
+    );
     let w = agent.wait_json("nobin");
     assert_eq!(w["state"], "TASK_FAILED");
     assert_eq!(w["reason"], "REASON_CONTAINER_LAUNCH_FAILED");
-    assert!(w["message"].as_str().unwrap().contains("No such file or directory"));
+    assert!(w["message"]
+        .as_str()
+        .unwrap()
+        .contains("No such file or directory"));
     assert_eq!(agent.container("nobin").unwrap()["state"], "TERMINATED");
-    assert!(agent.sandbox("nobin").join("stdout").exists(), "the sandbox is kept until REMOVE");
+    assert!(
+        agent.sandbox("nobin").join("stdout").exists(),
+        "the sandbox is kept until REMOVE"
+    );
     // A bare name is searched in PATH; one that is nowhere fails the same way.
     let r = agent.call(json!({"type": "LAUNCH_CONTAINER", "launch_container": {
         "container_id": {"value": "nobin2"}, "command": {"value": "no-such-program-xyz", "shell": false}}}));
@@ -107,8 +128,14 @@ fn arguments_environment_sandbox_and_stdio() {
     assert_eq!(agent.wait_json("args")["exit_status"], 0);
     let sb = agent.sandbox("args");
     let out = std::fs::read_to_string(sb.join("stdout")).unwrap();
-    assert_eq!(out.trim(), format!("zero prod {} {}", sb.display(), sb.display()));
-    assert_eq!(std::fs::read_to_string(sb.join("stderr")).unwrap().trim(), "err");
+    assert_eq!(
+        out.trim(),
+        format!("zero prod {} {}", sb.display(), sb.display())
+    );
+    assert_eq!(
+        std::fs::read_to_string(sb.join("stderr")).unwrap().trim(),
+        "err"
+    );
 }
 
 #[test]
@@ -128,7 +155,11 @@ fn pid_namespace_hides_host_processes() {
         return;
     }
     let agent = Agent::start(&["--isolation=cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid"]);
-    let r = agent.launch_shell("ps", "ls /proc | grep -c '^[0-9]'; ps -e -o pid= | wc -l; echo pid=$$", json!([]));
+    let r = agent.launch_shell(
+        "ps",
+        "ls /proc | grep -c '^[0-9]'; ps -e -o pid= | wc -l; echo pid=$$",
+        json!([]),
+    );
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(agent.wait_json("ps")["exit_status"], 0);
     let out = std::fs::read_to_string(agent.sandbox("ps").join("stdout")).unwrap();
@@ -140,7 +171,14 @@ fn pid_namespace_hides_host_processes() {
     assert!(in_ps <= 5, "processes listed by ps: {in_ps}\n{out}");
     assert_eq!(lines[2], "pid=2", "the task is pid 2 under our init: {out}");
     let host = std::fs::read_dir("/proc").unwrap().filter(|e| {
-        e.as_ref().map(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit())).unwrap_or(false)
+        e.as_ref()
+            .map(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .chars()
+                    .all(|c| c.is_ascii_digit())
+            })
+            .unwrap_or(false)
     });
     assert!(host.count() > in_proc);
 }
@@ -153,12 +191,22 @@ fn kill_leaves_no_double_forked_process() {
     let agent = Agent::start(&[]);
     let marker = format!("sleep 7{}", std::process::id() % 1000 + 1000);
     let cmd = format!("(setsid sh -c '{marker}' &) ; ( ( {marker} & ) & ) ; {marker}");
-    assert_eq!(agent.launch_shell("forker", &cmd, resources(0.1, 32.0)).status, 200);
+    assert_eq!(
+        agent
+            .launch_shell("forker", &cmd, resources(0.1, 32.0))
+            .status,
+        200
+    );
     let count = || {
-        let out = std::process::Command::new("pgrep").args(["-f", &marker]).output().unwrap();
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).lines().count()
     };
-    Agent::eventually("3 background sleeps", Duration::from_secs(10), || count() >= 3);
+    Agent::eventually("3 background sleeps", Duration::from_secs(10), || {
+        count() >= 3
+    });
     assert_eq!(agent.kill("forker", None).status, 200);
     let w = agent.wait_json("forker");
     assert_eq!(w["exit_status"], 9);
@@ -174,7 +222,12 @@ fn posix_launcher_runs_and_kills_without_namespaces() {
     }
     let agent = Agent::start(&["--launcher=posix", "--isolation=posix/cpu,posix/mem"]);
     assert_eq!(agent.launch_shell("p", "sleep 1000", json!([])).status, 200);
-    let stats = agent.client().get("/monitor/statistics").unwrap().json().unwrap();
+    let stats = agent
+        .client()
+        .get("/monitor/statistics")
+        .unwrap()
+        .json()
+        .unwrap();
     let s = &stats[0]["statistics"];
     assert!(s["mem_rss_bytes"].as_u64().unwrap() > 0, "{stats}");
     assert_eq!(agent.kill("p", None).status, 200);

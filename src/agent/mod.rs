@@ -39,7 +39,9 @@ impl fmt::Display for AgentError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AgentError::Dir(p, e) => write!(f, "Failed to create directory {}: {e}", p.display()),
-            AgentError::Socket(p, e) => write!(f, "Failed to set up the API socket {}: {e}", p.display()),
+            AgentError::Socket(p, e) => {
+                write!(f, "Failed to set up the API socket {}: {e}", p.display())
+            }
             AgentError::SocketInUse(p) => {
                 write!(f, "Another agent is already listening on {}", p.display())
             }
@@ -68,7 +70,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         Launcher::Linux => LauncherKind::Linux,
         Launcher::Posix => LauncherKind::Posix,
     };
-    let isolators = crate::isolator::build(&flags.isolation, launcher).map_err(AgentError::Isolation)?;
+    let isolators =
+        crate::isolator::build(&flags.isolation, launcher).map_err(AgentError::Isolation)?;
     let controllers = crate::isolator::controllers(&isolators);
     let cgroups = if controllers.is_empty() {
         None
@@ -80,7 +83,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             self_cgroup: flags.proc_dir.join("self/cgroup"),
             under_systemd: std::env::var_os("INVOCATION_ID").is_some(),
         };
-        let cg = Cgroups::detect(&cfg, &controllers).map_err(|e| AgentError::Cgroups(e.to_string()))?;
+        let cg =
+            Cgroups::detect(&cfg, &controllers).map_err(|e| AgentError::Cgroups(e.to_string()))?;
         log::info!("{}", cg.describe());
         Some(cg)
     };
@@ -89,7 +93,9 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         .map_err(|e| AgentError::Resources(e.to_string()))?;
     log::info!("Node resources: {}", total.to_text());
     if !crate::sys::process::pidfds_supported() {
-        log::warn!("This kernel has no pidfds (Linux < 5.3): container exits are found through SIGCHLD");
+        log::warn!(
+            "This kernel has no pidfds (Linux < 5.3): container exits are found through SIGCHLD"
+        );
     }
     let settings = Settings {
         work_dir: flags.work_dir.clone(),
@@ -119,7 +125,11 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         loop_iterations: 0,
         recovered: true,
     };
-    log::info!("mesolite {} listening on {}", info.version, flags.socket.display());
+    log::info!(
+        "mesolite {} listening on {}",
+        info.version,
+        flags.socket.display()
+    );
     if let Err(e) = setup::notify_ready() {
         log::warn!("Failed to notify systemd of readiness: {e}");
     }
@@ -135,8 +145,30 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         info.loop_iterations += 1;
         let registry = poll.registry();
         for event in events.iter() {
-            let Some(source) = Source::from_token(event.token()) else { continue };
-            let mut ctx = Ctx { containerizer: &mut containerizer, registry, timers: &mut timers, info: &info, notices: Vec::new() };
+            let Some(source) = Source::from_token(event.token()) else {
+                continue;
+            };
+            if source == Source::Signals {
+                let arrived = signals.take();
+                if let Some(sig) = arrived.terminate {
+                    log::info!("Received signal {sig}: stopping; containers keep running");
+                    let _ = std::fs::remove_file(&flags.socket);
+                    return Ok(());
+                }
+                if arrived.hangup {
+                    reload(&mut flags, args, env, &mut info);
+                }
+                if !arrived.child {
+                    continue;
+                }
+            }
+            let mut ctx = Ctx {
+                containerizer: &mut containerizer,
+                registry,
+                timers: &mut timers,
+                info: &info,
+                notices: Vec::new(),
+            };
             match source {
                 Source::Listener => server.accept(registry),
                 Source::Conn(slot) => server.on_conn(slot, &mut ctx),
@@ -145,26 +177,21 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                     ctx.notices.extend(n);
                 }
                 Source::Signals => {
-                    let arrived = signals.take();
-                    if let Some(sig) = arrived.terminate {
-                        log::info!("Received signal {sig}: stopping; containers keep running");
-                        let _ = std::fs::remove_file(&flags.socket);
-                        return Ok(());
-                    }
-                    if arrived.hangup {
-                        reload(&mut flags, args, env, &mut info);
-                    }
-                    if arrived.child {
-                        let n = ctx.containerizer.on_sigchld(registry, ctx.timers);
-                        ctx.notices.extend(n);
-                    }
+                    let n = ctx.containerizer.on_sigchld(registry, ctx.timers);
+                    ctx.notices.extend(n);
                 }
             }
             deliver(&mut server, &mut ctx);
         }
         for kind in timers.expired() {
             let registry = poll.registry();
-            let mut ctx = Ctx { containerizer: &mut containerizer, registry, timers: &mut timers, info: &info, notices: Vec::new() };
+            let mut ctx = Ctx {
+                containerizer: &mut containerizer,
+                registry,
+                timers: &mut timers,
+                info: &info,
+                notices: Vec::new(),
+            };
             match kind {
                 TimerKind::ConnectionSweep => server.sweep(registry, ctx.timers),
                 other => {
@@ -188,7 +215,9 @@ fn deliver(server: &mut Server, ctx: &mut Ctx<'_>) {
 /// SIGHUP: re-reads the conf file's reloadable settings and logs what changed.
 fn reload(flags: &mut Flags, args: &[String], env: &[(String, String)], info: &mut AgentInfo) {
     match crate::config::reload(flags, args, env) {
-        Ok(changes) if changes.is_empty() => log::info!("SIGHUP: configuration reloaded, nothing changed"),
+        Ok(changes) if changes.is_empty() => {
+            log::info!("SIGHUP: configuration reloaded, nothing changed")
+        }
         Ok(changes) => {
             for (name, old, new) in changes {
                 log::info!("SIGHUP: {name} changed from '{old}' to '{new}'");
@@ -196,6 +225,8 @@ fn reload(flags: &mut Flags, args: &[String], env: &[(String, String)], info: &m
             log::set_max_level(flags.logging_level.to_level_filter());
             info.flags = flags.to_pairs();
         }
-        Err(e) => log::error!("SIGHUP: failed to reload the configuration, keeping the old one: {e}"),
+        Err(e) => {
+            log::error!("SIGHUP: failed to reload the configuration, keeping the old one: {e}")
+        }
     }
 }

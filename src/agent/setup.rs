@@ -29,7 +29,8 @@ pub fn bind_socket(path: &Path, group: Option<&str>) -> Result<UnixListener, Age
         }
         fs::remove_file(path).map_err(|e| AgentError::Socket(path.to_path_buf(), e))?;
     }
-    let listener = UnixListener::bind(path).map_err(|e| AgentError::Socket(path.to_path_buf(), e))?;
+    let listener =
+        UnixListener::bind(path).map_err(|e| AgentError::Socket(path.to_path_buf(), e))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o660))
         .map_err(|e| AgentError::Socket(path.to_path_buf(), e))?;
     if let Some(g) = group {
@@ -46,7 +47,9 @@ pub fn bind_socket(path: &Path, group: Option<&str>) -> Result<UnixListener, Age
 /// Tells systemd the agent is ready (`Type=notify`), without libsystemd: one datagram on
 /// `$NOTIFY_SOCKET` (a path, or an abstract name starting with '@').
 pub fn notify_ready() -> io::Result<()> {
-    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else { return Ok(()) };
+    let Some(target) = std::env::var_os("NOTIFY_SOCKET") else {
+        return Ok(());
+    };
     let msg = format!("READY=1\nMAINPID={}\n", crate::sys::getpid());
     let sock = UnixDatagram::unbound()?;
     let bytes = target.as_encoded_bytes();

@@ -32,7 +32,8 @@ pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Response {
         return Response::text(404, format!("No such endpoint '{path}'"));
     }
     if !matches!(req.method, Method::Get | Method::Head) {
-        return Response::text(405, format!("Expecting 'GET' for {path}")).with_header("Allow", "GET");
+        return Response::text(405, format!("Expecting 'GET' for {path}"))
+            .with_header("Allow", "GET");
     }
     if path == "/health" {
         return if ctx.info.recovered {
@@ -48,10 +49,16 @@ pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Response {
         "/monitor/statistics" | "/monitor/statistics.json" => {
             Response::json(200, &render::statistics(ctx.containerizer))
         }
-        "/containers" => Response::json(200, &render::containers_v0(ctx.containerizer, req.query_param("container_id"))),
-        "/files/read" | "/files/read.json" => read_file(req, &ctx.containerizer.settings().work_dir),
+        "/containers" => Response::json(
+            200,
+            &render::containers_v0(ctx.containerizer, req.query_param("container_id")),
+        ),
+        "/files/read" | "/files/read.json" => {
+            read_file(req, &ctx.containerizer.settings().work_dir)
+        }
         "/metrics" => {
-            let mut r = Response::new(200).with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+            let mut r = Response::new(200)
+                .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
             r.body = render::prometheus(ctx).into_bytes();
             r
         }
@@ -92,13 +99,21 @@ fn read_file(req: &Request, work_dir: &Path) -> Response {
     let Ok(start) = u64::try_from(offset) else {
         return Response::text(400, "Negative 'offset'");
     };
-    let want = if length < 0 { MAX_READ } else { (length as u64).min(MAX_READ) };
+    let want = if length < 0 {
+        MAX_READ
+    } else {
+        (length as u64).min(MAX_READ)
+    };
     let n = want.min(size.saturating_sub(start));
     let mut data = vec![0u8; usize::try_from(n).unwrap_or(0)];
-    if n > 0 && (file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut data).is_err()) {
+    if n > 0 && (file.seek(SeekFrom::Start(start)).is_err() || file.read_exact(&mut data).is_err())
+    {
         return Response::text(500, format!("Failed to read '{p}'"));
     }
-    Response::json(200, &json!({"data": String::from_utf8_lossy(&data), "offset": start}))
+    Response::json(
+        200,
+        &json!({"data": String::from_utf8_lossy(&data), "offset": start}),
+    )
 }
 
 /// Resolves a requested path to a file inside `<work_dir>/containers`, refusing `..` and
@@ -109,7 +124,11 @@ fn sandbox_path(requested: &str, work_dir: &Path) -> Option<PathBuf> {
     if p.components().any(|c| matches!(c, Component::ParentDir)) {
         return None;
     }
-    let joined = if p.is_absolute() { p.to_path_buf() } else { root.join(p) };
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        root.join(p)
+    };
     let real = joined.canonicalize().ok()?;
     let real_root = root.canonicalize().ok()?;
     real.starts_with(&real_root).then_some(real)

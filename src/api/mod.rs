@@ -15,11 +15,13 @@ use std::time::{Duration, Instant};
 use mio::net::UnixListener;
 use mio::{Interest, Registry, Token};
 
-use conn::{Conn, ReadOutcome};
 use crate::containerizer::{ContainerId, Containerizer, Notice};
 use crate::event::Source;
-use crate::http::{parse_request, wants_continue, Limits, Parse, Request, Response, CONTINUE_RESPONSE};
+use crate::http::{
+    parse_request, wants_continue, Limits, Parse, Request, Response, CONTINUE_RESPONSE,
+};
 use crate::timer::{TimerKind, Timers};
+use conn::{Conn, ReadOutcome};
 
 /// How often stalled connections are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -76,9 +78,18 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(listener: UnixListener, config: ServerConfig, registry: &Registry, timers: &mut Timers) -> io::Result<Server> {
+    pub fn new(
+        listener: UnixListener,
+        config: ServerConfig,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> io::Result<Server> {
         let mut listener = listener;
-        registry.register(&mut listener, Token::from(Source::Listener), Interest::READABLE)?;
+        registry.register(
+            &mut listener,
+            Token::from(Source::Listener),
+            Interest::READABLE,
+        )?;
         timers.add(SWEEP_EVERY, TimerKind::ConnectionSweep);
         Ok(Server {
             listener,
@@ -103,13 +114,20 @@ impl Server {
                 }
             };
             if self.conns.len() >= self.config.max_connections {
-                log::warn!("Refusing an API connection: {} are open already", self.conns.len());
+                log::warn!(
+                    "Refusing an API connection: {} are open already",
+                    self.conns.len()
+                );
                 continue;
             }
             let peer = crate::sys::socket::peer_cred(stream.as_raw_fd()).ok();
             let slot = self.next_conn;
             self.next_conn = self.next_conn.wrapping_add(1).max(1);
-            if let Err(e) = registry.register(&mut stream, Token::from(Source::Conn(slot)), Interest::READABLE) {
+            if let Err(e) = registry.register(
+                &mut stream,
+                Token::from(Source::Conn(slot)),
+                Interest::READABLE,
+            ) {
                 log::warn!("Failed to watch an API connection: {e}");
                 continue;
             }
@@ -120,7 +138,9 @@ impl Server {
     /// A connection is readable or writable.
     pub fn on_conn(&mut self, slot: u32, ctx: &mut Ctx<'_>) {
         let limit = self.config.limits.max_header_bytes + self.config.limits.max_body_bytes + 1;
-        let Some(conn) = self.conns.get_mut(&slot) else { return };
+        let Some(conn) = self.conns.get_mut(&slot) else {
+            return;
+        };
         let closed = match conn.fill(limit) {
             Ok(ReadOutcome::Open) => false,
             Ok(ReadOutcome::Closed) => true,
@@ -143,7 +163,9 @@ impl Server {
     /// Parses and answers buffered requests until one is parked or the buffer runs dry.
     fn process(&mut self, slot: u32, ctx: &mut Ctx<'_>) {
         loop {
-            let Some(conn) = self.conns.get_mut(&slot) else { return };
+            let Some(conn) = self.conns.get_mut(&slot) else {
+                return;
+            };
             if conn.deferred || conn.closing || conn.inbuf.is_empty() {
                 return;
             }
@@ -180,7 +202,12 @@ impl Server {
         }
     }
 
-    fn route(&mut self, req: &Request, peer: Option<crate::sys::socket::PeerCred>, ctx: &mut Ctx<'_>) -> Reply {
+    fn route(
+        &mut self,
+        req: &Request,
+        peer: Option<crate::sys::socket::PeerCred>,
+        ctx: &mut Ctx<'_>,
+    ) -> Reply {
         if req.path == "/api/v1" {
             return v1::handle(req, peer, ctx);
         }
@@ -196,9 +223,12 @@ impl Server {
 
     /// Queues a response on a connection.
     fn respond(&mut self, slot: u32, resp: Response) {
-        let Some(conn) = self.conns.get_mut(&slot) else { return };
+        let Some(conn) = self.conns.get_mut(&slot) else {
+            return;
+        };
         conn.deferred = false;
-        conn.outbuf.extend_from_slice(&resp.to_bytes(conn.keep_alive));
+        conn.outbuf
+            .extend_from_slice(&resp.to_bytes(conn.keep_alive));
         if !conn.keep_alive {
             conn.closing = true;
         }
@@ -207,7 +237,9 @@ impl Server {
     /// Writes what is queued; closes a finished `closing` connection; watches for writability
     /// while output is pending.
     fn flush(&mut self, slot: u32, registry: &Registry) {
-        let Some(conn) = self.conns.get_mut(&slot) else { return };
+        let Some(conn) = self.conns.get_mut(&slot) else {
+            return;
+        };
         match conn.flush() {
             Ok(true) => {
                 if conn.closing {
@@ -216,7 +248,11 @@ impl Server {
                 }
                 if conn.want_write {
                     conn.want_write = false;
-                    let _ = registry.reregister(&mut conn.stream, Token::from(Source::Conn(slot)), Interest::READABLE);
+                    let _ = registry.reregister(
+                        &mut conn.stream,
+                        Token::from(Source::Conn(slot)),
+                        Interest::READABLE,
+                    );
                 }
             }
             Ok(false) => {
@@ -247,7 +283,9 @@ impl Server {
                 Notice::LaunchFailed(id, msg) => (id, Some(Response::text(400, msg.clone()))),
                 Notice::Terminated(id) => (id, None),
             };
-            let Some(waiting) = self.parked.remove(id) else { continue };
+            let Some(waiting) = self.parked.remove(id) else {
+                continue;
+            };
             let mut still = Vec::new();
             for (slot, is_launch) in waiting {
                 match (&launch_reply, is_launch) {
@@ -291,7 +329,8 @@ impl Server {
             if let Some(conn) = self.conns.get_mut(&slot) {
                 if !conn.inbuf.is_empty() {
                     log::debug!("Dropping an API client that stalled mid-request");
-                    conn.outbuf.extend_from_slice(&Response::text(408, "Request timeout").to_bytes(false));
+                    conn.outbuf
+                        .extend_from_slice(&Response::text(408, "Request timeout").to_bytes(false));
                     let _ = conn.flush();
                 }
             }

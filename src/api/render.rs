@@ -10,12 +10,20 @@ pub(super) fn version(info: &AgentInfo) -> Value {
 }
 
 pub(super) fn flags_v1(info: &AgentInfo) -> Value {
-    Value::Array(info.flags.iter().map(|(n, v)| json!({"name": n, "value": v})).collect())
+    Value::Array(
+        info.flags
+            .iter()
+            .map(|(n, v)| json!({"name": n, "value": v}))
+            .collect(),
+    )
 }
 
 pub(super) fn flags_v0(info: &AgentInfo) -> Value {
-    let map: serde_json::Map<String, Value> =
-        info.flags.iter().map(|(n, v)| (n.to_string(), Value::String(v.clone()))).collect();
+    let map: serde_json::Map<String, Value> = info
+        .flags
+        .iter()
+        .map(|(n, v)| (n.to_string(), Value::String(v.clone())))
+        .collect();
     json!({"flags": map})
 }
 
@@ -89,14 +97,35 @@ pub(super) fn containers_v0(cz: &Containerizer, only: Option<&str>) -> Value {
 pub(super) fn metric_pairs(ctx: &Ctx<'_>) -> Vec<(String, f64)> {
     let m = &ctx.containerizer.metrics;
     let mut out = vec![
-        ("containerizer/mesos/launches".to_string(), m.launches as f64),
-        ("containerizer/mesos/launch_failures".to_string(), m.launch_failures as f64),
-        ("containerizer/mesos/container_destroy_errors".to_string(), m.destroy_errors as f64),
-        ("agent/uptime_secs".to_string(), ctx.info.started.elapsed().as_secs_f64()),
-        ("agent/loop_iterations".to_string(), ctx.info.loop_iterations as f64),
+        (
+            "containerizer/mesos/launches".to_string(),
+            m.launches as f64,
+        ),
+        (
+            "containerizer/mesos/launch_failures".to_string(),
+            m.launch_failures as f64,
+        ),
+        (
+            "containerizer/mesos/container_destroy_errors".to_string(),
+            m.destroy_errors as f64,
+        ),
+        (
+            "agent/uptime_secs".to_string(),
+            ctx.info.started.elapsed().as_secs_f64(),
+        ),
+        (
+            "agent/loop_iterations".to_string(),
+            ctx.info.loop_iterations as f64,
+        ),
     ];
     for (state, n) in ctx.containerizer.count_by_state() {
-        out.push((format!("containerizer/mesos/containers_{}", state.name().to_ascii_lowercase()), n as f64));
+        out.push((
+            format!(
+                "containerizer/mesos/containers_{}",
+                state.name().to_ascii_lowercase()
+            ),
+            n as f64,
+        ));
     }
     let total = ctx.containerizer.settings().total.clone();
     let used = ctx.containerizer.allocated();
@@ -110,11 +139,19 @@ pub(super) fn metric_pairs(ctx: &Ctx<'_>) -> Vec<(String, f64)> {
 }
 
 pub(super) fn metrics_v1(ctx: &Ctx<'_>) -> Value {
-    Value::Array(metric_pairs(ctx).into_iter().map(|(n, v)| json!({"name": n, "value": v})).collect())
+    Value::Array(
+        metric_pairs(ctx)
+            .into_iter()
+            .map(|(n, v)| json!({"name": n, "value": v}))
+            .collect(),
+    )
 }
 
 pub(super) fn metrics_snapshot(ctx: &Ctx<'_>) -> Value {
-    let map: serde_json::Map<String, Value> = metric_pairs(ctx).into_iter().map(|(n, v)| (n, json!(v))).collect();
+    let map: serde_json::Map<String, Value> = metric_pairs(ctx)
+        .into_iter()
+        .map(|(n, v)| (n, json!(v)))
+        .collect();
     Value::Object(map)
 }
 
@@ -123,30 +160,66 @@ pub(super) fn prometheus(ctx: &Ctx<'_>) -> String {
     use std::fmt::Write;
     let m = &ctx.containerizer.metrics;
     let mut s = String::with_capacity(2048);
-    let _ = writeln!(s, "# HELP mesolite_containers Containers by containerizer state.");
+    let _ = writeln!(
+        s,
+        "# HELP mesolite_containers Containers by containerizer state."
+    );
     let _ = writeln!(s, "# TYPE mesolite_containers gauge");
     for (state, n) in ctx.containerizer.count_by_state() {
         let _ = writeln!(s, "mesolite_containers{{state=\"{}\"}} {n}", state.name());
     }
     for (name, help, v) in [
-        ("mesolite_launches_total", "Container launches attempted.", m.launches),
-        ("mesolite_launch_failures_total", "Container launches that failed.", m.launch_failures),
-        ("mesolite_destroy_errors_total", "Container destroys that failed.", m.destroy_errors),
-        ("mesolite_loop_iterations_total", "Event loop iterations.", ctx.info.loop_iterations),
+        (
+            "mesolite_launches_total",
+            "Container launches attempted.",
+            m.launches,
+        ),
+        (
+            "mesolite_launch_failures_total",
+            "Container launches that failed.",
+            m.launch_failures,
+        ),
+        (
+            "mesolite_destroy_errors_total",
+            "Container destroys that failed.",
+            m.destroy_errors,
+        ),
+        (
+            "mesolite_loop_iterations_total",
+            "Event loop iterations.",
+            ctx.info.loop_iterations,
+        ),
     ] {
         let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
     }
     let h = &m.launch_latency;
-    let _ = writeln!(s, "# HELP mesolite_launch_latency_seconds From LAUNCH_CONTAINER to the task's exec.");
+    let _ = writeln!(
+        s,
+        "# HELP mesolite_launch_latency_seconds From LAUNCH_CONTAINER to the task's exec."
+    );
     let _ = writeln!(s, "# TYPE mesolite_launch_latency_seconds histogram");
     for (bound, count) in LATENCY_BUCKETS.iter().zip(h.buckets.iter()) {
-        let _ = writeln!(s, "mesolite_launch_latency_seconds_bucket{{le=\"{bound}\"}} {count}");
+        let _ = writeln!(
+            s,
+            "mesolite_launch_latency_seconds_bucket{{le=\"{bound}\"}} {count}"
+        );
     }
-    let _ = writeln!(s, "mesolite_launch_latency_seconds_bucket{{le=\"+Inf\"}} {}", h.count);
+    let _ = writeln!(
+        s,
+        "mesolite_launch_latency_seconds_bucket{{le=\"+Inf\"}} {}",
+        h.count
+    );
     let _ = writeln!(s, "mesolite_launch_latency_seconds_sum {}", h.sum);
     let _ = writeln!(s, "mesolite_launch_latency_seconds_count {}", h.count);
-    let _ = writeln!(s, "# HELP mesolite_uptime_seconds Seconds since the agent started.");
+    let _ = writeln!(
+        s,
+        "# HELP mesolite_uptime_seconds Seconds since the agent started."
+    );
     let _ = writeln!(s, "# TYPE mesolite_uptime_seconds gauge");
-    let _ = writeln!(s, "mesolite_uptime_seconds {}", ctx.info.started.elapsed().as_secs_f64());
+    let _ = writeln!(
+        s,
+        "mesolite_uptime_seconds {}",
+        ctx.info.started.elapsed().as_secs_f64()
+    );
     s
 }

@@ -5,7 +5,9 @@
 use serde_json::{json, Value};
 
 use super::{render, Ctx, Reply};
-use crate::containerizer::{parse_container_id, parse_launch, ContainerId, Containerizer, ControlError, LaunchOutcome};
+use crate::containerizer::{
+    parse_container_id, parse_launch, ContainerId, Containerizer, ControlError, LaunchOutcome,
+};
 use crate::http::{Method, Request, Response};
 use crate::sys::socket::PeerCred;
 
@@ -16,10 +18,18 @@ pub(super) fn handle(req: &Request, peer: Option<PeerCred>, ctx: &mut Ctx<'_>) -
     }
     let call: Value = match serde_json::from_slice(&req.body) {
         Ok(v) => v,
-        Err(e) => return Reply::Now(Response::text(400, format!("Failed to parse body into JSON: {e}"))),
+        Err(e) => {
+            return Reply::Now(Response::text(
+                400,
+                format!("Failed to parse body into JSON: {e}"),
+            ))
+        }
     };
     let Some(kind) = call.get("type").and_then(Value::as_str) else {
-        return Reply::Now(Response::text(400, "Failed to validate agent::Call: Expecting 'type' to be present"));
+        return Reply::Now(Response::text(
+            400,
+            "Failed to validate agent::Call: Expecting 'type' to be present",
+        ));
     };
     if !ctx.info.recovered {
         return Reply::Now(Response::text(503, "Agent has not finished recovery"));
@@ -30,9 +40,15 @@ pub(super) fn handle(req: &Request, peer: Option<PeerCred>, ctx: &mut Ctx<'_>) -
     };
     match kind {
         "GET_HEALTH" => ok(json!({"type": "GET_HEALTH", "get_health": {"healthy": true}})),
-        "GET_VERSION" => ok(json!({"type": "GET_VERSION", "get_version": {"version_info": render::version(ctx.info)}})),
-        "GET_FLAGS" => ok(json!({"type": "GET_FLAGS", "get_flags": {"flags": render::flags_v1(ctx.info)}})),
-        "GET_METRICS" => ok(json!({"type": "GET_METRICS", "get_metrics": {"metrics": render::metrics_v1(ctx)}})),
+        "GET_VERSION" => ok(
+            json!({"type": "GET_VERSION", "get_version": {"version_info": render::version(ctx.info)}}),
+        ),
+        "GET_FLAGS" => {
+            ok(json!({"type": "GET_FLAGS", "get_flags": {"flags": render::flags_v1(ctx.info)}}))
+        }
+        "GET_METRICS" => {
+            ok(json!({"type": "GET_METRICS", "get_metrics": {"metrics": render::metrics_v1(ctx)}}))
+        }
         "GET_CONTAINERS" => ok(json!({"type": "GET_CONTAINERS",
             "get_containers": {"containers": render::containers_v1(ctx.containerizer)}})),
         "LAUNCH_CONTAINER" => launch(&call, &who, ctx),
@@ -41,19 +57,32 @@ pub(super) fn handle(req: &Request, peer: Option<PeerCred>, ctx: &mut Ctx<'_>) -
         "REMOVE_CONTAINER" => with_id(&call, "remove_container", |id| remove(id, &who, ctx)),
         other => Reply::Now(Response::text(
             400,
-            format!("Failed to validate agent::Call: unknown or unsupported call type '{}'", other.escape_debug()),
+            format!(
+                "Failed to validate agent::Call: unknown or unsupported call type '{}'",
+                other.escape_debug()
+            ),
         )),
     }
 }
 
 fn check_headers(req: &Request) -> Result<(), Response> {
     if req.method != Method::Post {
-        return Err(Response::text(405, "Expecting 'POST' for /api/v1").with_header("Allow", "POST"));
+        return Err(
+            Response::text(405, "Expecting 'POST' for /api/v1").with_header("Allow", "POST")
+        );
     }
     let Some(ct) = req.header("content-type") else {
-        return Err(Response::text(400, "Expecting 'Content-Type' to be present"));
+        return Err(Response::text(
+            400,
+            "Expecting 'Content-Type' to be present",
+        ));
     };
-    let media = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if media != "application/json" {
         return Err(Response::text(
             415,
@@ -62,11 +91,22 @@ fn check_headers(req: &Request) -> Result<(), Response> {
     }
     if let Some(accept) = req.header("accept") {
         let ok = accept.split(',').any(|a| {
-            let m = a.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-            matches!(m.as_str(), "application/json" | "*/*" | "application/*" | "")
+            let m = a
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            matches!(
+                m.as_str(),
+                "application/json" | "*/*" | "application/*" | ""
+            )
         });
         if !ok {
-            return Err(Response::text(406, format!("Unacceptable Accept '{accept}': only 'application/json' is served")));
+            return Err(Response::text(
+                406,
+                format!("Unacceptable Accept '{accept}': only 'application/json' is served"),
+            ));
         }
     }
     Ok(())
@@ -78,7 +118,10 @@ fn ok(v: Value) -> Reply {
 
 fn with_id(call: &Value, field: &str, f: impl FnOnce(ContainerId) -> Reply) -> Reply {
     let Some(obj) = call.get(field) else {
-        return Reply::Now(Response::text(400, format!("Failed to validate agent::Call: Expecting '{field}' to be present")));
+        return Reply::Now(Response::text(
+            400,
+            format!("Failed to validate agent::Call: Expecting '{field}' to be present"),
+        ));
     };
     match parse_container_id(obj.get("container_id")) {
         Ok(id) => f(id),
@@ -88,7 +131,10 @@ fn with_id(call: &Value, field: &str, f: impl FnOnce(ContainerId) -> Reply) -> R
 
 fn launch(call: &Value, who: &str, ctx: &mut Ctx<'_>) -> Reply {
     let Some(body) = call.get("launch_container") else {
-        return Reply::Now(Response::text(400, "Failed to validate agent::Call: Expecting 'launch_container' to be present"));
+        return Reply::Now(Response::text(
+            400,
+            "Failed to validate agent::Call: Expecting 'launch_container' to be present",
+        ));
     };
     let req = match parse_launch(body) {
         Ok(r) => r,
@@ -99,7 +145,9 @@ fn launch(call: &Value, who: &str, ctx: &mut Ctx<'_>) -> Reply {
     match ctx.containerizer.launch(req, ctx.registry, ctx.timers) {
         LaunchOutcome::Pending => Reply::Launch(id),
         LaunchOutcome::AlreadyExists => Reply::Now(Response::new(202)),
-        LaunchOutcome::Refused(msg) | LaunchOutcome::Failed(msg) => Reply::Now(Response::text(400, msg)),
+        LaunchOutcome::Refused(msg) | LaunchOutcome::Failed(msg) => {
+            Reply::Now(Response::text(400, msg))
+        }
     }
 }
 
@@ -127,19 +175,34 @@ pub(super) fn wait_response(containerizer: &Containerizer, id: &ContainerId) -> 
     if let Some(m) = &t.message {
         w.insert("message".into(), json!(m));
     }
-    Response::json(200, &json!({"type": "WAIT_CONTAINER", "wait_container": Value::Object(w)}))
+    Response::json(
+        200,
+        &json!({"type": "WAIT_CONTAINER", "wait_container": Value::Object(w)}),
+    )
 }
 
 fn kill(id: ContainerId, call: &Value, who: &str, ctx: &mut Ctx<'_>) -> Reply {
     let signal = match call.get("kill_container").and_then(|k| k.get("signal")) {
         None | Some(Value::Null) => libc::SIGKILL,
-        Some(v) => match v.as_i64().and_then(|s| i32::try_from(s).ok()).filter(|s| (1..=64).contains(s)) {
+        Some(v) => match v
+            .as_i64()
+            .and_then(|s| i32::try_from(s).ok())
+            .filter(|s| (1..=64).contains(s))
+        {
             Some(s) => s,
-            None => return Reply::Now(Response::text(400, format!("Invalid signal {v}: expecting 1-64"))),
+            None => {
+                return Reply::Now(Response::text(
+                    400,
+                    format!("Invalid signal {v}: expecting 1-64"),
+                ))
+            }
         },
     };
     log::info!("KILL_CONTAINER {id} signal {signal} from {who}");
-    match ctx.containerizer.kill(&id, signal, ctx.registry, ctx.timers) {
+    match ctx
+        .containerizer
+        .kill(&id, signal, ctx.registry, ctx.timers)
+    {
         Ok(notices) => {
             ctx.notices.extend(notices);
             Reply::Now(Response::new(200))

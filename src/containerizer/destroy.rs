@@ -22,7 +22,12 @@ const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Containerizer {
     /// Dispatches a container fd's readiness.
-    pub fn on_event(&mut self, source: Source, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
+    pub fn on_event(
+        &mut self,
+        source: Source,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
         match source {
             Source::Init(slot) => self.on_init_ready(slot, registry, timers),
             Source::ExecReport(slot) => self.on_exec_report(slot, registry),
@@ -31,7 +36,12 @@ impl Containerizer {
     }
 
     /// A timer of ours is due.
-    pub fn on_timer(&mut self, kind: &TimerKind, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
+    pub fn on_timer(
+        &mut self,
+        kind: &TimerKind,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
         match kind {
             TimerKind::DestroyRetry(slot) => match self.slot_id(*slot) {
                 Some(id) => self.try_finish_destroy(&id, registry, timers),
@@ -51,16 +61,34 @@ impl Containerizer {
         let slots: Vec<u32> = self
             .containers
             .values()
-            .filter(|c| c.init.as_ref().is_some_and(|i| i.pidfd.is_none() && i.exit.is_none()))
+            .filter(|c| {
+                c.init
+                    .as_ref()
+                    .is_some_and(|i| i.pidfd.is_none() && i.exit.is_none())
+            })
             .map(|c| c.slot)
             .collect();
-        slots.into_iter().flat_map(|s| self.on_init_ready(s, registry, timers)).collect()
+        slots
+            .into_iter()
+            .flat_map(|s| self.on_init_ready(s, registry, timers))
+            .collect()
     }
 
-    fn on_init_ready(&mut self, slot: u32, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
-        let Some(id) = self.slot_id(slot) else { return Vec::new() };
-        let Some(c) = self.containers.get_mut(&id) else { return Vec::new() };
-        let Some(init) = c.init.as_mut() else { return Vec::new() };
+    fn on_init_ready(
+        &mut self,
+        slot: u32,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let Some(id) = self.slot_id(slot) else {
+            return Vec::new();
+        };
+        let Some(c) = self.containers.get_mut(&id) else {
+            return Vec::new();
+        };
+        let Some(init) = c.init.as_mut() else {
+            return Vec::new();
+        };
         if init.exit.is_some() {
             return Vec::new();
         }
@@ -68,7 +96,10 @@ impl Containerizer {
             Ok(Some(status)) => init.exit = Some(status),
             Ok(None) => return Vec::new(),
             Err(e) => {
-                log::warn!("Failed to reap the init {} of container {id}: {e}", init.pid);
+                log::warn!(
+                    "Failed to reap the init {} of container {id}: {e}",
+                    init.pid
+                );
                 init.exit = Some(process::status_signaled(libc::SIGKILL));
             }
         }
@@ -94,7 +125,10 @@ impl Containerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Result<Vec<Notice>, ControlError> {
-        let c = self.containers.get_mut(id).ok_or_else(|| ControlError::NotFound(id.clone()))?;
+        let c = self
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| ControlError::NotFound(id.clone()))?;
         if matches!(c.state, State::Terminated | State::Destroying) {
             return Ok(Vec::new());
         }
@@ -113,8 +147,15 @@ impl Containerizer {
     }
 
     /// Moves a container to DESTROYING (idempotent) and kills everything in it.
-    pub(super) fn begin_destroy(&mut self, id: &ContainerId, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
-        let Some(c) = self.containers.get_mut(id) else { return Vec::new() };
+    pub(super) fn begin_destroy(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let Some(c) = self.containers.get_mut(id) else {
+            return Vec::new();
+        };
         if c.state == State::Terminated {
             return Vec::new();
         }
@@ -127,8 +168,15 @@ impl Containerizer {
         self.try_finish_destroy(id, registry, timers)
     }
 
-    fn try_finish_destroy(&mut self, id: &ContainerId, _registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
-        let Some(c) = self.containers.get_mut(id) else { return Vec::new() };
+    fn try_finish_destroy(
+        &mut self,
+        id: &ContainerId,
+        _registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let Some(c) = self.containers.get_mut(id) else {
+            return Vec::new();
+        };
         if c.state != State::Destroying {
             return Vec::new();
         }
@@ -149,7 +197,9 @@ impl Containerizer {
                 },
                 None => true,
             };
-        let timed_out = c.destroy_started.is_some_and(|t| t.elapsed() > DESTROY_TIMEOUT);
+        let timed_out = c
+            .destroy_started
+            .is_some_and(|t| t.elapsed() > DESTROY_TIMEOUT);
         if !removed && !timed_out {
             if !empty {
                 kill_everything(c);
@@ -174,7 +224,13 @@ impl Containerizer {
     }
 
     /// Records a launch that failed after its ID was taken, and destroys what it left.
-    pub(super) fn fail_launch(&mut self, id: &ContainerId, msg: &str, registry: &Registry, timers: &mut Timers) {
+    pub(super) fn fail_launch(
+        &mut self,
+        id: &ContainerId,
+        msg: &str,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) {
         if let Some(c) = self.containers.get_mut(id) {
             c.launch_failure = Some(msg.to_string());
             if let Some(fd) = c.init.as_ref().and_then(|i| i.pidfd.as_ref()) {
@@ -195,7 +251,10 @@ impl Containerizer {
     /// state. The sandbox is renamed away at once and deleted by a background `rm -rf`, so a
     /// large sandbox never stalls the loop.
     pub fn remove(&mut self, id: &ContainerId) -> Result<(), ControlError> {
-        let c = self.containers.get(id).ok_or_else(|| ControlError::NotFound(id.clone()))?;
+        let c = self
+            .containers
+            .get(id)
+            .ok_or_else(|| ControlError::NotFound(id.clone()))?;
         if !c.state.can_remove() {
             return Err(ControlError::StillRunning(id.clone()));
         }
@@ -209,7 +268,11 @@ impl Containerizer {
                 .unwrap_or(0)
         ));
         match fs::rename(&c.sandbox, &trash) {
-            Ok(()) => match std::process::Command::new("rm").arg("-rf").arg(&trash).spawn() {
+            Ok(()) => match std::process::Command::new("rm")
+                .arg("-rf")
+                .arg(&trash)
+                .spawn()
+            {
                 Ok(child) => self.helpers.push(child),
                 Err(e) => log::warn!("Failed to start rm -rf {}: {e}", trash.display()),
             },
@@ -268,5 +331,10 @@ fn termination_of(c: &super::Container) -> Termination {
     } else {
         TaskState::Failed
     };
-    Termination { status, state, reason: None, message: None }
+    Termination {
+        status,
+        state,
+        reason: None,
+        message: None,
+    }
 }

@@ -17,13 +17,18 @@ impl ContainerId {
             return Err("ContainerID must not be empty".into());
         }
         if s.len() > MAX_LEN {
-            return Err(format!("ContainerID '{s}' is longer than {MAX_LEN} characters"));
+            return Err(format!(
+                "ContainerID '{s}' is longer than {MAX_LEN} characters"
+            ));
         }
         if let Some(c) = s
             .chars()
             .find(|c| matches!(c, '/' | '\\' | '.' | ' ') || c.is_control())
         {
-            return Err(format!("ContainerID '{}' contains invalid character {c:?}", s.escape_debug()));
+            return Err(format!(
+                "ContainerID '{}' contains invalid character {c:?}",
+                s.escape_debug()
+            ));
         }
         Ok(ContainerId(s.to_string()))
     }
@@ -53,7 +58,17 @@ mod tests {
     #[test]
     fn rejects_what_mesos_rejects() {
         let long = "x".repeat(243);
-        for bad in ["", ".", "..", "a/b", "a\\b", "a.b", "a b", "a\nb", long.as_str()] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a/b",
+            "a\\b",
+            "a.b",
+            "a b",
+            "a\nb",
+            long.as_str(),
+        ] {
             assert!(ContainerId::parse(bad).is_err(), "{bad:?}");
         }
     }

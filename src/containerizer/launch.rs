@@ -28,7 +28,12 @@ const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/s
 
 impl Containerizer {
     /// Launches a container. See `LaunchOutcome` for what the caller answers.
-    pub fn launch(&mut self, req: LaunchRequest, registry: &Registry, timers: &mut Timers) -> LaunchOutcome {
+    pub fn launch(
+        &mut self,
+        req: LaunchRequest,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> LaunchOutcome {
         if self.containers.contains_key(&req.id) {
             return LaunchOutcome::AlreadyExists;
         }
@@ -51,7 +56,11 @@ impl Containerizer {
             state: State::Starting,
             resources: req.resources.clone(),
             sandbox: self.settings.work_dir.join("containers").join(id.as_str()),
-            runtime_dir: self.settings.runtime_dir.join("containers").join(id.as_str()),
+            runtime_dir: self
+                .settings
+                .runtime_dir
+                .join("containers")
+                .join(id.as_str()),
             cgroup: None,
             init: None,
             exec_report: None,
@@ -77,7 +86,9 @@ impl Containerizer {
     }
 
     fn resolve_user(&self, req: &LaunchRequest) -> Result<Option<User>, String> {
-        let Some(name) = req.command.user.as_deref() else { return Ok(None) };
+        let Some(name) = req.command.user.as_deref() else {
+            return Ok(None);
+        };
         if !self.settings.switch_user {
             return Ok(None);
         }
@@ -141,10 +152,16 @@ impl Containerizer {
             None => None,
         };
         let has_cgroup = self.containers.get(id).is_some_and(|c| c.cgroup.is_some());
-        let spec = build_spec(req, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd)?;
+        let spec = build_spec(
+            req, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd,
+        )?;
         let mut spawned = launcher::spawn(spec, has_cgroup).map_err(|e| e.to_string())?;
         let c = self.containers.get_mut(id).ok_or("container vanished")?;
-        c.init = Some(Init { pid: spawned.pid, pidfd: spawned.pidfd.take(), exit: None });
+        c.init = Some(Init {
+            pid: spawned.pid,
+            pidfd: spawned.pidfd.take(),
+            exit: None,
+        });
         if let (Some(cg), false) = (&c.cgroup, spawned.in_cgroup) {
             cg.attach(spawned.pid)
                 .map_err(|e| format!("Failed to attach pid {} to its cgroup: {e}", spawned.pid))?;
@@ -162,9 +179,15 @@ impl Containerizer {
 
     /// The exec report pipe is readable: EOF alone means the task exec'd.
     pub(super) fn on_exec_report(&mut self, slot: u32, registry: &Registry) -> Vec<Notice> {
-        let Some(id) = self.slot_id(slot) else { return Vec::new() };
-        let Some(c) = self.containers.get_mut(&id) else { return Vec::new() };
-        let Some(fd) = c.exec_report.as_ref() else { return Vec::new() };
+        let Some(id) = self.slot_id(slot) else {
+            return Vec::new();
+        };
+        let Some(c) = self.containers.get_mut(&id) else {
+            return Vec::new();
+        };
+        let Some(fd) = c.exec_report.as_ref() else {
+            return Vec::new();
+        };
         let mut file = match fd.try_clone() {
             Ok(f) => File::from(f),
             Err(_) => return Vec::new(),
@@ -201,7 +224,11 @@ impl Containerizer {
 
 fn register(registry: &Registry, fd: &OwnedFd, source: Source) -> Result<(), String> {
     registry
-        .register(&mut SourceFd(&fd.as_raw_fd()), Token::from(source), Interest::READABLE)
+        .register(
+            &mut SourceFd(&fd.as_raw_fd()),
+            Token::from(source),
+            Interest::READABLE,
+        )
         .map_err(|e| format!("Failed to watch a container fd: {e}"))
 }
 
@@ -262,7 +289,10 @@ fn build_spec(
 ) -> Result<LaunchSpec, String> {
     let cmd = &req.command;
     let (program, argv): (String, Vec<String>) = if cmd.shell {
-        ("/bin/sh".into(), vec!["sh".into(), "-c".into(), cmd.value.clone()])
+        (
+            "/bin/sh".into(),
+            vec!["sh".into(), "-c".into(), cmd.value.clone()],
+        )
     } else if cmd.arguments.is_empty() {
         (cmd.value.clone(), vec![cmd.value.clone()])
     } else {
@@ -282,13 +312,20 @@ fn build_spec(
         env.retain(|(name, _)| name != k);
         env.push((k.clone(), v.clone()));
     }
-    let path_var = env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone()).unwrap_or_default();
+    let path_var = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
     let search_path = path_var
         .split(':')
         .filter(|d| !d.is_empty())
         .filter_map(|d| CString::new(d).ok())
         .collect();
-    let argv = argv.iter().map(|a| cstring(a, "an argument")).collect::<Result<Vec<_>, _>>()?;
+    let argv = argv
+        .iter()
+        .map(|a| cstring(a, "an argument"))
+        .collect::<Result<Vec<_>, _>>()?;
     let envp = env
         .iter()
         .map(|(k, v)| cstring(&format!("{k}={v}"), "an environment variable"))
@@ -305,7 +342,8 @@ fn build_spec(
         search_path,
         argv: CStringArray::new(argv),
         envp: CStringArray::new(envp),
-        cwd: CString::new(sandbox.as_os_str().as_bytes()).map_err(|_| "sandbox path has a NUL byte")?,
+        cwd: CString::new(sandbox.as_os_str().as_bytes())
+            .map_err(|_| "sandbox path has a NUL byte")?,
         stdout,
         stderr,
         user: user.map(|u| (u.uid, u.gid, u.groups.clone())),

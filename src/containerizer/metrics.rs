@@ -1,7 +1,9 @@
 //! The containerizer's counters and the launch latency histogram.
 
 /// Upper bounds (seconds) of the launch latency histogram's buckets.
-pub const LATENCY_BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0];
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
 
 /// A Prometheus-style cumulative histogram.
 #[derive(Debug, Clone, Default)]

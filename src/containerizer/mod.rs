@@ -76,7 +76,10 @@ impl std::fmt::Display for ControlError {
         match self {
             ControlError::NotFound(id) => write!(f, "Container {id} not found"),
             ControlError::StillRunning(id) => {
-                write!(f, "Container {id} is still running: KILL_CONTAINER and WAIT_CONTAINER first")
+                write!(
+                    f,
+                    "Container {id} is still running: KILL_CONTAINER and WAIT_CONTAINER first"
+                )
             }
             ControlError::Failed(id, why) => write!(f, "Container {id}: {why}"),
         }
@@ -101,7 +104,11 @@ pub struct Containerizer {
 }
 
 impl Containerizer {
-    pub fn new(settings: Settings, isolators: Vec<Box<dyn Isolator>>, cgroups: Option<Cgroups>) -> Containerizer {
+    pub fn new(
+        settings: Settings,
+        isolators: Vec<Box<dyn Isolator>>,
+        cgroups: Option<Cgroups>,
+    ) -> Containerizer {
         Containerizer {
             settings,
             isolators,
@@ -133,7 +140,11 @@ impl Containerizer {
     /// What running containers hold.
     pub fn allocated(&self) -> Resources {
         let mut sum = Resources::default();
-        for c in self.containers.values().filter(|c| c.state.holds_resources()) {
+        for c in self
+            .containers
+            .values()
+            .filter(|c| c.state.holds_resources())
+        {
             sum.add(&c.resources);
         }
         sum
@@ -143,12 +154,18 @@ impl Containerizer {
     pub fn count_by_state(&self) -> Vec<(State, usize)> {
         State::ALL
             .iter()
-            .map(|s| (*s, self.containers.values().filter(|c| c.state == *s).count()))
+            .map(|s| {
+                (
+                    *s,
+                    self.containers.values().filter(|c| c.state == *s).count(),
+                )
+            })
             .collect()
     }
 
     /// Reaps finished background helpers (SIGCHLD).
     pub fn reap_helpers(&mut self) {
-        self.helpers.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+        self.helpers
+            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
     }
 }

@@ -27,9 +27,15 @@ pub struct LaunchRequest {
 
 /// Parses the `launch_container` object of a LAUNCH_CONTAINER call.
 pub fn parse_launch(v: &Value) -> Result<LaunchRequest, String> {
-    let obj = v.as_object().ok_or("'launch_container' must be an object")?;
+    let obj = v
+        .as_object()
+        .ok_or("'launch_container' must be an object")?;
     let id = parse_container_id(obj.get("container_id"))?;
-    if obj.get("container_id").and_then(|c| c.get("parent")).is_some() {
+    if obj
+        .get("container_id")
+        .and_then(|c| c.get("parent"))
+        .is_some()
+    {
         return Err("Nested containers (container_id.parent) are not supported".into());
     }
     let command = parse_command(obj.get("command").ok_or("'command' is required")?)?;
@@ -44,7 +50,12 @@ pub fn parse_launch(v: &Value) -> Result<LaunchRequest, String> {
         None | Some(Value::Null) => None,
         Some(c) => parse_container_info(c)?,
     };
-    Ok(LaunchRequest { id, command, resources, hostname })
+    Ok(LaunchRequest {
+        id,
+        command,
+        resources,
+        hostname,
+    })
 }
 
 /// `{"value": "..."}` → a validated ID.
@@ -64,7 +75,11 @@ fn parse_command(v: &Value) -> Result<Command, String> {
     };
     let value = match obj.get("value") {
         None => None,
-        Some(s) => Some(s.as_str().ok_or("'command.value' must be a string")?.to_string()),
+        Some(s) => Some(
+            s.as_str()
+                .ok_or("'command.value' must be a string")?
+                .to_string(),
+        ),
     };
     let arguments = match obj.get("arguments") {
         None => Vec::new(),
@@ -72,26 +87,46 @@ fn parse_command(v: &Value) -> Result<Command, String> {
     };
     let value = match value {
         Some(v) if !v.is_empty() => v,
-        _ => return Err("'command.value' is required (there is no image to take a command from)".into()),
+        _ => {
+            return Err(
+                "'command.value' is required (there is no image to take a command from)".into(),
+            )
+        }
     };
-    if obj.get("uris").and_then(Value::as_array).is_some_and(|u| !u.is_empty()) {
+    if obj
+        .get("uris")
+        .and_then(Value::as_array)
+        .is_some_and(|u| !u.is_empty())
+    {
         return Err("'command.uris' is not supported yet (the fetcher is not built)".into());
     }
     let user = match obj.get("user") {
         None => None,
-        Some(u) => Some(u.as_str().ok_or("'command.user' must be a string")?.to_string()),
+        Some(u) => Some(
+            u.as_str()
+                .ok_or("'command.user' must be a string")?
+                .to_string(),
+        ),
     };
     let environment = match obj.get("environment") {
         None => Vec::new(),
         Some(e) => parse_environment(e)?,
     };
-    Ok(Command { value, shell, arguments, environment, user })
+    Ok(Command {
+        value,
+        shell,
+        arguments,
+        environment,
+        user,
+    })
 }
 
 fn parse_environment(v: &Value) -> Result<Vec<(String, String)>, String> {
     let vars = match v.get("variables") {
         None => return Ok(Vec::new()),
-        Some(vars) => vars.as_array().ok_or("'command.environment.variables' must be an array")?,
+        Some(vars) => vars
+            .as_array()
+            .ok_or("'command.environment.variables' must be an array")?,
     };
     let mut out = Vec::with_capacity(vars.len());
     for var in vars {
@@ -100,11 +135,18 @@ fn parse_environment(v: &Value) -> Result<Vec<(String, String)>, String> {
             .and_then(Value::as_str)
             .ok_or("every environment variable needs a string 'name'")?;
         if name.is_empty() || name.contains('=') || name.contains('\0') {
-            return Err(format!("invalid environment variable name '{}'", name.escape_debug()));
+            return Err(format!(
+                "invalid environment variable name '{}'",
+                name.escape_debug()
+            ));
         }
         match var.get("type").and_then(Value::as_str).unwrap_or("VALUE") {
             "VALUE" => {}
-            other => return Err(format!("environment variable '{name}': type {other} is not supported")),
+            other => {
+                return Err(format!(
+                    "environment variable '{name}': type {other} is not supported"
+                ))
+            }
         }
         let value = var.get("value").and_then(Value::as_str).unwrap_or("");
         if value.contains('\0') {
@@ -120,13 +162,26 @@ fn parse_container_info(v: &Value) -> Result<Option<String>, String> {
     let obj = v.as_object().ok_or("'container' must be an object")?;
     match obj.get("type").and_then(Value::as_str).unwrap_or("MESOS") {
         "MESOS" => {}
-        other => return Err(format!("Unsupported container type {other}: only MESOS is enabled")),
+        other => {
+            return Err(format!(
+                "Unsupported container type {other}: only MESOS is enabled"
+            ))
+        }
     }
     if obj.get("mesos").and_then(|m| m.get("image")).is_some() {
         return Err("Container images are not supported yet".into());
     }
-    for unsupported in ["volumes", "network_infos", "rlimit_info", "linux_info", "docker"] {
-        if obj.get(unsupported).is_some_and(|x| !x.is_null() && x != &Value::Array(vec![])) {
+    for unsupported in [
+        "volumes",
+        "network_infos",
+        "rlimit_info",
+        "linux_info",
+        "docker",
+    ] {
+        if obj
+            .get(unsupported)
+            .is_some_and(|x| !x.is_null() && x != &Value::Array(vec![]))
+        {
             return Err(format!("'container.{unsupported}' is not supported yet"));
         }
     }
@@ -143,7 +198,9 @@ fn parse_container_info(v: &Value) -> Result<Option<String>, String> {
 }
 
 fn string_array(v: &Value, what: &str) -> Result<Vec<String>, String> {
-    let items = v.as_array().ok_or_else(|| format!("'{what}' must be an array of strings"))?;
+    let items = v
+        .as_array()
+        .ok_or_else(|| format!("'{what}' must be an array of strings"))?;
     items
         .iter()
         .map(|s| {
@@ -169,7 +226,10 @@ mod tests {
         let r = parse_launch(&v).expect("valid");
         assert_eq!(r.id.as_str(), "web-1");
         assert!(r.command.shell);
-        assert_eq!(r.command.environment, vec![("A".to_string(), "b".to_string())]);
+        assert_eq!(
+            r.command.environment,
+            vec![("A".to_string(), "b".to_string())]
+        );
         assert_eq!(r.hostname.as_deref(), Some("h"));
     }
 

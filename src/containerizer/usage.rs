@@ -13,7 +13,10 @@ impl Containerizer {
         if matches!(c.state, State::Terminated) {
             return None;
         }
-        let mut out = ResourceStatistics { timestamp: crate::sys::now_secs(), ..Default::default() };
+        let mut out = ResourceStatistics {
+            timestamp: crate::sys::now_secs(),
+            ..Default::default()
+        };
         let ctx = UsageCtx {
             cgroup: c.cgroup.as_ref(),
             init_pid: c.init.as_ref().filter(|i| i.exit.is_none()).map(|i| i.pid),
@@ -28,7 +31,11 @@ impl Containerizer {
         if r.cpus > 0.0 {
             out.cpus_soft_limit = Some(r.cpus);
             // Without CFS there is no hard cap: the limit is the whole node, as Mesos reports.
-            out.cpus_limit = Some(if self.settings.enable_cfs { r.cpus } else { self.settings.total.cpus });
+            out.cpus_limit = Some(if self.settings.enable_cfs {
+                r.cpus
+            } else {
+                self.settings.total.cpus
+            });
         }
         if r.mem_mb > 0.0 {
             let bytes = (r.mem_mb * 1024.0 * 1024.0).round() as u64;

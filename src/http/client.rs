@@ -217,14 +217,21 @@ impl Client {
         body: &[u8],
     ) -> Result<ClientResponse, ClientError> {
         let mut stream = self.connect()?;
-        stream
-            .write_all(&encode_request(method, target, headers, body))
-            .map_err(|source| {
-                self.io_error(source, |socket, source| ClientError::Send {
-                    socket,
-                    source,
-                })
-            })?;
+        if let Err(source) = stream.write_all(&encode_request(method, target, headers, body)) {
+            // A server may answer early (413 before the body) and close: read its answer.
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) {
+                if let Ok(resp) = self.receive(&mut stream, method == "HEAD") {
+                    return Ok(resp);
+                }
+            }
+            return Err(self.io_error(source, |socket, source| ClientError::Send {
+                socket,
+                source,
+            }));
+        }
         self.receive(&mut stream, method == "HEAD")
     }
 

@@ -10,7 +10,7 @@ mod posix;
 use std::fmt::Debug;
 use std::path::Path;
 
-use crate::cgroups::{Controller, ContainerCgroup};
+use crate::cgroups::{ContainerCgroup, Controller};
 use crate::config::Isolator as IsolatorName;
 use crate::launcher::LauncherKind;
 use crate::resources::Resources;
@@ -64,7 +64,10 @@ pub trait Isolator: Debug {
 
 /// Builds the isolators named in `--isolation` (already normalised by the config), refusing
 /// combinations that cannot work.
-pub fn build(names: &[IsolatorName], launcher: LauncherKind) -> Result<Vec<Box<dyn Isolator>>, String> {
+pub fn build(
+    names: &[IsolatorName],
+    launcher: LauncherKind,
+) -> Result<Vec<Box<dyn Isolator>>, String> {
     let mut out: Vec<Box<dyn Isolator>> = Vec::with_capacity(names.len());
     for name in names {
         let iso: Box<dyn Isolator> = match name {

@@ -50,7 +50,10 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
     let task = match unsafe { process::fork() } {
         Ok(None) => exec_task(&spec, &report),
         Ok(Some(pid)) => pid,
-        Err(e) => fail(&report, &format!("Failed to fork the task: {}", strip_os(&e))),
+        Err(e) => fail(
+            &report,
+            &format!("Failed to fork the task: {}", strip_os(&e)),
+        ),
     };
     // The agent learns of a successful exec from EOF on this pipe: our copy must go.
     drop(report);
@@ -123,23 +126,40 @@ fn exec_task(spec: &LaunchSpec, report: &OwnedFd) -> ! {
         process::exit_now(SETUP_FAILED);
     }
     let null = process::open_raw(c"/dev/null", libc::O_RDONLY).unwrap_or(-1);
-    let stdio = [(null, 0), (spec.stdout.as_raw_fd(), 1), (spec.stderr.as_raw_fd(), 2)];
+    let stdio = [
+        (null, 0),
+        (spec.stdout.as_raw_fd(), 1),
+        (spec.stderr.as_raw_fd(), 2),
+    ];
     for (from, to) in stdio {
         if from >= 0 && fd::dup2(from, to).is_err() {
             fail(report, "Failed to redirect the task's standard streams");
         }
     }
     if let Err(e) = process::chdir(&spec.cwd) {
-        fail(report, &format!("Failed to chdir into the sandbox {:?}: {}", spec.cwd, strip_os(&e)));
+        fail(
+            report,
+            &format!(
+                "Failed to chdir into the sandbox {:?}: {}",
+                spec.cwd,
+                strip_os(&e)
+            ),
+        );
     }
     if let Some((uid, gid, groups)) = &spec.user {
         if let Err(e) = process::switch_user(*uid, *gid, groups) {
-            fail(report, &format!("Failed to switch to uid {uid}: {}", strip_os(&e)));
+            fail(
+                report,
+                &format!("Failed to switch to uid {uid}: {}", strip_os(&e)),
+            );
         }
     }
     let err = exec_program(spec);
     let name = spec.program.to_string_lossy();
-    fail(report, &format!("Failed to execute '{name}': {}", strip_os(&err)))
+    fail(
+        report,
+        &format!("Failed to execute '{name}': {}", strip_os(&err)),
+    )
 }
 
 /// execve of the program, searching `search_path` for a bare name as execvp does.
@@ -154,7 +174,9 @@ fn exec_program(spec: &LaunchSpec) -> io::Error {
         let mut path = dir.as_bytes().to_vec();
         path.push(b'/');
         path.extend_from_slice(spec.program.as_bytes());
-        let Ok(path) = CString::new(path) else { continue };
+        let Ok(path) = CString::new(path) else {
+            continue;
+        };
         let err = process::execve(&path, argv, envp);
         // As execvp: a permission problem is more telling than "not found" elsewhere.
         if err.raw_os_error() == Some(libc::EACCES) || best.raw_os_error() == Some(libc::ENOENT) {

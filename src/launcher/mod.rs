@@ -31,7 +31,10 @@ impl fmt::Display for LaunchError {
         match self {
             LaunchError::Pipe(e) => write!(f, "Failed to create a pipe: {e}"),
             LaunchError::Clone { flags, err } => {
-                write!(f, "Failed to clone the container process (flags {flags:#x}): {err}")
+                write!(
+                    f,
+                    "Failed to clone the container process (flags {flags:#x}): {err}"
+                )
             }
             LaunchError::Release { pid, err } => {
                 write!(f, "Failed to release the container process {pid}: {err}")

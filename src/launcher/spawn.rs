@@ -57,7 +57,9 @@ impl ExecReport {
         if bytes.is_empty() {
             return None;
         }
-        Some(ExecReport { message: String::from_utf8_lossy(bytes).trim_end().to_string() })
+        Some(ExecReport {
+            message: String::from_utf8_lossy(bytes).trim_end().to_string(),
+        })
     }
 }
 
@@ -68,8 +70,12 @@ pub fn spawn(spec: LaunchSpec, wait_release: bool) -> Result<Spawned, LaunchErro
     let (release_r, release_w) = fd::pipe(false).map_err(LaunchError::Pipe)?;
     let cgroup_raw: Option<RawFd> = spec.cgroup_fd.as_ref().map(|f| f.as_raw_fd());
     // SAFETY: the agent is single-threaded; the child runs `init::run`, which never returns.
-    let cloned = unsafe { process::clone_child(spec.namespaces, cgroup_raw) }
-        .map_err(|err| LaunchError::Clone { flags: spec.namespaces, err })?;
+    let cloned = unsafe { process::clone_child(spec.namespaces, cgroup_raw) }.map_err(|err| {
+        LaunchError::Clone {
+            flags: spec.namespaces,
+            err,
+        }
+    })?;
     match cloned {
         CloneResult::Child => {
             drop(report_r);
@@ -77,7 +83,11 @@ pub fn spawn(spec: LaunchSpec, wait_release: bool) -> Result<Spawned, LaunchErro
             let release = if wait_release { Some(release_r) } else { None };
             init::run(spec, release, report_w)
         }
-        CloneResult::Parent(Cloned { pid, pidfd, in_cgroup }) => {
+        CloneResult::Parent(Cloned {
+            pid,
+            pidfd,
+            in_cgroup,
+        }) => {
             drop(report_w);
             drop(release_r);
             Ok(Spawned {
@@ -94,8 +104,10 @@ pub fn spawn(spec: LaunchSpec, wait_release: bool) -> Result<Spawned, LaunchErro
 /// Lets a child waiting on its release pipe go on.
 pub fn release(spawned: &mut Spawned) -> Result<(), LaunchError> {
     if let Some(w) = spawned.release.take() {
-        fd::write_all(w.as_raw_fd(), b"1")
-            .map_err(|err| LaunchError::Release { pid: spawned.pid, err })?;
+        fd::write_all(w.as_raw_fd(), b"1").map_err(|err| LaunchError::Release {
+            pid: spawned.pid,
+            err,
+        })?;
     }
     Ok(())
 }

@@ -19,7 +19,11 @@ pub fn pipe(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
 pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: F_GETFL on any fd is harmless; an invalid fd gives EBADF.
     let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
-    let flags = if on { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    let flags = if on {
+        flags | libc::O_NONBLOCK
+    } else {
+        flags & !libc::O_NONBLOCK
+    };
     // SAFETY: as above, with flags derived from the current ones.
     cvt(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) })?;
     Ok(())
@@ -104,7 +108,12 @@ pub fn raw(fd: &OwnedFd) -> RawFd {
 
 /// Writes `data` to `<dir>/<name>` atomically: a temporary file renamed over it, so a reader
 /// (or an agent recovering after a crash) sees the old content or the new, never a torn one.
-pub fn write_file_at(dir: RawFd, name: &std::ffi::CStr, tmp: &std::ffi::CStr, data: &[u8]) -> io::Result<()> {
+pub fn write_file_at(
+    dir: RawFd,
+    name: &std::ffi::CStr,
+    tmp: &std::ffi::CStr,
+    data: &[u8],
+) -> io::Result<()> {
     let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_CLOEXEC;
     // SAFETY: `tmp` is a valid C string; mode applies as O_CREAT is given.
     let fd = cvt_retry(|| unsafe { libc::openat(dir, tmp.as_ptr(), flags, 0o644) })?;

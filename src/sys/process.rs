@@ -253,7 +253,11 @@ pub fn open_raw(path: &CStr, flags: i32) -> io::Result<RawFd> {
 }
 
 /// execve(2): returns only on failure.
-pub fn execve(path: &CStr, argv: &[*const libc::c_char], envp: &[*const libc::c_char]) -> io::Error {
+pub fn execve(
+    path: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char],
+) -> io::Error {
     // SAFETY: argv and envp are NULL-terminated arrays of pointers to C strings that the caller
     // keeps alive across the call (see `CStringArray`).
     unsafe { libc::execve(path.as_ptr(), argv.as_ptr(), envp.as_ptr()) };

@@ -18,7 +18,11 @@ pub struct PeerCred {
 
 /// Reads SO_PEERCRED of a connected unix socket.
 pub fn peer_cred(fd: RawFd) -> io::Result<PeerCred> {
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
     // SAFETY: `cred` and `len` are valid out pointers of the sizes given.
     cvt(unsafe {
@@ -30,7 +34,11 @@ pub fn peer_cred(fd: RawFd) -> io::Result<PeerCred> {
             &mut len,
         )
     })?;
-    Ok(PeerCred { pid: cred.pid, uid: cred.uid, gid: cred.gid })
+    Ok(PeerCred {
+        pid: cred.pid,
+        uid: cred.uid,
+        gid: cred.gid,
+    })
 }
 
 /// chown(2) by path; `None` leaves that id unchanged.

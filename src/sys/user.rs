@@ -22,7 +22,13 @@ pub fn lookup_user(name: &str) -> io::Result<Option<User>> {
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the sizes given; strings in `pwd` point into `buf`.
     let r = unsafe {
-        libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getpwnam_r(
+            cname.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     if r != 0 {
         return Err(io::Error::from_raw_os_error(r));
@@ -33,7 +39,13 @@ pub fn lookup_user(name: &str) -> io::Result<Option<User>> {
     // SAFETY: on success pw_dir points to a NUL-terminated string inside `buf`, alive here.
     let home = unsafe { cstr_or_empty(pwd.pw_dir) };
     let groups = group_list(&cname, pwd.pw_gid);
-    Ok(Some(User { name: name.to_string(), uid: pwd.pw_uid, gid: pwd.pw_gid, groups, home }))
+    Ok(Some(User {
+        name: name.to_string(),
+        uid: pwd.pw_uid,
+        gid: pwd.pw_gid,
+        groups,
+        home,
+    }))
 }
 
 /// Looks a group up by name: `Ok(None)` if there is no such group.
@@ -45,12 +57,22 @@ pub fn lookup_group(name: &str) -> io::Result<Option<u32>> {
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: every pointer is valid for the sizes given.
     let r = unsafe {
-        libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result)
+        libc::getgrnam_r(
+            cname.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
     };
     if r != 0 {
         return Err(io::Error::from_raw_os_error(r));
     }
-    Ok(if result.is_null() { None } else { Some(grp.gr_gid) })
+    Ok(if result.is_null() {
+        None
+    } else {
+        Some(grp.gr_gid)
+    })
 }
 
 fn group_list(name: &CStr, gid: u32) -> Vec<u32> {

@@ -69,16 +69,28 @@ impl Agent {
             args.push("--logging_level=DEBUG".into());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mesolite"));
-        cmd.args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(log);
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
         for (k, v) in env {
             cmd.env(k, v);
         }
         self.child = Some(cmd.spawn().unwrap());
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if self.client().get("/health").map(|r| r.status == 200).unwrap_or(false) {
+            if self
+                .client()
+                .get("/health")
+                .map(|r| r.status == 200)
+                .unwrap_or(false)
+            {
                 return self;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
@@ -86,7 +98,10 @@ impl Agent {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("agent did not answer /health within 20 s:\n{}", self.log_text());
+        panic!(
+            "agent did not answer /health within 20 s:\n{}",
+            self.log_text()
+        );
     }
 
     pub fn log_text(&self) -> String {
@@ -111,7 +126,9 @@ impl Agent {
     }
 
     pub fn wait(&self, id: &str) -> ClientResponse {
-        self.call(json!({"type": "WAIT_CONTAINER", "wait_container": {"container_id": {"value": id}}}))
+        self.call(
+            json!({"type": "WAIT_CONTAINER", "wait_container": {"container_id": {"value": id}}}),
+        )
     }
 
     pub fn wait_json(&self, id: &str) -> Value {
@@ -135,11 +152,16 @@ impl Agent {
     pub fn containers(&self) -> Vec<Value> {
         let r = self.call(json!({"type": "GET_CONTAINERS", "get_containers": {"show_nested": false, "show_standalone": true}}));
         assert_eq!(r.status, 200);
-        r.json().unwrap()["get_containers"]["containers"].as_array().cloned().unwrap_or_default()
+        r.json().unwrap()["get_containers"]["containers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn container(&self, id: &str) -> Option<Value> {
-        self.containers().into_iter().find(|c| c["container_id"]["value"] == id)
+        self.containers()
+            .into_iter()
+            .find(|c| c["container_id"]["value"] == id)
     }
 
     pub fn sandbox(&self, id: &str) -> PathBuf {
@@ -160,7 +182,10 @@ impl Agent {
 
     /// The container's cgroup directory of a v1 subsystem on this host.
     pub fn v1_cgroup(&self, subsystem: &str, id: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup").join(subsystem).join(&self.cgroups_root).join(id)
+        Path::new("/sys/fs/cgroup")
+            .join(subsystem)
+            .join(&self.cgroups_root)
+            .join(id)
     }
 
     /// Stops the agent with SIGTERM (containers keep running).
@@ -177,7 +202,10 @@ impl Drop for Agent {
     fn drop(&mut self) {
         if self.child.is_some() {
             for c in self.containers() {
-                let id = c["container_id"]["value"].as_str().unwrap_or_default().to_string();
+                let id = c["container_id"]["value"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 if c["state"] != "TERMINATED" {
                     self.kill(&id, None);
                     self.wait(&id);
@@ -186,7 +214,9 @@ impl Drop for Agent {
         }
         self.stop();
         for sub in ["cpu", "cpuacct", "memory", "pids", "freezer", "unified", ""] {
-            let root = Path::new("/sys/fs/cgroup").join(sub).join(&self.cgroups_root);
+            let root = Path::new("/sys/fs/cgroup")
+                .join(sub)
+                .join(&self.cgroups_root);
             if let Ok(entries) = std::fs::read_dir(&root) {
                 for e in entries.flatten() {
                     let _ = std::fs::remove_dir(e.path());

@@ -26,7 +26,12 @@ impl Isolator for CgroupsCpu {
         }
     }
 
-    fn usage(&self, ctx: &UsageCtx<'_>, buf: &mut Vec<u8>, out: &mut ResourceStatistics) -> Result<(), String> {
+    fn usage(
+        &self,
+        ctx: &UsageCtx<'_>,
+        buf: &mut Vec<u8>,
+        out: &mut ResourceStatistics,
+    ) -> Result<(), String> {
         super::usage_of(Controller::Cpu, ctx, buf, out)
     }
 }

@@ -27,7 +27,12 @@ impl Isolator for CgroupsMem {
         }
     }
 
-    fn usage(&self, ctx: &UsageCtx<'_>, buf: &mut Vec<u8>, out: &mut ResourceStatistics) -> Result<(), String> {
+    fn usage(
+        &self,
+        ctx: &UsageCtx<'_>,
+        buf: &mut Vec<u8>,
+        out: &mut ResourceStatistics,
+    ) -> Result<(), String> {
         super::usage_of(Controller::Memory, ctx, buf, out)
     }
 }

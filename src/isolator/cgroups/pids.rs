@@ -20,7 +20,12 @@ impl Isolator for CgroupsPids {
         Ok(())
     }
 
-    fn usage(&self, ctx: &UsageCtx<'_>, buf: &mut Vec<u8>, out: &mut ResourceStatistics) -> Result<(), String> {
+    fn usage(
+        &self,
+        ctx: &UsageCtx<'_>,
+        buf: &mut Vec<u8>,
+        out: &mut ResourceStatistics,
+    ) -> Result<(), String> {
         super::usage_of(Controller::Pids, ctx, buf, out)
     }
 }

@@ -18,8 +18,15 @@ impl Isolator for PosixCpu {
         Ok(())
     }
 
-    fn usage(&self, ctx: &UsageCtx<'_>, _buf: &mut Vec<u8>, out: &mut ResourceStatistics) -> Result<(), String> {
-        let Some(pid) = ctx.init_pid else { return Ok(()) };
+    fn usage(
+        &self,
+        ctx: &UsageCtx<'_>,
+        _buf: &mut Vec<u8>,
+        out: &mut ResourceStatistics,
+    ) -> Result<(), String> {
+        let Some(pid) = ctx.init_pid else {
+            return Ok(());
+        };
         let u = tree(ctx.proc_dir, pid)?;
         let hz = proctree::ticks_per_sec();
         out.cpus_user_time_secs = Some(u.utime_ticks as f64 / hz);
@@ -29,5 +36,6 @@ impl Isolator for PosixCpu {
 }
 
 pub(super) fn tree(proc_dir: &Path, pid: i32) -> Result<proctree::TreeUsage, String> {
-    proctree::usage(proc_dir, pid).map_err(|e| format!("Failed to read {}: {e}", proc_dir.display()))
+    proctree::usage(proc_dir, pid)
+        .map_err(|e| format!("Failed to read {}: {e}", proc_dir.display()))
 }

@@ -16,8 +16,15 @@ impl Isolator for PosixMem {
         Ok(())
     }
 
-    fn usage(&self, ctx: &UsageCtx<'_>, _buf: &mut Vec<u8>, out: &mut ResourceStatistics) -> Result<(), String> {
-        let Some(pid) = ctx.init_pid else { return Ok(()) };
+    fn usage(
+        &self,
+        ctx: &UsageCtx<'_>,
+        _buf: &mut Vec<u8>,
+        out: &mut ResourceStatistics,
+    ) -> Result<(), String> {
+        let Some(pid) = ctx.init_pid else {
+            return Ok(());
+        };
         let u = super::cpu::tree(ctx.proc_dir, pid)?;
         out.mem_rss_bytes = Some(u.rss_pages * proctree::page_size());
         if out.processes.is_none() {

@@ -40,11 +40,19 @@ pub fn usage(proc_dir: &Path, root: i32) -> std::io::Result<TreeUsage> {
     let mut stats: HashMap<i32, Stat> = HashMap::new();
     for entry in fs::read_dir(proc_dir)? {
         let Ok(entry) = entry else { continue };
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         // A process may end between readdir and read: skip it.
-        if let Some(s) = fs::read_to_string(entry.path().join("stat")).ok().as_deref().and_then(parse_stat) {
+        if let Some(s) = fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .as_deref()
+            .and_then(parse_stat)
+        {
             stats.insert(pid, s);
         }
     }
@@ -71,7 +79,11 @@ pub fn usage(proc_dir: &Path, root: i32) -> std::io::Result<TreeUsage> {
 pub fn ticks_per_sec() -> f64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 { t as f64 } else { 100.0 }
+    if t > 0 {
+        t as f64
+    } else {
+        100.0
+    }
 }
 
 /// The page size in bytes.
@@ -87,7 +99,8 @@ mod tests {
 
     #[test]
     fn parses_stat_with_a_tricky_name() {
-        let line = "42 (a) b (c) S 7 42 42 0 -1 4194560 100 0 0 0 15 6 0 0 20 0 1 0 100 1000000 250 rest";
+        let line =
+            "42 (a) b (c) S 7 42 42 0 -1 4194560 100 0 0 0 15 6 0 0 20 0 1 0 100 1000000 250 rest";
         let s = parse_stat(line).expect("parses");
         assert_eq!((s.ppid, s.utime, s.stime, s.rss), (7, 15, 6, 250));
     }
