@@ -108,7 +108,10 @@ marker=GUEST-$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')
   echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root'
   echo 'mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev'
   echo 'mkdir -p /dev/pts /dev/shm; mount -t devpts devpts /dev/pts; mount -t tmpfs shm /dev/shm'
+  # Files copied under /tmp or /run stay visible: move them onto the tmpfs mounted there.
+  echo 'for d in tmp run; do mv /$d /.$d; mkdir /$d; done'
   echo 'mount -t tmpfs -o mode=1777 tmp /tmp; mount -t tmpfs -o mode=755 run /run'
+  echo 'for d in tmp run; do cp -a /.$d/. /$d/; rm -rf /.$d; done'
   echo 'mkdir -p /sys/fs/cgroup; mount -t cgroup2 cgroup2 /sys/fs/cgroup'
   echo 'echo "+cpu +cpuset +io +memory +pids" > /sys/fs/cgroup/cgroup.subtree_control'
   cat "$work/insmods"
