@@ -125,7 +125,7 @@ chmod +x "$ir/init"
 # The serial console carries COMMAND's output: pass it through as it comes (so a long test shows
 # progress), keep a copy, and stop reading (which stops qemu) at the exit report.
 set +e
-timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot \
+timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot -nic none \
   -kernel "$kernel" -initrd "$work/initrd.gz" \
   -append 'console=ttyS0 quiet loglevel=3 panic=-1' 2>"$work/qemu.err" \
   | tr -d '\r' | awk -v m="$marker" -v out="$work/out" '
