@@ -27,8 +27,11 @@ cli() { verb=$1; shift; "$M" "$verb" --socket="$SOCK" "$@"; }
 # JSON without whitespace, so that compact and pretty output compare alike.
 squash() { tr -d ' \n\t'; }
 # wait_json ID: the WAIT_CONTAINER answer for ID, squashed; fails after 60 s.
+# (`mesolite wait` exits with the task's code, 128+N for signal N: the JSON is what is checked.)
 wait_json() {
-  out=$(timeout 60 "$M" wait --socket="$SOCK" "$1" --json 2>&1) || fail "wait $1: $out"
+  out=$(timeout 60 "$M" wait --socket="$SOCK" "$1" --json 2>&1)
+  rc=$?
+  echo "$out" | grep -q '"exit_status"' || fail "wait $1 (exit $rc): $out"
   echo "$out" | squash
 }
 field() { # field NAME JSON: the scalar value of "NAME" in JSON (first occurrence)
@@ -50,7 +53,7 @@ done
 ok "agent up (pid $agent_pid)"
 
 # 1. Exit statuses, kills, duplicate IDs, failed launches.
-out=$(cli launch --id=exit42 -- 'exit 42' 2>&1) || fail "launch exit42: $out"
+out=$(cli launch --id=exit42 -- 'exit 42' 2>/tmp/launch.err) || fail "launch exit42: $out $(cat /tmp/launch.err)"
 [ "$out" = exit42 ] || fail "launch exit42 printed '$out', want the container ID"
 j=$(wait_json exit42)
 [ "$(field exit_status "$j")" = 10752 ] || fail "exit 42: want exit_status 10752, got $j"
