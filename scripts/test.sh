@@ -12,7 +12,7 @@
 # SKIP_GUEST=1 skips stage 3 (for quick local loops; CI never sets it).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-cd "$root"
+cd "$root" || exit 2
 target=${CARGO_TARGET_DIR:-$root/target}
 [ "$(id -u)" = 0 ] || echo "test: warning: not root; tests that need namespaces and cgroups will fail" >&2
 
