@@ -1,0 +1,143 @@
+#!/bin/sh
+# Runs INSIDE the cgroup-v2-only guest (busybox sh), started by agent-v2.sh:
+#
+#   inside-v2.sh /path/to/mesolite
+#
+# Starts the agent, then checks through the CLI verbs what a cgroup v2 host must give: exit statuses,
+# kills, duplicate IDs, failed launches, the pid namespace, cpu/memory limits and statistics, and that
+# a kill leaves no process and a remove no cgroup behind. Stops at the first mismatch, exit 1.
+set -u
+M=${1:?usage: inside-v2.sh /path/to/mesolite}
+SOCK=/run/m/agent.sock
+WORK=/tmp/w
+CG=/sys/fs/cgroup/mesolite
+LOG=/tmp/agent.log
+agent_pid=
+
+fail() {
+  echo "FAIL: $*"
+  echo "---- agent log (last 40 lines) ----"
+  tail -40 "$LOG" 2>/dev/null
+  [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null
+  exit 1
+}
+ok() { echo "ok: $*"; }
+# `cli VERB ARGS`: the verb comes first, then the socket, then the rest.
+cli() { verb=$1; shift; "$M" "$verb" --socket="$SOCK" "$@"; }
+# JSON without whitespace, so that compact and pretty output compare alike.
+squash() { tr -d ' \n\t'; }
+# wait_json ID: the WAIT_CONTAINER answer for ID, squashed; fails after 60 s.
+# (`mesolite wait` exits with the task's code, 128+N for signal N: the JSON is what is checked.)
+wait_json() {
+  out=$(timeout 60 "$M" wait --socket="$SOCK" "$1" --json 2>&1)
+  rc=$?
+  echo "$out" | grep -q '"exit_status"' || fail "wait $1 (exit $rc): $out"
+  echo "$out" | squash
+}
+field() { # field NAME JSON: the scalar value of "NAME" in JSON (first occurrence)
+  echo "$2" | grep -o "\"$1\":[^,}]*" | head -1 | cut -d: -f2- | tr -d '"'
+}
+# alive PID: the process exists and is not a zombie (kill -0 succeeds on zombies).
+alive() { [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2>/dev/null; }
+remove() { out=$(cli rm "$1" 2>&1) || fail "rm $1: $out"; }
+
+echo "guest kernel $(uname -r), cgroup controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+RUST_LOG=${RUST_LOG:-info} "$M" agent --work_dir="$WORK" --runtime_dir=/run/m --socket="$SOCK" >"$LOG" 2>&1 &
+agent_pid=$!
+i=0
+while [ ! -S "$SOCK" ]; do
+  alive "$agent_pid" || fail "the agent exited before creating $SOCK"
+  i=$((i + 1)); [ $i -le 300 ] || fail "no socket $SOCK after 30 s"
+  sleep 0.1
+done
+ok "agent up (pid $agent_pid)"
+
+# 1. Exit statuses, kills, duplicate IDs, failed launches.
+out=$(cli launch --id=exit42 -- 'exit 42' 2>/tmp/launch.err) || fail "launch exit42: $out $(cat /tmp/launch.err)"
+[ "$out" = exit42 ] || fail "launch exit42 printed '$out', want the container ID"
+j=$(wait_json exit42)
+[ "$(field exit_status "$j")" = 10752 ] || fail "exit 42: want exit_status 10752, got $j"
+[ "$(field state "$j")" = TASK_FAILED ] || fail "exit 42: want state TASK_FAILED, got $j"
+remove exit42
+ok "exit 42 -> exit_status 10752 TASK_FAILED"
+
+out=$(cli launch --id=sleeper -- 'sleep 1000' 2>&1) || fail "launch sleeper: $out"
+out=$(cli launch --id=sleeper -- 'sleep 1000' 2>&1)
+echo "$out" | grep -qiE 'already exists|202' || fail "second launch of a live ID: want 'already exists'/202, got '$out'"
+ok "duplicate ID refused: $out"
+out=$(cli kill sleeper 2>&1) || fail "kill sleeper: $out"
+j=$(wait_json sleeper)
+[ "$(field exit_status "$j")" = 9 ] || fail "kill: want exit_status 9, got $j"
+[ "$(field state "$j")" = TASK_KILLED ] || fail "kill: want state TASK_KILLED, got $j"
+remove sleeper
+ok "kill -> exit_status 9 TASK_KILLED"
+
+if out=$(cli launch --id=noexec --no-shell -- /nonexistent 2>&1); then
+  fail "launch of /nonexistent succeeded: $out"
+fi
+j=$(wait_json noexec)
+echo "$j" | grep -q REASON_CONTAINER_LAUNCH_FAILED || fail "failed exec: want REASON_CONTAINER_LAUNCH_FAILED, got $j"
+remove noexec
+ok "exec of /nonexistent -> launch error and REASON_CONTAINER_LAUNCH_FAILED"
+
+# 2. The pid namespace: the task sees only its own processes. The guest runs ~60 processes; the
+# container has at most its init, the shell, ps and wc.
+out=$(cli launch --id=pidns -- 'ps -o pid | wc -l' 2>&1) || fail "launch pidns: $out"
+j=$(wait_json pidns)
+[ "$(field exit_status "$j")" = 0 ] || fail "pidns task failed: $j; stderr: $(cat $WORK/containers/pidns/stderr 2>/dev/null)"
+lines=$(tr -d ' \n' < "$WORK/containers/pidns/stdout" 2>/dev/null)
+case $lines in ''|*[!0-9]*) fail "pidns: stdout is '$lines', want a line count" ;; esac
+[ "$lines" -le 5 ] || fail "pidns: ps in the container lists $((lines - 1)) processes, want <= 4"
+remove pidns
+ok "pid namespace: ps shows $((lines - 1)) processes"
+
+# 3. Limits on cgroup v2 and the statistics that read them back.
+out=$(cli launch --id=busy --cpus=0.5 --mem=64 -- 'while :; do :; done' 2>&1) || fail "launch busy: $out"
+[ -d "$CG/busy" ] || fail "no cgroup $CG/busy"
+v=$(cat "$CG/busy/memory.max"); [ "$v" = 67108864 ] || fail "memory.max is $v, want 67108864"
+# cpus 0.5 = 512 shares -> weight 1 + ((512 - 2) * 9999) / 262142 = 20
+v=$(cat "$CG/busy/cpu.weight"); [ "$v" = 20 ] || fail "cpu.weight is $v, want 20"
+ok "cgroup limits: memory.max 67108864, cpu.weight 20"
+sleep 1.5
+s=$(cli stats busy --json 2>&1) || fail "stats busy: $s"
+s=$(echo "$s" | squash)
+[ "$(field mem_limit_bytes "$s")" = 67108864 ] || fail "stats: want mem_limit_bytes 67108864, got $s"
+v=$(field cpus_user_time_secs "$s")
+case $v in ''|0|0.0|0.00*|0e0) fail "stats: cpus_user_time_secs is '$v' after a busy second: $s" ;; esac
+v=$(field mem_rss_bytes "$s")
+case $v in ''|0|0.0) fail "stats: mem_rss_bytes is '$v': $s" ;; esac
+out=$(cli kill busy 2>&1) || fail "kill busy: $out"
+wait_json busy >/dev/null
+remove busy
+ok "stats: mem_limit_bytes 67108864, cpus_user_time_secs $(field cpus_user_time_secs "$s"), mem_rss_bytes $v"
+
+# 4. A kill reaches processes that left the task's process tree; remove deletes the cgroup.
+out=$(cli launch --id=forker -- '(sleep 1000 &) ; sleep 1000' 2>&1) || fail "launch forker: $out"
+i=0
+while [ "$(ps | grep -c '[s]leep 1000')" -lt 2 ]; do
+  i=$((i + 1)); [ $i -le 100 ] || fail "forker: its two sleeps did not appear: $(ps)"
+  sleep 0.1
+done
+out=$(cli kill forker 2>&1) || fail "kill forker: $out"
+j=$(wait_json forker)
+[ "$(field exit_status "$j")" = 9 ] || fail "forker: want exit_status 9, got $j"
+i=0
+while ps | grep -q '[s]leep 1000'; do
+  i=$((i + 1)); [ $i -le 50 ] || fail "after kill, left behind: $(ps | grep '[s]leep 1000')"
+  sleep 0.1
+done
+[ -d "$CG/forker" ] || echo "note: the cgroup was removed at termination already"
+remove forker
+[ ! -e "$CG/forker" ] || fail "cgroup $CG/forker still exists after rm"
+[ ! -e "$WORK/containers/forker" ] || fail "sandbox $WORK/containers/forker still exists after rm"
+ok "kill of a double-forked task leaves no process; rm removes cgroup and sandbox"
+
+kill "$agent_pid"
+(sleep 10; kill -9 "$agent_pid" 2>/dev/null) &
+watchdog=$!
+wait "$agent_pid"
+rc=$?
+kill "$watchdog" 2>/dev/null
+[ "$rc" != 137 ] || { agent_pid=; fail "the agent did not stop within 10 s of SIGTERM"; }
+ok "agent stopped on SIGTERM (status $rc)"
+echo "ALL GUEST CHECKS PASSED"
