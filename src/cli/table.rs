@@ -23,7 +23,7 @@ pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
             }
             line.push_str(cell);
             let pad = widths.get(i).copied().unwrap_or(0) - cell.chars().count();
-            line.extend(std::iter::repeat(' ').take(pad));
+            line.extend(std::iter::repeat_n(' ', pad));
         }
         out.push_str(line.trim_end());
         out.push('\n');
