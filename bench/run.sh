@@ -47,7 +47,7 @@ cleanup() {
   fi
   # Containers outlive the agent by design: if the driver could not remove its containers (an agent
   # crash, an interrupted run), kill what is left in the bench's own cgroups and remove those.
-  leftovers=$(find /sys/fs/cgroup -path "*/$cgroups_root/*" -name cgroup.procs 2>/dev/null || true)
+  leftovers=$(find /sys/fs/cgroup -path "*/$cgroups_root/*/cgroup.procs" 2>/dev/null || true)
   if [ -n "$leftovers" ]; then
     echo "bench: removing containers left in the $cgroups_root cgroups" >&2
     for f in $leftovers; do xargs -r kill -KILL < "$f" 2>/dev/null || true; done
