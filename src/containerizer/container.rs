@@ -77,12 +77,22 @@ pub enum Reason {
 }
 
 impl Reason {
+    const ALL: [Reason; 3] = [
+        Reason::ContainerLaunchFailed,
+        Reason::ContainerLimitationMemory,
+        Reason::ExecutorTerminated,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Reason::ContainerLaunchFailed => "REASON_CONTAINER_LAUNCH_FAILED",
             Reason::ContainerLimitationMemory => "REASON_CONTAINER_LIMITATION_MEMORY",
             Reason::ExecutorTerminated => "REASON_EXECUTOR_TERMINATED",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<Reason> {
+        Reason::ALL.into_iter().find(|r| r.name() == name)
     }
 }
 
@@ -104,6 +114,9 @@ pub struct Init {
     pub pidfd: Option<OwnedFd>,
     /// Raw wait status of the init once reaped.
     pub exit: Option<i32>,
+    /// Re-adopted after an agent restart: not our child, so it cannot be reaped; its end is
+    /// seen on the pidfd and its task's status read from the `status` checkpoint.
+    pub adopted: bool,
 }
 
 /// A container and everything the agent holds for it.
@@ -115,7 +128,7 @@ pub struct Container {
     pub state: State,
     pub resources: Resources,
     pub sandbox: PathBuf,
-    pub runtime_dir: PathBuf,
+    pub ckpt: super::checkpoint::Paths,
     pub cgroup: Option<ContainerCgroup>,
     pub init: Option<Init>,
     /// Read end of the exec report pipe, while the launch waits for the task's exec.
@@ -128,6 +141,8 @@ pub struct Container {
     pub termination: Option<Termination>,
     pub created: Instant,
     pub destroy_started: Option<Instant>,
+    /// Found at recovery with no checkpoint: forgotten once destroyed.
+    pub orphan: bool,
 }
 
 impl Container {

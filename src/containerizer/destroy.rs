@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
+use super::checkpoint;
 use super::container::{Reason, State, TaskState, Termination};
 use super::{ContainerId, Containerizer, ControlError, Notice};
 use crate::event::Source;
@@ -92,7 +93,13 @@ impl Containerizer {
         if init.exit.is_some() {
             return Vec::new();
         }
-        match process::try_wait(init.pid) {
+        let reaped = if init.adopted {
+            // Not our child: the pidfd is readable because it ended; its parent reaps it.
+            Ok(Some(process::status_signaled(libc::SIGKILL)))
+        } else {
+            process::try_wait(init.pid)
+        };
+        match reaped {
             Ok(Some(status)) => init.exit = Some(status),
             Ok(None) => return Vec::new(),
             Err(e) => {
@@ -212,6 +219,9 @@ impl Containerizer {
             log::error!("Failed to destroy container {id} within {DESTROY_TIMEOUT:?}: its cgroup is left behind");
         }
         let termination = termination_of(c);
+        if let Err(e) = checkpoint::write(&c.ckpt.termination(), &checkpoint::TerminationRecord::of(&termination)) {
+            log::warn!("Container {id}: failed to checkpoint its termination: {e}");
+        }
         log::info!(
             "Container {id} terminated: {} status {:?}",
             termination.state.name(),
@@ -258,7 +268,8 @@ impl Containerizer {
         if !c.state.can_remove() {
             return Err(ControlError::StillRunning(id.clone()));
         }
-        let _ = fs::remove_dir_all(&c.runtime_dir);
+        let _ = fs::remove_dir_all(&c.ckpt.runtime);
+        let _ = fs::remove_dir_all(&c.ckpt.meta);
         let trash = self.settings.work_dir.join("containers").join(format!(
             ".removed-{}-{}",
             id,
@@ -312,9 +323,7 @@ fn kill_everything(c: &mut super::Container) {
 /// How the container ended: the task's status as the init recorded it (or the init's own, if
 /// it was killed before it could record one), and why.
 fn termination_of(c: &super::Container) -> Termination {
-    let recorded = fs::read_to_string(c.runtime_dir.join("status"))
-        .ok()
-        .and_then(|s| s.trim().parse::<i32>().ok());
+    let recorded = checkpoint::read_status(&c.ckpt.status());
     let status = recorded.or_else(|| c.init.as_ref().and_then(|i| i.exit));
     if let Some(msg) = &c.launch_failure {
         return Termination {

@@ -13,6 +13,7 @@ use std::time::Instant;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
+use super::checkpoint;
 use super::container::{Container, Init, State};
 use super::request::LaunchRequest;
 use super::{Containerizer, LaunchOutcome, Notice};
@@ -56,11 +57,7 @@ impl Containerizer {
             state: State::Starting,
             resources: req.resources.clone(),
             sandbox: self.settings.work_dir.join("containers").join(id.as_str()),
-            runtime_dir: self
-                .settings
-                .runtime_dir
-                .join("containers")
-                .join(id.as_str()),
+            ckpt: checkpoint::Paths::new(&self.settings.work_dir, &self.settings.runtime_dir, id.as_str()),
             cgroup: None,
             init: None,
             exec_report: None,
@@ -113,12 +110,21 @@ impl Containerizer {
         user: Option<&User>,
         registry: &Registry,
     ) -> Result<(), String> {
-        let (sandbox, runtime_dir) = match self.containers.get(id) {
-            Some(c) => (c.sandbox.clone(), c.runtime_dir.clone()),
+        let (sandbox, ckpt) = match self.containers.get(id) {
+            Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
             None => return Err("container vanished".into()),
         };
+        let record = checkpoint::LaunchRecord {
+            version: checkpoint::VERSION,
+            id: id.to_string(),
+            resources: req.resources.to_json(),
+            sandbox: sandbox.clone(),
+            created: crate::sys::now_secs(),
+        };
+        checkpoint::write(&ckpt.launch(), &record)
+            .map_err(|e| format!("Failed to checkpoint {}: {e}", ckpt.launch().display()))?;
         let (stdout, stderr) = make_sandbox(&sandbox, user)?;
-        let runtime_fd = make_runtime_dir(&runtime_dir)?;
+        let runtime_fd = make_runtime_dir(&ckpt.runtime)?;
 
         self.set_state(id, State::Preparing);
         let controllers = crate::isolator::controllers(&self.isolators);
@@ -157,11 +163,15 @@ impl Containerizer {
         )?;
         let mut spawned = launcher::spawn(spec, has_cgroup).map_err(|e| e.to_string())?;
         let c = self.containers.get_mut(id).ok_or("container vanished")?;
-        c.init = Some(Init {
+        c.init = Some(Init { pid: spawned.pid, pidfd: spawned.pidfd.take(), exit: None, adopted: false });
+        // Before the child may go on: from here a restarted agent can find and re-adopt it.
+        let pid_record = checkpoint::PidRecord {
+            version: checkpoint::VERSION,
             pid: spawned.pid,
-            pidfd: spawned.pidfd.take(),
-            exit: None,
-        });
+            start_time: checkpoint::start_time(&self.settings.proc_dir, spawned.pid).unwrap_or(0),
+        };
+        checkpoint::write(&ckpt.pid(), &pid_record)
+            .map_err(|e| format!("Failed to checkpoint {}: {e}", ckpt.pid().display()))?;
         if let (Some(cg), false) = (&c.cgroup, spawned.in_cgroup) {
             cg.attach(spawned.pid)
                 .map_err(|e| format!("Failed to attach pid {} to its cgroup: {e}", spawned.pid))?;

@@ -2,17 +2,20 @@
 //! each through its state machine, destroys them, and measures them. It runs inside the event
 //! loop and never blocks: slow steps wait for fd readiness or a timer.
 
+mod checkpoint;
 mod container;
 mod destroy;
 mod id;
 mod launch;
 mod metrics;
+mod recover;
 mod request;
 mod usage;
 
 pub use container::{Container, Init, Reason, State, TaskState, Termination};
 pub use id::ContainerId;
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
+pub use recover::Recovered;
 pub use request::{parse_container_id, parse_launch, Command, LaunchRequest};
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,0 +1,222 @@
+//! Recovery at agent start: re-adopt every checkpointed container whose init still runs (same
+//! pid and start time), report those that ended while the agent was down with the status their
+//! init recorded, keep the terminated ones listed until REMOVE, and destroy the rest: corrupt or
+//! half-written checkpoints, launches the agent died in, and orphan cgroups with no checkpoint.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use super::checkpoint::{self, LaunchRecord, PidRecord, ReadError, TerminationRecord};
+use super::container::{Container, Init, Reason, State, TaskState, Termination};
+use super::{ContainerId, Containerizer};
+use crate::event::Source;
+use crate::resources::Resources;
+use crate::sys::process;
+use crate::timer::Timers;
+
+/// What recovery found, for the log and the benchmark.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Recovered {
+    pub running: usize,
+    pub ended: usize,
+    pub terminated: usize,
+    pub destroyed: usize,
+    pub orphans: usize,
+}
+
+impl Containerizer {
+    /// Recovers from the checkpoints. `rebooted`: the host rebooted since they were written, so
+    /// every container ended with it.
+    pub fn recover(&mut self, rebooted: bool, registry: &Registry, timers: &mut Timers) -> Recovered {
+        let mut summary = Recovered::default();
+        let root = checkpoint::meta_root(&self.settings.work_dir);
+        let mut known = BTreeSet::new();
+        let names: Vec<String> = match fs::read_dir(&root) {
+            Ok(rd) => rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+            Err(_) => Vec::new(),
+        };
+        for name in names {
+            let id = match ContainerId::parse(&name) {
+                Ok(id) => id,
+                Err(e) => {
+                    log::warn!("Ignoring {}: not a container checkpoint ({e})", root.join(&name).display());
+                    continue;
+                }
+            };
+            known.insert(name);
+            self.recover_one(id, rebooted, registry, timers, &mut summary);
+        }
+        if let Some(cgroups) = &self.cgroups {
+            match cgroups.list() {
+                Ok(ids) => {
+                    for orphan in ids.into_iter().filter(|i| !known.contains(i)) {
+                        log::warn!("Destroying orphan container {orphan}: a cgroup with no checkpoint");
+                        summary.orphans += 1;
+                        if let Ok(id) = ContainerId::parse(&orphan) {
+                            let mut c = self.blank(id.clone());
+                            c.cgroup = Some(cgroups.open(&orphan));
+                            c.orphan = true;
+                            self.insert(c);
+                            let _ = self.begin_destroy(&id, registry, timers);
+                        }
+                    }
+                }
+                Err(e) => log::warn!("Failed to list cgroups for orphans: {e}"),
+            }
+        }
+        log::info!(
+            "Recovered {} running containers; {} ended while the agent was down; {} terminated kept; \
+             {} destroyed; {} orphans destroyed",
+            summary.running, summary.ended, summary.terminated, summary.destroyed, summary.orphans
+        );
+        summary
+    }
+
+    fn recover_one(&mut self, id: ContainerId, rebooted: bool, registry: &Registry, timers: &mut Timers, summary: &mut Recovered) {
+        let mut c = self.blank(id.clone());
+        // Terminated before the restart: listed until REMOVE.
+        match checkpoint::read::<TerminationRecord>(&c.ckpt.termination()) {
+            Ok(t) => {
+                c.termination = Some(t.to_termination());
+                c.state = State::Terminated;
+                self.insert(c);
+                summary.terminated += 1;
+                return;
+            }
+            Err(ReadError::Missing) => {}
+            Err(e) => return self.destroy_broken(c, &e.to_string(), registry, timers, summary),
+        }
+        let launch = match checkpoint::read::<LaunchRecord>(&c.ckpt.launch()) {
+            Ok(l) => l,
+            Err(e) => return self.destroy_broken(c, &e.to_string(), registry, timers, summary),
+        };
+        c.resources = Resources::from_json(&launch.resources).unwrap_or_default();
+        c.sandbox = launch.sandbox;
+        if let Some(cgroups) = &self.cgroups {
+            c.cgroup = Some(cgroups.open(id.as_str()));
+        }
+        if rebooted {
+            c.launch_failure = None;
+            let t = Termination {
+                status: None,
+                state: TaskState::Failed,
+                reason: Some(Reason::ExecutorTerminated),
+                message: Some("The host rebooted: the container ended with it".into()),
+            };
+            c.termination = Some(t);
+            return self.destroy_broken(c, "host rebooted", registry, timers, summary);
+        }
+        let pid = match checkpoint::read::<PidRecord>(&c.ckpt.pid()) {
+            Ok(p) => p,
+            Err(ReadError::Missing) => {
+                c.launch_failure = Some("Failed to launch container: the agent restarted during the launch".into());
+                return self.destroy_broken(c, "launch interrupted", registry, timers, summary);
+            }
+            Err(e) => return self.destroy_broken(c, &e.to_string(), registry, timers, summary),
+        };
+        let alive = checkpoint::start_time(&self.settings.proc_dir, pid.pid)
+            .is_some_and(|t| t == pid.start_time || pid.start_time == 0);
+        let pidfd = if alive { process::pidfd_open(pid.pid).ok() } else { None };
+        match pidfd {
+            Some(fd) => {
+                let registered = registry.register(
+                    &mut SourceFd(&fd.as_raw_fd()),
+                    Token::from(Source::Init(c.slot)),
+                    Interest::READABLE,
+                );
+                if let Err(e) = registered {
+                    log::warn!("Container {id}: cannot watch its init: {e}");
+                }
+                c.init = Some(Init { pid: pid.pid, pidfd: Some(fd), exit: None, adopted: true });
+                c.state = State::Running;
+                log::info!("Recovered container {id} (init pid {})", pid.pid);
+                self.insert(c);
+                summary.running += 1;
+            }
+            None => {
+                // Ended while we were away: the init recorded the task's status (read at the
+                // end of the destroy); clean up what is left.
+                c.init = None;
+                c.state = State::Running;
+                log::info!("Container {id} ended while the agent was down");
+                self.insert(c);
+                summary.ended += 1;
+                let _ = self.begin_destroy(&id, registry, timers);
+            }
+        }
+    }
+
+    /// A container whose checkpoint cannot be trusted: destroy everything it may have left.
+    fn destroy_broken(&mut self, mut c: Container, why: &str, registry: &Registry, timers: &mut Timers, summary: &mut Recovered) {
+        let id = c.id.clone();
+        log::warn!("Container {id}: {why}; destroying it");
+        if c.termination.is_none() && c.launch_failure.is_none() {
+            c.launch_failure = Some(format!("Failed to recover the container: {why}"));
+        }
+        if c.cgroup.is_none() {
+            if let Some(cgroups) = &self.cgroups {
+                c.cgroup = Some(cgroups.open(id.as_str()));
+            }
+        }
+        // A pid checkpoint that still names our live init: kill it too.
+        if let Ok(pid) = checkpoint::read::<PidRecord>(&c.ckpt.pid()) {
+            if checkpoint::start_time(&self.settings.proc_dir, pid.pid).is_some_and(|t| t == pid.start_time) {
+                let _ = process::kill(pid.pid, libc::SIGKILL);
+            }
+        }
+        c.state = State::Running;
+        self.insert(c);
+        summary.destroyed += 1;
+        let _ = self.begin_destroy(&id, registry, timers);
+    }
+
+    /// A container with nothing in it yet.
+    fn blank(&mut self, id: ContainerId) -> Container {
+        let slot = self.next_slot;
+        self.next_slot = self.next_slot.wrapping_add(1).max(1);
+        Container {
+            slot,
+            state: State::Starting,
+            resources: Resources::default(),
+            sandbox: self.settings.work_dir.join("containers").join(id.as_str()),
+            ckpt: checkpoint::Paths::new(&self.settings.work_dir, &self.settings.runtime_dir, id.as_str()),
+            cgroup: None,
+            init: None,
+            exec_report: None,
+            exec_report_buf: Vec::new(),
+            launch_failure: None,
+            killed: false,
+            termination: None,
+            created: Instant::now(),
+            destroy_started: None,
+            orphan: false,
+            id,
+        }
+    }
+
+    fn insert(&mut self, c: Container) {
+        self.by_slot.insert(c.slot, c.id.clone());
+        self.containers.insert(c.id.clone(), c);
+    }
+
+    /// Destroys every container (for `--recover=cleanup`).
+    pub fn destroy_all(&mut self, registry: &Registry, timers: &mut Timers) {
+        let ids: Vec<ContainerId> = self.containers.keys().cloned().collect();
+        for id in ids {
+            if let Some(c) = self.containers.get_mut(&id) {
+                c.killed = true;
+            }
+            let _ = self.begin_destroy(&id, registry, timers);
+        }
+    }
+
+    /// True when no container is still being launched, running or destroyed.
+    pub fn all_terminated(&self) -> bool {
+        self.containers.values().all(|c| c.state == State::Terminated)
+    }
+}
