@@ -155,9 +155,10 @@ impl ContainerCgroup {
         }
     }
 
-    /// Fills `out` with what `controllers` (those of them in use) measure, plus `processes` and
-    /// `threads`. `buf` is reused across files and calls, so a statistics request over many
-    /// containers allocates little.
+    /// Fills `out` with what `controllers` (those of them in use) measure: cpu times and
+    /// throttling for `Cpu`, memory for `Memory`, `processes` and `threads` for `Pids`. `buf` is
+    /// reused across files and calls, so a statistics request over many containers allocates
+    /// little.
     pub fn usage(
         &self,
         controllers: &[Controller],
@@ -228,6 +229,7 @@ pub(super) fn sigkill(pid: i32) -> Result<(), CgroupError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
     use super::*;
 

@@ -4,6 +4,8 @@
 //! A fake tree does not populate files on mkdir as the kernel does, so the tests create the
 //! files a step needs right after the step that would have made them.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -45,7 +47,8 @@ const V2_FILES: &[(&str, &str)] = &[
 
 /// A fake cgroupfs under a tempdir, with its mountinfo and /proc/self/cgroup files.
 struct Fake {
-    tmp: TempDir,
+    /// Owns the tree; removed on drop.
+    _tmp: TempDir,
     cfg: CgroupsConfig,
 }
 
@@ -63,7 +66,7 @@ impl Fake {
         };
         fs::write(&cfg.mountinfo, mountinfo(&hierarchy)).unwrap();
         fs::write(&cfg.self_cgroup, self_cgroup).unwrap();
-        Self { tmp, cfg }
+        Self { _tmp: tmp, cfg }
     }
 
     fn dir(&self, relative: &str) -> PathBuf {
@@ -161,7 +164,7 @@ fn test_v1_separate_mounts_full_cycle() {
         );
     }
     fs::write(
-        fake.dir("freezer/mesolite/c1/tasks"),
+        fake.dir("pids/mesolite/c1/tasks"),
         format!("{pid}\n{}\n", pid + 1),
     )
     .unwrap();
@@ -187,6 +190,7 @@ fn test_v1_separate_mounts_full_cycle() {
     c.usage(&[Controller::Memory], &mut buf, &mut only_memory)
         .unwrap();
     assert_eq!(only_memory.cpus_user_time_secs, None);
+    assert_eq!(only_memory.processes, None, "counted for Pids only");
     assert_eq!(only_memory.mem_total_bytes, Some(1_048_576));
 
     // kill_all freezes, kills what the freezer lists, thaws.
@@ -411,6 +415,7 @@ fn test_v2_kill_without_cgroup_kill_freezes_and_kills_each() {
     c.usage(&Controller::ALL, &mut Vec::new(), &mut stats)
         .unwrap();
     assert_eq!(stats.mem_total_bytes, None, "memory not in use");
+    assert_eq!(stats.processes, None, "pids not in use");
     assert!(stats.cpus_user_time_secs.is_some());
 }
 

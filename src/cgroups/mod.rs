@@ -328,6 +328,7 @@ fn validate_id(id: &str) -> Result<(), CgroupError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
     use super::*;
 

@@ -1,5 +1,7 @@
 //! Test helpers: temporary directories laid out like cgroupfs.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 

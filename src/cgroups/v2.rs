@@ -251,9 +251,11 @@ pub(super) fn usage(
             out.mem_swap_bytes = Some(bytes);
         }
     }
-    fs::read_into(&dir.join("cgroup.procs"), buf)?;
-    out.processes = Some(stats::count_lines(buf));
-    fs::read_into(&dir.join("cgroup.threads"), buf)?;
-    out.threads = Some(stats::count_lines(buf));
+    if controllers.contains(Controller::Pids) {
+        fs::read_into(&dir.join("cgroup.procs"), buf)?;
+        out.processes = Some(stats::count_lines(buf));
+        fs::read_into(&dir.join("cgroup.threads"), buf)?;
+        out.threads = Some(stats::count_lines(buf));
+    }
     Ok(())
 }
