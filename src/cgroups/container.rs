@@ -142,16 +142,7 @@ impl ContainerCgroup {
     pub fn destroy(&self) -> Result<(), CgroupError> {
         match &self.kind {
             Kind::V1(dirs) => v1::destroy(dirs),
-            Kind::V2(dir) => std::fs::remove_dir(dir).or_else(|source| {
-                if source.kind() == io::ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(CgroupError::Rmdir {
-                        path: dir.clone(),
-                        source,
-                    })
-                }
-            }),
+            Kind::V2(dir) => super::fs::rmdir(dir),
         }
     }
 

@@ -259,3 +259,74 @@ fn parent_of(pid: i32) -> Option<i32> {
     let stat = proc_stat(pid)?;
     stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
 }
+
+/// The v2 code against the real kernel: this hybrid host's cgroup2 mount has no controllers,
+/// but cgroup.procs, cgroup.events, cgroup.kill and cgroup.freeze are core files.
+#[test]
+fn test_kernel_v2_core_files_on_the_unified_mount() {
+    let test = "test_kernel_v2_core_files_on_the_unified_mount";
+    let _lock = KERNEL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    // SAFETY: geteuid has no arguments and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping {test}: not root");
+        return;
+    }
+    let unified = Path::new("/sys/fs/cgroup/unified");
+    if !unified.join("cgroup.procs").exists() {
+        eprintln!("skipping {test}: no cgroup2 at {}", unified.display());
+        return;
+    }
+    let cfg = CgroupsConfig {
+        hierarchy: unified.to_path_buf(),
+        root: format!("mesolite-test-v2-{}", std::process::id()),
+        ..CgroupsConfig::default()
+    };
+    let cgroups = Cgroups::detect(&cfg, &[]).unwrap();
+    eprintln!("{test}: {}", cgroups.describe());
+    assert_eq!(cgroups.version(), Version::V2);
+    let features = cgroups.features();
+    let c = cgroups.create("c1").unwrap();
+    assert!(c.v2_dir_fd().unwrap().is_some());
+
+    // cgroup.kill if the kernel has it, then the freeze + kill-each fallback on the same kernel.
+    let fallback = ContainerCgroup::new(
+        "c1",
+        // cpu.stat's times and the process lists are core files: readable without controllers.
+        ControllerSet::of(&[Controller::Cpu, Controller::Pids]),
+        Features {
+            has_cgroup_kill: false,
+            has_freezer: true,
+        },
+        container::Kind::V2(c.dirs()[0].to_path_buf()),
+    );
+    for (name, cgroup) in [("detected", &c), ("freeze fallback", &fallback)] {
+        let (mut child, pid) = gated_shell("(sleep 1000 &); sleep 1000 & sleep 1000");
+        cgroup.attach(pid).unwrap();
+        release(&mut child);
+        wait_for("three sleeps and the shell", || {
+            cgroup.pids().unwrap().len() >= 3
+        });
+        assert!(!cgroup.is_empty().unwrap());
+        let mut stats = ResourceStatistics::default();
+        fallback
+            .usage(&Controller::ALL, &mut Vec::new(), &mut stats)
+            .unwrap();
+        assert!(
+            stats.processes >= Some(3) && stats.threads >= Some(3),
+            "{stats:?}"
+        );
+        assert!(stats.cpus_user_time_secs.is_some() && stats.mem_total_bytes.is_none());
+        let took = kill_until_empty(cgroup).unwrap();
+        eprintln!("{name} ({features:?}): empty after {took:?}");
+        assert!(child.wait().unwrap().code().is_none(), "killed by a signal");
+        assert_eq!(read(c.dirs()[0], "cgroup.freeze"), "0", "thawed");
+    }
+    assert_eq!(cgroups.list().unwrap(), ["c1"]);
+    c.destroy().unwrap();
+    assert!(!c.dirs()[0].exists());
+    for dir in cgroups.root_dirs() {
+        std::fs::remove_dir(dir).unwrap();
+    }
+}
