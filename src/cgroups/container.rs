@@ -142,22 +142,14 @@ impl ContainerCgroup {
     pub fn destroy(&self) -> Result<(), CgroupError> {
         match &self.kind {
             Kind::V1(dirs) => v1::destroy(dirs),
-            Kind::V2(dir) => std::fs::remove_dir(dir).or_else(|source| {
-                if source.kind() == io::ErrorKind::NotFound {
-                    Ok(())
-                } else {
-                    Err(CgroupError::Rmdir {
-                        path: dir.clone(),
-                        source,
-                    })
-                }
-            }),
+            Kind::V2(dir) => super::fs::rmdir(dir),
         }
     }
 
-    /// Fills `out` with what `controllers` (those of them in use) measure, plus `processes` and
-    /// `threads`. `buf` is reused across files and calls, so a statistics request over many
-    /// containers allocates little.
+    /// Fills `out` with what `controllers` (those of them in use) measure: cpu times and
+    /// throttling for `Cpu`, memory for `Memory`, `processes` and `threads` for `Pids`. `buf` is
+    /// reused across files and calls, so a statistics request over many containers allocates
+    /// little.
     pub fn usage(
         &self,
         controllers: &[Controller],
@@ -228,6 +220,7 @@ pub(super) fn sigkill(pid: i32) -> Result<(), CgroupError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
     use super::*;
 

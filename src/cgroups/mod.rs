@@ -14,7 +14,9 @@ mod v1;
 mod v2;
 
 #[cfg(test)]
-mod fake_tests;
+mod fake_v1_tests;
+#[cfg(test)]
+mod fake_v2_tests;
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
@@ -328,6 +330,7 @@ fn validate_id(id: &str) -> Result<(), CgroupError> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
     use super::*;
 

@@ -175,6 +175,7 @@ pub(super) fn parse_populated(buf: &[u8]) -> Result<bool, BadValue> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
     use super::*;
 

@@ -1,6 +1,12 @@
 //! Test helpers: temporary directories laid out like cgroupfs.
 
+#![allow(clippy::unwrap_used)] // a panic is how a test fails
+
+use std::fs;
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use super::CgroupsConfig;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A directory under the system temp dir, removed (recursively) on drop.
@@ -13,7 +19,7 @@ impl TempDir {
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("mesolite-cgtest-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
+        fs::create_dir_all(&path).unwrap();
         Self(path)
     }
 
@@ -58,4 +64,47 @@ pub fn v2_line(id: u32, mount_point: &Path) -> String {
         "{id} 31 0:{id} / {} rw,relatime - cgroup2 cgroup2 rw,nsdelegate\n",
         mount_point.display()
     )
+}
+
+/// A fake cgroupfs under a tempdir, with its mountinfo and /proc/self/cgroup files.
+pub struct Fake {
+    /// Owns the tree; removed on drop.
+    _tmp: TempDir,
+    pub cfg: CgroupsConfig,
+}
+
+impl Fake {
+    pub fn new(mountinfo: impl Fn(&Path) -> String, self_cgroup: &str) -> Self {
+        let tmp = TempDir::new();
+        let hierarchy = tmp.path().join("cg");
+        fs::create_dir_all(&hierarchy).unwrap();
+        let cfg = CgroupsConfig {
+            hierarchy: hierarchy.clone(),
+            root: "mesolite".to_owned(),
+            mountinfo: tmp.path().join("mountinfo"),
+            self_cgroup: tmp.path().join("self_cgroup"),
+            under_systemd: false,
+        };
+        fs::write(&cfg.mountinfo, mountinfo(&hierarchy)).unwrap();
+        fs::write(&cfg.self_cgroup, self_cgroup).unwrap();
+        Self { _tmp: tmp, cfg }
+    }
+
+    pub fn dir(&self, relative: &str) -> PathBuf {
+        self.cfg.hierarchy.join(relative)
+    }
+}
+
+pub fn sleeper() -> (Child, i32) {
+    let child = Command::new("sleep").arg("100").spawn().unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    (child, pid)
+}
+pub fn remove_files(dir: &Path) {
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            fs::remove_file(path).unwrap();
+        }
+    }
 }

@@ -227,7 +227,11 @@ pub(super) fn usage(
             stats::parse_v1_memory_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
         }
     }
-    if let Some(dir) = dirs.procs_dir() {
+    if let Some(dir) = dirs
+        .pids
+        .as_deref()
+        .filter(|_| controllers.contains(Controller::Pids))
+    {
         fs::read_into(&dir.join("cgroup.procs"), buf)?;
         out.processes = Some(stats::count_lines(buf));
         fs::read_into(&dir.join("tasks"), buf)?;
@@ -237,6 +241,7 @@ pub(super) fn usage(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
     use super::*;
     use crate::cgroups::detect::{parse_mountinfo, samples};

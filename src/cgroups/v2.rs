@@ -71,7 +71,11 @@ fn delegated_base(mount: &Path, self_cgroup: &Path) -> Result<PathBuf, CgroupErr
         _ if relative == AGENT_LEAF => "",
         _ => relative,
     };
-    Ok(mount.join(relative))
+    if relative.is_empty() {
+        Ok(mount.to_path_buf())
+    } else {
+        Ok(mount.join(relative))
+    }
 }
 
 /// Enables the wanted controllers in `cgroup.subtree_control` of every level from the mount
@@ -251,9 +255,44 @@ pub(super) fn usage(
             out.mem_swap_bytes = Some(bytes);
         }
     }
-    fs::read_into(&dir.join("cgroup.procs"), buf)?;
-    out.processes = Some(stats::count_lines(buf));
-    fs::read_into(&dir.join("cgroup.threads"), buf)?;
-    out.threads = Some(stats::count_lines(buf));
+    if controllers.contains(Controller::Pids) {
+        fs::read_into(&dir.join("cgroup.procs"), buf)?;
+        out.processes = Some(stats::count_lines(buf));
+        fs::read_into(&dir.join("cgroup.threads"), buf)?;
+        out.threads = Some(stats::count_lines(buf));
+    }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+    use crate::cgroups::testutil::TempDir;
+
+    fn base_for(self_cgroup: &str) -> Result<PathBuf, CgroupError> {
+        let tmp = TempDir::new();
+        let file = tmp.path().join("cgroup");
+        std::fs::write(&file, self_cgroup).unwrap();
+        delegated_base(Path::new("/cg"), &file)
+    }
+
+    #[test]
+    fn test_delegated_base() {
+        let unit = Path::new("/cg/system.slice/mesolite.service");
+        assert_eq!(
+            base_for("0::/system.slice/mesolite.service\n").unwrap(),
+            unit
+        );
+        assert_eq!(
+            base_for("0::/system.slice/mesolite.service/agent\n").unwrap(),
+            unit
+        );
+        assert_eq!(base_for("0::/\n").unwrap(), Path::new("/cg"));
+        assert_eq!(base_for("0::/agent\n").unwrap(), Path::new("/cg"));
+        assert!(matches!(
+            base_for("1:cpu:/\n"),
+            Err(CgroupError::NoUnifiedCgroup { .. })
+        ));
+    }
 }
