@@ -16,6 +16,8 @@ pub enum Source {
     Init(u32),
     /// A container's exec report pipe, by container slot.
     ExecReport(u32),
+    /// A container's OOM notification (v1 eventfd, v2 inotify), by container slot.
+    Oom(u32),
 }
 
 const KIND_SHIFT: u32 = 32;
@@ -28,6 +30,7 @@ impl From<Source> for Token {
             Source::Conn(n) => (3, n),
             Source::Init(n) => (4, n),
             Source::ExecReport(n) => (5, n),
+            Source::Oom(n) => (6, n),
         };
         Token((kind << KIND_SHIFT) | slot as usize)
     }
@@ -43,6 +46,7 @@ impl Source {
             3 => Source::Conn(slot),
             4 => Source::Init(slot),
             5 => Source::ExecReport(slot),
+            6 => Source::Oom(slot),
             _ => return None,
         })
     }

@@ -25,7 +25,17 @@ fn the_verbs_drive_a_container_through_its_life() {
         return;
     }
     let agent = Agent::start(&[]);
-    let o = cli(&agent, &["launch", "--id=web", "--cpus=0.2", "--mem=32", "--", "echo hello; echo oops >&2; sleep 1000"]);
+    let o = cli(
+        &agent,
+        &[
+            "launch",
+            "--id=web",
+            "--cpus=0.2",
+            "--mem=32",
+            "--",
+            "echo hello; echo oops >&2; sleep 1000",
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(stdout(&o).trim(), "web");
     let ps = stdout(&cli(&agent, &["ps"]));
@@ -36,7 +46,9 @@ fn the_verbs_drive_a_container_through_its_life() {
         stdout(&cli(&agent, &["logs", "web"])).contains("hello")
     });
     assert!(stdout(&cli(&agent, &["logs", "web", "stderr"])).contains("oops"));
-    assert!(cli(&agent, &["kill", "--signal=KILL", "web"]).status.success());
+    assert!(cli(&agent, &["kill", "--signal=KILL", "web"])
+        .status
+        .success());
     let w = cli(&agent, &["wait", "--json", "web"]);
     assert!(stdout(&w).contains("\"exit_status\":9"), "{}", stdout(&w));
     assert_eq!(w.status.code(), Some(128 + 9));

@@ -12,12 +12,20 @@ fn metrics_count_launches_failures_and_states() {
         return;
     }
     let agent = Agent::start(&[]);
-    assert_eq!(agent.launch_shell("ok", "sleep 1000", json!([])).status, 200);
+    assert_eq!(
+        agent.launch_shell("ok", "sleep 1000", json!([])).status,
+        200
+    );
     let bad = agent.call(json!({"type": "LAUNCH_CONTAINER", "launch_container": {
         "container_id": {"value": "bad"}, "command": {"value": "/no/such", "shell": false}}}));
     assert_eq!(bad.status, 400);
     agent.wait_json("bad");
-    let snap = agent.client().get("/metrics/snapshot").unwrap().json().unwrap();
+    let snap = agent
+        .client()
+        .get("/metrics/snapshot")
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(snap["containerizer/mesos/launches"], 2.0);
     assert_eq!(snap["containerizer/mesos/launch_failures"], 1.0);
     assert_eq!(snap["containerizer/mesos/containers_running"], 1.0);
@@ -25,13 +33,24 @@ fn metrics_count_launches_failures_and_states() {
     let text = agent.client().get("/metrics").unwrap();
     assert_eq!(text.status, 200);
     let body = text.text();
-    assert!(body.contains("mesolite_containers{state=\"RUNNING\"} 1"), "{body}");
+    assert!(
+        body.contains("mesolite_containers{state=\"RUNNING\"} 1"),
+        "{body}"
+    );
     assert!(body.contains("mesolite_launch_failures_total 1"), "{body}");
-    assert!(body.contains("mesolite_launch_latency_seconds_count 1"), "{body}");
+    assert!(
+        body.contains("mesolite_launch_latency_seconds_count 1"),
+        "{body}"
+    );
     assert!(body.contains("mesolite_loop_iterations_total"), "{body}");
-    let v1 = agent.call(json!({"type": "GET_METRICS", "get_metrics": {}})).json().unwrap();
+    let v1 = agent
+        .call(json!({"type": "GET_METRICS", "get_metrics": {}}))
+        .json()
+        .unwrap();
     let list = v1["get_metrics"]["metrics"].as_array().unwrap();
-    assert!(list.iter().any(|m| m["name"] == "containerizer/mesos/container_destroy_errors" && m["value"] == 0.0));
+    assert!(list
+        .iter()
+        .any(|m| m["name"] == "containerizer/mesos/container_destroy_errors" && m["value"] == 0.0));
 }
 
 #[test]
@@ -42,18 +61,36 @@ fn health_version_flags_and_containers_endpoints() {
     let agent = Agent::start(&[]);
     let c = agent.client();
     assert_eq!(c.get("/health").unwrap().status, 200);
-    assert_eq!(agent.call(json!({"type": "GET_HEALTH"})).json().unwrap()["get_health"]["healthy"], true);
+    assert_eq!(
+        agent.call(json!({"type": "GET_HEALTH"})).json().unwrap()["get_health"]["healthy"],
+        true
+    );
     let v = agent.call(json!({"type": "GET_VERSION"})).json().unwrap();
-    assert_eq!(v["get_version"]["version_info"]["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(c.get("/version").unwrap().json().unwrap()["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        v["get_version"]["version_info"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(
+        c.get("/version").unwrap().json().unwrap()["version"],
+        env!("CARGO_PKG_VERSION")
+    );
     let flags = c.get("/flags").unwrap().json().unwrap();
-    assert_eq!(flags["flags"]["work_dir"], agent.work_dir.display().to_string());
+    assert_eq!(
+        flags["flags"]["work_dir"],
+        agent.work_dir.display().to_string()
+    );
     assert_eq!(flags["flags"]["cgroups_root"], agent.cgroups_root);
     assert_eq!(agent.launch_shell("x", "sleep 1000", json!([])).status, 200);
     let list = c.get("/containers").unwrap().json().unwrap();
     assert_eq!(list[0]["container_id"], "x");
     assert!(list[0]["statistics"]["timestamp"].as_f64().is_some());
-    assert_eq!(c.get("/monitor/statistics.json").unwrap().json().unwrap()[0]["container_id"], "x");
+    assert_eq!(
+        c.get("/monitor/statistics.json").unwrap().json().unwrap()[0]["container_id"],
+        "x"
+    );
     // A HEAD and a wrong method.
-    assert_eq!(c.request("DELETE", "/health", &[], b"").unwrap().status, 405);
+    assert_eq!(
+        c.request("DELETE", "/health", &[], b"").unwrap().status,
+        405
+    );
 }

@@ -14,7 +14,7 @@ use mio::{Events, Poll};
 
 use crate::api::{AgentInfo, Ctx, Server, ServerConfig};
 use crate::cgroups::{Cgroups, CgroupsConfig};
-use crate::config::{Flags, Launcher};
+use crate::config::{Flags, Launcher, Recover};
 use crate::containerizer::{Containerizer, Notice, Settings};
 use crate::event::Source;
 use crate::http::Limits;
@@ -33,6 +33,7 @@ pub enum AgentError {
     Isolation(String),
     Cgroups(String),
     Resources(String),
+    Lock(PathBuf, String),
 }
 
 impl fmt::Display for AgentError {
@@ -51,6 +52,7 @@ impl fmt::Display for AgentError {
             AgentError::Isolation(e) => write!(f, "Invalid --isolation: {e}"),
             AgentError::Cgroups(e) => write!(f, "Failed to set up cgroups: {e}"),
             AgentError::Resources(e) => write!(f, "Failed to determine the node's resources: {e}"),
+            AgentError::Lock(p, e) => write!(f, "Failed to lock {}: {e}", p.display()),
         }
     }
 }
@@ -64,6 +66,9 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
     setup::ensure_dir(&flags.work_dir)?;
     setup::ensure_dir(&flags.runtime_dir)?;
     setup::ensure_dir(&flags.work_dir.join("containers"))?;
+    let _lock = setup::lock_work_dir(&flags.work_dir)?;
+    setup::lower_oom_score(&flags.proc_dir);
+    let rebooted = setup::check_boot_id(&flags.proc_dir, &flags.work_dir);
     let mut signals = signals::Signals::install(poll.registry()).map_err(AgentError::Signals)?;
 
     let launcher = match flags.launcher {
@@ -106,8 +111,21 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         switch_user: flags.switch_user,
         shutdown_grace: flags.executor_shutdown_grace_period,
         total,
+        crash_at: std::env::var("MESOLITE_TEST_CRASH_AT").ok(),
     };
     let mut containerizer = Containerizer::new(settings, isolators, cgroups);
+    let recovery_started = Instant::now();
+    if rebooted {
+        log::warn!("The host rebooted since the last checkpoints: their containers ended with it");
+    }
+    let recovered = containerizer.recover(rebooted, poll.registry(), &mut timers);
+    log::info!("Recovery took {:?}", recovery_started.elapsed());
+    let cleanup = flags.recover == Recover::Cleanup;
+    if cleanup {
+        log::info!("--recover=cleanup: destroying every container, then exiting");
+        containerizer.destroy_all(poll.registry(), &mut timers);
+    }
+    let _ = recovered;
 
     let listener = setup::bind_socket(&flags.socket, flags.socket_group.as_deref())?;
     let server_config = ServerConfig {
@@ -143,6 +161,11 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             return Err(AgentError::Poll(e));
         }
         info.loop_iterations += 1;
+        if cleanup && containerizer.all_terminated() {
+            log::info!("--recover=cleanup: every container is destroyed");
+            let _ = std::fs::remove_file(&flags.socket);
+            return Ok(());
+        }
         let registry = poll.registry();
         for event in events.iter() {
             let Some(source) = Source::from_token(event.token()) else {
@@ -172,7 +195,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             match source {
                 Source::Listener => server.accept(registry),
                 Source::Conn(slot) => server.on_conn(slot, &mut ctx),
-                Source::Init(_) | Source::ExecReport(_) => {
+                Source::Init(_) | Source::ExecReport(_) | Source::Oom(_) => {
                     let n = ctx.containerizer.on_event(source, registry, ctx.timers);
                     ctx.notices.extend(n);
                 }

@@ -62,3 +62,63 @@ pub fn notify_ready() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Holds `<work_dir>/meta/agent.lock` for the agent's life: one agent per work_dir. The file
+/// names the holder's pid, so a second agent can say who holds it.
+pub fn lock_work_dir(work_dir: &Path) -> Result<fs::File, AgentError> {
+    use std::io::{Read, Seek, Write};
+    use std::os::fd::AsRawFd;
+    let meta = work_dir.join("meta");
+    ensure_dir(&meta)?;
+    let path = meta.join("agent.lock");
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| AgentError::Lock(path.clone(), e.to_string()))?;
+    match crate::sys::fd::try_lock_exclusive(f.as_raw_fd()) {
+        Ok(true) => {}
+        Ok(false) => {
+            let mut holder = String::new();
+            let _ = f.read_to_string(&mut holder);
+            return Err(AgentError::Lock(
+                path,
+                format!(
+                    "another agent (pid {}) is using this work_dir",
+                    holder.trim()
+                ),
+            ));
+        }
+        Err(e) => return Err(AgentError::Lock(path, e.to_string())),
+    }
+    let _ = f.set_len(0);
+    let _ = f.rewind();
+    let _ = writeln!(f, "{}", crate::sys::getpid());
+    Ok(f)
+}
+
+/// Compares the host's boot ID with the one checkpointed in `<work_dir>/meta/boot_id` and
+/// records the current one: true if the host rebooted since the checkpoints were written.
+pub fn check_boot_id(proc_dir: &Path, work_dir: &Path) -> bool {
+    let current =
+        fs::read_to_string(proc_dir.join("sys/kernel/random/boot_id")).unwrap_or_default();
+    let path = work_dir.join("meta").join("boot_id");
+    let previous = fs::read_to_string(&path).ok();
+    let tmp = path.with_extension("tmp");
+    if fs::write(&tmp, current.trim())
+        .and_then(|()| fs::rename(&tmp, &path))
+        .is_err()
+    {
+        log::warn!("Failed to record the boot ID in {}", path.display());
+    }
+    matches!(previous, Some(p) if p.trim() != current.trim() && !current.trim().is_empty())
+}
+
+/// Makes the kernel's OOM killer pick tasks before the agent (containers reset it to 0).
+pub fn lower_oom_score(proc_dir: &Path) {
+    if let Err(e) = fs::write(proc_dir.join("self/oom_score_adj"), "-500") {
+        log::warn!("Failed to lower the agent's oom_score_adj: {e}");
+    }
+}

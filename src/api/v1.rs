@@ -175,6 +175,12 @@ pub(super) fn wait_response(containerizer: &Containerizer, id: &ContainerId) -> 
     if let Some(m) = &t.message {
         w.insert("message".into(), json!(m));
     }
+    if let (Some(resources), Some(r)) = (&t.limited, t.reason) {
+        w.insert(
+            "limitation".into(),
+            json!({"resources": resources, "reason": r.name()}),
+        );
+    }
     Response::json(
         200,
         &json!({"type": "WAIT_CONTAINER", "wait_container": Value::Object(w)}),

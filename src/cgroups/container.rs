@@ -24,7 +24,7 @@ pub struct ContainerCgroup {
     id: String,
     controllers: ControllerSet,
     features: Features,
-    kind: Kind,
+    pub(super) kind: Kind,
 }
 
 #[derive(Debug, Clone)]

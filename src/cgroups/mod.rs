@@ -9,6 +9,7 @@ mod container;
 mod detect;
 mod error;
 mod fs;
+mod oom;
 mod stats;
 mod v1;
 mod v2;

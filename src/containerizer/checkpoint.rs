@@ -43,6 +43,8 @@ pub struct TerminationRecord {
     pub state: String,
     pub reason: Option<String>,
     pub message: Option<String>,
+    #[serde(default)]
+    pub limited: Option<serde_json::Value>,
 }
 
 impl TerminationRecord {
@@ -53,6 +55,7 @@ impl TerminationRecord {
             state: t.state.name().to_string(),
             reason: t.reason.map(|r| r.name().to_string()),
             message: t.message.clone(),
+            limited: t.limited.clone(),
         }
     }
 
@@ -67,6 +70,7 @@ impl TerminationRecord {
             state,
             reason: self.reason.as_deref().and_then(Reason::from_name),
             message: self.message.clone(),
+            limited: self.limited.clone(),
         }
     }
 }
@@ -100,6 +104,11 @@ impl Paths {
 
     pub fn status(&self) -> PathBuf {
         self.runtime.join("status")
+    }
+
+    /// Written by an init whose launch the agent abandoned (it died before releasing it).
+    pub fn aborted(&self) -> PathBuf {
+        self.runtime.join("aborted")
     }
 }
 
@@ -135,7 +144,11 @@ impl std::fmt::Display for ReadError {
             ReadError::Io(p, e) => write!(f, "failed to read {}: {e}", p.display()),
             ReadError::Corrupt(p, e) => write!(f, "corrupt checkpoint {}: {e}", p.display()),
             ReadError::Version(p, v) => {
-                write!(f, "checkpoint {} has format version {v}; this agent reads {VERSION}", p.display())
+                write!(
+                    f,
+                    "checkpoint {} has format version {v}; this agent reads {VERSION}",
+                    p.display()
+                )
             }
         }
     }
@@ -148,11 +161,17 @@ pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ReadError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ReadError::Missing),
         Err(e) => return Err(ReadError::Io(path.to_path_buf(), e)),
     };
-    let value: serde_json::Value =
-        serde_json::from_slice(&data).map_err(|e| ReadError::Corrupt(path.to_path_buf(), e.to_string()))?;
-    let version = value.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let value: serde_json::Value = serde_json::from_slice(&data)
+        .map_err(|e| ReadError::Corrupt(path.to_path_buf(), e.to_string()))?;
+    let version = value
+        .get("version")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(0);
     if version != u64::from(VERSION) {
-        return Err(ReadError::Version(path.to_path_buf(), u32::try_from(version).unwrap_or(u32::MAX)));
+        return Err(ReadError::Version(
+            path.to_path_buf(),
+            u32::try_from(version).unwrap_or(u32::MAX),
+        ));
     }
     serde_json::from_value(value).map_err(|e| ReadError::Corrupt(path.to_path_buf(), e.to_string()))
 }
@@ -184,7 +203,11 @@ mod tests {
     fn round_trips_and_rejects_garbage_and_versions() {
         let d = tmp("rt");
         let p = d.join("pid.json");
-        let rec = PidRecord { version: VERSION, pid: 42, start_time: 7 };
+        let rec = PidRecord {
+            version: VERSION,
+            pid: 42,
+            start_time: 7,
+        };
         write(&p, &rec).unwrap();
         assert_eq!(read::<PidRecord>(&p).unwrap(), rec);
         fs::write(&p, b"{\"version\": 1, \"pid\": 4").unwrap();
@@ -192,8 +215,14 @@ mod tests {
         fs::write(&p, b"\x00\xffgarbage").unwrap();
         assert!(matches!(read::<PidRecord>(&p), Err(ReadError::Corrupt(..))));
         fs::write(&p, b"{\"version\": 9, \"pid\": 4, \"start_time\": 1}").unwrap();
-        assert!(matches!(read::<PidRecord>(&p), Err(ReadError::Version(_, 9))));
-        assert!(matches!(read::<PidRecord>(&d.join("none")), Err(ReadError::Missing)));
+        assert!(matches!(
+            read::<PidRecord>(&p),
+            Err(ReadError::Version(_, 9))
+        ));
+        assert!(matches!(
+            read::<PidRecord>(&d.join("none")),
+            Err(ReadError::Missing)
+        ));
         let _ = fs::remove_dir_all(&d);
     }
 

@@ -104,6 +104,16 @@ pub struct Termination {
     pub state: TaskState,
     pub reason: Option<Reason>,
     pub message: Option<String>,
+    /// Mesos JSON of the resources whose limit ended the container.
+    pub limited: Option<serde_json::Value>,
+}
+
+/// A limit the container hit (Mesos's ContainerLimitation).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Limitation {
+    pub reason: Reason,
+    pub message: String,
+    pub resources: serde_json::Value,
 }
 
 /// The container's init process, as the agent sees it.
@@ -143,6 +153,10 @@ pub struct Container {
     pub destroy_started: Option<Instant>,
     /// Found at recovery with no checkpoint: forgotten once destroyed.
     pub orphan: bool,
+    /// The OOM notification fd, while watched.
+    pub oom_watch: Option<OwnedFd>,
+    /// Set when a limit ended the container.
+    pub limitation: Option<Limitation>,
 }
 
 impl Container {

@@ -32,6 +32,7 @@ impl Containerizer {
         match source {
             Source::Init(slot) => self.on_init_ready(slot, registry, timers),
             Source::ExecReport(slot) => self.on_exec_report(slot, registry),
+            Source::Oom(slot) => self.on_oom(slot, registry, timers),
             _ => Vec::new(),
         }
     }
@@ -139,7 +140,14 @@ impl Containerizer {
         if matches!(c.state, State::Terminated | State::Destroying) {
             return Ok(Vec::new());
         }
-        c.killed = true;
+        // Signals meant to end the task make its end TASK_KILLED; others (SIGUSR1, SIGHUP...)
+        // are just delivered.
+        if matches!(
+            signal,
+            libc::SIGKILL | libc::SIGTERM | libc::SIGINT | libc::SIGQUIT
+        ) {
+            c.killed = true;
+        }
         if signal == libc::SIGKILL {
             return Ok(self.begin_destroy(id, registry, timers));
         }
@@ -149,6 +157,13 @@ impl Containerizer {
                 None => process::kill(init.pid, signal),
             };
             sent.map_err(|e| ControlError::Failed(id.clone(), format!("Failed to signal: {e}")))?;
+        }
+        if signal == libc::SIGTERM {
+            // A graceful kill: the whole container is SIGKILLed if the task outlives the grace period.
+            timers.add(
+                self.settings.shutdown_grace,
+                TimerKind::KillEscalate(c.slot),
+            );
         }
         Ok(Vec::new())
     }
@@ -192,6 +207,9 @@ impl Containerizer {
             Some(cg) => cg.is_empty().unwrap_or(true),
             None => true,
         };
+        if init_done && empty {
+            note_oom_kill(c);
+        }
         let removed = init_done
             && empty
             && match &c.cgroup {
@@ -218,8 +236,19 @@ impl Containerizer {
             self.metrics.destroy_errors += 1;
             log::error!("Failed to destroy container {id} within {DESTROY_TIMEOUT:?}: its cgroup is left behind");
         }
-        let termination = termination_of(c);
-        if let Err(e) = checkpoint::write(&c.ckpt.termination(), &checkpoint::TerminationRecord::of(&termination)) {
+        if c.orphan {
+            log::info!("Orphan container {id} destroyed");
+            let slot = c.slot;
+            self.containers.remove(id);
+            self.by_slot.remove(&slot);
+            return Vec::new();
+        }
+        // A termination decided earlier (a reboot found at recovery) stands.
+        let termination = c.termination.clone().unwrap_or_else(|| termination_of(c));
+        if let Err(e) = checkpoint::write(
+            &c.ckpt.termination(),
+            &checkpoint::TerminationRecord::of(&termination),
+        ) {
             log::warn!("Container {id}: failed to checkpoint its termination: {e}");
         }
         log::info!(
@@ -228,6 +257,9 @@ impl Containerizer {
             termination.status
         );
         c.cgroup = None;
+        if let Some(fd) = c.oom_watch.take() {
+            let _ = _registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
         c.termination = Some(termination);
         c.state = State::Terminated;
         vec![Notice::Terminated(id.clone())]
@@ -320,17 +352,55 @@ fn kill_everything(c: &mut super::Container) {
     }
 }
 
+/// Records a memory limitation if the kernel's OOM killer struck in the container, even when
+/// the task's end was seen before the OOM notification.
+fn note_oom_kill(c: &mut super::Container) {
+    if c.limitation.is_some() || c.launch_failure.is_some() {
+        return;
+    }
+    if let Some(cg) = &c.cgroup {
+        if cg.oom_kills() > 0 {
+            c.limitation = Some(super::oom::memory_limitation(
+                &c.resources,
+                cg.memory_peak(),
+            ));
+        }
+    }
+}
+
 /// How the container ended: the task's status as the init recorded it (or the init's own, if
 /// it was killed before it could record one), and why.
 fn termination_of(c: &super::Container) -> Termination {
     let recorded = checkpoint::read_status(&c.ckpt.status());
     let status = recorded.or_else(|| c.init.as_ref().and_then(|i| i.exit));
+    let aborted = c.launch_failure.is_none() && c.ckpt.aborted().exists();
+    if aborted {
+        return Termination {
+            status,
+            state: TaskState::Failed,
+            reason: Some(Reason::ContainerLaunchFailed),
+            message: Some(
+                "Failed to launch container: the agent restarted during the launch".into(),
+            ),
+            limited: None,
+        };
+    }
     if let Some(msg) = &c.launch_failure {
         return Termination {
             status,
             state: TaskState::Failed,
             reason: Some(Reason::ContainerLaunchFailed),
             message: Some(msg.clone()),
+            limited: None,
+        };
+    }
+    if let Some(l) = &c.limitation {
+        return Termination {
+            status,
+            state: TaskState::Failed,
+            reason: Some(l.reason),
+            message: Some(l.message.clone()),
+            limited: Some(l.resources.clone()),
         };
     }
     let state = if c.killed {
@@ -345,5 +415,6 @@ fn termination_of(c: &super::Container) -> Termination {
         state,
         reason: None,
         message: None,
+        limited: None,
     }
 }

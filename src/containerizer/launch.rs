@@ -57,7 +57,11 @@ impl Containerizer {
             state: State::Starting,
             resources: req.resources.clone(),
             sandbox: self.settings.work_dir.join("containers").join(id.as_str()),
-            ckpt: checkpoint::Paths::new(&self.settings.work_dir, &self.settings.runtime_dir, id.as_str()),
+            ckpt: checkpoint::Paths::new(
+                &self.settings.work_dir,
+                &self.settings.runtime_dir,
+                id.as_str(),
+            ),
             cgroup: None,
             init: None,
             exec_report: None,
@@ -67,6 +71,9 @@ impl Containerizer {
             termination: None,
             created: Instant::now(),
             destroy_started: None,
+            orphan: false,
+            oom_watch: None,
+            limitation: None,
         };
         self.by_slot.insert(slot, id.clone());
         self.containers.insert(id.clone(), container);
@@ -79,6 +86,14 @@ impl Containerizer {
                 self.fail_launch(&id, &msg, registry, timers);
                 LaunchOutcome::Failed(msg)
             }
+        }
+    }
+
+    /// The crash test hook (see `Settings::crash_at`).
+    fn crash_point(&self, step: &str) {
+        if self.settings.crash_at.as_deref() == Some(step) {
+            log::error!("MESOLITE_TEST_CRASH_AT={step}: dying on purpose");
+            crate::sys::process::exit_now(70);
         }
     }
 
@@ -123,6 +138,7 @@ impl Containerizer {
         };
         checkpoint::write(&ckpt.launch(), &record)
             .map_err(|e| format!("Failed to checkpoint {}: {e}", ckpt.launch().display()))?;
+        self.crash_point("checkpoint");
         let (stdout, stderr) = make_sandbox(&sandbox, user)?;
         let runtime_fd = make_runtime_dir(&ckpt.runtime)?;
 
@@ -162,8 +178,15 @@ impl Containerizer {
             req, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd,
         )?;
         let mut spawned = launcher::spawn(spec, has_cgroup).map_err(|e| e.to_string())?;
+        self.crash_point("clone");
+        let crash_after_attach = self.settings.crash_at.as_deref() == Some("attach");
         let c = self.containers.get_mut(id).ok_or("container vanished")?;
-        c.init = Some(Init { pid: spawned.pid, pidfd: spawned.pidfd.take(), exit: None, adopted: false });
+        c.init = Some(Init {
+            pid: spawned.pid,
+            pidfd: spawned.pidfd.take(),
+            exit: None,
+            adopted: false,
+        });
         // Before the child may go on: from here a restarted agent can find and re-adopt it.
         let pid_record = checkpoint::PidRecord {
             version: checkpoint::VERSION,
@@ -176,7 +199,12 @@ impl Containerizer {
             cg.attach(spawned.pid)
                 .map_err(|e| format!("Failed to attach pid {} to its cgroup: {e}", spawned.pid))?;
         }
+        if crash_after_attach {
+            log::error!("MESOLITE_TEST_CRASH_AT=attach: dying on purpose");
+            crate::sys::process::exit_now(70);
+        }
         launcher::release(&mut spawned).map_err(|e| e.to_string())?;
+        super::oom::watch(c, registry);
         if let Some(pidfd) = &c.init.as_ref().and_then(|i| i.pidfd.as_ref()) {
             register(registry, pidfd, Source::Init(c.slot))?;
         }

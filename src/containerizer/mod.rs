@@ -8,6 +8,7 @@ mod destroy;
 mod id;
 mod launch;
 mod metrics;
+mod oom;
 mod recover;
 mod request;
 mod usage;
@@ -40,6 +41,9 @@ pub struct Settings {
     pub shutdown_grace: Duration,
     /// The node's capacity: the sum of what running containers hold never exceeds it.
     pub total: Resources,
+    /// Test hook: die at this step of every launch (`MESOLITE_TEST_CRASH_AT`), so the recovery
+    /// tests can show that a crash at any step leaves nothing unknown behind.
+    pub crash_at: Option<String>,
 }
 
 /// What the API layer must learn of, produced by events and timers.

@@ -32,30 +32,43 @@ pub struct Recovered {
 impl Containerizer {
     /// Recovers from the checkpoints. `rebooted`: the host rebooted since they were written, so
     /// every container ended with it.
-    pub fn recover(&mut self, rebooted: bool, registry: &Registry, timers: &mut Timers) -> Recovered {
+    pub fn recover(
+        &mut self,
+        rebooted: bool,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Recovered {
         let mut summary = Recovered::default();
         let root = checkpoint::meta_root(&self.settings.work_dir);
         let mut known = BTreeSet::new();
         let names: Vec<String> = match fs::read_dir(&root) {
-            Ok(rd) => rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect(),
+            Ok(rd) => rd
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect(),
             Err(_) => Vec::new(),
         };
         for name in names {
             let id = match ContainerId::parse(&name) {
                 Ok(id) => id,
                 Err(e) => {
-                    log::warn!("Ignoring {}: not a container checkpoint ({e})", root.join(&name).display());
+                    log::warn!(
+                        "Ignoring {}: not a container checkpoint ({e})",
+                        root.join(&name).display()
+                    );
                     continue;
                 }
             };
             known.insert(name);
             self.recover_one(id, rebooted, registry, timers, &mut summary);
         }
-        if let Some(cgroups) = &self.cgroups {
+        if let Some(cgroups) = self.cgroups.clone() {
             match cgroups.list() {
                 Ok(ids) => {
                     for orphan in ids.into_iter().filter(|i| !known.contains(i)) {
-                        log::warn!("Destroying orphan container {orphan}: a cgroup with no checkpoint");
+                        log::warn!(
+                            "Destroying orphan container {orphan}: a cgroup with no checkpoint"
+                        );
                         summary.orphans += 1;
                         if let Ok(id) = ContainerId::parse(&orphan) {
                             let mut c = self.blank(id.clone());
@@ -77,7 +90,14 @@ impl Containerizer {
         summary
     }
 
-    fn recover_one(&mut self, id: ContainerId, rebooted: bool, registry: &Registry, timers: &mut Timers, summary: &mut Recovered) {
+    fn recover_one(
+        &mut self,
+        id: ContainerId,
+        rebooted: bool,
+        registry: &Registry,
+        timers: &mut Timers,
+        summary: &mut Recovered,
+    ) {
         let mut c = self.blank(id.clone());
         // Terminated before the restart: listed until REMOVE.
         match checkpoint::read::<TerminationRecord>(&c.ckpt.termination()) {
@@ -107,6 +127,7 @@ impl Containerizer {
                 state: TaskState::Failed,
                 reason: Some(Reason::ExecutorTerminated),
                 message: Some("The host rebooted: the container ended with it".into()),
+                limited: None,
             };
             c.termination = Some(t);
             return self.destroy_broken(c, "host rebooted", registry, timers, summary);
@@ -114,14 +135,20 @@ impl Containerizer {
         let pid = match checkpoint::read::<PidRecord>(&c.ckpt.pid()) {
             Ok(p) => p,
             Err(ReadError::Missing) => {
-                c.launch_failure = Some("Failed to launch container: the agent restarted during the launch".into());
+                c.launch_failure = Some(
+                    "Failed to launch container: the agent restarted during the launch".into(),
+                );
                 return self.destroy_broken(c, "launch interrupted", registry, timers, summary);
             }
             Err(e) => return self.destroy_broken(c, &e.to_string(), registry, timers, summary),
         };
         let alive = checkpoint::start_time(&self.settings.proc_dir, pid.pid)
             .is_some_and(|t| t == pid.start_time || pid.start_time == 0);
-        let pidfd = if alive { process::pidfd_open(pid.pid).ok() } else { None };
+        let pidfd = if alive {
+            process::pidfd_open(pid.pid).ok()
+        } else {
+            None
+        };
         match pidfd {
             Some(fd) => {
                 let registered = registry.register(
@@ -132,8 +159,14 @@ impl Containerizer {
                 if let Err(e) = registered {
                     log::warn!("Container {id}: cannot watch its init: {e}");
                 }
-                c.init = Some(Init { pid: pid.pid, pidfd: Some(fd), exit: None, adopted: true });
+                c.init = Some(Init {
+                    pid: pid.pid,
+                    pidfd: Some(fd),
+                    exit: None,
+                    adopted: true,
+                });
                 c.state = State::Running;
+                super::oom::watch(&mut c, registry);
                 log::info!("Recovered container {id} (init pid {})", pid.pid);
                 self.insert(c);
                 summary.running += 1;
@@ -152,7 +185,14 @@ impl Containerizer {
     }
 
     /// A container whose checkpoint cannot be trusted: destroy everything it may have left.
-    fn destroy_broken(&mut self, mut c: Container, why: &str, registry: &Registry, timers: &mut Timers, summary: &mut Recovered) {
+    fn destroy_broken(
+        &mut self,
+        mut c: Container,
+        why: &str,
+        registry: &Registry,
+        timers: &mut Timers,
+        summary: &mut Recovered,
+    ) {
         let id = c.id.clone();
         log::warn!("Container {id}: {why}; destroying it");
         if c.termination.is_none() && c.launch_failure.is_none() {
@@ -165,7 +205,9 @@ impl Containerizer {
         }
         // A pid checkpoint that still names our live init: kill it too.
         if let Ok(pid) = checkpoint::read::<PidRecord>(&c.ckpt.pid()) {
-            if checkpoint::start_time(&self.settings.proc_dir, pid.pid).is_some_and(|t| t == pid.start_time) {
+            if checkpoint::start_time(&self.settings.proc_dir, pid.pid)
+                .is_some_and(|t| t == pid.start_time)
+            {
                 let _ = process::kill(pid.pid, libc::SIGKILL);
             }
         }
@@ -184,7 +226,11 @@ impl Containerizer {
             state: State::Starting,
             resources: Resources::default(),
             sandbox: self.settings.work_dir.join("containers").join(id.as_str()),
-            ckpt: checkpoint::Paths::new(&self.settings.work_dir, &self.settings.runtime_dir, id.as_str()),
+            ckpt: checkpoint::Paths::new(
+                &self.settings.work_dir,
+                &self.settings.runtime_dir,
+                id.as_str(),
+            ),
             cgroup: None,
             init: None,
             exec_report: None,
@@ -195,6 +241,8 @@ impl Containerizer {
             created: Instant::now(),
             destroy_started: None,
             orphan: false,
+            oom_watch: None,
+            limitation: None,
             id,
         }
     }
@@ -217,6 +265,8 @@ impl Containerizer {
 
     /// True when no container is still being launched, running or destroyed.
     pub fn all_terminated(&self) -> bool {
-        self.containers.values().all(|c| c.state == State::Terminated)
+        self.containers
+            .values()
+            .all(|c| c.state == State::Terminated)
     }
 }

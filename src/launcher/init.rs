@@ -36,8 +36,15 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
 
     if let Some(r) = release {
         let mut byte = [0u8; 1];
-        // EOF means the agent gave up on this launch (or died): go no further.
+        // EOF means the agent gave up on this launch (or died): go no further, and say so for
+        // an agent that recovers this container.
         if !matches!(fd::read(r.as_raw_fd(), &mut byte), Ok(1)) {
+            let _ = fd::write_file_at(
+                spec.runtime_dir.as_raw_fd(),
+                c"aborted",
+                c".aborted.tmp",
+                b"1\n",
+            );
             process::exit_now(SETUP_FAILED);
         }
     }
@@ -66,6 +73,8 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
 }
 
 fn setup_namespaces(spec: &LaunchSpec) -> Result<(), String> {
+    // The agent made itself unlikely to be OOM-killed; its containers must not inherit that.
+    let _ = std::fs::write("/proc/self/oom_score_adj", "0");
     if spec.namespaces & CLONE_NEWNS != 0 {
         mount::make_root_rslave()
             .map_err(|e| format!("Failed to make / a slave mount: {}", strip_os(&e)))?;

@@ -125,3 +125,14 @@ pub fn write_file_at(
     cvt(unsafe { libc::renameat(dir, tmp.as_ptr(), dir, name.as_ptr()) })?;
     Ok(())
 }
+
+/// Takes an exclusive advisory lock on `fd` without waiting: `Ok(false)` if another process
+/// holds it.
+pub fn try_lock_exclusive(fd: RawFd) -> io::Result<bool> {
+    // SAFETY: flock only takes integers.
+    match cvt(unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) }) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(false),
+        Err(e) => Err(e),
+    }
+}

@@ -3,6 +3,7 @@
 
 pub mod fd;
 pub mod mount;
+pub mod notify;
 pub mod process;
 pub mod signal;
 pub mod socket;

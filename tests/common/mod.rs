@@ -24,6 +24,9 @@ pub fn root_or_skip(test: &str) -> bool {
 
 pub struct Agent {
     pub child: Option<Child>,
+    /// The flags and environment of the last start, for `restart`.
+    pub extra: Vec<String>,
+    pub env: Vec<(String, String)>,
     pub dir: PathBuf,
     pub socket: PathBuf,
     pub work_dir: PathBuf,
@@ -46,6 +49,11 @@ impl Agent {
         std::fs::create_dir_all(&dir).unwrap();
         let agent = Agent {
             child: None,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             socket: dir.join("agent.sock"),
             work_dir: dir.join("work"),
             runtime_dir: dir.join("run"),
@@ -53,10 +61,44 @@ impl Agent {
             log: dir.join("agent.log"),
             dir,
         };
-        agent.spawn(extra, env)
+        agent.spawn()
     }
 
-    fn spawn(mut self, extra: &[&str], env: &[(&str, &str)]) -> Agent {
+    /// Starts the agent again on the same directories (after `stop` or `sigkill`).
+    pub fn restart(self) -> Agent {
+        self.spawn()
+    }
+
+    /// Starts a second agent process on the same directories and returns its exit status and
+    /// stderr (it is expected to refuse).
+    pub fn start_second(&self, socket: &Path) -> (std::process::ExitStatus, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_mesolite"))
+            .args([
+                "agent".to_string(),
+                format!("--work_dir={}", self.work_dir.display()),
+                format!("--runtime_dir={}", self.runtime_dir.display()),
+                format!("--socket={}", socket.display()),
+                format!("--cgroups_root={}", self.cgroups_root),
+            ])
+            .output()
+            .unwrap();
+        (
+            out.status,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Kills the agent with SIGKILL, as a crash would; containers keep running.
+    pub fn sigkill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    fn spawn(mut self) -> Agent {
+        let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
+        let env: Vec<(String, String)> = self.env.clone();
         let mut args: Vec<String> = vec![
             "agent".into(),
             format!("--work_dir={}", self.work_dir.display()),
@@ -65,10 +107,14 @@ impl Agent {
             format!("--cgroups_root={}", self.cgroups_root),
         ];
         // A conf file under test sets its own level; the command line would beat it.
-        if !extra.iter().any(|a| a.starts_with("--config")) {
+        if !self.extra.iter().any(|a| a.starts_with("--config")) {
             args.push("--logging_level=DEBUG".into());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        let _ = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log);
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -79,7 +125,7 @@ impl Agent {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
-        for (k, v) in env {
+        for (k, v) in &env {
             cmd.env(k, v);
         }
         self.child = Some(cmd.spawn().unwrap());
