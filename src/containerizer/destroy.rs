@@ -338,7 +338,13 @@ impl Containerizer {
 /// SIGKILL to everything the container holds: its cgroup, and the init's process group (the
 /// posix launcher's only handle on double-forked processes).
 fn kill_everything(c: &mut super::Container) {
+    let init_gone = c.init.as_ref().is_none_or(|i| i.exit.is_some());
     if let Some(cg) = &c.cgroup {
+        // The common end: the task exited, its init too, nothing is left. Freezing an empty
+        // cgroup would only cost the launch path time.
+        if init_gone && cg.is_empty().unwrap_or(false) {
+            return;
+        }
         if let Err(e) = cg.kill_all() {
             log::debug!("Container {}: kill of the cgroup: {e}", c.id);
         }
