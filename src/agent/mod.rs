@@ -66,7 +66,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
     setup::ensure_dir(&flags.work_dir)?;
     setup::ensure_dir(&flags.runtime_dir)?;
     setup::ensure_dir(&flags.work_dir.join("containers"))?;
-    let _lock = setup::lock_work_dir(&flags.work_dir)?;
+    let _lock = setup::lock_work_dir(&flags.work_dir, &flags.proc_dir)?;
     setup::lower_oom_score(&flags.proc_dir);
     let rebooted = setup::check_boot_id(&flags.proc_dir, &flags.work_dir);
     let mut signals = signals::Signals::install(poll.registry()).map_err(AgentError::Signals)?;

@@ -65,7 +65,7 @@ pub fn notify_ready() -> io::Result<()> {
 
 /// Holds `<work_dir>/meta/agent.lock` for the agent's life: one agent per work_dir. The file
 /// names the holder's pid, so a second agent can say who holds it.
-pub fn lock_work_dir(work_dir: &Path) -> Result<fs::File, AgentError> {
+pub fn lock_work_dir(work_dir: &Path, proc_dir: &Path) -> Result<fs::File, AgentError> {
     use std::io::{Read, Seek, Write};
     use std::os::fd::AsRawFd;
     let meta = work_dir.join("meta");
@@ -78,20 +78,30 @@ pub fn lock_work_dir(work_dir: &Path) -> Result<fs::File, AgentError> {
         .truncate(false)
         .open(&path)
         .map_err(|e| AgentError::Lock(path.clone(), e.to_string()))?;
-    match crate::sys::fd::try_lock_exclusive(f.as_raw_fd()) {
-        Ok(true) => {}
-        Ok(false) => {
-            let mut holder = String::new();
-            let _ = f.read_to_string(&mut holder);
-            return Err(AgentError::Lock(
-                path,
-                format!(
-                    "another agent (pid {}) is using this work_dir",
-                    holder.trim()
-                ),
-            ));
+    // A dead agent's lock can outlive it for an instant: a container process it had just
+    // forked holds a copy until it closes its inherited fds. Wait for that, never for a live agent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match crate::sys::fd::try_lock_exclusive(f.as_raw_fd()) {
+            Ok(true) => break,
+            Ok(false) => {
+                let mut holder = String::new();
+                let _ = f.rewind();
+                let _ = f.read_to_string(&mut holder);
+                let holder = holder.trim().to_string();
+                let alive = holder
+                    .parse::<i32>()
+                    .is_ok_and(|p| proc_dir.join(p.to_string()).exists());
+                if alive || std::time::Instant::now() > deadline {
+                    return Err(AgentError::Lock(
+                        path,
+                        format!("another agent (pid {holder}) is using this work_dir"),
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(AgentError::Lock(path, e.to_string())),
         }
-        Err(e) => return Err(AgentError::Lock(path, e.to_string())),
     }
     let _ = f.set_len(0);
     let _ = f.rewind();
