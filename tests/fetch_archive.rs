@@ -14,7 +14,11 @@ fn fetch_archive(t: &TempDir, name: &str, content: &[u8]) -> (Run, PathBuf, Path
     let src = t.file(&format!("from/{name}"), content);
     let sandbox = t.dir("sandbox");
     let outside = t.dir("outside");
-    let run = run_fetch(&request(&sandbox, &t.path().join("cache"), json!([item(src.to_str().unwrap())])));
+    let run = run_fetch(&request(
+        &sandbox,
+        &t.path().join("cache"),
+        json!([item(src.to_str().unwrap())]),
+    ));
     (run, sandbox, outside)
 }
 
@@ -49,7 +53,9 @@ fn a_plain_tar_named_tar_gz_is_still_extracted() {
     assert!(run.ok(), "{run:?}");
     assert_eq!(read(&sandbox.join("file")), "hello world");
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(sandbox.join("file")).unwrap().permissions(),
+        &std::fs::metadata(sandbox.join("file"))
+            .unwrap()
+            .permissions(),
     );
     assert_eq!(mode & 0o111, 0);
 }
@@ -107,7 +113,11 @@ fn assert_refused(run: &Run, outside: &Path, needle: &str) {
     assert_eq!(run.code, 1, "{run:?}");
     assert!(run.error().contains(needle), "wanted {needle:?}: {run:?}");
     assert!(run.stderr.contains("Failed to fetch"), "{}", run.stderr);
-    assert!(listing(outside).is_empty(), "written outside: {:?}", listing(outside));
+    assert!(
+        listing(outside).is_empty(),
+        "written outside: {:?}",
+        listing(outside)
+    );
 }
 
 #[test]
@@ -120,7 +130,10 @@ fn tar_entries_with_absolute_or_parent_names_are_refused() {
     assert_refused(&run, &outside, "absolute path");
 
     let t = TempDir::new();
-    let tar = raw_tar(&[Entry::File("ok", b"fine"), Entry::File("../outside/dotdot-pwned", b"x")]);
+    let tar = raw_tar(&[
+        Entry::File("ok", b"fine"),
+        Entry::File("../outside/dotdot-pwned", b"x"),
+    ]);
     let (run, _, outside) = fetch_archive(&t, "dotdot.tar", &tar);
     assert_refused(&run, &outside, "'..' component");
 }
@@ -129,7 +142,10 @@ fn tar_entries_with_absolute_or_parent_names_are_refused() {
 fn symlinks_leaving_the_sandbox_are_refused() {
     for target in ["../outside", "/etc", "a/../../outside"] {
         let t = TempDir::new();
-        let tar = raw_tar(&[Entry::Symlink("evil", target), Entry::File("evil/pwned", b"x")]);
+        let tar = raw_tar(&[
+            Entry::Symlink("evil", target),
+            Entry::File("evil/pwned", b"x"),
+        ]);
         let (run, sandbox, outside) = fetch_archive(&t, "link.tar", &tar);
         assert_refused(&run, &outside, "symbolic link pointing outside the sandbox");
         assert!(!sandbox.join("evil").exists(), "{target}");
@@ -160,11 +176,19 @@ fn nothing_is_written_through_a_link_already_in_the_sandbox() {
     std::os::unix::fs::symlink(&outside, sandbox.join("planted")).unwrap();
     let tar = raw_tar(&[Entry::File("planted/pwned", b"x")]);
     let src = t.file("from/through.tar", &tar);
-    let run = run_fetch(&request(&sandbox, t.path(), json!([item(src.to_str().unwrap())])));
+    let run = run_fetch(&request(
+        &sandbox,
+        t.path(),
+        json!([item(src.to_str().unwrap())]),
+    ));
     assert_refused(&run, &outside, "goes through a symbolic link");
     // An inside link is not written through either.
     let t = TempDir::new();
-    let tar = raw_tar(&[Entry::Dir("real"), Entry::Symlink("alias", "real"), Entry::File("alias/f", b"x")]);
+    let tar = raw_tar(&[
+        Entry::Dir("real"),
+        Entry::Symlink("alias", "real"),
+        Entry::File("alias/f", b"x"),
+    ]);
     let (run, sandbox, outside) = fetch_archive(&t, "alias.tar", &tar);
     assert_refused(&run, &outside, "goes through a symbolic link");
     assert!(!sandbox.join("real/f").exists());
@@ -178,11 +202,18 @@ fn an_entry_replacing_a_link_replaces_the_link_not_its_target() {
     let victim = t.file("outside/victim", b"original");
     std::os::unix::fs::symlink(&victim, sandbox.join("name")).unwrap();
     let src = t.file("from/replace.tar", &raw_tar(&[Entry::File("name", b"new")]));
-    let run = run_fetch(&request(&sandbox, t.path(), json!([item(src.to_str().unwrap())])));
+    let run = run_fetch(&request(
+        &sandbox,
+        t.path(),
+        json!([item(src.to_str().unwrap())]),
+    ));
     assert!(run.ok(), "{run:?}");
     assert_eq!(read(&victim), "original");
     assert_eq!(read(&sandbox.join("name")), "new");
-    assert!(!std::fs::symlink_metadata(sandbox.join("name")).unwrap().file_type().is_symlink());
+    assert!(!std::fs::symlink_metadata(sandbox.join("name"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
     assert_eq!(listing(&outside), ["victim"]);
 }
 
@@ -193,7 +224,11 @@ fn hardlinks_leaving_the_sandbox_are_refused() {
     let tar = raw_tar(&[Entry::Hardlink("hl", secret.to_str().unwrap())]);
     let (run, sandbox, _) = fetch_archive(&t, "hl-abs.tar", &tar);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.error().contains("hard link pointing outside the sandbox"), "{run:?}");
+    assert!(
+        run.error()
+            .contains("hard link pointing outside the sandbox"),
+        "{run:?}"
+    );
     assert!(!sandbox.join("hl").exists());
 
     let t = TempDir::new();
@@ -201,7 +236,11 @@ fn hardlinks_leaving_the_sandbox_are_refused() {
     let tar = raw_tar(&[Entry::Hardlink("hl", "../outside/secret")]);
     let (run, sandbox, _) = fetch_archive(&t, "hl-rel.tar", &tar);
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.error().contains("hard link pointing outside the sandbox"), "{run:?}");
+    assert!(
+        run.error()
+            .contains("hard link pointing outside the sandbox"),
+        "{run:?}"
+    );
     assert!(!sandbox.join("hl").exists());
 
     // Through a link that is itself inside: still no.
@@ -210,10 +249,20 @@ fn hardlinks_leaving_the_sandbox_are_refused() {
     let outside = t.dir("outside");
     t.file("outside/secret", b"secret");
     std::os::unix::fs::symlink(&outside, sandbox.join("planted")).unwrap();
-    let src = t.file("from/hl.tar", &raw_tar(&[Entry::Hardlink("hl", "planted/secret")]));
-    let run = run_fetch(&request(&sandbox, t.path(), json!([item(src.to_str().unwrap())])));
+    let src = t.file(
+        "from/hl.tar",
+        &raw_tar(&[Entry::Hardlink("hl", "planted/secret")]),
+    );
+    let run = run_fetch(&request(
+        &sandbox,
+        t.path(),
+        json!([item(src.to_str().unwrap())]),
+    ));
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(run.error().contains("goes through a symbolic link"), "{run:?}");
+    assert!(
+        run.error().contains("goes through a symbolic link"),
+        "{run:?}"
+    );
     assert!(!sandbox.join("hl").exists());
 }
 

@@ -15,15 +15,20 @@ fn file_uri_lands_in_the_sandbox_and_logs_mesos_texts() {
     let src = t.file("from/test", b"data");
     let sandbox = t.dir("sandbox");
     let uri = format!("file://{}", src.display());
-    let run = run_fetch(&request(&sandbox, &t.path().join("cache"), json!([item(&uri)])));
+    let run = run_fetch(&request(
+        &sandbox,
+        &t.path().join("cache"),
+        json!([item(&uri)]),
+    ));
     assert!(run.ok(), "{run:?}");
     assert_eq!(read(&sandbox.join("test")), "data");
     assert_eq!(run.lines, vec![json!({"index": 0, "ok": true, "size": 4})]);
     assert!(run.stderr.contains(&format!("Fetching URI '{uri}'")));
     assert!(run.stderr.contains("directly into the sandbox directory"));
-    assert!(run
-        .stderr
-        .contains(&format!("Successfully fetched all URIs into '{}'", sandbox.display())));
+    assert!(run.stderr.contains(&format!(
+        "Successfully fetched all URIs into '{}'",
+        sandbox.display()
+    )));
     // No cache action: no cache directory is made.
     assert!(!t.path().join("cache").exists());
 }
@@ -38,7 +43,11 @@ fn missing_file_fails_and_stops_at_the_first_failure() {
     assert_eq!(run.code, 1);
     assert_eq!(run.lines.len(), 1, "{run:?}");
     assert_eq!(run.lines[0]["ok"], json!(false));
-    assert!(run.stderr.contains("Failed to fetch '/nonexistent/file'"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Failed to fetch '/nonexistent/file'"),
+        "{}",
+        run.stderr
+    );
     assert!(!sandbox.join("good").exists());
     assert!(!sandbox.join("file").exists());
 }
@@ -73,8 +82,13 @@ fn relative_path_needs_frameworks_home() {
     let mut req = request(&sandbox, t.path(), json!([item("test")]));
     let run = run_fetch(&req);
     assert_eq!(run.code, 1);
-    assert!(run.error().contains("A relative path was passed for the resource but the Mesos \
-                                   framework home was not specified"), "{run:?}");
+    assert!(
+        run.error().contains(
+            "A relative path was passed for the resource but the Mesos \
+                                   framework home was not specified"
+        ),
+        "{run:?}"
+    );
     req["frameworks_home"] = json!(from);
     let run = run_fetch(&req);
     assert!(run.ok(), "{run:?}");
@@ -93,11 +107,16 @@ fn output_file_may_have_subdirectories_but_not_leave_the_sandbox() {
     let run = fetch("subdir/custom.txt");
     assert!(run.ok(), "{run:?}");
     assert_eq!(read(&sandbox.join("subdir/custom.txt")), "data");
-    for bad in ["/subdir/custom.txt", "../escaped.txt", "subdir/../../escaped.txt"] {
+    for bad in [
+        "/subdir/custom.txt",
+        "../escaped.txt",
+        "subdir/../../escaped.txt",
+    ] {
         let run = fetch(bad);
         assert_eq!(run.code, 1, "{bad}");
         assert!(
-            run.error().contains("URI output file must be within the sandbox directory"),
+            run.error()
+                .contains("URI output file must be within the sandbox directory"),
             "{bad}: {run:?}"
         );
     }
@@ -125,7 +144,12 @@ fn executable_bit_and_no_extract() {
     ]);
     let run = run_fetch(&request(&sandbox, t.path(), items));
     assert!(run.ok(), "{run:?}");
-    let mode = |name: &str| std::fs::metadata(sandbox.join(name)).unwrap().permissions().mode();
+    let mode = |name: &str| {
+        std::fs::metadata(sandbox.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+    };
     assert_eq!(mode("plain") & 0o111, 0);
     assert_eq!(mode("exe") & 0o777, 0o755);
 }
@@ -139,7 +163,11 @@ fn non_archive_with_extract_is_copied_under_its_output_name() {
     let run = run_fetch(&request(&sandbox, t.path(), items));
     assert!(run.ok(), "{run:?}");
     assert_eq!(read(&sandbox.join("renamed.txt")), "keep me");
-    assert!(run.stderr.contains("Copying instead of extracting"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Copying instead of extracting"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -171,7 +199,11 @@ fn download_and_cache_then_retrieve_then_missing() {
                "action": action, "cache_filename": "c1-cmd"})
     };
     let first = t.dir("sandbox1");
-    let run = run_fetch(&request(&first, &cache, json!([cached("DOWNLOAD_AND_CACHE", "cmd")])));
+    let run = run_fetch(&request(
+        &first,
+        &cache,
+        json!([cached("DOWNLOAD_AND_CACHE", "cmd")]),
+    ));
     assert!(run.ok(), "{run:?}");
     assert_eq!(run.lines[0]["size"], json!(18));
     assert_eq!(read(&cache.join("c1-cmd")), "#!/bin/sh\necho hi\n");
@@ -184,7 +216,10 @@ fn download_and_cache_then_retrieve_then_missing() {
     let run = run_fetch(&request(&second, &cache, items.clone()));
     assert!(run.ok(), "{run:?}");
     assert_eq!(read(&second.join("sub/cmd")), "#!/bin/sh\necho hi\n");
-    let mode = std::fs::metadata(second.join("sub/cmd")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(second.join("sub/cmd"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o755);
     // A vanished cache file is reported as such, for the agent to download again.
     std::fs::remove_file(cache.join("c1-cmd")).unwrap();
@@ -197,10 +232,17 @@ fn download_and_cache_then_retrieve_then_missing() {
 #[test]
 fn cached_archive_delivers_only_its_content() {
     let t = TempDir::new();
-    let src = t.file("from/bundle.tar.gz", &gzip(&tar_of(&[("dir/hello", b"hello tar")])));
+    let src = t.file(
+        "from/bundle.tar.gz",
+        &gzip(&tar_of(&[("dir/hello", b"hello tar")])),
+    );
     let cache = t.path().join("cache/root");
     let uncached = t.dir("uncached");
-    let run = run_fetch(&request(&uncached, &cache, json!([item(src.to_str().unwrap())])));
+    let run = run_fetch(&request(
+        &uncached,
+        &cache,
+        json!([item(src.to_str().unwrap())]),
+    ));
     assert!(run.ok(), "{run:?}");
     assert_eq!(listing(&uncached), ["bundle.tar.gz", "dir", "dir/hello"]);
     let cached = t.dir("cached");
@@ -235,7 +277,11 @@ fn probe_reports_local_sizes_and_errors() {
     let mut req = request(
         &t.dir("sandbox"),
         t.path(),
-        json!([item(src.to_str().unwrap()), item(link.to_str().unwrap()), item("/nope")]),
+        json!([
+            item(src.to_str().unwrap()),
+            item(link.to_str().unwrap()),
+            item("/nope")
+        ]),
     );
     req["mode"] = json!("probe");
     let run = run_fetch(&req);
@@ -275,7 +321,10 @@ fn fetching_as_nobody_cannot_read_root_only_files() {
     // The same setup works for a readable file, and files are the user's.
     let run = fetch(&public, "DOWNLOAD_AND_CACHE");
     assert!(run.ok(), "{run:?}");
-    assert_eq!(std::fs::metadata(sandbox.join("public")).unwrap().uid(), 65534);
+    assert_eq!(
+        std::fs::metadata(sandbox.join("public")).unwrap().uid(),
+        65534
+    );
     assert_eq!(std::fs::metadata(&cache).unwrap().uid(), 65534);
     assert_eq!(std::fs::metadata(cache.join("c1-x")).unwrap().uid(), 65534);
 }

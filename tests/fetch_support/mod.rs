@@ -95,8 +95,26 @@ pub fn item(value: &str) -> Value {
 }
 
 pub fn run_fetch(request: &Value) -> Run {
+    run_fetch_with_env(request, &[])
+}
+
+/// Runs the binary with the proxy variables of the environment removed (loopback servers must
+/// be reached directly), plus `env`.
+pub fn run_fetch_with_env(request: &Value, env: &[(&str, &str)]) -> Run {
     let started = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mesolite-fetch"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_mesolite-fetch"));
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "ftp_proxy",
+        "all_proxy",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -158,7 +176,13 @@ impl Drop for ServerProcess {
 pub fn python_http(dir: &Path) -> ServerProcess {
     let port = free_port();
     let mut child = Command::new("python3")
-        .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
         .current_dir(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -183,7 +207,15 @@ pub fn python_ftp(dir: &Path) -> Option<ServerProcess> {
     };
     let port = free_port();
     let mut child = Command::new(python)
-        .args(["-m", "pyftpdlib", "-i", "127.0.0.1", "-p", &port.to_string(), "-d"])
+        .args([
+            "-m",
+            "pyftpdlib",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-d",
+        ])
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -202,9 +234,15 @@ pub enum Reply {
     Body(Vec<u8>),
     Status(u16),
     /// Announces `total` bytes, sends `prefix`, then goes silent for a long time.
-    Stall { prefix: Vec<u8>, total: usize },
+    Stall {
+        prefix: Vec<u8>,
+        total: usize,
+    },
     /// Announces `total` bytes, sends `prefix`, then resets the connection.
-    Reset { prefix: Vec<u8>, total: usize },
+    Reset {
+        prefix: Vec<u8>,
+        total: usize,
+    },
 }
 
 /// A scripted HTTP/1.1 server thread on loopback, recording every request as "METHOD /path".
@@ -341,7 +379,11 @@ pub fn raw_tar(entries: &[Entry]) -> Vec<u8> {
         };
         let mut h = [0u8; 512];
         h[..name.len()].copy_from_slice(name.as_bytes());
-        h[100..108].copy_from_slice(if kind == b'5' { b"0000755\0" } else { b"0000644\0" });
+        h[100..108].copy_from_slice(if kind == b'5' {
+            b"0000755\0"
+        } else {
+            b"0000644\0"
+        });
         h[108..116].copy_from_slice(b"0000000\0");
         h[116..124].copy_from_slice(b"0000000\0");
         h[124..136].copy_from_slice(format!("{:011o}\0", data.len()).as_bytes());
