@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod containerizer;
 pub mod event;
+pub mod fetcher;
 pub mod http;
 pub mod isolator;
 pub mod launcher;
