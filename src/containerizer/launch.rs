@@ -159,7 +159,9 @@ impl Containerizer {
                 id: id.as_str(),
                 resources: &req.resources,
                 cgroup: c.cgroup.as_ref(),
-                hostname: req.hostname.as_deref(),
+                hostname: req.container.hostname.as_deref(),
+                container: &req.container,
+                sandbox: &sandbox,
                 enable_cfs: self.settings.enable_cfs,
             };
             for iso in &self.isolators {
@@ -387,5 +389,6 @@ fn build_spec(
         user: user.map(|u| (u.uid, u.gid, u.groups.clone())),
         cgroup_fd,
         runtime_dir,
+        child: plan.child.clone(),
     })
 }

@@ -17,7 +17,7 @@ pub use container::{Container, Init, Reason, State, TaskState, Termination};
 pub use id::ContainerId;
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
 pub use recover::Recovered;
-pub use request::{parse_container_id, parse_launch, Command, LaunchRequest};
+pub use request::{parse_container_id, parse_launch, Command, ContainerInfo, LaunchRequest};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;

@@ -23,6 +23,8 @@ pub struct Plan {
     pub namespaces: u64,
     pub mount_proc: bool,
     pub hostname: Option<String>,
+    /// What the container's init and task do before exec (mounts, limits, privileges).
+    pub child: crate::launcher::ChildSetup,
 }
 
 /// What an isolator may look at while preparing a container.
@@ -32,6 +34,8 @@ pub struct PrepareCtx<'a> {
     pub resources: &'a Resources,
     pub cgroup: Option<&'a ContainerCgroup>,
     pub hostname: Option<&'a str>,
+    pub container: &'a crate::containerizer::ContainerInfo,
+    pub sandbox: &'a Path,
     pub enable_cfs: bool,
 }
 

@@ -51,6 +51,9 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
     if let Err(msg) = setup_namespaces(&spec) {
         fail(&report, &msg);
     }
+    if let Err(msg) = spec.child.apply_in_init() {
+        fail(&report, &msg);
+    }
     process::set_name(c"mesolite-init");
 
     // SAFETY: this process is single-threaded; the child execs or calls exit_now.
@@ -155,6 +158,9 @@ fn exec_task(spec: &LaunchSpec, report: &OwnedFd) -> ! {
             ),
         );
     }
+    if let Err(msg) = spec.child.apply_before_user() {
+        fail(report, &msg);
+    }
     if let Some((uid, gid, groups)) = &spec.user {
         if let Err(e) = process::switch_user(*uid, *gid, groups) {
             fail(
@@ -162,6 +168,9 @@ fn exec_task(spec: &LaunchSpec, report: &OwnedFd) -> ! {
                 &format!("Failed to switch to uid {uid}: {}", strip_os(&e)),
             );
         }
+    }
+    if let Err(msg) = spec.child.apply_before_exec() {
+        fail(report, &msg);
     }
     let err = exec_program(spec);
     let name = spec.program.to_string_lossy();

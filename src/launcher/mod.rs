@@ -3,8 +3,11 @@
 //!
 //! `linux` clones into the namespaces the isolators asked for; `posix` is a plain fork.
 
+mod child;
 mod init;
 mod spawn;
+
+pub use child::ChildSetup;
 
 pub use spawn::{release, spawn, ExecReport, LaunchSpec, Spawned};
 

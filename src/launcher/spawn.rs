@@ -30,6 +30,8 @@ pub struct LaunchSpec {
     pub cgroup_fd: Option<OwnedFd>,
     /// The container's runtime directory, where the init records the task's exit.
     pub runtime_dir: OwnedFd,
+    /// What isolators asked the child to do before exec.
+    pub child: super::ChildSetup,
 }
 
 /// The parent's handles on a cloned container.

@@ -3,6 +3,11 @@
 
 use serde_json::Value;
 
+mod container_info;
+mod uris;
+
+pub use container_info::ContainerInfo;
+
 use super::id::ContainerId;
 use crate::resources::Resources;
 
@@ -14,6 +19,8 @@ pub struct Command {
     pub arguments: Vec<String>,
     pub environment: Vec<(String, String)>,
     pub user: Option<String>,
+    /// What the fetcher puts into the sandbox before the task starts.
+    pub uris: Vec<crate::fetcher::protocol::Uri>,
 }
 
 /// A validated LAUNCH_CONTAINER.
@@ -22,7 +29,7 @@ pub struct LaunchRequest {
     pub id: ContainerId,
     pub command: Command,
     pub resources: Resources,
-    pub hostname: Option<String>,
+    pub container: ContainerInfo,
 }
 
 /// Parses the `launch_container` object of a LAUNCH_CONTAINER call.
@@ -46,15 +53,15 @@ pub fn parse_launch(v: &Value) -> Result<LaunchRequest, String> {
     if obj.get("limits").is_some_and(|l| !l.is_null()) {
         return Err("'limits' is not supported: the requested resources are the limits".into());
     }
-    let hostname = match obj.get("container") {
-        None | Some(Value::Null) => None,
-        Some(c) => parse_container_info(c)?,
+    let container = match obj.get("container") {
+        None | Some(Value::Null) => ContainerInfo::default(),
+        Some(c) => container_info::parse(c)?,
     };
     Ok(LaunchRequest {
         id,
         command,
         resources,
-        hostname,
+        container,
     })
 }
 
@@ -93,13 +100,10 @@ fn parse_command(v: &Value) -> Result<Command, String> {
             )
         }
     };
-    if obj
-        .get("uris")
-        .and_then(Value::as_array)
-        .is_some_and(|u| !u.is_empty())
-    {
-        return Err("'command.uris' is not supported yet (the fetcher is not built)".into());
-    }
+    let uris = match obj.get("uris") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(u) => uris::parse(u)?,
+    };
     let user = match obj.get("user") {
         None => None,
         Some(u) => Some(
@@ -118,6 +122,7 @@ fn parse_command(v: &Value) -> Result<Command, String> {
         arguments,
         environment,
         user,
+        uris,
     })
 }
 
@@ -157,47 +162,7 @@ fn parse_environment(v: &Value) -> Result<Vec<(String, String)>, String> {
     Ok(out)
 }
 
-/// ContainerInfo: only MESOS containers without images or volumes for now; returns the hostname.
-fn parse_container_info(v: &Value) -> Result<Option<String>, String> {
-    let obj = v.as_object().ok_or("'container' must be an object")?;
-    match obj.get("type").and_then(Value::as_str).unwrap_or("MESOS") {
-        "MESOS" => {}
-        other => {
-            return Err(format!(
-                "Unsupported container type {other}: only MESOS is enabled"
-            ))
-        }
-    }
-    if obj.get("mesos").and_then(|m| m.get("image")).is_some() {
-        return Err("Container images are not supported yet".into());
-    }
-    for unsupported in [
-        "volumes",
-        "network_infos",
-        "rlimit_info",
-        "linux_info",
-        "docker",
-    ] {
-        if obj
-            .get(unsupported)
-            .is_some_and(|x| !x.is_null() && x != &Value::Array(vec![]))
-        {
-            return Err(format!("'container.{unsupported}' is not supported yet"));
-        }
-    }
-    match obj.get("hostname") {
-        None | Some(Value::Null) => Ok(None),
-        Some(h) => {
-            let h = h.as_str().ok_or("'container.hostname' must be a string")?;
-            if h.is_empty() || h.len() > 64 || h.contains('\0') {
-                return Err(format!("invalid hostname '{}'", h.escape_debug()));
-            }
-            Ok(Some(h.to_string()))
-        }
-    }
-}
-
-fn string_array(v: &Value, what: &str) -> Result<Vec<String>, String> {
+pub(super) fn string_array(v: &Value, what: &str) -> Result<Vec<String>, String> {
     let items = v
         .as_array()
         .ok_or_else(|| format!("'{what}' must be an array of strings"))?;
@@ -230,7 +195,7 @@ mod tests {
             r.command.environment,
             vec![("A".to_string(), "b".to_string())]
         );
-        assert_eq!(r.hostname.as_deref(), Some("h"));
+        assert_eq!(r.container.hostname.as_deref(), Some("h"));
     }
 
     #[test]
