@@ -14,6 +14,7 @@ pub enum State {
     Starting,
     Preparing,
     Isolating,
+    Fetching,
     Running,
     Destroying,
     Terminated,
@@ -25,16 +26,18 @@ impl State {
             State::Starting => "STARTING",
             State::Preparing => "PREPARING",
             State::Isolating => "ISOLATING",
+            State::Fetching => "FETCHING",
             State::Running => "RUNNING",
             State::Destroying => "DESTROYING",
             State::Terminated => "TERMINATED",
         }
     }
 
-    pub const ALL: [State; 6] = [
+    pub const ALL: [State; 7] = [
         State::Starting,
         State::Preparing,
         State::Isolating,
+        State::Fetching,
         State::Running,
         State::Destroying,
         State::Terminated,
@@ -157,6 +160,12 @@ pub struct Container {
     pub oom_watch: Option<OwnedFd>,
     /// Set when a limit ended the container.
     pub limitation: Option<Limitation>,
+    /// The fetch of the command's URIs, during FETCHING.
+    pub fetch: Option<super::fetch::FetchRun>,
+    /// The write end of the init's release pipe, held during FETCHING.
+    pub release: Option<OwnedFd>,
+    /// The init was told to start the task (a task never released cannot have exec'd).
+    pub released: bool,
 }
 
 impl Container {

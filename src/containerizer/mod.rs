@@ -5,6 +5,7 @@
 mod checkpoint;
 mod container;
 mod destroy;
+mod fetch;
 mod id;
 mod launch;
 mod metrics;
@@ -14,6 +15,7 @@ mod request;
 mod usage;
 
 pub use container::{Container, Init, Reason, State, TaskState, Termination};
+pub use fetch::{FetchMetrics, FetchSettings};
 pub use id::ContainerId;
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
 pub use recover::Recovered;
@@ -108,6 +110,8 @@ pub struct Containerizer {
     /// Background `rm -rf` of removed sandboxes.
     helpers: Vec<Child>,
     pub metrics: Metrics,
+    /// The fetcher cache index and settings.
+    pub fetcher: fetch::Fetcher,
 }
 
 impl Containerizer {
@@ -115,8 +119,10 @@ impl Containerizer {
         settings: Settings,
         isolators: Vec<Box<dyn Isolator>>,
         cgroups: Option<Cgroups>,
+        fetch_settings: FetchSettings,
     ) -> Containerizer {
         Containerizer {
+            fetcher: fetch::Fetcher::new(fetch_settings),
             settings,
             isolators,
             cgroups,

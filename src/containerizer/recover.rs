@@ -243,6 +243,9 @@ impl Containerizer {
             orphan: false,
             oom_watch: None,
             limitation: None,
+            fetch: None,
+            release: None,
+            released: false,
             id,
         }
     }
