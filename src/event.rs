@@ -20,6 +20,8 @@ pub enum Source {
     Oom(u32),
     /// The stdout of a container's fetcher subprocess, by container slot.
     Fetch(u32),
+    /// The stdout of the disk/du measurement of a container, by container slot.
+    Du(u32),
 }
 
 const KIND_SHIFT: u32 = 32;
@@ -34,6 +36,7 @@ impl From<Source> for Token {
             Source::ExecReport(n) => (5, n),
             Source::Oom(n) => (6, n),
             Source::Fetch(n) => (7, n),
+            Source::Du(n) => (8, n),
         };
         Token((kind << KIND_SHIFT) | slot as usize)
     }
@@ -51,6 +54,7 @@ impl Source {
             5 => Source::ExecReport(slot),
             6 => Source::Oom(slot),
             7 => Source::Fetch(slot),
+            8 => Source::Du(slot),
             _ => return None,
         })
     }

@@ -126,6 +126,15 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
     };
     setup::ensure_dir(&fetch_settings.cache_dir)?;
     let mut containerizer = Containerizer::new(settings, isolators, cgroups, fetch_settings);
+    if flags.isolation.contains(&crate::config::Isolator::DiskDu) {
+        containerizer.enable_disk_watch(
+            crate::containerizer::DiskSettings {
+                interval: flags.container_disk_watch_interval,
+                enforce: flags.enforce_container_disk_quota,
+            },
+            &mut timers,
+        );
+    }
     let recovery_started = Instant::now();
     if rebooted {
         log::warn!("The host rebooted since the last checkpoints: their containers ended with it");
@@ -207,7 +216,11 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             match source {
                 Source::Listener => server.accept(registry),
                 Source::Conn(slot) => server.on_conn(slot, &mut ctx),
-                Source::Init(_) | Source::ExecReport(_) | Source::Oom(_) | Source::Fetch(_) => {
+                Source::Init(_)
+                | Source::ExecReport(_)
+                | Source::Oom(_)
+                | Source::Fetch(_)
+                | Source::Du(_) => {
                     let n = ctx.containerizer.on_event(source, registry, ctx.timers);
                     ctx.notices.extend(n);
                 }

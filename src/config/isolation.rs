@@ -17,6 +17,7 @@ pub enum Isolator {
     NamespacesIpc,
     NamespacesPid,
     NamespacesUts,
+    DiskDu,
 }
 
 const ALL: &[Isolator] = &[
@@ -29,6 +30,7 @@ const ALL: &[Isolator] = &[
     Isolator::NamespacesIpc,
     Isolator::NamespacesPid,
     Isolator::NamespacesUts,
+    Isolator::DiskDu,
 ];
 
 /// Isolators Mesos has and mesolite does not (yet): named so the error can say so.
@@ -58,7 +60,6 @@ const NOT_YET: &[&str] = &[
     "volume/image",
     "volume/secret",
     "volume/csi",
-    "disk/du",
     "disk/xfs",
     "linux/seccomp",
     "gpu/nvidia",
@@ -81,6 +82,7 @@ impl Isolator {
             Self::NamespacesIpc => "namespaces/ipc",
             Self::NamespacesPid => "namespaces/pid",
             Self::NamespacesUts => "namespaces/uts",
+            Self::DiskDu => "disk/du",
         }
     }
 
@@ -203,7 +205,11 @@ mod tests {
         );
         assert_eq!(
             parse_isolation("posix/disk"),
-            Err("isolator 'disk/du' is not supported yet".to_string())
+            Ok(vec![FilesystemPosix, DiskDu])
+        );
+        assert!(
+            parse_isolation("disk/du,posix/disk").is_err(),
+            "the alias duplicates disk/du"
         );
     }
 

@@ -76,6 +76,10 @@ spec::define_flags! {
     frameworks_home: Option<PathBuf> = "";
     /// Hadoop installation for URIs of other schemes (hdfs://, s3://); none: `hadoop` from PATH.
     hadoop_home: Option<PathBuf> = "";
+    /// disk/du: how often each sandbox is measured (one `du` at a time, spread over this period).
+    container_disk_watch_interval: Duration = "15secs";
+    /// disk/du: destroy a container whose sandbox exceeds its `disk` resource.
+    enforce_container_disk_quota: bool = "false";
 }
 
 /// Flags re-read on SIGHUP; the others need a restart.

@@ -76,13 +76,15 @@ impl TaskState {
 pub enum Reason {
     ContainerLaunchFailed,
     ContainerLimitationMemory,
+    ContainerLimitationDisk,
     ExecutorTerminated,
 }
 
 impl Reason {
-    const ALL: [Reason; 3] = [
+    const ALL: [Reason; 4] = [
         Reason::ContainerLaunchFailed,
         Reason::ContainerLimitationMemory,
+        Reason::ContainerLimitationDisk,
         Reason::ExecutorTerminated,
     ];
 
@@ -90,6 +92,7 @@ impl Reason {
         match self {
             Reason::ContainerLaunchFailed => "REASON_CONTAINER_LAUNCH_FAILED",
             Reason::ContainerLimitationMemory => "REASON_CONTAINER_LIMITATION_MEMORY",
+            Reason::ContainerLimitationDisk => "REASON_CONTAINER_LIMITATION_DISK",
             Reason::ExecutorTerminated => "REASON_EXECUTOR_TERMINATED",
         }
     }
@@ -166,6 +169,9 @@ pub struct Container {
     pub release: Option<OwnedFd>,
     /// The init was told to start the task (a task never released cannot have exec'd).
     pub released: bool,
+    /// disk/du: the last measured sandbox usage, and when it was measured.
+    pub disk_used: Option<u64>,
+    pub disk_measured: Option<Instant>,
 }
 
 impl Container {

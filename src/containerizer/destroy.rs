@@ -34,6 +34,7 @@ impl Containerizer {
             Source::ExecReport(slot) => self.on_exec_report(slot, registry),
             Source::Oom(slot) => self.on_oom(slot, registry, timers),
             Source::Fetch(slot) => self.on_fetch_output(slot, registry, timers),
+            Source::Du(_) => self.on_du_output(registry, timers),
             _ => Vec::new(),
         }
     }
@@ -54,6 +55,10 @@ impl Containerizer {
                 Some(id) => self.begin_destroy(&id, registry, timers),
                 None => Vec::new(),
             },
+            TimerKind::DiskTick => {
+                self.on_disk_tick(registry, timers);
+                Vec::new()
+            }
             TimerKind::ConnectionSweep => Vec::new(),
         }
     }
@@ -188,6 +193,7 @@ impl Containerizer {
             c.destroy_started = Some(Instant::now());
         }
         kill_everything(c);
+        self.stop_du(id, registry);
         let mut notices = self.abort_fetch(id, registry, timers);
         notices.extend(self.try_finish_destroy(id, registry, timers));
         notices

@@ -77,6 +77,8 @@ impl Containerizer {
             fetch: None,
             release: None,
             released: false,
+            disk_used: None,
+            disk_measured: None,
         };
         self.by_slot.insert(slot, id.clone());
         self.containers.insert(id.clone(), container);

@@ -5,6 +5,7 @@
 mod checkpoint;
 mod container;
 mod destroy;
+mod disk;
 mod fetch;
 mod id;
 mod launch;
@@ -15,6 +16,7 @@ mod request;
 mod usage;
 
 pub use container::{Container, Init, Reason, State, TaskState, Termination};
+pub use disk::DiskSettings;
 pub use fetch::{FetchMetrics, FetchSettings};
 pub use id::ContainerId;
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
@@ -112,6 +114,8 @@ pub struct Containerizer {
     pub metrics: Metrics,
     /// The fetcher cache index and settings.
     pub fetcher: fetch::Fetcher,
+    /// disk/du, when enabled.
+    disk: Option<disk::DiskWatch>,
 }
 
 impl Containerizer {
@@ -123,6 +127,7 @@ impl Containerizer {
     ) -> Containerizer {
         Containerizer {
             fetcher: fetch::Fetcher::new(fetch_settings),
+            disk: None,
             settings,
             isolators,
             cgroups,
@@ -132,6 +137,11 @@ impl Containerizer {
             helpers: Vec::new(),
             metrics: Metrics::default(),
         }
+    }
+
+    /// Turns disk/du on.
+    pub fn enable_disk_watch(&mut self, settings: DiskSettings, timers: &mut crate::timer::Timers) {
+        self.disk = Some(disk::DiskWatch::new(settings, timers));
     }
 
     pub fn settings(&self) -> &Settings {

@@ -246,6 +246,8 @@ impl Containerizer {
             fetch: None,
             release: None,
             released: false,
+            disk_used: None,
+            disk_measured: None,
             id,
         }
     }

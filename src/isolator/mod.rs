@@ -3,6 +3,7 @@
 //! through the contexts, so one instance serves every container.
 
 mod cgroups;
+mod disk;
 mod filesystem;
 mod namespaces;
 mod posix;
@@ -84,6 +85,7 @@ pub fn build(
             IsolatorName::NamespacesPid => Box::new(namespaces::pid::NamespacesPid),
             IsolatorName::NamespacesIpc => Box::new(namespaces::ipc::NamespacesIpc),
             IsolatorName::NamespacesUts => Box::new(namespaces::uts::NamespacesUts),
+            IsolatorName::DiskDu => Box::new(disk::du::DiskDu),
         };
         if launcher == LauncherKind::Posix && iso.name().starts_with("namespaces/") {
             return Err(format!(
