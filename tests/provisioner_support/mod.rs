@@ -358,6 +358,14 @@ pub fn check_backend(
     let layers = store.layer_rootfses(record, format);
     let cid = format!("c-{backend}");
     let paths = RootfsPaths::new(work, &cid, backend, "r1");
+    // A failed assertion must not leave a mount behind.
+    struct Unmount<'a>(&'a Path, &'a str);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = backend::destroy_container(self.0, self.1);
+        }
+    }
+    let _guard = Unmount(work, &cid);
     backend::provision(backend, &layers, &paths).unwrap();
     let root = &paths.rootfs;
     let read = |p: &str| {
