@@ -14,6 +14,7 @@ pub mod fetcher;
 pub mod http;
 pub mod isolator;
 pub mod launcher;
+pub mod provisioner;
 pub mod resources;
 pub mod stats;
 pub mod sys;

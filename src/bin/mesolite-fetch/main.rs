@@ -10,6 +10,7 @@ mod download;
 mod error;
 mod extract;
 mod identity;
+mod pull;
 mod run;
 mod safe_fs;
 
@@ -20,9 +21,18 @@ use mesolite::fetcher::protocol::{
     Action, FetchOutcome, FetchRequest, Mode, ProbeOutcome, MAX_REQUEST_BYTES,
 };
 
+use mesolite::provisioner::protocol::{PullEvent, PullRequest};
+
 use crate::error::FetchError;
 
+#[cfg(test)]
 fn read_request(input: impl Read) -> Result<FetchRequest, FetchError> {
+    let bytes = read_bytes(input)?;
+    serde_json::from_slice(&bytes).map_err(|e| FetchError::Request(e.to_string()))
+}
+
+/// The request's bytes, bounded.
+fn read_bytes(input: impl Read) -> Result<Vec<u8>, FetchError> {
     let mut bytes = Vec::new();
     input
         .take(MAX_REQUEST_BYTES as u64 + 1)
@@ -33,7 +43,31 @@ fn read_request(input: impl Read) -> Result<FetchRequest, FetchError> {
             "larger than {MAX_REQUEST_BYTES} bytes"
         )));
     }
-    serde_json::from_slice(&bytes).map_err(|e| FetchError::Request(e.to_string()))
+    Ok(bytes)
+}
+
+/// Whether the request is `{"mode":"pull",...}` (see `mesolite::provisioner::protocol`).
+fn is_pull(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct ModeOnly {
+        mode: String,
+    }
+    serde_json::from_slice::<ModeOnly>(bytes).is_ok_and(|m| m.mode == "pull")
+}
+
+/// Pull mode: an image into the store (runs as the agent's user, root; no task user here).
+fn run_pull(bytes: &[u8]) -> ExitCode {
+    match serde_json::from_slice::<PullRequest>(bytes) {
+        Ok(request) if pull::pull(&request) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("Invalid pull request: {err}");
+            run::emit(&PullEvent::Failed {
+                error: format!("Invalid pull request: {err}"),
+            });
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Reports a failure that happened before any item was attempted, against item 0.
@@ -56,7 +90,19 @@ fn fail_before_items(request: &FetchRequest, err: &FetchError) {
 }
 
 fn main() -> ExitCode {
-    let request = match read_request(std::io::stdin().lock()) {
+    let bytes = match read_bytes(std::io::stdin().lock()) {
+        Ok(bytes) => bytes,
+        Err(err) => {
+            eprintln!("Failed to fetch: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if is_pull(&bytes) {
+        return run_pull(&bytes);
+    }
+    let request = match serde_json::from_slice::<FetchRequest>(&bytes)
+        .map_err(|e| FetchError::Request(e.to_string()))
+    {
         Ok(request) => request,
         Err(err) => {
             eprintln!("Failed to fetch: {err}");
