@@ -32,7 +32,7 @@ pub struct DiskSettings {
 pub struct DiskWatch {
     pub settings: DiskSettings,
     running: Option<DuRun>,
-    /// Total CPU time of finished `du` runs (for the benchmark and metrics).
+    /// Finished `du` runs (a metric; the benchmark divides their CPU time by it).
     pub passes: u64,
 }
 

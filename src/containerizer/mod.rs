@@ -139,6 +139,11 @@ impl Containerizer {
         }
     }
 
+    /// Finished disk/du passes (None: disk/du is off).
+    pub fn du_passes(&self) -> Option<u64> {
+        self.disk.as_ref().map(|d| d.passes)
+    }
+
     /// Turns disk/du on.
     pub fn enable_disk_watch(&mut self, settings: DiskSettings, timers: &mut crate::timer::Timers) {
         self.disk = Some(disk::DiskWatch::new(settings, timers));
