@@ -67,6 +67,14 @@ pub(super) fn plan_volume(
                 ),
                 _ => format!("Failed to resolve mount point {}: {e}", cp.display()),
             })?;
+            // The task starts in its sandbox: a mount over it or one of its parents would hide it.
+            if sandbox.starts_with(&target) || ctx.sandbox.starts_with(cp) {
+                return Err(format!(
+                    "a volume at {} would hide the sandbox {}",
+                    cp.display(),
+                    ctx.sandbox.display()
+                ));
+            }
             if target.is_dir() != is_dir {
                 return Err(format!(
                     "cannot mount {} {} on {} {}",
