@@ -18,6 +18,10 @@ pub enum Source {
     ExecReport(u32),
     /// A container's OOM notification (v1 eventfd, v2 inotify), by container slot.
     Oom(u32),
+    /// The stdout of a container's fetcher subprocess, by container slot.
+    Fetch(u32),
+    /// The stdout of the disk/du measurement of a container, by container slot.
+    Du(u32),
 }
 
 const KIND_SHIFT: u32 = 32;
@@ -31,6 +35,8 @@ impl From<Source> for Token {
             Source::Init(n) => (4, n),
             Source::ExecReport(n) => (5, n),
             Source::Oom(n) => (6, n),
+            Source::Fetch(n) => (7, n),
+            Source::Du(n) => (8, n),
         };
         Token((kind << KIND_SHIFT) | slot as usize)
     }
@@ -47,6 +53,8 @@ impl Source {
             4 => Source::Init(slot),
             5 => Source::ExecReport(slot),
             6 => Source::Oom(slot),
+            7 => Source::Fetch(slot),
+            8 => Source::Du(slot),
             _ => return None,
         })
     }

@@ -14,6 +14,8 @@ pub enum TimerKind {
     KillEscalate(u32),
     /// Drop API connections that stalled mid-request.
     ConnectionSweep,
+    /// disk/du: start the next sandbox measurement.
+    DiskTick,
 }
 
 /// A set of pending timers.

@@ -15,7 +15,7 @@ use mio::{Events, Poll};
 use crate::api::{AgentInfo, Ctx, Server, ServerConfig};
 use crate::cgroups::{Cgroups, CgroupsConfig};
 use crate::config::{Flags, Launcher, Recover};
-use crate::containerizer::{Containerizer, Notice, Settings};
+use crate::containerizer::{Containerizer, FetchSettings, Notice, Settings};
 use crate::event::Source;
 use crate::http::Limits;
 use crate::launcher::LauncherKind;
@@ -124,7 +124,28 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         crash_at: std::env::var("MESOLITE_TEST_CRASH_AT").ok(),
         default_container,
     };
-    let mut containerizer = Containerizer::new(settings, isolators, cgroups);
+    let fetch_settings = FetchSettings {
+        binary: helper_binary(flags.launcher_dir.as_deref(), "mesolite-fetch"),
+        cache_dir: flags
+            .fetcher_cache_dir
+            .clone()
+            .unwrap_or_else(|| flags.work_dir.join("fetch")),
+        cache_size: flags.fetcher_cache_size.0,
+        stall_timeout: flags.fetcher_stall_timeout,
+        frameworks_home: flags.frameworks_home.clone(),
+        hadoop_home: flags.hadoop_home.clone(),
+    };
+    setup::ensure_dir(&fetch_settings.cache_dir)?;
+    let mut containerizer = Containerizer::new(settings, isolators, cgroups, fetch_settings);
+    if flags.isolation.contains(&crate::config::Isolator::DiskDu) {
+        containerizer.enable_disk_watch(
+            crate::containerizer::DiskSettings {
+                interval: flags.container_disk_watch_interval,
+                enforce: flags.enforce_container_disk_quota,
+            },
+            &mut timers,
+        );
+    }
     let recovery_started = Instant::now();
     if rebooted {
         log::warn!("The host rebooted since the last checkpoints: their containers ended with it");
@@ -206,7 +227,11 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             match source {
                 Source::Listener => server.accept(registry),
                 Source::Conn(slot) => server.on_conn(slot, &mut ctx),
-                Source::Init(_) | Source::ExecReport(_) | Source::Oom(_) => {
+                Source::Init(_)
+                | Source::ExecReport(_)
+                | Source::Oom(_)
+                | Source::Fetch(_)
+                | Source::Du(_) => {
                     let n = ctx.containerizer.on_event(source, registry, ctx.timers);
                     ctx.notices.extend(n);
                 }
@@ -236,6 +261,18 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             deliver(&mut server, &mut ctx);
         }
     }
+}
+
+/// A helper binary: in `--launcher_dir`, else beside the agent's own binary.
+fn helper_binary(launcher_dir: Option<&std::path::Path>, name: &str) -> PathBuf {
+    let dir = match launcher_dir {
+        Some(d) => d.to_path_buf(),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+            .unwrap_or_else(|| PathBuf::from("/usr/local/bin")),
+    };
+    dir.join(name)
 }
 
 /// Hands the notices gathered while handling one event to the server.

@@ -127,6 +127,33 @@ pub(super) fn metric_pairs(ctx: &Ctx<'_>) -> Vec<(String, f64)> {
             n as f64,
         ));
     }
+    let f = &ctx.containerizer.fetcher;
+    let cache = f.cache.stats();
+    out.push((
+        "containerizer/fetcher/task_fetches_succeeded".into(),
+        f.metrics.succeeded as f64,
+    ));
+    out.push((
+        "containerizer/fetcher/task_fetches_failed".into(),
+        f.metrics.failed as f64,
+    ));
+    out.push((
+        "containerizer/fetcher/cache_size_total_bytes".into(),
+        f.cache.capacity() as f64,
+    ));
+    out.push((
+        "containerizer/fetcher/cache_size_used_bytes".into(),
+        f.cache.used_bytes() as f64,
+    ));
+    out.push(("containerizer/fetcher/cache_hits".into(), cache.hits as f64));
+    out.push((
+        "containerizer/fetcher/cache_misses".into(),
+        cache.misses as f64,
+    ));
+    out.push((
+        "containerizer/fetcher/cache_evictions".into(),
+        cache.evictions as f64,
+    ));
     let total = ctx.containerizer.settings().total.clone();
     let used = ctx.containerizer.allocated();
     out.push(("slave/cpus_total".into(), total.cpus));
@@ -188,6 +215,31 @@ pub(super) fn prometheus(ctx: &Ctx<'_>) -> String {
             "mesolite_loop_iterations_total",
             "Event loop iterations.",
             ctx.info.loop_iterations,
+        ),
+        (
+            "mesolite_fetches_succeeded_total",
+            "Launches whose URIs were all fetched.",
+            ctx.containerizer.fetcher.metrics.succeeded,
+        ),
+        (
+            "mesolite_fetches_failed_total",
+            "Launches whose fetch failed.",
+            ctx.containerizer.fetcher.metrics.failed,
+        ),
+        (
+            "mesolite_fetcher_cache_hits_total",
+            "URIs served from the fetcher cache.",
+            ctx.containerizer.fetcher.cache.stats().hits,
+        ),
+        (
+            "mesolite_fetcher_cache_misses_total",
+            "Cached URIs that had to be downloaded.",
+            ctx.containerizer.fetcher.cache.stats().misses,
+        ),
+        (
+            "mesolite_fetcher_cache_evictions_total",
+            "Fetcher cache entries evicted to make room.",
+            ctx.containerizer.fetcher.cache.stats().evictions,
         ),
     ] {
         let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");

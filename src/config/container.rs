@@ -3,7 +3,6 @@
 use serde_json::Value;
 
 use super::spec::FlagValue;
-use super::values::Bytes;
 use crate::sys::caps::Capability;
 
 /// A JSON object flag (`--default_container_info`), checked to be an object; its meaning is
@@ -69,16 +68,6 @@ impl FlagValue for CapabilityList {
     }
 }
 
-impl FlagValue for Bytes {
-    fn parse_flag(text: &str) -> Result<Self, String> {
-        Bytes::parse(text).map_err(|err| err.to_string())
-    }
-
-    fn render_flag(&self) -> String {
-        self.to_string()
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
@@ -102,11 +91,5 @@ mod tests {
         assert_eq!(JsonObject::parse_flag(&j.render_flag()), Ok(j));
         assert!(JsonObject::parse_flag("[1]").is_err());
         assert!(JsonObject::parse_flag("{").is_err());
-    }
-
-    #[test]
-    fn test_bytes() {
-        assert_eq!(Bytes::parse_flag("64MB"), Ok(Bytes(64 << 20)));
-        assert!(Bytes::parse_flag("lots").is_err());
     }
 }

@@ -25,6 +25,7 @@ pub enum Isolator {
     NamespacesUts,
     VolumeSandboxPath,
     VolumeHostPath,
+    DiskDu,
     LinuxSeccomp,
 }
 
@@ -44,6 +45,7 @@ const ALL: &[Isolator] = &[
     Isolator::NamespacesUts,
     Isolator::VolumeSandboxPath,
     Isolator::VolumeHostPath,
+    Isolator::DiskDu,
     Isolator::LinuxSeccomp,
 ];
 
@@ -68,7 +70,6 @@ const NOT_YET: &[&str] = &[
     "volume/image",
     "volume/secret",
     "volume/csi",
-    "disk/du",
     "disk/xfs",
     "gpu/nvidia",
     "network/cni",
@@ -96,6 +97,7 @@ impl Isolator {
             Self::NamespacesUts => "namespaces/uts",
             Self::VolumeSandboxPath => "volume/sandbox_path",
             Self::VolumeHostPath => "volume/host_path",
+            Self::DiskDu => "disk/du",
             Self::LinuxSeccomp => "linux/seccomp",
         }
     }
@@ -240,7 +242,11 @@ mod tests {
         );
         assert_eq!(
             parse_isolation("posix/disk"),
-            Err("isolator 'disk/du' is not supported yet".to_string())
+            Ok(vec![FilesystemPosix, DiskDu])
+        );
+        assert!(
+            parse_isolation("disk/du,posix/disk").is_err(),
+            "the alias duplicates disk/du"
         );
     }
 

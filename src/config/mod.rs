@@ -68,6 +68,20 @@ spec::define_flags! {
     max_connections: u32 = "1024";
     /// A client that has not sent a whole request in this long is dropped.
     http_request_timeout: Duration = "30secs";
+    /// Size bound of the fetcher cache; 0 disables caching (every URI is fetched directly).
+    fetcher_cache_size: Bytes = "2GB";
+    /// Directory of the fetcher cache (kept across agent restarts); none: <work_dir>/fetch.
+    fetcher_cache_dir: Option<PathBuf> = "";
+    /// A download that makes no progress for this long fails.
+    fetcher_stall_timeout: Duration = "1mins";
+    /// Prefix for relative URI paths; none: relative paths are refused.
+    frameworks_home: Option<PathBuf> = "";
+    /// Hadoop installation for URIs of other schemes (hdfs://, s3://); none: `hadoop` from PATH.
+    hadoop_home: Option<PathBuf> = "";
+    /// disk/du: how often each sandbox is measured (one `du` at a time, spread over this period).
+    container_disk_watch_interval: Duration = "15secs";
+    /// disk/du: destroy a container whose sandbox exceeds its `disk` resource.
+    enforce_container_disk_quota: bool = "false";
     /// JSON ContainerInfo for launches that give no 'container', e.g. {"type":"MESOS","volumes":[...]}.
     default_container_info: Option<JsonObject> = "";
     /// Size of the private /dev/shm tmpfs of namespaces/ipc, e.g. 64MB; none: the kernel's default.

@@ -145,6 +145,16 @@ impl FlagValue for Duration {
     }
 }
 
+impl FlagValue for values::Bytes {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        values::Bytes::parse(text).map_err(|err| err.to_string())
+    }
+
+    fn render_flag(&self) -> String {
+        self.to_string()
+    }
+}
+
 /// Optional flags: an empty value means "none".
 impl<T: FlagValue> FlagValue for Option<T> {
     fn parse_flag(text: &str) -> Result<Self, String> {

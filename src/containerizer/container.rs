@@ -14,6 +14,7 @@ pub enum State {
     Starting,
     Preparing,
     Isolating,
+    Fetching,
     Running,
     Destroying,
     Terminated,
@@ -25,16 +26,18 @@ impl State {
             State::Starting => "STARTING",
             State::Preparing => "PREPARING",
             State::Isolating => "ISOLATING",
+            State::Fetching => "FETCHING",
             State::Running => "RUNNING",
             State::Destroying => "DESTROYING",
             State::Terminated => "TERMINATED",
         }
     }
 
-    pub const ALL: [State; 6] = [
+    pub const ALL: [State; 7] = [
         State::Starting,
         State::Preparing,
         State::Isolating,
+        State::Fetching,
         State::Running,
         State::Destroying,
         State::Terminated,
@@ -73,13 +76,15 @@ impl TaskState {
 pub enum Reason {
     ContainerLaunchFailed,
     ContainerLimitationMemory,
+    ContainerLimitationDisk,
     ExecutorTerminated,
 }
 
 impl Reason {
-    const ALL: [Reason; 3] = [
+    const ALL: [Reason; 4] = [
         Reason::ContainerLaunchFailed,
         Reason::ContainerLimitationMemory,
+        Reason::ContainerLimitationDisk,
         Reason::ExecutorTerminated,
     ];
 
@@ -87,6 +92,7 @@ impl Reason {
         match self {
             Reason::ContainerLaunchFailed => "REASON_CONTAINER_LAUNCH_FAILED",
             Reason::ContainerLimitationMemory => "REASON_CONTAINER_LIMITATION_MEMORY",
+            Reason::ContainerLimitationDisk => "REASON_CONTAINER_LIMITATION_DISK",
             Reason::ExecutorTerminated => "REASON_EXECUTOR_TERMINATED",
         }
     }
@@ -157,6 +163,15 @@ pub struct Container {
     pub oom_watch: Option<OwnedFd>,
     /// Set when a limit ended the container.
     pub limitation: Option<Limitation>,
+    /// The fetch of the command's URIs, during FETCHING.
+    pub fetch: Option<super::fetch::FetchRun>,
+    /// The write end of the init's release pipe, held during FETCHING.
+    pub release: Option<OwnedFd>,
+    /// The init was told to start the task (a task never released cannot have exec'd).
+    pub released: bool,
+    /// disk/du: the last measured sandbox usage, and when it was measured.
+    pub disk_used: Option<u64>,
+    pub disk_measured: Option<Instant>,
 }
 
 impl Container {

@@ -33,6 +33,8 @@ impl Containerizer {
             Source::Init(slot) => self.on_init_ready(slot, registry, timers),
             Source::ExecReport(slot) => self.on_exec_report(slot, registry),
             Source::Oom(slot) => self.on_oom(slot, registry, timers),
+            Source::Fetch(slot) => self.on_fetch_output(slot, registry, timers),
+            Source::Du(_) => self.on_du_output(registry, timers),
             _ => Vec::new(),
         }
     }
@@ -53,6 +55,10 @@ impl Containerizer {
                 Some(id) => self.begin_destroy(&id, registry, timers),
                 None => Vec::new(),
             },
+            TimerKind::DiskTick => {
+                self.on_disk_tick(registry, timers);
+                Vec::new()
+            }
             TimerKind::ConnectionSweep => Vec::new(),
         }
     }
@@ -187,7 +193,10 @@ impl Containerizer {
             c.destroy_started = Some(Instant::now());
         }
         kill_everything(c);
-        self.try_finish_destroy(id, registry, timers)
+        self.stop_du(id, registry);
+        let mut notices = self.abort_fetch(id, registry, timers);
+        notices.extend(self.try_finish_destroy(id, registry, timers));
+        notices
     }
 
     fn try_finish_destroy(
@@ -272,7 +281,7 @@ impl Containerizer {
         msg: &str,
         registry: &Registry,
         timers: &mut Timers,
-    ) {
+    ) -> Vec<Notice> {
         if let Some(c) = self.containers.get_mut(id) {
             c.launch_failure = Some(msg.to_string());
             if let Some(fd) = c.init.as_ref().and_then(|i| i.pidfd.as_ref()) {
@@ -284,9 +293,8 @@ impl Containerizer {
                 );
             }
         }
-        // A destroy that must wait goes on from the init's pidfd and the timers; it cannot be
-        // TERMINATED yet if the init still runs, so there is nothing to notify here.
-        let _ = self.begin_destroy(id, registry, timers);
+        // A destroy that must wait goes on from the init's pidfd and the timers.
+        self.begin_destroy(id, registry, timers)
     }
 
     /// REMOVE_CONTAINER: forgets a terminated container and deletes its sandbox and runtime
@@ -379,7 +387,10 @@ fn note_oom_kill(c: &mut super::Container) {
 fn termination_of(c: &super::Container) -> Termination {
     let recorded = checkpoint::read_status(&c.ckpt.status());
     let status = recorded.or_else(|| c.init.as_ref().and_then(|i| i.exit));
-    let aborted = c.launch_failure.is_none() && c.ckpt.aborted().exists();
+    // An init whose release pipe closed without a word says so; it means the agent died mid-
+    // launch only for a container this agent did not start itself (recovered or found dead).
+    let ours = c.init.as_ref().is_some_and(|i| !i.adopted);
+    let aborted = !ours && c.launch_failure.is_none() && c.ckpt.aborted().exists();
     if aborted {
         return Termination {
             status,

@@ -82,6 +82,11 @@ impl Containerizer {
             orphan: false,
             oom_watch: None,
             limitation: None,
+            fetch: None,
+            release: None,
+            released: false,
+            disk_used: None,
+            disk_measured: None,
         };
         self.by_slot.insert(slot, id.clone());
         self.containers.insert(id.clone(), container);
@@ -91,7 +96,7 @@ impl Containerizer {
                 let msg = format!("Failed to launch container: {msg}");
                 self.metrics.launch_failures += 1;
                 log::warn!("Failed to launch container {id}: {msg}");
-                self.fail_launch(&id, &msg, registry, timers);
+                let _ = self.fail_launch(&id, &msg, registry, timers);
                 LaunchOutcome::Failed(msg)
             }
         }
@@ -219,16 +224,36 @@ impl Containerizer {
             log::error!("MESOLITE_TEST_CRASH_AT=attach: dying on purpose");
             crate::sys::process::exit_now(70);
         }
-        launcher::release(&mut spawned).map_err(|e| e.to_string())?;
         super::oom::watch(c, registry);
         if let Some(pidfd) = &c.init.as_ref().and_then(|i| i.pidfd.as_ref()) {
             register(registry, pidfd, Source::Init(c.slot))?;
         }
+        let release = spawned.release.take();
         register(registry, &spawned.exec_report, Source::ExecReport(c.slot))?;
         c.exec_report = Some(spawned.exec_report);
-        c.state = State::Running;
-        log::info!("Launched container {id} (init pid {})", spawned.pid);
-        Ok(())
+        if req.command.uris.is_empty() {
+            if let Some(fd) = release {
+                crate::sys::fd::write_all(fd.as_raw_fd(), b"1")
+                    .map_err(|e| format!("Failed to release the container's init: {e}"))?;
+            }
+            c.released = true;
+            c.state = State::Running;
+            log::info!("Launched container {id} (init pid {})", spawned.pid);
+            return Ok(());
+        }
+        // FETCHING: the init goes on once every URI is in the sandbox.
+        c.release = release;
+        log::info!(
+            "Fetching {} URIs for container {id} (init pid {})",
+            req.command.uris.len(),
+            spawned.pid
+        );
+        let user = if self.settings.switch_user {
+            req.command.user.clone()
+        } else {
+            None
+        };
+        self.start_fetch(id, req.command.uris.clone(), user, registry)
     }
 
     /// The exec report pipe is readable: EOF alone means the task exec'd.
@@ -260,10 +285,25 @@ impl Containerizer {
             let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
         }
         let elapsed = c.created.elapsed().as_secs_f64();
-        match launcher::ExecReport::parse(&c.exec_report_buf) {
+        let mut report = launcher::ExecReport::parse(&c.exec_report_buf);
+        if report.is_none() && !c.released {
+            report = Some(launcher::ExecReport {
+                message: "the container was destroyed before its task started".into(),
+            });
+        }
+        match report {
             None => {
                 self.metrics.launch_latency.observe(elapsed);
                 vec![Notice::Launched(id)]
+            }
+            // Killed, or failed already (a fetch): the launch is answered 400, but the
+            // container's end stays what the kill or the first failure made it.
+            Some(report) if c.killed || c.launch_failure.is_some() => {
+                let msg = c
+                    .launch_failure
+                    .clone()
+                    .unwrap_or_else(|| format!("Failed to launch container: {}", report.message));
+                vec![Notice::LaunchFailed(id, msg)]
             }
             Some(report) => {
                 self.metrics.launch_failures += 1;

@@ -5,6 +5,8 @@
 mod checkpoint;
 mod container;
 mod destroy;
+mod disk;
+mod fetch;
 mod id;
 mod launch;
 mod metrics;
@@ -14,6 +16,8 @@ mod request;
 mod usage;
 
 pub use container::{Container, Init, Reason, State, TaskState, Termination};
+pub use disk::DiskSettings;
+pub use fetch::{FetchMetrics, FetchSettings};
 pub use id::ContainerId;
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
 pub use recover::Recovered;
@@ -113,6 +117,10 @@ pub struct Containerizer {
     /// Background `rm -rf` of removed sandboxes.
     helpers: Vec<Child>,
     pub metrics: Metrics,
+    /// The fetcher cache index and settings.
+    pub fetcher: fetch::Fetcher,
+    /// disk/du, when enabled.
+    disk: Option<disk::DiskWatch>,
 }
 
 impl Containerizer {
@@ -120,8 +128,11 @@ impl Containerizer {
         settings: Settings,
         isolators: Vec<Box<dyn Isolator>>,
         cgroups: Option<Cgroups>,
+        fetch_settings: FetchSettings,
     ) -> Containerizer {
         Containerizer {
+            fetcher: fetch::Fetcher::new(fetch_settings),
+            disk: None,
             settings,
             isolators,
             cgroups,
@@ -131,6 +142,11 @@ impl Containerizer {
             helpers: Vec::new(),
             metrics: Metrics::default(),
         }
+    }
+
+    /// Turns disk/du on.
+    pub fn enable_disk_watch(&mut self, settings: DiskSettings, timers: &mut crate::timer::Timers) {
+        self.disk = Some(disk::DiskWatch::new(settings, timers));
     }
 
     pub fn settings(&self) -> &Settings {

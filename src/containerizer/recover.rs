@@ -243,6 +243,11 @@ impl Containerizer {
             orphan: false,
             oom_watch: None,
             limitation: None,
+            fetch: None,
+            release: None,
+            released: false,
+            disk_used: None,
+            disk_measured: None,
             id,
         }
     }

@@ -42,6 +42,13 @@ impl Containerizer {
             out.mem_limit_bytes = Some(bytes);
             out.mem_soft_limit_bytes = Some(bytes);
         }
+        if self.disk.is_some() {
+            let limit = super::disk::disk_limit(r);
+            if limit > 0 {
+                out.disk_limit_bytes = Some(limit);
+            }
+            out.disk_used_bytes = c.disk_used;
+        }
         Some(out)
     }
 }

@@ -3,6 +3,7 @@
 //! through the contexts, so one instance serves every container.
 
 mod cgroups;
+mod disk;
 mod filesystem;
 mod linux;
 mod namespaces;
@@ -100,6 +101,7 @@ pub fn build(flags: &Flags, launcher: LauncherKind) -> Result<Vec<Box<dyn Isolat
             IsolatorName::NamespacesUts => Box::new(namespaces::uts::NamespacesUts),
             IsolatorName::VolumeSandboxPath => Box::new(volume::sandbox_path::VolumeSandboxPath),
             IsolatorName::VolumeHostPath => Box::new(volume::host_path::VolumeHostPath),
+            IsolatorName::DiskDu => Box::new(disk::du::DiskDu),
             IsolatorName::LinuxSeccomp => Box::new(linux::seccomp::LinuxSeccomp::new(
                 flags.seccomp_config_dir.as_deref(),
                 flags.seccomp_profile_name.as_deref(),

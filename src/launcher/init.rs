@@ -45,7 +45,10 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
                 c".aborted.tmp",
                 b"1\n",
             );
-            process::exit_now(SETUP_FAILED);
+            fail(
+                &report,
+                "the container was destroyed before its task started",
+            );
         }
     }
     if let Err(msg) = setup_namespaces(&spec) {

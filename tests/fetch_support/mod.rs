@@ -243,6 +243,8 @@ pub enum Reply {
         prefix: Vec<u8>,
         total: usize,
     },
+    /// The first GET is reset mid-body; later requests get `body` (a server that recovers).
+    ResetFirstGet(Vec<u8>),
 }
 
 /// A scripted HTTP/1.1 server thread on loopback, recording every request as "METHOD /path".
@@ -301,7 +303,23 @@ fn serve(stream: TcpStream, routes: &HashMap<String, Reply>, log: &Mutex<Vec<Str
         let path = parts.next().unwrap_or("").to_string();
         log.lock().unwrap().push(format!("{method} {path}"));
         let head = method == "HEAD";
-        let reply = routes.get(&path).cloned().unwrap_or(Reply::Status(404));
+        let mut reply = routes.get(&path).cloned().unwrap_or(Reply::Status(404));
+        if let Reply::ResetFirstGet(body) = reply {
+            let gets = log
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|r| **r == format!("GET {path}"))
+                .count();
+            reply = if gets == 1 && !head {
+                Reply::Reset {
+                    prefix: body[..body.len() / 2].to_vec(),
+                    total: body.len(),
+                }
+            } else {
+                Reply::Body(body)
+            };
+        }
         let result = match reply {
             Reply::Body(body) => {
                 let header = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
@@ -323,6 +341,7 @@ fn serve(stream: TcpStream, routes: &HashMap<String, Reply>, log: &Mutex<Vec<Str
                 std::thread::sleep(Duration::from_secs(30));
                 return;
             }
+            Reply::ResetFirstGet(_) => return,
             Reply::Reset { prefix, total } => {
                 let header = format!("HTTP/1.1 200 OK\r\nContent-Length: {total}\r\n\r\n");
                 let _ = stream.write_all(header.as_bytes());

@@ -1,0 +1,130 @@
+//! The `mesolite-fetch` subprocess of one run: its request goes in through a file on stdin (so
+//! the agent never blocks on a full pipe), its results come back as JSON lines on a
+//! non-blocking stdout, and its log goes straight into the sandbox's `stderr`.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+
+use super::FetchSettings;
+use crate::fetcher::protocol::{FetchItem, FetchRequest, Mode};
+
+/// A running fetcher.
+#[derive(Debug)]
+pub struct FetchChild {
+    pub child: Child,
+    pub stdout: ChildStdout,
+    pub buf: Vec<u8>,
+    pub mode: Mode,
+}
+
+/// What the request needs beyond the items.
+#[derive(Debug)]
+pub struct RequestParts<'a> {
+    pub sandbox: &'a Path,
+    pub cache_directory: &'a Path,
+    pub user: Option<&'a str>,
+    pub request_file: &'a Path,
+}
+
+/// Starts the fetcher on `items`.
+pub fn spawn(
+    settings: &FetchSettings,
+    mode: Mode,
+    items: Vec<FetchItem>,
+    parts: &RequestParts<'_>,
+) -> io::Result<FetchChild> {
+    let request = FetchRequest {
+        mode,
+        sandbox_directory: parts.sandbox.to_path_buf(),
+        cache_directory: parts.cache_directory.to_path_buf(),
+        user: parts.user.map(str::to_string),
+        frameworks_home: settings.frameworks_home.clone(),
+        hadoop_home: settings.hadoop_home.clone(),
+        stall_timeout_secs: settings.stall_timeout.as_secs_f64(),
+        items,
+    };
+    let data = serde_json::to_vec(&request).map_err(io::Error::other)?;
+    std::fs::write(parts.request_file, data)?;
+    let stdin = File::open(parts.request_file)?;
+    let stderr = OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(parts.sandbox.join("stderr"))?;
+    let mut child = Command::new(&settings.binary)
+        .stdin(Stdio::from(stdin))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(stderr))
+        .env_clear()
+        .envs(proxy_env())
+        .spawn()
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", settings.binary.display())))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| io::Error::other("no stdout pipe"))?;
+    crate::sys::fd::set_nonblocking(stdout.as_raw_fd(), true)?;
+    Ok(FetchChild {
+        child,
+        stdout,
+        buf: Vec::new(),
+        mode,
+    })
+}
+
+/// The agent's environment is not the fetcher's: only what downloads need passes (proxies,
+/// PATH for `hadoop`).
+fn proxy_env() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| {
+            matches!(
+                k.as_str(),
+                "PATH"
+                    | "http_proxy"
+                    | "https_proxy"
+                    | "ftp_proxy"
+                    | "no_proxy"
+                    | "HTTP_PROXY"
+                    | "HTTPS_PROXY"
+                    | "NO_PROXY"
+                    | "HADOOP_HOME"
+                    | "JAVA_HOME"
+            )
+        })
+        .collect()
+}
+
+impl FetchChild {
+    /// Reads what is available: the complete lines, and whether stdout reached its end.
+    pub fn read_lines(&mut self) -> (Vec<String>, bool) {
+        let mut chunk = [0u8; 8192];
+        let mut eof = false;
+        loop {
+            match self.stdout.read(&mut chunk) {
+                Ok(0) => {
+                    eof = true;
+                    break;
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    eof = true;
+                    break;
+                }
+            }
+        }
+        let mut lines = Vec::new();
+        while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.buf.drain(..=pos).collect();
+            lines.push(String::from_utf8_lossy(&line).trim().to_string());
+        }
+        if eof && !self.buf.is_empty() {
+            lines.push(String::from_utf8_lossy(&self.buf).trim().to_string());
+            self.buf.clear();
+        }
+        (lines.into_iter().filter(|l| !l.is_empty()).collect(), eof)
+    }
+}

@@ -1,0 +1,3 @@
+//! `disk/*`.
+
+pub mod du;
