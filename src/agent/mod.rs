@@ -31,6 +31,7 @@ pub enum AgentError {
     Poll(io::Error),
     Signals(io::Error),
     Isolation(String),
+    DefaultContainerInfo(String),
     Cgroups(String),
     Resources(String),
     Lock(PathBuf, String),
@@ -50,6 +51,9 @@ impl fmt::Display for AgentError {
             AgentError::Poll(e) => write!(f, "Event loop failure: {e}"),
             AgentError::Signals(e) => write!(f, "Failed to install signal handlers: {e}"),
             AgentError::Isolation(e) => write!(f, "Invalid --isolation: {e}"),
+            AgentError::DefaultContainerInfo(e) => {
+                write!(f, "Invalid --default_container_info: {e}")
+            }
             AgentError::Cgroups(e) => write!(f, "Failed to set up cgroups: {e}"),
             AgentError::Resources(e) => write!(f, "Failed to determine the node's resources: {e}"),
             AgentError::Lock(p, e) => write!(f, "Failed to lock {}: {e}", p.display()),
@@ -75,8 +79,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         Launcher::Linux => LauncherKind::Linux,
         Launcher::Posix => LauncherKind::Posix,
     };
-    let isolators =
-        crate::isolator::build(&flags.isolation, launcher).map_err(AgentError::Isolation)?;
+    let isolators = crate::isolator::build(&flags, launcher).map_err(AgentError::Isolation)?;
     let controllers = crate::isolator::controllers(&isolators);
     let cgroups = if controllers.is_empty() {
         None
@@ -102,6 +105,13 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             "This kernel has no pidfds (Linux < 5.3): container exits are found through SIGCHLD"
         );
     }
+    let default_container = match &flags.default_container_info {
+        Some(json) => crate::containerizer::ContainerInfo::from_json(&json.0)
+            .map_err(AgentError::DefaultContainerInfo)?,
+        None => crate::containerizer::ContainerInfo::default(),
+    };
+    crate::isolator::check_supported(&isolators, &default_container)
+        .map_err(AgentError::DefaultContainerInfo)?;
     let settings = Settings {
         work_dir: flags.work_dir.clone(),
         runtime_dir: flags.runtime_dir.clone(),
@@ -112,6 +122,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         shutdown_grace: flags.executor_shutdown_grace_period,
         total,
         crash_at: std::env::var("MESOLITE_TEST_CRASH_AT").ok(),
+        default_container,
     };
     let fetch_settings = FetchSettings {
         binary: helper_binary(flags.launcher_dir.as_deref(), "mesolite-fetch"),

@@ -9,36 +9,50 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Isolator {
     FilesystemPosix,
+    FilesystemShared,
     PosixCpu,
     PosixMem,
+    PosixRlimits,
     CgroupsCpu,
     CgroupsMem,
     CgroupsPids,
+    LinuxCapabilities,
+    LinuxNnp,
     NamespacesIpc,
     NamespacesPid,
+    /// Not a Mesos isolator (Mesos names containers through network/cni); kept beside the
+    /// other namespaces.
     NamespacesUts,
+    VolumeSandboxPath,
+    VolumeHostPath,
     DiskDu,
+    LinuxSeccomp,
 }
 
 const ALL: &[Isolator] = &[
     Isolator::FilesystemPosix,
+    Isolator::FilesystemShared,
     Isolator::PosixCpu,
     Isolator::PosixMem,
+    Isolator::PosixRlimits,
     Isolator::CgroupsCpu,
     Isolator::CgroupsMem,
     Isolator::CgroupsPids,
+    Isolator::LinuxCapabilities,
+    Isolator::LinuxNnp,
     Isolator::NamespacesIpc,
     Isolator::NamespacesPid,
     Isolator::NamespacesUts,
+    Isolator::VolumeSandboxPath,
+    Isolator::VolumeHostPath,
     Isolator::DiskDu,
+    Isolator::LinuxSeccomp,
 ];
 
 /// Isolators Mesos has and mesolite does not (yet): named so the error can say so.
 const NOT_YET: &[&str] = &[
     "filesystem/linux",
-    "filesystem/shared",
     "filesystem/windows",
-    "posix/rlimits",
     "windows/cpu",
     "windows/mem",
     "cgroups/all",
@@ -52,16 +66,11 @@ const NOT_YET: &[&str] = &[
     "appc/runtime",
     "docker/runtime",
     "linux/devices",
-    "linux/capabilities",
-    "linux/nnp",
-    "volume/sandbox_path",
     "docker/volume",
-    "volume/host_path",
     "volume/image",
     "volume/secret",
     "volume/csi",
     "disk/xfs",
-    "linux/seccomp",
     "gpu/nvidia",
     "network/cni",
     "network/port_mapping",
@@ -74,15 +83,22 @@ impl Isolator {
     pub fn name(&self) -> &'static str {
         match self {
             Self::FilesystemPosix => "filesystem/posix",
+            Self::FilesystemShared => "filesystem/shared",
             Self::PosixCpu => "posix/cpu",
             Self::PosixMem => "posix/mem",
+            Self::PosixRlimits => "posix/rlimits",
             Self::CgroupsCpu => "cgroups/cpu",
             Self::CgroupsMem => "cgroups/mem",
             Self::CgroupsPids => "cgroups/pids",
+            Self::LinuxCapabilities => "linux/capabilities",
+            Self::LinuxNnp => "linux/nnp",
             Self::NamespacesIpc => "namespaces/ipc",
             Self::NamespacesPid => "namespaces/pid",
             Self::NamespacesUts => "namespaces/uts",
+            Self::VolumeSandboxPath => "volume/sandbox_path",
+            Self::VolumeHostPath => "volume/host_path",
             Self::DiskDu => "disk/du",
+            Self::LinuxSeccomp => "linux/seccomp",
         }
     }
 
@@ -90,12 +106,22 @@ impl Isolator {
         ALL.iter().copied().find(|isolator| isolator.name() == name)
     }
 
-    /// True for the isolators that need the `linux` launcher (it creates the namespaces).
+    /// True for the isolators that need the `linux` launcher (it creates the namespaces;
+    /// volumes are mounts in the container's own mount namespace).
     pub fn needs_linux_launcher(&self) -> bool {
         matches!(
             self,
-            Self::NamespacesIpc | Self::NamespacesPid | Self::NamespacesUts
+            Self::FilesystemShared
+                | Self::NamespacesIpc
+                | Self::NamespacesPid
+                | Self::NamespacesUts
+                | Self::VolumeSandboxPath
+                | Self::VolumeHostPath
         )
+    }
+
+    fn is_filesystem(&self) -> bool {
+        matches!(self, Self::FilesystemPosix | Self::FilesystemShared)
     }
 }
 
@@ -137,10 +163,21 @@ pub fn parse_isolation(text: &str) -> Result<Vec<Isolator>, String> {
             None => return Err(format!("Unknown or unsupported isolator '{name}'")),
         }
     }
-    // `filesystem/posix` is the only filesystem isolator we have, so "exactly one" reduces to
-    // "add it when missing" (a second one is a duplicate or unsupported, refused above).
-    if !isolators.contains(&Isolator::FilesystemPosix) {
-        isolators.push(Isolator::FilesystemPosix);
+    // Exactly one filesystem isolator: none given means filesystem/posix.
+    let filesystems: Vec<&str> = isolators
+        .iter()
+        .filter(|i| i.is_filesystem())
+        .map(Isolator::name)
+        .collect();
+    match filesystems.len() {
+        0 => isolators.push(Isolator::FilesystemPosix),
+        1 => {}
+        _ => {
+            return Err(format!(
+                "Using multiple filesystem isolators simultaneously is disallowed: {}",
+                filesystems.join(",")
+            ))
+        }
     }
     isolators.sort();
     Ok(isolators)
@@ -260,5 +297,63 @@ mod tests {
             "filesystem/posix,cgroups/cpu,namespaces/pid"
         );
         assert_eq!(parse_isolation(&format_isolation(&parsed)), Ok(parsed));
+    }
+
+    #[test]
+    fn test_exactly_one_filesystem() {
+        assert_eq!(
+            parse_isolation("filesystem/shared,cgroups/cpu"),
+            Ok(vec![FilesystemShared, CgroupsCpu])
+        );
+        let err = parse_isolation("filesystem/posix,filesystem/shared").unwrap_err();
+        assert!(err.contains("multiple filesystem isolators"), "{err}");
+        assert!(err.contains("filesystem/posix,filesystem/shared"), "{err}");
+    }
+
+    #[test]
+    fn test_new_isolators_in_mesos_creation_order() {
+        let parsed = parse_isolation(
+            "linux/seccomp,volume/host_path,namespaces/uts,volume/sandbox_path,linux/nnp,\
+             linux/capabilities,posix/rlimits,namespaces/ipc,cgroups/mem,filesystem/shared",
+        );
+        assert_eq!(
+            parsed,
+            Ok(vec![
+                FilesystemShared,
+                PosixRlimits,
+                CgroupsMem,
+                LinuxCapabilities,
+                LinuxNnp,
+                NamespacesIpc,
+                NamespacesUts,
+                VolumeSandboxPath,
+                VolumeHostPath,
+                LinuxSeccomp
+            ])
+        );
+        // Every name parses back to itself.
+        for isolator in ALL {
+            assert_eq!(Isolator::from_name(isolator.name()), Some(*isolator));
+        }
+    }
+
+    #[test]
+    fn test_duplicates_of_new_names_refused() {
+        assert!(parse_isolation("linux/seccomp,linux/seccomp")
+            .unwrap_err()
+            .contains("Duplicate"));
+        assert!(parse_isolation("filesystem/shared, filesystem/shared")
+            .unwrap_err()
+            .contains("Duplicate"));
+    }
+
+    #[test]
+    fn test_which_need_the_linux_launcher() {
+        assert!(FilesystemShared.needs_linux_launcher());
+        assert!(VolumeHostPath.needs_linux_launcher());
+        assert!(VolumeSandboxPath.needs_linux_launcher());
+        assert!(!PosixRlimits.needs_linux_launcher());
+        assert!(!LinuxCapabilities.needs_linux_launcher());
+        assert!(!LinuxSeccomp.needs_linux_launcher());
     }
 }

@@ -5,6 +5,7 @@
 //! Every flag is one row of the table below; parsing, `usage()`, `to_pairs()` and the test
 //! that `conf/agent.conf` documents every flag are all driven by it.
 
+mod container;
 mod error;
 mod isolation;
 mod kinds;
@@ -15,6 +16,7 @@ pub mod values;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use container::{CapabilityList, JsonObject};
 pub use error::{ConfigError, Source};
 pub use isolation::Isolator;
 pub use kinds::{CgroupsRoot, Containerizer, Launcher, LoggingLevel, Recover};
@@ -80,6 +82,18 @@ spec::define_flags! {
     container_disk_watch_interval: Duration = "15secs";
     /// disk/du: destroy a container whose sandbox exceeds its `disk` resource.
     enforce_container_disk_quota: bool = "false";
+    /// JSON ContainerInfo for launches that give no 'container', e.g. {"type":"MESOS","volumes":[...]}.
+    default_container_info: Option<JsonObject> = "";
+    /// Size of the private /dev/shm tmpfs of namespaces/ipc, e.g. 64MB; none: the kernel's default.
+    default_container_shm_size: Option<Bytes> = "";
+    /// linux/capabilities: what tasks run with, e.g. NET_BIND_SERVICE,CHOWN; none: unchanged.
+    effective_capabilities: Option<CapabilityList> = "";
+    /// linux/capabilities: the most tasks may ever gain; none: the effective ones, or unchanged.
+    bounding_capabilities: Option<CapabilityList> = "";
+    /// linux/seccomp: directory of Docker-format JSON seccomp profiles.
+    seccomp_config_dir: Option<PathBuf> = "";
+    /// linux/seccomp: default profile, a file in seccomp_config_dir; none: the built-in deny-list.
+    seccomp_profile_name: Option<String> = "";
 }
 
 /// Flags re-read on SIGHUP; the others need a restart.

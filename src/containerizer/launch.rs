@@ -43,6 +43,14 @@ impl Containerizer {
         if !req.resources.fits_in(&available) {
             return LaunchOutcome::Refused(req.resources.shortfall(&available));
         }
+        let container = if req.container.given {
+            &req.container
+        } else {
+            &self.settings.default_container
+        };
+        if let Err(msg) = crate::isolator::check_supported(&self.isolators, container) {
+            return LaunchOutcome::Refused(msg);
+        }
         let user = match self.resolve_user(&req) {
             Ok(u) => u,
             Err(msg) => return LaunchOutcome::Refused(msg),
@@ -160,14 +168,20 @@ impl Containerizer {
         let mut plan = Plan::default();
         {
             let c = self.containers.get(id).ok_or("container vanished")?;
+            let container = if req.container.given {
+                &req.container
+            } else {
+                &self.settings.default_container
+            };
             let ctx = PrepareCtx {
                 id: id.as_str(),
                 resources: &req.resources,
                 cgroup: c.cgroup.as_ref(),
-                hostname: req.container.hostname.as_deref(),
-                container: &req.container,
+                hostname: container.hostname.as_deref(),
+                container,
                 sandbox: &sandbox,
                 enable_cfs: self.settings.enable_cfs,
+                user: user.map(|u| (u.uid, u.gid)),
             };
             for iso in &self.isolators {
                 iso.prepare(&ctx, &mut plan)

@@ -21,7 +21,10 @@ pub use fetch::{FetchMetrics, FetchSettings};
 pub use id::ContainerId;
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
 pub use recover::Recovered;
-pub use request::{parse_container_id, parse_launch, Command, ContainerInfo, LaunchRequest};
+pub use request::{
+    parse_container_id, parse_launch, Command, ContainerInfo, LaunchRequest, LinuxInfo, RLimit,
+    Seccomp, Volume, VolumeMode, VolumeSource,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -48,6 +51,8 @@ pub struct Settings {
     /// Test hook: die at this step of every launch (`MESOLITE_TEST_CRASH_AT`), so the recovery
     /// tests can show that a crash at any step leaves nothing unknown behind.
     pub crash_at: Option<String>,
+    /// `--default_container_info`: for launches that give no `container`.
+    pub default_container: ContainerInfo,
 }
 
 /// What the API layer must learn of, produced by events and timers.

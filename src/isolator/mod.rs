@@ -5,14 +5,17 @@
 mod cgroups;
 mod disk;
 mod filesystem;
+mod linux;
 mod namespaces;
 mod posix;
+mod volume;
 
 use std::fmt::Debug;
 use std::path::Path;
 
 use crate::cgroups::{ContainerCgroup, Controller};
-use crate::config::Isolator as IsolatorName;
+use crate::config::{Flags, Isolator as IsolatorName};
+use crate::containerizer::{ContainerInfo, VolumeSource};
 use crate::launcher::LauncherKind;
 use crate::resources::Resources;
 use crate::stats::ResourceStatistics;
@@ -38,6 +41,8 @@ pub struct PrepareCtx<'a> {
     pub container: &'a crate::containerizer::ContainerInfo,
     pub sandbox: &'a Path,
     pub enable_cfs: bool,
+    /// The task's uid and gid when it runs as another user (what it creates must be its).
+    pub user: Option<(u32, u32)>,
 }
 
 /// What an isolator may look at while measuring a container.
@@ -67,27 +72,42 @@ pub trait Isolator: Debug {
     }
 }
 
-/// Builds the isolators named in `--isolation` (already normalised by the config), refusing
-/// combinations that cannot work.
-pub fn build(
-    names: &[IsolatorName],
-    launcher: LauncherKind,
-) -> Result<Vec<Box<dyn Isolator>>, String> {
-    let mut out: Vec<Box<dyn Isolator>> = Vec::with_capacity(names.len());
-    for name in names {
+/// Builds the isolators named in `--isolation` (already normalised by the config), with the
+/// flags they take, refusing combinations that cannot work.
+pub fn build(flags: &Flags, launcher: LauncherKind) -> Result<Vec<Box<dyn Isolator>>, String> {
+    let caps = |l: &Option<crate::config::CapabilityList>| l.as_ref().map(|l| l.0.clone());
+    let mut out: Vec<Box<dyn Isolator>> = Vec::with_capacity(flags.isolation.len());
+    for name in &flags.isolation {
         let iso: Box<dyn Isolator> = match name {
             IsolatorName::FilesystemPosix => Box::new(filesystem::posix::FilesystemPosix),
+            IsolatorName::FilesystemShared => Box::new(filesystem::shared::FilesystemShared),
             IsolatorName::PosixCpu => Box::new(posix::cpu::PosixCpu),
             IsolatorName::PosixMem => Box::new(posix::mem::PosixMem),
+            IsolatorName::PosixRlimits => Box::new(posix::rlimits::PosixRlimits),
             IsolatorName::CgroupsCpu => Box::new(cgroups::cpu::CgroupsCpu),
             IsolatorName::CgroupsMem => Box::new(cgroups::mem::CgroupsMem),
             IsolatorName::CgroupsPids => Box::new(cgroups::pids::CgroupsPids),
+            IsolatorName::LinuxCapabilities => {
+                Box::new(linux::capabilities::LinuxCapabilities::new(
+                    caps(&flags.effective_capabilities).as_deref(),
+                    caps(&flags.bounding_capabilities).as_deref(),
+                )?)
+            }
+            IsolatorName::LinuxNnp => Box::new(linux::nnp::LinuxNnp),
             IsolatorName::NamespacesPid => Box::new(namespaces::pid::NamespacesPid),
-            IsolatorName::NamespacesIpc => Box::new(namespaces::ipc::NamespacesIpc),
+            IsolatorName::NamespacesIpc => Box::new(namespaces::ipc::NamespacesIpc::new(
+                flags.default_container_shm_size.map(|b| b.0),
+            )),
             IsolatorName::NamespacesUts => Box::new(namespaces::uts::NamespacesUts),
+            IsolatorName::VolumeSandboxPath => Box::new(volume::sandbox_path::VolumeSandboxPath),
+            IsolatorName::VolumeHostPath => Box::new(volume::host_path::VolumeHostPath),
             IsolatorName::DiskDu => Box::new(disk::du::DiskDu),
+            IsolatorName::LinuxSeccomp => Box::new(linux::seccomp::LinuxSeccomp::new(
+                flags.seccomp_config_dir.as_deref(),
+                flags.seccomp_profile_name.as_deref(),
+            )?),
         };
-        if launcher == LauncherKind::Posix && iso.name().starts_with("namespaces/") {
+        if launcher == LauncherKind::Posix && name.needs_linux_launcher() {
             return Err(format!(
                 "isolator '{}' needs the linux launcher (--launcher=linux)",
                 iso.name()
@@ -96,6 +116,43 @@ pub fn build(
         out.push(iso);
     }
     Ok(out)
+}
+
+/// Refuses a container that asks for what no enabled isolator provides, rather than run it
+/// without: each volume kind, rlimits, capabilities and seccomp need their isolator.
+pub fn check_supported(
+    isolators: &[Box<dyn Isolator>],
+    container: &ContainerInfo,
+) -> Result<(), String> {
+    let enabled = |name: &str| isolators.iter().any(|i| i.name() == name);
+    let mut needs: Vec<(&str, String)> = Vec::new();
+    for v in &container.volumes {
+        let (isolator, what) = match v.source {
+            VolumeSource::Legacy(_) => ("filesystem/shared", "a 'host_path' volume"),
+            VolumeSource::HostPath(_) => ("volume/host_path", "a HOST_PATH volume"),
+            VolumeSource::SandboxPath(_) => ("volume/sandbox_path", "a SANDBOX_PATH volume"),
+        };
+        needs.push((isolator, format!("{what} ({})", v.container_path.display())));
+    }
+    if !container.rlimits.is_empty() {
+        needs.push(("posix/rlimits", "'rlimit_info'".into()));
+    }
+    let linux = &container.linux;
+    if linux.effective_capabilities.is_some() || linux.bounding_capabilities.is_some() {
+        needs.push(("linux/capabilities", "capabilities".into()));
+    }
+    if matches!(
+        linux.seccomp,
+        Some(crate::containerizer::Seccomp::Profile(_))
+    ) {
+        needs.push(("linux/seccomp", "a seccomp profile".into()));
+    }
+    match needs.into_iter().find(|(isolator, _)| !enabled(isolator)) {
+        Some((isolator, what)) => Err(format!(
+            "{what} needs the '{isolator}' isolator, which is not in --isolation"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The cgroup controllers the isolators need (empty: no cgroups at all).

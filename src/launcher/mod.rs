@@ -7,7 +7,7 @@ mod child;
 mod init;
 mod spawn;
 
-pub use child::ChildSetup;
+pub use child::{CapsStep, ChildSetup, MountStep, RLimitStep};
 
 pub use spawn::{release, spawn, ExecReport, LaunchSpec, Spawned};
 

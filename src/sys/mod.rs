@@ -1,10 +1,14 @@
 //! The OS layer: every libc call of the agent lives below this module, each `unsafe` block with a
 //! `SAFETY:` comment. Everything above calls the safe, typed functions exported here.
 
+pub mod caps;
 pub mod fd;
 pub mod mount;
 pub mod notify;
 pub mod process;
+pub mod rlimit;
+pub mod seccomp;
+mod seccomp_x86_64;
 pub mod signal;
 pub mod socket;
 pub mod user;

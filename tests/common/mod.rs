@@ -42,9 +42,14 @@ impl Agent {
     }
 
     pub fn start_with_env(extra: &[&str], env: &[(&str, &str)]) -> Agent {
+        Self::start_under(&std::env::temp_dir(), extra, env)
+    }
+
+    /// Starts the agent with its directories under `base` (for tests that mount over /tmp).
+    pub fn start_under(base: &Path, extra: &[&str], env: &[(&str, &str)]) -> Agent {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("mltest-{}-{n}", std::process::id());
-        let dir = std::env::temp_dir().join(&tag);
+        let dir = base.join(&tag);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let agent = Agent {

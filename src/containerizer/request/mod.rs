@@ -6,7 +6,9 @@ use serde_json::Value;
 mod container_info;
 mod uris;
 
-pub use container_info::ContainerInfo;
+pub use container_info::{
+    ContainerInfo, LinuxInfo, RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
+};
 
 use super::id::ContainerId;
 use crate::resources::Resources;

@@ -1,3 +1,4 @@
 //! `filesystem/*`.
 
 pub mod posix;
+pub mod shared;

@@ -1,6 +1,7 @@
 //! `posix/cpu` and `posix/mem`: usage only, from the container's process tree in procfs, for
-//! hosts without cgroups (Mesos's `src/usage/usage.cpp`).
+//! hosts without cgroups (Mesos's `src/usage/usage.cpp`); `posix/rlimits`: resource limits.
 
 pub mod cpu;
 pub mod mem;
 mod proctree;
+pub mod rlimits;
