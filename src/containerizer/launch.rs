@@ -1,4 +1,4 @@
-//! LAUNCH: STARTING → PREPARING → ISOLATING → RUNNING, synchronously up to the clone; the
+//! LAUNCH: STARTING → (PROVISIONING) → PREPARING → ISOLATING → RUNNING, synchronously up to the clone; the
 //! answer waits for the exec report (EOF: the task exec'd).
 
 use std::ffi::CString;
@@ -87,6 +87,7 @@ impl Containerizer {
             released: false,
             disk_used: None,
             disk_measured: None,
+            provisioning: None,
         };
         self.by_slot.insert(slot, id.clone());
         self.containers.insert(id.clone(), container);
@@ -154,7 +155,50 @@ impl Containerizer {
         self.crash_point("checkpoint");
         let (stdout, stderr) = make_sandbox(&sandbox, user)?;
         let runtime_fd = make_runtime_dir(&ckpt.runtime)?;
+        let container = if req.container.given {
+            &req.container
+        } else {
+            &self.settings.default_container
+        };
+        if let Some(image) = container.image.clone() {
+            // PROVISIONING: the launch goes on once the image's rootfs is made.
+            self.set_state(id, State::Provisioning);
+            let pending = super::provision::Pending::new(
+                req.clone(),
+                user.cloned(),
+                (stdout, stderr, runtime_fd),
+                image,
+            );
+            if let Some(c) = self.containers.get_mut(id) {
+                c.provisioning = Some(Box::new(pending));
+            }
+            return self.advance_provisioning(id, registry);
+        }
+        self.continue_launch(id, req, user, (stdout, stderr, runtime_fd), None, registry)
+    }
 
+    /// PREPARING → ISOLATING → RUNNING (or FETCHING): isolators, then the clone.
+    pub(super) fn continue_launch(
+        &mut self,
+        id: &super::ContainerId,
+        req: &LaunchRequest,
+        user: Option<&User>,
+        stdio: (OwnedFd, OwnedFd, OwnedFd),
+        image: Option<super::provision::ImageRun>,
+        registry: &Registry,
+    ) -> Result<(), String> {
+        let (stdout, stderr, runtime_fd) = stdio;
+        let (sandbox, ckpt) = match self.containers.get(id) {
+            Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
+            None => return Err("container vanished".into()),
+        };
+        let docker_runtime = self.isolators.iter().any(|i| i.name() == "docker/runtime");
+        let task = super::provision::runtime::task_command(
+            &req.command,
+            image.as_ref(),
+            docker_runtime,
+            &self.settings.sandbox_directory,
+        )?;
         self.set_state(id, State::Preparing);
         let controllers = crate::isolator::controllers(&self.isolators);
         if let (Some(cgroups), false) = (&self.cgroups, controllers.is_empty()) {
@@ -182,6 +226,7 @@ impl Containerizer {
                 sandbox: &sandbox,
                 enable_cfs: self.settings.enable_cfs,
                 user: user.map(|u| (u.uid, u.gid)),
+                rootfs: image.as_ref().map(|i| i.rootfs.as_path()),
             };
             for iso in &self.isolators {
                 iso.prepare(&ctx, &mut plan)
@@ -196,7 +241,7 @@ impl Containerizer {
         };
         let has_cgroup = self.containers.get(id).is_some_and(|c| c.cgroup.is_some());
         let spec = build_spec(
-            req, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd,
+            req, &task, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd,
         )?;
         let mut spawned = launcher::spawn(spec, has_cgroup).map_err(|e| e.to_string())?;
         self.crash_point("clone");
@@ -373,6 +418,7 @@ fn cstring(s: &str, what: &str) -> Result<CString, String> {
 #[allow(clippy::too_many_arguments)]
 fn build_spec(
     req: &LaunchRequest,
+    task: &super::provision::runtime::TaskCommand,
     user: Option<&User>,
     sandbox: &Path,
     plan: &Plan,
@@ -381,28 +427,23 @@ fn build_spec(
     cgroup_fd: Option<OwnedFd>,
     runtime_dir: OwnedFd,
 ) -> Result<LaunchSpec, String> {
-    let cmd = &req.command;
-    let (program, argv): (String, Vec<String>) = if cmd.shell {
-        (
-            "/bin/sh".into(),
-            vec!["sh".into(), "-c".into(), cmd.value.clone()],
-        )
-    } else if cmd.arguments.is_empty() {
-        (cmd.value.clone(), vec![cmd.value.clone()])
-    } else {
-        (cmd.value.clone(), cmd.arguments.clone())
+    let program = task.program.clone();
+    let argv = task.argv.clone();
+    // Inside an image the sandbox is where filesystem/linux mounted it.
+    let sandbox_str = match &task.sandbox {
+        Some(s) => s.to_string_lossy().into_owned(),
+        None => sandbox.to_string_lossy().into_owned(),
     };
-    let sandbox_str = sandbox.to_string_lossy().into_owned();
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), DEFAULT_PATH.into()),
-        ("MESOS_SANDBOX".into(), sandbox_str),
+        ("MESOS_SANDBOX".into(), sandbox_str.clone()),
         ("MESOS_CONTAINER_ID".into(), req.id.as_str().to_string()),
     ];
     if let Some(u) = user {
         env.push(("HOME".into(), u.home.clone()));
         env.push(("USER".into(), u.name.clone()));
     }
-    for (k, v) in &cmd.environment {
+    for (k, v) in &task.environment {
         env.retain(|(name, _)| name != k);
         env.push((k.clone(), v.clone()));
     }
@@ -436,8 +477,14 @@ fn build_spec(
         search_path,
         argv: CStringArray::new(argv),
         envp: CStringArray::new(envp),
-        cwd: CString::new(sandbox.as_os_str().as_bytes())
-            .map_err(|_| "sandbox path has a NUL byte")?,
+        cwd: CString::new(
+            task.cwd
+                .as_deref()
+                .unwrap_or(Path::new(&sandbox_str))
+                .as_os_str()
+                .as_bytes(),
+        )
+        .map_err(|_| "the working directory has a NUL byte")?,
         stdout,
         stderr,
         user: user.map(|u| (u.uid, u.gid, u.groups.clone())),

@@ -11,6 +11,7 @@ mod id;
 mod launch;
 mod metrics;
 mod oom;
+mod provision;
 mod recover;
 mod request;
 mod usage;
@@ -20,10 +21,11 @@ pub use disk::DiskSettings;
 pub use fetch::{FetchMetrics, FetchSettings};
 pub use id::ContainerId;
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
+pub use provision::ImageSettings;
 pub use recover::Recovered;
 pub use request::{
-    parse_container_id, parse_launch, Command, ContainerInfo, LaunchRequest, LinuxInfo, RLimit,
-    Seccomp, Volume, VolumeMode, VolumeSource,
+    parse_container_id, parse_launch, Command, ContainerInfo, Image, LaunchRequest, LinuxInfo,
+    RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
 };
 
 use std::collections::{BTreeMap, HashMap};
@@ -53,6 +55,8 @@ pub struct Settings {
     pub crash_at: Option<String>,
     /// `--default_container_info`: for launches that give no `container`.
     pub default_container: ContainerInfo,
+    /// `--sandbox_directory`: the sandbox's path inside a container with an image.
+    pub sandbox_directory: PathBuf,
 }
 
 /// What the API layer must learn of, produced by events and timers.
@@ -121,6 +125,8 @@ pub struct Containerizer {
     pub fetcher: fetch::Fetcher,
     /// disk/du, when enabled.
     disk: Option<disk::DiskWatch>,
+    /// The image store and pulls in flight, when `--image_providers` is set.
+    images: Option<provision::Images>,
 }
 
 impl Containerizer {
@@ -133,6 +139,7 @@ impl Containerizer {
         Containerizer {
             fetcher: fetch::Fetcher::new(fetch_settings),
             disk: None,
+            images: None,
             settings,
             isolators,
             cgroups,

@@ -248,6 +248,7 @@ impl Containerizer {
             released: false,
             disk_used: None,
             disk_measured: None,
+            provisioning: None,
             id,
         }
     }
