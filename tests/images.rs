@@ -460,3 +460,42 @@ fn concurrent_launches_share_one_pull_from_a_real_registry() {
         mounts_under(&provisioner).is_empty()
     });
 }
+
+#[test]
+fn volumes_are_mounted_inside_the_image() {
+    if !root_or_skip("volumes_are_mounted_inside_the_image") {
+        return;
+    }
+    let t = TempDir::new();
+    let registry = local_registry(&t, &build_image("true"));
+    let host = t.dir("host-data");
+    std::fs::write(host.join("hello"), "from the host\n").unwrap();
+    let agent = start(registry.to_str().unwrap(), "overlay");
+    let r = agent.call(json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+    "container_id": {"value": "vols"},
+    "command": {"value": "cat /data/hello; echo w > /scratch/f; \
+                echo x > /data/new 2>/dev/null || echo read-only"},
+    "container": {"type": "MESOS",
+        "mesos": {"image": {"type": "DOCKER", "docker": {"name": "busybox"}}},
+        "volumes": [
+            {"container_path": "/data", "mode": "RO",
+             "source": {"type": "HOST_PATH", "host_path": {"path": host.to_str().unwrap()}}},
+            {"container_path": "/scratch", "mode": "RW",
+             "source": {"type": "SANDBOX_PATH", "sandbox_path": {"type": "SELF", "path": "tmp"}}}
+        ]}}}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let w = agent.wait_json("vols");
+    assert_eq!(w["exit_status"], json!(0), "{w}");
+    assert_eq!(stdout_of(&agent, "vols"), "from the host\nread-only\n");
+    assert_eq!(
+        std::fs::read_to_string(agent.sandbox("vols").join("tmp/f")).unwrap(),
+        "w\n"
+    );
+    assert!(!host.join("new").exists());
+    assert_eq!(agent.remove("vols").status, 200);
+    let provisioner = agent.work_dir.join("provisioner");
+    Agent::eventually("rootfs removed", Duration::from_secs(10), || {
+        !provisioner.join("containers/vols").exists()
+    });
+    assert_eq!(mounts_under(&provisioner), Vec::<String>::new());
+}
