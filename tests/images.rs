@@ -80,7 +80,8 @@ fn image_runs_with(backend: &str) {
     let script = "cat /etc/added; test ! -e /etc/gone && echo gone-is-gone; \
                   test ! -e /usr && echo no-usr; echo sandbox=$MESOS_SANDBOX; pwd; \
                   echo inside > $MESOS_SANDBOX/written; ls /proc/1/ >/dev/null && echo proc; \
-                  echo x > /dev/null && echo devnull";
+                  echo x > /dev/null && echo devnull; test -s /proc/kcore || echo kcore-masked; \
+                  echo 1 > /proc/sysrq-trigger 2>/dev/null || echo sysrq-read-only";
     let r = launch_image(
         &agent,
         "img1",
@@ -105,6 +106,8 @@ fn image_runs_with(backend: &str) {
         "\n/etc\n",
         "proc",
         "devnull",
+        "kcore-masked",
+        "sysrq-read-only",
     ] {
         assert!(out.contains(want), "{want:?} missing from {out:?}");
     }

@@ -12,6 +12,25 @@ use std::ptr;
 
 use crate::sys::mount;
 
+/// Parts of /proc the task may read but not write (Mesos's list).
+const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+/// Paths hidden from the task (Mesos's list): files get /dev/null over them, directories an
+/// empty read-only tmpfs.
+const MASKED: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/key-users",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/firmware",
+];
+
 /// The host device nodes bind-mounted into the container's fresh `/dev`.
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
@@ -48,6 +67,17 @@ impl RootSwitch {
             None,
         )?;
         self.make_dev()?;
+        for name in PROC_READ_ONLY {
+            let path = proc_dir.join(name);
+            if path.exists() {
+                bind(&path, &path)?;
+                mount::remount_read_only(&cpath(&path)?)
+                    .map_err(|e| fail("make read-only", &path, &e))?;
+            }
+        }
+        for masked in MASKED {
+            mask(&inside(root, Path::new(masked)))?;
+        }
         pivot_into(root)
     }
 
@@ -98,6 +128,21 @@ impl RootSwitch {
             libc::MS_NOSUID | libc::MS_NODEV,
             Some(c"mode=1777"),
         )
+    }
+}
+
+/// Hides `path` if it exists.
+fn mask(path: &Path) -> Result<(), String> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => mount_fs(
+            c"tmpfs",
+            path,
+            c"tmpfs",
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            Some(c"size=0"),
+        ),
+        Ok(_) => bind(Path::new("/dev/null"), path),
+        Err(_) => Ok(()),
     }
 }
 
