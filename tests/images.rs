@@ -502,3 +502,28 @@ fn volumes_are_mounted_inside_the_image() {
     });
     assert_eq!(mounts_under(&provisioner), Vec::<String>::new());
 }
+
+#[test]
+fn the_image_user_runs_the_task() {
+    if !root_or_skip("the_image_user_runs_the_task") {
+        return;
+    }
+    let t = TempDir::new();
+    let mut image = build_image(
+        "while read k v rest; do [ \"$k\" = Uid: ] && echo uid=$v; done < /proc/self/status; \
+         touch $MESOS_SANDBOX/mine && echo wrote",
+    );
+    let mut config: Value = serde_json::from_slice(&image.config).unwrap();
+    config["config"]["User"] = json!("4321:4321");
+    image.config = serde_json::to_vec(&config).unwrap();
+    let registry = local_registry(&t, &image);
+    let agent = start(registry.to_str().unwrap(), "copy");
+    let r = launch_image(&agent, "user", "busybox", json!({"shell": false}));
+    assert_eq!(r.status, 200, "{r:?}");
+    let w = agent.wait_json("user");
+    assert_eq!(w["exit_status"], json!(0), "{w}");
+    assert_eq!(stdout_of(&agent, "user"), "uid=4321\nwrote\n");
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(agent.sandbox("user").join("mine")).unwrap();
+    assert_eq!((meta.uid(), meta.gid()), (4321, 4321));
+}

@@ -193,6 +193,26 @@ impl Containerizer {
             None => return Err("container vanished".into()),
         };
         let docker_runtime = self.isolators.iter().any(|i| i.name() == "docker/runtime");
+        // docker/runtime: the image's User runs the task when the command names none.
+        let image_user = match (&image, user, docker_runtime && self.settings.switch_user) {
+            (Some(img), None, true) => match &img.config.user {
+                Some(spec) => {
+                    let u = super::provision::runtime::image_user(&img.rootfs, spec)?;
+                    for path in [
+                        sandbox.clone(),
+                        sandbox.join("stdout"),
+                        sandbox.join("stderr"),
+                    ] {
+                        chown(&path, Some(u.uid), Some(u.gid))
+                            .map_err(|e| format!("Failed to chown {}: {e}", path.display()))?;
+                    }
+                    Some(u)
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let user = user.or(image_user.as_ref());
         let task = super::provision::runtime::task_command(
             &req.command,
             image.as_ref(),

@@ -172,3 +172,78 @@ mod tests {
         assert_eq!(t.environment, vec![("A".into(), "task".into())]);
     }
 }
+
+/// docker/runtime's `User` (`name`, `uid`, `name:group` or `uid:gid`), resolved in the image's
+/// own `/etc/passwd` and `/etc/group` (the host's mean nothing inside the image).
+pub fn image_user(rootfs: &Path, spec: &str) -> Result<crate::sys::user::User, String> {
+    let (user, group) = match spec.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (spec, None),
+    };
+    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    // name:x:uid:gid:gecos:home:shell
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && (f[0] == user || (user.parse::<u32>().is_ok() && f[2] == user)));
+    let uid = match (&entry, user.parse::<u32>()) {
+        (Some(f), _) => f[2].parse::<u32>().ok(),
+        (None, Ok(uid)) => Some(uid),
+        (None, Err(_)) => None,
+    }
+    .ok_or_else(|| format!("The image's user '{user}' is not in its /etc/passwd"))?;
+    let gid = match group {
+        Some(g) => match g.parse::<u32>() {
+            Ok(gid) => gid,
+            Err(_) => std::fs::read_to_string(rootfs.join("etc/group"))
+                .unwrap_or_default()
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 3 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| format!("The image's group '{g}' is not in its /etc/group"))?,
+        },
+        None => entry
+            .as_ref()
+            .and_then(|f| f[3].parse().ok())
+            .unwrap_or(uid),
+    };
+    Ok(crate::sys::user::User {
+        name: entry
+            .as_ref()
+            .map_or_else(|| user.to_string(), |f| f[0].to_string()),
+        uid,
+        gid,
+        groups: vec![gid],
+        home: entry
+            .as_ref()
+            .map_or_else(|| "/".to_string(), |f| f[5].to_string()),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod user_tests {
+    use super::*;
+
+    #[test]
+    fn image_users_resolve_in_the_image() {
+        let root = std::env::temp_dir().join(format!("mesolite-imguser-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        std::fs::write(
+            root.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001::/home/app:/bin/sh\n",
+        )
+        .unwrap();
+        std::fs::write(root.join("etc/group"), "staff:x:50:\n").unwrap();
+        let u = image_user(&root, "app").unwrap();
+        assert_eq!((u.uid, u.gid, u.home.as_str()), (1000, 1001, "/home/app"));
+        let u = image_user(&root, "app:staff").unwrap();
+        assert_eq!((u.uid, u.gid), (1000, 50));
+        let u = image_user(&root, "4321:99").unwrap();
+        assert_eq!((u.uid, u.gid, u.home.as_str()), (4321, 99, "/"));
+        assert!(image_user(&root, "nobody").is_err());
+        assert!(image_user(&root, "app:nogroup").is_err());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
