@@ -527,3 +527,31 @@ fn the_image_user_runs_the_task() {
     let meta = std::fs::metadata(agent.sandbox("user").join("mine")).unwrap();
     assert_eq!((meta.uid(), meta.gid()), (4321, 4321));
 }
+
+#[test]
+fn a_rootfs_that_cannot_be_made_fails_the_launch_with_the_reason() {
+    if !root_or_skip("a_rootfs_that_cannot_be_made_fails_the_launch_with_the_reason") {
+        return;
+    }
+    let t = TempDir::new();
+    let registry = local_registry(&t, &build_image("true"));
+    // The bind backend takes single-layer images only; this one has two.
+    let agent = start(registry.to_str().unwrap(), "bind");
+    // First after a pull (asynchronous), then from the store (synchronous).
+    for id in ["bind1", "bind2"] {
+        let r = launch_image(&agent, id, "busybox", json!({"value": "true"}));
+        assert_eq!(r.status, 400, "{r:?}");
+        assert!(r.text.contains("single-layer"), "{r:?}");
+        let w = agent.wait_json(id);
+        assert_eq!(w["reason"], json!("REASON_CONTAINER_LAUNCH_FAILED"), "{w}");
+        assert!(
+            w["message"].as_str().unwrap().contains("single-layer"),
+            "{w}"
+        );
+        assert_eq!(agent.remove(id).status, 200);
+    }
+    assert_eq!(
+        mounts_under(&agent.work_dir.join("provisioner")),
+        Vec::<String>::new()
+    );
+}

@@ -328,12 +328,17 @@ impl Containerizer {
         }
         let msg =
             "Failed to launch container: the container was destroyed while provisioning its image";
-        if let Some(c) = self.containers.get_mut(id) {
-            if !c.killed {
-                c.launch_failure = Some(msg.to_string());
+        match self.containers.get_mut(id) {
+            // A launch failing on its own already says why, and is answered by its caller.
+            Some(c) if c.launch_failure.is_some() => Vec::new(),
+            Some(c) => {
+                if !c.killed {
+                    c.launch_failure = Some(msg.to_string());
+                }
+                vec![Notice::LaunchFailed(id.clone(), msg.to_string())]
             }
+            None => Vec::new(),
         }
-        vec![Notice::LaunchFailed(id.clone(), msg.to_string())]
     }
 }
 
