@@ -8,13 +8,12 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::Instant;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::checkpoint;
-use super::container::{Container, Init, State};
+use super::container::{Init, State};
 use super::request::LaunchRequest;
 use super::{Containerizer, LaunchOutcome, Notice};
 use crate::event::Source;
@@ -56,41 +55,10 @@ impl Containerizer {
             Err(msg) => return LaunchOutcome::Refused(msg),
         };
         self.metrics.launches += 1;
-        let slot = self.next_slot;
-        self.next_slot = self.next_slot.wrapping_add(1).max(1);
         let id = req.id.clone();
-        let container = Container {
-            id: id.clone(),
-            slot,
-            state: State::Starting,
-            resources: req.resources.clone(),
-            sandbox: self.settings.work_dir.join("containers").join(id.as_str()),
-            ckpt: checkpoint::Paths::new(
-                &self.settings.work_dir,
-                &self.settings.runtime_dir,
-                id.as_str(),
-            ),
-            cgroup: None,
-            init: None,
-            exec_report: None,
-            exec_report_buf: Vec::new(),
-            launch_failure: None,
-            killed: false,
-            termination: None,
-            created: Instant::now(),
-            destroy_started: None,
-            orphan: false,
-            oom_watch: None,
-            limitation: None,
-            fetch: None,
-            release: None,
-            released: false,
-            disk_used: None,
-            disk_measured: None,
-            provisioning: None,
-        };
-        self.by_slot.insert(slot, id.clone());
-        self.containers.insert(id.clone(), container);
+        let mut container = self.blank(id.clone());
+        container.resources = req.resources.clone();
+        self.insert(container);
         match self.start(&id, &req, user.as_ref(), registry) {
             Ok(()) => LaunchOutcome::Pending,
             Err(msg) => {

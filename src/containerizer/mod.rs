@@ -9,6 +9,7 @@ mod disk;
 mod fetch;
 mod id;
 mod launch;
+mod lines;
 mod metrics;
 mod oom;
 mod provision;
