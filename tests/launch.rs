@@ -258,3 +258,40 @@ fn command_user_runs_the_task_as_that_user_and_unknown_users_are_400() {
     assert!(r.text().contains("no-such-user-xyz"), "{}", r.text());
     assert!(agent.container("ghostuser").is_none());
 }
+
+#[test]
+fn the_agent_lowers_its_oom_score_and_containers_get_the_default() {
+    if !root_or_skip("oom_score_adj") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let pid = agent.child.as_ref().unwrap().id();
+    let own: i32 = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if own != -500 {
+        // Some sandboxes forbid negative values even to root: then the agent says so.
+        assert!(
+            agent
+                .log_text()
+                .contains("Failed to lower the agent's oom_score_adj"),
+            "{own}"
+        );
+        eprintln!("NOTE oom_score_adj: this kernel refused -500 to the agent ({own})");
+    }
+    assert_eq!(
+        agent
+            .launch_shell("oom", "cat /proc/self/oom_score_adj", json!([]))
+            .status,
+        200
+    );
+    assert_eq!(agent.wait_json("oom")["exit_status"], 0);
+    assert_eq!(
+        std::fs::read_to_string(agent.sandbox("oom").join("stdout"))
+            .unwrap()
+            .trim(),
+        "0"
+    );
+}
