@@ -57,7 +57,7 @@ impl Containerizer {
             },
             TimerKind::DiskTick => {
                 self.on_disk_tick(registry, timers);
-                Vec::new()
+                self.on_xfs_tick(registry, timers)
             }
             TimerKind::ConnectionSweep => Vec::new(),
         }
@@ -245,6 +245,12 @@ impl Containerizer {
             self.metrics.destroy_errors += 1;
             log::error!("Failed to destroy container {id} within {DESTROY_TIMEOUT:?}: its cgroup is left behind");
         }
+        // Nothing runs in the sandbox any more: release its XFS project.
+        let sandbox = c.sandbox.clone();
+        self.xfs_cleanup(&sandbox);
+        let Some(c) = self.containers.get_mut(id) else {
+            return Vec::new();
+        };
         if c.orphan {
             log::info!("Orphan container {id} destroyed");
             let slot = c.slot;

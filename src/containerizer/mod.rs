@@ -14,6 +14,7 @@ mod oom;
 mod recover;
 mod request;
 mod usage;
+mod xfs;
 
 pub use container::{Container, Init, Reason, State, TaskState, Termination};
 pub use disk::DiskSettings;
@@ -121,6 +122,8 @@ pub struct Containerizer {
     pub fetcher: fetch::Fetcher,
     /// disk/du, when enabled.
     disk: Option<disk::DiskWatch>,
+    /// disk/xfs, when enabled.
+    xfs: Option<xfs::XfsWatch>,
 }
 
 impl Containerizer {
@@ -133,6 +136,7 @@ impl Containerizer {
         Containerizer {
             fetcher: fetch::Fetcher::new(fetch_settings),
             disk: None,
+            xfs: None,
             settings,
             isolators,
             cgroups,
