@@ -159,18 +159,22 @@ impl fmt::Display for XfsError {
                 "disk/xfs needs --work_dir on XFS; {} is on {fstype}",
                 work_dir.display()
             ),
-            Self::QuotaState { device, error } => write!(
-                f,
-                "cannot read the quota state of {device} (is XFS quota support in the kernel?): {error}"
-            ),
+            Self::QuotaState { device, error } => {
+                write!(f, "cannot read the quota state of {device}: {error}")
+            }
             Self::NoProjectQuota { device, mount } => write!(
                 f,
-                "project quotas are not enabled on {device} (mount {} with -o prjquota)",
+                "project quotas are not enabled on {device}: mount {} with -o prjquota \
+                 (on a kernel with XFS quota support)",
                 mount.display()
             ),
             Self::RangeExhausted(r) => write!(f, "no free project ID left in {r}"),
             Self::SetProject { path, error } => {
-                write!(f, "cannot set the project ID of {}: {error}", path.display())
+                write!(
+                    f,
+                    "cannot set the project ID of {}: {error}",
+                    path.display()
+                )
             }
             Self::SetLimit { projid, error } => {
                 write!(f, "cannot set the quota of project {projid}: {error}")
@@ -271,11 +275,17 @@ impl XfsQuota {
             device: mount.source.clone(),
             error: std::io::ErrorKind::InvalidInput.into(),
         })?;
-        let (accounted, enforced) =
-            quota::project_quota_state(&device).map_err(|error| XfsError::QuotaState {
-                device: mount.source.clone(),
-                error,
-            })?;
+        let (accounted, enforced) = match quota::project_quota_state(&device) {
+            Ok(state) => state,
+            // XFS answers ENOSYS when no quota is on (and so does a kernel without XFS quotas).
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => (false, false),
+            Err(error) => {
+                return Err(XfsError::QuotaState {
+                    device: mount.source,
+                    error,
+                })
+            }
+        };
         if !accounted || !enforced {
             return Err(XfsError::NoProjectQuota {
                 device: mount.source,
