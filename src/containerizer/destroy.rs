@@ -314,6 +314,13 @@ impl Containerizer {
         if !c.state.can_remove() {
             return Err(ControlError::StillRunning(id.clone()));
         }
+        // A project that cleanup could not release (kept reserved, or found so at recovery)
+        // is released with its files.
+        let sandbox = c.sandbox.clone();
+        self.xfs_cleanup(&sandbox);
+        let Some(c) = self.containers.get(id) else {
+            return Err(ControlError::NotFound(id.clone()));
+        };
         let _ = fs::remove_dir_all(&c.ckpt.runtime);
         let _ = fs::remove_dir_all(&c.ckpt.meta);
         let trash = self.settings.work_dir.join("containers").join(format!(

@@ -353,11 +353,15 @@ impl XfsQuota {
             Err((path, e)) if e.kind() == std::io::ErrorKind::NotFound && path == sandbox => {
                 self.projects.free(projid)
             }
-            // Kept in use: files still charged to it would count against its next owner.
-            Err((path, e)) => log::warn!(
-                "disk/xfs: cannot reset the project of {}: {e}; project {projid} stays reserved",
-                path.display()
-            ),
+            // Kept in use (files still charged to it would count against its next owner); the
+            // container's REMOVE tries again.
+            Err((path, e)) => {
+                log::warn!(
+                    "disk/xfs: cannot reset the project of {}: {e}; project {projid} stays reserved",
+                    path.display()
+                );
+                self.by_sandbox.insert(sandbox.to_path_buf(), projid);
+            }
         }
     }
 }
