@@ -22,6 +22,12 @@ pub enum Source {
     Fetch(u32),
     /// The stdout of the disk/du measurement of a container, by container slot.
     Du(u32),
+    /// The stdout of an image pull (`mesolite-fetch` in pull mode), by pull slot: one pull
+    /// serves every launch of the image.
+    Pull(u32),
+    /// The stdout of a container's rootfs copy (`mesolite-fetch` in provision mode), by
+    /// container slot.
+    Rootfs(u32),
 }
 
 const KIND_SHIFT: u32 = 32;
@@ -37,6 +43,8 @@ impl From<Source> for Token {
             Source::Oom(n) => (6, n),
             Source::Fetch(n) => (7, n),
             Source::Du(n) => (8, n),
+            Source::Pull(n) => (9, n),
+            Source::Rootfs(n) => (10, n),
         };
         Token((kind << KIND_SHIFT) | slot as usize)
     }
@@ -55,6 +63,8 @@ impl Source {
             6 => Source::Oom(slot),
             7 => Source::Fetch(slot),
             8 => Source::Du(slot),
+            9 => Source::Pull(slot),
+            10 => Source::Rootfs(slot),
             _ => return None,
         })
     }
@@ -72,6 +82,8 @@ mod tests {
             Source::Conn(7),
             Source::Init(u32::MAX),
             Source::ExecReport(0),
+            Source::Pull(3),
+            Source::Rootfs(4),
         ] {
             assert_eq!(Source::from_token(Token::from(s)), Some(s));
         }

@@ -7,7 +7,6 @@ mod common;
 mod support;
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 use common::{root_or_skip, Agent};
@@ -461,15 +460,15 @@ fn a_destroy_during_fetching_kills_the_fetcher_at_once() {
         assert_eq!(w["state"], "TASK_KILLED", "{w}");
         assert_eq!(handle.join().unwrap().status, 400);
     });
-    let left = std::process::Command::new("pgrep")
-        .args(["-f", "mesolite-fetch"])
-        .output()
-        .unwrap();
-    let pids = String::from_utf8_lossy(&left.stdout).trim().to_string();
-    assert!(
-        pids.is_empty() || !Path::new(&format!("/proc/{pids}")).exists(),
-        "fetcher left: {pids}"
-    );
+    // This agent's own fetcher (other tests run theirs in parallel).
+    let agent_pid = agent.child.as_ref().unwrap().id().to_string();
+    Agent::eventually("the fetcher gone", Duration::from_secs(5), || {
+        let left = std::process::Command::new("pgrep")
+            .args(["-P", &agent_pid, "-f", "mesolite-fetch"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&left.stdout).trim().is_empty()
+    });
 }
 
 #[test]

@@ -233,3 +233,65 @@ fn posix_launcher_runs_and_kills_without_namespaces() {
     assert_eq!(agent.kill("p", None).status, 200);
     assert_eq!(agent.wait_json("p")["exit_status"], 9);
 }
+
+#[test]
+fn command_user_runs_the_task_as_that_user_and_unknown_users_are_400() {
+    if !root_or_skip("command_user") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let r = agent.call(json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+        "container_id": {"value": "asnobody"},
+        "command": {"value": "id -u; id -g; touch mine", "shell": true, "user": "nobody"}}}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(agent.wait_json("asnobody")["exit_status"], 0);
+    let sb = agent.sandbox("asnobody");
+    let out = std::fs::read_to_string(sb.join("stdout")).unwrap();
+    assert_eq!(out.lines().next(), Some("65534"), "{out}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(sb.join("stdout")).unwrap().uid(), 65534);
+    assert_eq!(std::fs::metadata(sb.join("mine")).unwrap().uid(), 65534);
+    let r = agent.call(json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+        "container_id": {"value": "ghostuser"},
+        "command": {"value": "true", "user": "no-such-user-xyz"}}}));
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("no-such-user-xyz"), "{}", r.text());
+    assert!(agent.container("ghostuser").is_none());
+}
+
+#[test]
+fn the_agent_lowers_its_oom_score_and_containers_get_the_default() {
+    if !root_or_skip("oom_score_adj") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let pid = agent.child.as_ref().unwrap().id();
+    let own: i32 = std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    if own != -500 {
+        // Some sandboxes forbid negative values even to root: then the agent says so.
+        assert!(
+            agent
+                .log_text()
+                .contains("Failed to lower the agent's oom_score_adj"),
+            "{own}"
+        );
+        eprintln!("NOTE oom_score_adj: this kernel refused -500 to the agent ({own})");
+    }
+    assert_eq!(
+        agent
+            .launch_shell("oom", "cat /proc/self/oom_score_adj", json!([]))
+            .status,
+        200
+    );
+    assert_eq!(agent.wait_json("oom")["exit_status"], 0);
+    assert_eq!(
+        std::fs::read_to_string(agent.sandbox("oom").join("stdout"))
+            .unwrap()
+            .trim(),
+        "0"
+    );
+}

@@ -14,11 +14,12 @@ use mio::{Events, Poll};
 
 use crate::api::{AgentInfo, Ctx, Server, ServerConfig};
 use crate::cgroups::{Cgroups, CgroupsConfig};
-use crate::config::{Flags, Launcher, Recover};
-use crate::containerizer::{Containerizer, FetchSettings, Notice, Settings};
+use crate::config::{Flags, Launcher, ProvisionerBackend, Recover};
+use crate::containerizer::{Containerizer, FetchSettings, ImageSettings, Notice, Settings};
 use crate::event::Source;
 use crate::http::Limits;
 use crate::launcher::LauncherKind;
+use crate::provisioner::backend::BackendKind;
 use crate::timer::{TimerKind, Timers};
 
 /// Why the agent could not start or had to stop.
@@ -125,6 +126,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         total,
         crash_at: std::env::var("MESOLITE_TEST_CRASH_AT").ok(),
         default_container,
+        sandbox_directory: flags.sandbox_directory.clone(),
     };
     let fetch_settings = FetchSettings {
         binary: helper_binary(flags.launcher_dir.as_deref(), "mesolite-fetch"),
@@ -163,6 +165,10 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             &mut timers,
         );
     }
+    if let Some(images) = image_settings(&flags)? {
+        setup::ensure_dir(&images.requests_dir)?;
+        containerizer.enable_images(images);
+    }
     let recovery_started = Instant::now();
     if rebooted {
         log::warn!("The host rebooted since the last checkpoints: their containers ended with it");
@@ -175,6 +181,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         containerizer.destroy_all(poll.registry(), &mut timers);
     }
     let _ = recovered;
+    containerizer.remove_stale_rootfses();
 
     let listener = setup::bind_socket(&flags.socket, flags.socket_group.as_deref())?;
     let server_config = ServerConfig {
@@ -248,6 +255,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 | Source::ExecReport(_)
                 | Source::Oom(_)
                 | Source::Fetch(_)
+                | Source::Pull(_)
+                | Source::Rootfs(_)
                 | Source::Du(_) => {
                     let n = ctx.containerizer.on_event(source, registry, ctx.timers);
                     ctx.notices.extend(n);
@@ -281,6 +290,44 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
 }
 
 /// A helper binary: in `--launcher_dir`, else beside the agent's own binary.
+/// The image settings, when `--image_providers` names a provider.
+fn image_settings(flags: &Flags) -> Result<Option<ImageSettings>, AgentError> {
+    let enabled = flags
+        .image_providers
+        .as_ref()
+        .is_some_and(|p| p.0.contains(&crate::config::ImageProvider::Docker));
+    if !enabled {
+        return Ok(None);
+    }
+    let store_dir = flags
+        .docker_store_dir
+        .clone()
+        .unwrap_or_else(|| flags.work_dir.join("store").join("docker"));
+    setup::ensure_dir(&store_dir)?;
+    let backend = match flags.image_provisioner_backend {
+        Some(ProvisionerBackend::Copy) => BackendKind::Copy,
+        Some(ProvisionerBackend::Bind) => BackendKind::Bind,
+        Some(ProvisionerBackend::Overlay) => {
+            if let Some(why) = crate::provisioner::backend::overlay_unavailable(&store_dir) {
+                return Err(AgentError::Isolation(format!(
+                    "The overlay backend cannot be used: {why}"
+                )));
+            }
+            BackendKind::Overlay
+        }
+        None => crate::provisioner::backend::default_backend(&store_dir),
+    };
+    Ok(Some(ImageSettings {
+        binary: helper_binary(flags.launcher_dir.as_deref(), "mesolite-fetch"),
+        store_dir,
+        registry: flags.docker_registry.clone(),
+        docker_config: flags.docker_config.clone(),
+        backend,
+        stall_timeout: flags.fetcher_stall_timeout,
+        requests_dir: flags.runtime_dir.join("provisioner"),
+    }))
+}
+
 fn helper_binary(launcher_dir: Option<&std::path::Path>, name: &str) -> PathBuf {
     let dir = match launcher_dir {
         Some(d) => d.to_path_buf(),

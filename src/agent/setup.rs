@@ -128,7 +128,16 @@ pub fn check_boot_id(proc_dir: &Path, work_dir: &Path) -> bool {
 
 /// Makes the kernel's OOM killer pick tasks before the agent (containers reset it to 0).
 pub fn lower_oom_score(proc_dir: &Path) {
-    if let Err(e) = fs::write(proc_dir.join("self/oom_score_adj"), "-500") {
-        log::warn!("Failed to lower the agent's oom_score_adj: {e}");
+    let path = proc_dir.join("self/oom_score_adj");
+    let current: i32 = fs::read_to_string(&path)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    // Already lower (systemd's OOMScoreAdjust=-900): keep it.
+    if current <= -500 {
+        return;
+    }
+    if let Err(e) = fs::write(&path, "-500") {
+        log::warn!("Failed to lower the agent's oom_score_adj from {current}: {e}");
     }
 }

@@ -55,6 +55,7 @@ pub(super) fn handle(req: &Request, peer: Option<PeerCred>, ctx: &mut Ctx<'_>) -
         "WAIT_CONTAINER" => with_id(&call, "wait_container", |id| wait(id, ctx)),
         "KILL_CONTAINER" => with_id(&call, "kill_container", |id| kill(id, &call, &who, ctx)),
         "REMOVE_CONTAINER" => with_id(&call, "remove_container", |id| remove(id, &who, ctx)),
+        "PRUNE_IMAGES" => prune_images(&who, ctx),
         other => Reply::Now(Response::text(
             400,
             format!(
@@ -222,6 +223,15 @@ fn remove(id: ContainerId, who: &str, ctx: &mut Ctx<'_>) -> Reply {
     match ctx.containerizer.remove(&id) {
         Ok(()) => Reply::Now(Response::new(200)),
         Err(e) => Reply::Now(control_error(e)),
+    }
+}
+
+/// PRUNE_IMAGES: images no container uses are forgotten and their layers removed.
+fn prune_images(who: &str, ctx: &mut Ctx<'_>) -> Reply {
+    log::info!("PRUNE_IMAGES from {who}");
+    match ctx.containerizer.prune_images() {
+        Ok(_) => Reply::Now(Response::new(200)),
+        Err(e) => Reply::Now(Response::text(400, e)),
     }
 }
 

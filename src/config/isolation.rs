@@ -9,6 +9,7 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Isolator {
     FilesystemPosix,
+    FilesystemLinux,
     FilesystemShared,
     PosixCpu,
     PosixMem,
@@ -25,6 +26,7 @@ pub enum Isolator {
     NamespacesUts,
     VolumeSandboxPath,
     VolumeHostPath,
+    DockerRuntime,
     DiskDu,
     DiskXfs,
     LinuxSeccomp,
@@ -32,6 +34,7 @@ pub enum Isolator {
 
 const ALL: &[Isolator] = &[
     Isolator::FilesystemPosix,
+    Isolator::FilesystemLinux,
     Isolator::FilesystemShared,
     Isolator::PosixCpu,
     Isolator::PosixMem,
@@ -46,6 +49,7 @@ const ALL: &[Isolator] = &[
     Isolator::NamespacesUts,
     Isolator::VolumeSandboxPath,
     Isolator::VolumeHostPath,
+    Isolator::DockerRuntime,
     Isolator::DiskDu,
     Isolator::DiskXfs,
     Isolator::LinuxSeccomp,
@@ -53,7 +57,6 @@ const ALL: &[Isolator] = &[
 
 /// Isolators Mesos has and mesolite does not (yet): named so the error can say so.
 const NOT_YET: &[&str] = &[
-    "filesystem/linux",
     "filesystem/windows",
     "windows/cpu",
     "windows/mem",
@@ -66,7 +69,6 @@ const NOT_YET: &[&str] = &[
     "cgroups/net_prio",
     "cgroups/perf_event",
     "appc/runtime",
-    "docker/runtime",
     "linux/devices",
     "docker/volume",
     "volume/image",
@@ -84,6 +86,7 @@ impl Isolator {
     pub fn name(&self) -> &'static str {
         match self {
             Self::FilesystemPosix => "filesystem/posix",
+            Self::FilesystemLinux => "filesystem/linux",
             Self::FilesystemShared => "filesystem/shared",
             Self::PosixCpu => "posix/cpu",
             Self::PosixMem => "posix/mem",
@@ -98,6 +101,7 @@ impl Isolator {
             Self::NamespacesUts => "namespaces/uts",
             Self::VolumeSandboxPath => "volume/sandbox_path",
             Self::VolumeHostPath => "volume/host_path",
+            Self::DockerRuntime => "docker/runtime",
             Self::DiskDu => "disk/du",
             Self::DiskXfs => "disk/xfs",
             Self::LinuxSeccomp => "linux/seccomp",
@@ -114,6 +118,7 @@ impl Isolator {
         matches!(
             self,
             Self::FilesystemShared
+                | Self::FilesystemLinux
                 | Self::NamespacesIpc
                 | Self::NamespacesPid
                 | Self::NamespacesUts
@@ -123,7 +128,10 @@ impl Isolator {
     }
 
     fn is_filesystem(&self) -> bool {
-        matches!(self, Self::FilesystemPosix | Self::FilesystemShared)
+        matches!(
+            self,
+            Self::FilesystemPosix | Self::FilesystemShared | Self::FilesystemLinux
+        )
     }
 }
 
@@ -173,7 +181,16 @@ pub fn parse_isolation(text: &str) -> Result<Vec<Isolator>, String> {
         .collect();
     match filesystems.len() {
         0 => isolators.push(Isolator::FilesystemPosix),
-        1 => {}
+        1 => {
+            // filesystem/linux mounts volumes the way these two do: they come with it.
+            if isolators.contains(&Isolator::FilesystemLinux) {
+                for implied in [Isolator::VolumeHostPath, Isolator::VolumeSandboxPath] {
+                    if !isolators.contains(&implied) {
+                        isolators.push(implied);
+                    }
+                }
+            }
+        }
         _ => {
             return Err(format!(
                 "Using multiple filesystem isolators simultaneously is disallowed: {}",
@@ -281,8 +298,8 @@ mod tests {
             Err("isolator 'network/cni' is not supported yet".to_string())
         );
         assert_eq!(
-            parse_isolation("filesystem/linux"),
-            Err("isolator 'filesystem/linux' is not supported yet".to_string())
+            parse_isolation("docker/volume"),
+            Err("isolator 'docker/volume' is not supported yet".to_string())
         );
     }
 
@@ -366,6 +383,23 @@ mod tests {
         assert!(parse_isolation("disk/xfs,disk/xfs")
             .unwrap_err()
             .contains("Duplicate"));
+    }
+
+    #[test]
+    fn test_filesystem_linux_brings_the_volume_isolators() {
+        assert_eq!(
+            parse_isolation("docker/runtime,filesystem/linux"),
+            Ok(vec![
+                FilesystemLinux,
+                VolumeSandboxPath,
+                VolumeHostPath,
+                DockerRuntime
+            ])
+        );
+        assert!(parse_isolation("filesystem/linux,filesystem/posix")
+            .unwrap_err()
+            .contains("multiple filesystem isolators"));
+        assert!(FilesystemLinux.needs_linux_launcher());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 mod container;
 mod error;
+mod images;
 mod isolation;
 mod kinds;
 mod load;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 pub use container::{CapabilityList, JsonObject};
 pub use error::{ConfigError, Source};
+pub use images::{ImageProvider, ImageProviders, ProvisionerBackend};
 pub use isolation::Isolator;
 pub use kinds::{CgroupsRoot, Containerizer, Launcher, LoggingLevel, Recover};
 pub use values::Bytes;
@@ -99,6 +101,18 @@ spec::define_flags! {
     seccomp_config_dir: Option<PathBuf> = "";
     /// linux/seccomp: default profile, a file in seccomp_config_dir; none: the built-in deny-list.
     seccomp_profile_name: Option<String> = "";
+    /// Comma-separated image providers: 'docker' (appc is not supported yet); none: images are refused.
+    image_providers: Option<ImageProviders> = "";
+    /// Backend making container root filesystems: copy, bind or overlay; none: overlay where possible, else copy.
+    image_provisioner_backend: Option<ProvisionerBackend> = "";
+    /// Docker registry: an http(s) URL, or a local directory of 'docker save' tarballs (<name>:<tag>.tar).
+    docker_registry: String = "https://registry-1.docker.io";
+    /// Docker image store (layers and image records); none: <work_dir>/store/docker.
+    docker_store_dir: Option<PathBuf> = "";
+    /// Docker config.json with registry credentials ('auths'); none: anonymous pulls.
+    docker_config: Option<PathBuf> = "";
+    /// Where the sandbox is mounted inside a container that has an image (MESOS_SANDBOX).
+    sandbox_directory: PathBuf = "/mnt/mesos/sandbox";
 }
 
 impl spec::FlagValue for ProjectRange {

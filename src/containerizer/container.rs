@@ -12,6 +12,7 @@ use crate::resources::Resources;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
     Starting,
+    Provisioning,
     Preparing,
     Isolating,
     Fetching,
@@ -24,6 +25,7 @@ impl State {
     pub fn name(self) -> &'static str {
         match self {
             State::Starting => "STARTING",
+            State::Provisioning => "PROVISIONING",
             State::Preparing => "PREPARING",
             State::Isolating => "ISOLATING",
             State::Fetching => "FETCHING",
@@ -33,8 +35,9 @@ impl State {
         }
     }
 
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 8] = [
         State::Starting,
+        State::Provisioning,
         State::Preparing,
         State::Isolating,
         State::Fetching,
@@ -172,6 +175,8 @@ pub struct Container {
     /// disk/du: the last measured sandbox usage, and when it was measured.
     pub disk_used: Option<u64>,
     pub disk_measured: Option<Instant>,
+    /// PROVISIONING: the launch waiting for its image and rootfs.
+    pub provisioning: Option<Box<super::provision::Pending>>,
 }
 
 impl Container {

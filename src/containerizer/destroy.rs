@@ -35,6 +35,8 @@ impl Containerizer {
             Source::Oom(slot) => self.on_oom(slot, registry, timers),
             Source::Fetch(slot) => self.on_fetch_output(slot, registry, timers),
             Source::Du(_) => self.on_du_output(registry, timers),
+            Source::Pull(slot) => self.on_pull_output(slot, registry, timers),
+            Source::Rootfs(slot) => self.on_rootfs_output(slot, registry, timers),
             _ => Vec::new(),
         }
     }
@@ -194,7 +196,8 @@ impl Containerizer {
         }
         kill_everything(c);
         self.stop_du(id, registry);
-        let mut notices = self.abort_fetch(id, registry, timers);
+        let mut notices = self.abort_provisioning(id, registry);
+        notices.extend(self.abort_fetch(id, registry, timers));
         notices.extend(self.try_finish_destroy(id, registry, timers));
         notices
     }
@@ -240,6 +243,10 @@ impl Containerizer {
             }
             timers.add(RETRY, TimerKind::DestroyRetry(c.slot));
             return Vec::new();
+        }
+        // The init is gone (and its mount namespace with it): the rootfs can go.
+        if let Some(rm) = super::provision::remove_rootfs(&self.settings.work_dir, id.as_str()) {
+            self.helpers.push(rm);
         }
         if !removed {
             self.metrics.destroy_errors += 1;

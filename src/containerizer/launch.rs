@@ -1,4 +1,4 @@
-//! LAUNCH: STARTING → PREPARING → ISOLATING → RUNNING, synchronously up to the clone; the
+//! LAUNCH: STARTING → (PROVISIONING) → PREPARING → ISOLATING → RUNNING, synchronously up to the clone; the
 //! answer waits for the exec report (EOF: the task exec'd).
 
 use std::ffi::CString;
@@ -8,13 +8,12 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::Instant;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::checkpoint;
-use super::container::{Container, Init, State};
+use super::container::{Init, State};
 use super::request::LaunchRequest;
 use super::{Containerizer, LaunchOutcome, Notice};
 use crate::event::Source;
@@ -56,40 +55,10 @@ impl Containerizer {
             Err(msg) => return LaunchOutcome::Refused(msg),
         };
         self.metrics.launches += 1;
-        let slot = self.next_slot;
-        self.next_slot = self.next_slot.wrapping_add(1).max(1);
         let id = req.id.clone();
-        let container = Container {
-            id: id.clone(),
-            slot,
-            state: State::Starting,
-            resources: req.resources.clone(),
-            sandbox: self.settings.work_dir.join("containers").join(id.as_str()),
-            ckpt: checkpoint::Paths::new(
-                &self.settings.work_dir,
-                &self.settings.runtime_dir,
-                id.as_str(),
-            ),
-            cgroup: None,
-            init: None,
-            exec_report: None,
-            exec_report_buf: Vec::new(),
-            launch_failure: None,
-            killed: false,
-            termination: None,
-            created: Instant::now(),
-            destroy_started: None,
-            orphan: false,
-            oom_watch: None,
-            limitation: None,
-            fetch: None,
-            release: None,
-            released: false,
-            disk_used: None,
-            disk_measured: None,
-        };
-        self.by_slot.insert(slot, id.clone());
-        self.containers.insert(id.clone(), container);
+        let mut container = self.blank(id.clone());
+        container.resources = req.resources.clone();
+        self.insert(container);
         match self.start(&id, &req, user.as_ref(), registry) {
             Ok(()) => LaunchOutcome::Pending,
             Err(msg) => {
@@ -154,7 +123,70 @@ impl Containerizer {
         self.crash_point("checkpoint");
         let (stdout, stderr) = make_sandbox(&sandbox, user)?;
         let runtime_fd = make_runtime_dir(&ckpt.runtime)?;
+        let container = if req.container.given {
+            &req.container
+        } else {
+            &self.settings.default_container
+        };
+        if let Some(image) = container.image.clone() {
+            // PROVISIONING: the launch goes on once the image's rootfs is made.
+            self.set_state(id, State::Provisioning);
+            let pending = super::provision::Pending::new(
+                req.clone(),
+                user.cloned(),
+                (stdout, stderr, runtime_fd),
+                image,
+            );
+            if let Some(c) = self.containers.get_mut(id) {
+                c.provisioning = Some(Box::new(pending));
+            }
+            return self.advance_provisioning(id, registry);
+        }
+        self.continue_launch(id, req, user, (stdout, stderr, runtime_fd), None, registry)
+    }
 
+    /// PREPARING → ISOLATING → RUNNING (or FETCHING): isolators, then the clone.
+    pub(super) fn continue_launch(
+        &mut self,
+        id: &super::ContainerId,
+        req: &LaunchRequest,
+        user: Option<&User>,
+        stdio: (OwnedFd, OwnedFd, OwnedFd),
+        image: Option<super::provision::ImageRun>,
+        registry: &Registry,
+    ) -> Result<(), String> {
+        let (stdout, stderr, runtime_fd) = stdio;
+        let (sandbox, ckpt) = match self.containers.get(id) {
+            Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
+            None => return Err("container vanished".into()),
+        };
+        let docker_runtime = self.isolators.iter().any(|i| i.name() == "docker/runtime");
+        // docker/runtime: the image's User runs the task when the command names none.
+        let image_user = match (&image, user, docker_runtime && self.settings.switch_user) {
+            (Some(img), None, true) => match &img.config.user {
+                Some(spec) => {
+                    let u = super::provision::runtime::image_user(&img.rootfs, spec)?;
+                    for path in [
+                        sandbox.clone(),
+                        sandbox.join("stdout"),
+                        sandbox.join("stderr"),
+                    ] {
+                        chown(&path, Some(u.uid), Some(u.gid))
+                            .map_err(|e| format!("Failed to chown {}: {e}", path.display()))?;
+                    }
+                    Some(u)
+                }
+                None => None,
+            },
+            _ => None,
+        };
+        let user = user.or(image_user.as_ref());
+        let task = super::provision::runtime::task_command(
+            &req.command,
+            image.as_ref(),
+            docker_runtime,
+            &self.settings.sandbox_directory,
+        )?;
         self.set_state(id, State::Preparing);
         let controllers = crate::isolator::controllers(&self.isolators);
         if let (Some(cgroups), false) = (&self.cgroups, controllers.is_empty()) {
@@ -182,6 +214,7 @@ impl Containerizer {
                 sandbox: &sandbox,
                 enable_cfs: self.settings.enable_cfs,
                 user: user.map(|u| (u.uid, u.gid)),
+                rootfs: image.as_ref().map(|i| i.rootfs.as_path()),
             };
             for iso in &self.isolators {
                 iso.prepare(&ctx, &mut plan)
@@ -197,7 +230,7 @@ impl Containerizer {
         };
         let has_cgroup = self.containers.get(id).is_some_and(|c| c.cgroup.is_some());
         let spec = build_spec(
-            req, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd,
+            req, &task, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd,
         )?;
         let mut spawned = launcher::spawn(spec, has_cgroup).map_err(|e| e.to_string())?;
         self.crash_point("clone");
@@ -374,6 +407,7 @@ fn cstring(s: &str, what: &str) -> Result<CString, String> {
 #[allow(clippy::too_many_arguments)]
 fn build_spec(
     req: &LaunchRequest,
+    task: &super::provision::runtime::TaskCommand,
     user: Option<&User>,
     sandbox: &Path,
     plan: &Plan,
@@ -382,28 +416,23 @@ fn build_spec(
     cgroup_fd: Option<OwnedFd>,
     runtime_dir: OwnedFd,
 ) -> Result<LaunchSpec, String> {
-    let cmd = &req.command;
-    let (program, argv): (String, Vec<String>) = if cmd.shell {
-        (
-            "/bin/sh".into(),
-            vec!["sh".into(), "-c".into(), cmd.value.clone()],
-        )
-    } else if cmd.arguments.is_empty() {
-        (cmd.value.clone(), vec![cmd.value.clone()])
-    } else {
-        (cmd.value.clone(), cmd.arguments.clone())
+    let program = task.program.clone();
+    let argv = task.argv.clone();
+    // Inside an image the sandbox is where filesystem/linux mounted it.
+    let sandbox_str = match &task.sandbox {
+        Some(s) => s.to_string_lossy().into_owned(),
+        None => sandbox.to_string_lossy().into_owned(),
     };
-    let sandbox_str = sandbox.to_string_lossy().into_owned();
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), DEFAULT_PATH.into()),
-        ("MESOS_SANDBOX".into(), sandbox_str),
+        ("MESOS_SANDBOX".into(), sandbox_str.clone()),
         ("MESOS_CONTAINER_ID".into(), req.id.as_str().to_string()),
     ];
     if let Some(u) = user {
         env.push(("HOME".into(), u.home.clone()));
         env.push(("USER".into(), u.name.clone()));
     }
-    for (k, v) in &cmd.environment {
+    for (k, v) in &task.environment {
         env.retain(|(name, _)| name != k);
         env.push((k.clone(), v.clone()));
     }
@@ -437,8 +466,14 @@ fn build_spec(
         search_path,
         argv: CStringArray::new(argv),
         envp: CStringArray::new(envp),
-        cwd: CString::new(sandbox.as_os_str().as_bytes())
-            .map_err(|_| "sandbox path has a NUL byte")?,
+        cwd: CString::new(
+            task.cwd
+                .as_deref()
+                .unwrap_or(Path::new(&sandbox_str))
+                .as_os_str()
+                .as_bytes(),
+        )
+        .map_err(|_| "the working directory has a NUL byte")?,
         stdout,
         stderr,
         user: user.map(|u| (u.uid, u.gid, u.groups.clone())),

@@ -9,8 +9,10 @@ mod disk;
 mod fetch;
 mod id;
 mod launch;
+mod lines;
 mod metrics;
 mod oom;
+mod provision;
 mod recover;
 mod request;
 mod usage;
@@ -21,10 +23,11 @@ pub use disk::DiskSettings;
 pub use fetch::{FetchMetrics, FetchSettings};
 pub use id::ContainerId;
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
+pub use provision::ImageSettings;
 pub use recover::Recovered;
 pub use request::{
-    parse_container_id, parse_launch, Command, ContainerInfo, LaunchRequest, LinuxInfo, RLimit,
-    Seccomp, Volume, VolumeMode, VolumeSource,
+    parse_container_id, parse_launch, Command, ContainerInfo, Image, LaunchRequest, LinuxInfo,
+    RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
 };
 
 use std::collections::{BTreeMap, HashMap};
@@ -54,6 +57,8 @@ pub struct Settings {
     pub crash_at: Option<String>,
     /// `--default_container_info`: for launches that give no `container`.
     pub default_container: ContainerInfo,
+    /// `--sandbox_directory`: the sandbox's path inside a container with an image.
+    pub sandbox_directory: PathBuf,
 }
 
 /// What the API layer must learn of, produced by events and timers.
@@ -124,6 +129,8 @@ pub struct Containerizer {
     disk: Option<disk::DiskWatch>,
     /// disk/xfs, when enabled.
     xfs: Option<xfs::XfsWatch>,
+    /// The image store and pulls in flight, when `--image_providers` is set.
+    images: Option<provision::Images>,
 }
 
 impl Containerizer {
@@ -137,6 +144,7 @@ impl Containerizer {
             fetcher: fetch::Fetcher::new(fetch_settings),
             disk: None,
             xfs: None,
+            images: None,
             settings,
             isolators,
             cgroups,

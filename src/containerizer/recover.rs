@@ -217,8 +217,8 @@ impl Containerizer {
         let _ = self.begin_destroy(&id, registry, timers);
     }
 
-    /// A container with nothing in it yet.
-    fn blank(&mut self, id: ContainerId) -> Container {
+    /// A container with nothing in it yet, under a fresh slot.
+    pub(super) fn blank(&mut self, id: ContainerId) -> Container {
         let slot = self.next_slot;
         self.next_slot = self.next_slot.wrapping_add(1).max(1);
         Container {
@@ -248,11 +248,12 @@ impl Containerizer {
             released: false,
             disk_used: None,
             disk_measured: None,
+            provisioning: None,
             id,
         }
     }
 
-    fn insert(&mut self, c: Container) {
+    pub(super) fn insert(&mut self, c: Container) {
         self.by_slot.insert(c.slot, c.id.clone());
         self.containers.insert(c.id.clone(), c);
     }

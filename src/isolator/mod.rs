@@ -4,6 +4,7 @@
 
 mod cgroups;
 mod disk;
+mod docker_runtime;
 mod filesystem;
 mod linux;
 mod namespaces;
@@ -45,6 +46,8 @@ pub struct PrepareCtx<'a> {
     pub enable_cfs: bool,
     /// The task's uid and gid when it runs as another user (what it creates must be its).
     pub user: Option<(u32, u32)>,
+    /// The container's provisioned root filesystem, when it has an image.
+    pub rootfs: Option<&'a Path>,
 }
 
 /// What an isolator may look at while measuring a container.
@@ -83,6 +86,10 @@ pub fn build(flags: &Flags, launcher: LauncherKind) -> Result<Vec<Box<dyn Isolat
         let iso: Box<dyn Isolator> = match name {
             IsolatorName::FilesystemPosix => Box::new(filesystem::posix::FilesystemPosix),
             IsolatorName::FilesystemShared => Box::new(filesystem::shared::FilesystemShared),
+            IsolatorName::FilesystemLinux => Box::new(filesystem::linux::FilesystemLinux {
+                sandbox_directory: flags.sandbox_directory.clone(),
+            }),
+            IsolatorName::DockerRuntime => Box::new(docker_runtime::DockerRuntime),
             IsolatorName::PosixCpu => Box::new(posix::cpu::PosixCpu),
             IsolatorName::PosixMem => Box::new(posix::mem::PosixMem),
             IsolatorName::PosixRlimits => Box::new(posix::rlimits::PosixRlimits),
@@ -136,6 +143,9 @@ pub fn check_supported(
             VolumeSource::SandboxPath(_) => ("volume/sandbox_path", "a SANDBOX_PATH volume"),
         };
         needs.push((isolator, format!("{what} ({})", v.container_path.display())));
+    }
+    if container.image.is_some() {
+        needs.push(("filesystem/linux", "a container image".into()));
     }
     if !container.rlimits.is_empty() {
         needs.push(("posix/rlimits", "'rlimit_info'".into()));

@@ -54,6 +54,8 @@ pub struct ChildSetup {
     pub capabilities: Option<CapsStep>,
     pub no_new_privs: bool,
     pub seccomp: Option<Program>,
+    /// filesystem/linux with an image: enter its rootfs after the mounts above.
+    pub root: Option<super::RootSwitch>,
 }
 
 impl ChildSetup {
@@ -94,6 +96,10 @@ impl ChildSetup {
                     })?;
                 }
             }
+        }
+        // Last: volumes under the sandbox go along with its recursive bind.
+        if let Some(root) = &self.root {
+            root.enter()?;
         }
         Ok(())
     }

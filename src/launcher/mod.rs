@@ -5,9 +5,11 @@
 
 mod child;
 mod init;
+mod rootfs;
 mod spawn;
 
 pub use child::{CapsStep, ChildSetup, MountStep, RLimitStep};
+pub use rootfs::RootSwitch;
 
 pub use spawn::{release, spawn, ExecReport, LaunchSpec, Spawned};
 

@@ -77,6 +77,28 @@ pub enum PullEvent {
     Failed { error: String },
 }
 
+/// `{"mode":"provision",...}`: build one container rootfs from stored layers (the copy
+/// backend copies whole trees, which the agent's loop must never do itself). One stdout line
+/// answers: [`ProvisionEvent`]. Exit code 0 iff it is `provisioned`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProvisionRequest {
+    /// Always `"provision"`.
+    pub mode: String,
+    pub backend: crate::provisioner::BackendKind,
+    /// Layer trees, bottom first, in the backend's whiteout format.
+    pub layers: Vec<PathBuf>,
+    pub rootfs: PathBuf,
+    pub scratch: PathBuf,
+}
+
+/// The answer to a [`ProvisionRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ProvisionEvent {
+    Provisioned { rootfs: PathBuf },
+    Failed { error: String },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +125,15 @@ mod tests {
         assert_eq!(request.whiteout_format, WhiteoutFormat::Overlay);
         assert!(!request.resolve_only && request.layers.is_none());
         assert!(serde_json::from_str::<PullRequest>(r#"{"mode":"fetch"}"#).is_err());
+        let done = serde_json::to_string(&ProvisionEvent::Provisioned {
+            rootfs: "/r".into(),
+        })
+        .unwrap();
+        assert_eq!(done, r#"{"event":"provisioned","rootfs":"/r"}"#);
+        let request: ProvisionRequest = serde_json::from_str(
+            r#"{"mode":"provision","backend":"copy","layers":["/l1"],"rootfs":"/r","scratch":"/s"}"#,
+        )
+        .unwrap();
+        assert_eq!(request.backend, crate::provisioner::BackendKind::Copy);
     }
 }

@@ -21,7 +21,8 @@ use mesolite::fetcher::protocol::{
     Action, FetchOutcome, FetchRequest, Mode, ProbeOutcome, MAX_REQUEST_BYTES,
 };
 
-use mesolite::provisioner::protocol::{PullEvent, PullRequest};
+use mesolite::provisioner::backend::{self, RootfsPaths};
+use mesolite::provisioner::protocol::{ProvisionEvent, ProvisionRequest, PullEvent, PullRequest};
 
 use crate::error::FetchError;
 
@@ -46,13 +47,46 @@ fn read_bytes(input: impl Read) -> Result<Vec<u8>, FetchError> {
     Ok(bytes)
 }
 
-/// Whether the request is `{"mode":"pull",...}` (see `mesolite::provisioner::protocol`).
-fn is_pull(bytes: &[u8]) -> bool {
+/// Whether the request is `{"mode":"<mode>",...}` (see `mesolite::provisioner::protocol`).
+fn is_mode(bytes: &[u8], mode: &str) -> bool {
     #[derive(serde::Deserialize)]
     struct ModeOnly {
         mode: String,
     }
-    serde_json::from_slice::<ModeOnly>(bytes).is_ok_and(|m| m.mode == "pull")
+    serde_json::from_slice::<ModeOnly>(bytes).is_ok_and(|m| m.mode == mode)
+}
+
+/// Provision mode: one container rootfs from stored layers (the copy backend's tree copies).
+fn run_provision(bytes: &[u8]) -> ExitCode {
+    let event = match serde_json::from_slice::<ProvisionRequest>(bytes) {
+        Ok(request) => {
+            let paths = RootfsPaths {
+                rootfs: request.rootfs.clone(),
+                scratch: request.scratch.clone(),
+            };
+            match backend::provision(request.backend, &request.layers, &paths) {
+                Ok(()) => ProvisionEvent::Provisioned {
+                    rootfs: request.rootfs,
+                },
+                Err(err) => ProvisionEvent::Failed {
+                    error: err.to_string(),
+                },
+            }
+        }
+        Err(err) => ProvisionEvent::Failed {
+            error: format!("Invalid provision request: {err}"),
+        },
+    };
+    let ok = matches!(event, ProvisionEvent::Provisioned { .. });
+    if let ProvisionEvent::Failed { error } = &event {
+        eprintln!("Failed to provision: {error}");
+    }
+    run::emit(&event);
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 /// Pull mode: an image into the store (runs as the agent's user, root; no task user here).
@@ -97,8 +131,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if is_pull(&bytes) {
+    if is_mode(&bytes, "pull") {
         return run_pull(&bytes);
+    }
+    if is_mode(&bytes, "provision") {
+        return run_provision(&bytes);
     }
     let request = match serde_json::from_slice::<FetchRequest>(&bytes)
         .map_err(|e| FetchError::Request(e.to_string()))

@@ -3,7 +3,7 @@
 //! non-blocking stdout, and its log goes straight into the sandbox's `stderr`.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -99,32 +99,6 @@ fn proxy_env() -> Vec<(String, String)> {
 impl FetchChild {
     /// Reads what is available: the complete lines, and whether stdout reached its end.
     pub fn read_lines(&mut self) -> (Vec<String>, bool) {
-        let mut chunk = [0u8; 8192];
-        let mut eof = false;
-        loop {
-            match self.stdout.read(&mut chunk) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    eof = true;
-                    break;
-                }
-            }
-        }
-        let mut lines = Vec::new();
-        while let Some(pos) = self.buf.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = self.buf.drain(..=pos).collect();
-            lines.push(String::from_utf8_lossy(&line).trim().to_string());
-        }
-        if eof && !self.buf.is_empty() {
-            lines.push(String::from_utf8_lossy(&self.buf).trim().to_string());
-            self.buf.clear();
-        }
-        (lines.into_iter().filter(|l| !l.is_empty()).collect(), eof)
+        crate::containerizer::lines::read_lines(&mut self.stdout, &mut self.buf)
     }
 }

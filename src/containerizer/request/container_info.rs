@@ -4,6 +4,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::provisioner::ImageReference;
 use crate::sys::caps::Capability;
 use crate::sys::rlimit::{Resource, UNLIMITED};
 
@@ -17,6 +18,19 @@ pub struct ContainerInfo {
     pub volumes: Vec<Volume>,
     pub rlimits: Vec<RLimit>,
     pub linux: LinuxInfo,
+    /// `mesos.image`: the container's root filesystem comes from this image.
+    pub image: Option<Image>,
+}
+
+/// `mesos.image` of type DOCKER.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Image {
+    /// `docker.name` as given (a local registry's archives are named after it).
+    pub name: String,
+    /// `docker.name`, parsed.
+    pub reference: ImageReference,
+    /// False forces a pull even when the store has the image (Mesos's `cached`).
+    pub cached: bool,
 }
 
 /// Mesos's Volume.
@@ -75,7 +89,7 @@ impl ContainerInfo {
     }
 }
 
-/// ContainerInfo: only MESOS containers without images for now.
+/// ContainerInfo: MESOS containers, with or without a DOCKER image.
 pub fn parse(v: &Value) -> Result<ContainerInfo, String> {
     let obj = v.as_object().ok_or("'container' must be an object")?;
     match obj.get("type").and_then(Value::as_str).unwrap_or("MESOS") {
@@ -86,9 +100,10 @@ pub fn parse(v: &Value) -> Result<ContainerInfo, String> {
             ))
         }
     }
-    if obj.get("mesos").and_then(|m| m.get("image")).is_some() {
-        return Err("Container images are not supported yet".into());
-    }
+    let image = match obj.get("mesos").and_then(|m| m.get("image")) {
+        None | Some(Value::Null) => None,
+        Some(i) => Some(parse_image(i)?),
+    };
     for unsupported in ["network_infos", "docker"] {
         if obj
             .get(unsupported)
@@ -130,6 +145,37 @@ pub fn parse(v: &Value) -> Result<ContainerInfo, String> {
         volumes,
         rlimits,
         linux,
+        image,
+    })
+}
+
+/// `mesos.image`: `{"type":"DOCKER","docker":{"name":..},"cached":true}`.
+fn parse_image(v: &Value) -> Result<Image, String> {
+    let obj = v
+        .as_object()
+        .ok_or("'container.mesos.image' must be an object")?;
+    match obj.get("type").and_then(Value::as_str) {
+        Some("DOCKER") => {}
+        Some("APPC") => return Err("APPC images are not supported yet".into()),
+        Some(other) => return Err(format!("Unsupported image type '{other}'")),
+        None => return Err("'container.mesos.image.type' is required".into()),
+    }
+    let name = obj
+        .get("docker")
+        .and_then(|d| d.get("name"))
+        .and_then(Value::as_str)
+        .ok_or("'container.mesos.image.docker.name' is required and must be a string")?;
+    let reference = ImageReference::parse(name).map_err(|e| e.to_string())?;
+    let cached = match obj.get("cached") {
+        None | Some(Value::Null) => true,
+        Some(c) => c
+            .as_bool()
+            .ok_or("'container.mesos.image.cached' must be a boolean")?,
+    };
+    Ok(Image {
+        name: name.to_string(),
+        reference,
+        cached,
     })
 }
 

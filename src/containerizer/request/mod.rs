@@ -7,7 +7,7 @@ mod container_info;
 mod uris;
 
 pub use container_info::{
-    ContainerInfo, LinuxInfo, RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
+    ContainerInfo, Image, LinuxInfo, RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
 };
 
 use super::id::ContainerId;
@@ -59,6 +59,11 @@ pub fn parse_launch(v: &Value) -> Result<LaunchRequest, String> {
         None | Some(Value::Null) => ContainerInfo::default(),
         Some(c) => container_info::parse(c)?,
     };
+    if command.value.is_empty() && container.image.is_none() {
+        return Err(
+            "'command.value' is required (there is no image to take a command from)".into(),
+        );
+    }
     Ok(LaunchRequest {
         id,
         command,
@@ -94,14 +99,8 @@ fn parse_command(v: &Value) -> Result<Command, String> {
         None => Vec::new(),
         Some(a) => string_array(a, "command.arguments")?,
     };
-    let value = match value {
-        Some(v) if !v.is_empty() => v,
-        _ => {
-            return Err(
-                "'command.value' is required (there is no image to take a command from)".into(),
-            )
-        }
-    };
+    // Absent is allowed here: an image may give the command (checked in parse_launch).
+    let value = value.unwrap_or_default();
     let uris = match obj.get("uris") {
         None | Some(Value::Null) => Vec::new(),
         Some(u) => uris::parse(u)?,

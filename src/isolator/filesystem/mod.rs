@@ -1,4 +1,5 @@
 //! `filesystem/*`.
 
+pub mod linux;
 pub mod posix;
 pub mod shared;

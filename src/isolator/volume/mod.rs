@@ -4,6 +4,8 @@
 //!
 //! Without a container rootfs, the mount point is on the host's filesystem (the mount itself is
 //! seen only inside the container), so a missing mount point is created only under the sandbox.
+//! With one (filesystem/linux and an image), absolute mount points are in the rootfs and are
+//! created there; the init mounts them before it enters the rootfs.
 
 pub mod host_path;
 pub mod sandbox_path;
@@ -53,46 +55,59 @@ pub(super) fn plan_volume(
         }
     };
     let is_dir = source.is_dir();
-    let target =
-        if volume.container_path.is_absolute() && !volume.container_path.starts_with(ctx.sandbox) {
-            let cp = &volume.container_path;
-            if cp == Path::new("/") {
-                return Err("container_path '/' is not a mount point a volume may take".into());
-            }
-            let target = fs::canonicalize(cp).map_err(|e| match e.kind() {
-                io::ErrorKind::NotFound => format!(
-                    "mount point {} does not exist (without a container image, only mount points \
+    let kind = if is_dir { Kind::Dir } else { Kind::File };
+    let target = if let (Some(rootfs), true) = (ctx.rootfs, volume.container_path.is_absolute()) {
+        // Inside an image the mount point is in its rootfs, made if missing (Mesos does too);
+        // one that resolves out of the rootfs is refused like a sandbox escape.
+        let root = fs::canonicalize(rootfs)
+            .map_err(|e| format!("Failed to resolve the rootfs {}: {e}", rootfs.display()))?;
+        let rel = volume
+            .container_path
+            .strip_prefix("/")
+            .unwrap_or(&volume.container_path);
+        if rel.as_os_str().is_empty() {
+            return Err("container_path '/' is not a mount point a volume may take".into());
+        }
+        in_sandbox(ctx, &root, rel, kind, None)?
+    } else if volume.container_path.is_absolute() && !volume.container_path.starts_with(ctx.sandbox)
+    {
+        let cp = &volume.container_path;
+        if cp == Path::new("/") {
+            return Err("container_path '/' is not a mount point a volume may take".into());
+        }
+        let target = fs::canonicalize(cp).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => format!(
+                "mount point {} does not exist (without a container image, only mount points \
                  under the sandbox are created)",
-                    cp.display()
-                ),
-                _ => format!("Failed to resolve mount point {}: {e}", cp.display()),
-            })?;
-            // The task starts in its sandbox: a mount over it or one of its parents would hide it.
-            if sandbox.starts_with(&target) || ctx.sandbox.starts_with(cp) {
-                return Err(format!(
-                    "a volume at {} would hide the sandbox {}",
-                    cp.display(),
-                    ctx.sandbox.display()
-                ));
-            }
-            if target.is_dir() != is_dir {
-                return Err(format!(
-                    "cannot mount {} {} on {} {}",
-                    if is_dir { "directory" } else { "file" },
-                    source.display(),
-                    if is_dir { "file" } else { "directory" },
-                    target.display()
-                ));
-            }
-            target
-        } else {
-            let rel = volume
-                .container_path
-                .strip_prefix(ctx.sandbox)
-                .unwrap_or(&volume.container_path);
-            let kind = if is_dir { Kind::Dir } else { Kind::File };
-            in_sandbox(ctx, &sandbox, rel, kind, None)?
-        };
+                cp.display()
+            ),
+            _ => format!("Failed to resolve mount point {}: {e}", cp.display()),
+        })?;
+        // The task starts in its sandbox: a mount over it or one of its parents would hide it.
+        if sandbox.starts_with(&target) || ctx.sandbox.starts_with(cp) {
+            return Err(format!(
+                "a volume at {} would hide the sandbox {}",
+                cp.display(),
+                ctx.sandbox.display()
+            ));
+        }
+        if target.is_dir() != is_dir {
+            return Err(format!(
+                "cannot mount {} {} on {} {}",
+                if is_dir { "directory" } else { "file" },
+                source.display(),
+                if is_dir { "file" } else { "directory" },
+                target.display()
+            ));
+        }
+        target
+    } else {
+        let rel = volume
+            .container_path
+            .strip_prefix(ctx.sandbox)
+            .unwrap_or(&volume.container_path);
+        in_sandbox(ctx, &sandbox, rel, kind, None)?
+    };
     plan.namespaces |= CLONE_NEWNS;
     plan.child.mounts.push(MountStep::Bind {
         source: cpath(&source)?,

@@ -1,0 +1,447 @@
+//! The PROVISIONING step, driven by the loop: look the image up, join or start its pull, make
+//! the rootfs, then go on with the launch (PREPARING) or fail it.
+
+use std::os::fd::AsRawFd;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use super::{child, image_file, ImageRun, Images, PullRun};
+use crate::containerizer::{ContainerId, Containerizer, Notice};
+use crate::event::Source;
+use crate::provisioner::backend::{self, BackendKind, RootfsPaths};
+use crate::provisioner::protocol::{
+    ProvisionEvent, ProvisionRequest, PullEvent, PullMode, PullRequest,
+};
+use crate::provisioner::ImageLookup;
+use crate::timer::Timers;
+
+/// What to do next for a launch in PROVISIONING.
+enum Step {
+    Wait,
+    Go(Box<super::Pending>),
+}
+
+impl Containerizer {
+    /// Turns container images on (`--image_providers=docker`).
+    pub fn enable_images(&mut self, settings: super::ImageSettings) {
+        log::info!(
+            "Container images: store {}, registry {}, backend {}",
+            settings.store_dir.display(),
+            settings.registry,
+            settings.backend
+        );
+        self.images = Some(Images::new(settings));
+    }
+
+    /// Pulls started since the agent started (None: images are off).
+    pub fn image_pulls(&self) -> Option<u64> {
+        self.images.as_ref().map(|i| i.pulls_started)
+    }
+
+    /// Moves a launch in PROVISIONING on as far as it can go without waiting.
+    pub(in crate::containerizer) fn advance_provisioning(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+    ) -> Result<(), String> {
+        match self.provision_step(id, registry)? {
+            Step::Wait => Ok(()),
+            Step::Go(mut p) => {
+                let stdio = p.stdio.take().ok_or("the launch lost its stdio")?;
+                self.continue_launch(id, &p.req, p.user.as_ref(), stdio, p.run.take(), registry)
+            }
+        }
+    }
+
+    fn provision_step(&mut self, id: &ContainerId, registry: &Registry) -> Result<Step, String> {
+        let images = self
+            .images
+            .as_mut()
+            .ok_or("Container images are not enabled (--image_providers=docker)")?;
+        let c = self.containers.get_mut(id).ok_or("container vanished")?;
+        let slot = c.slot;
+        let p = c
+            .provisioning
+            .as_mut()
+            .ok_or("container is not provisioning")?;
+        loop {
+            if p.run.is_some() {
+                return match c.provisioning.take() {
+                    Some(p) => Ok(Step::Go(p)),
+                    None => Err("container is not provisioning".into()),
+                };
+            }
+            if p.copy.is_some() || p.pulling {
+                return Ok(Step::Wait);
+            }
+            let backend = images.settings.backend;
+            let format = backend.whiteout_format();
+            let lookup = if p.image.cached || p.pulled {
+                images.store.lookup(&p.image.reference, format)
+            } else {
+                ImageLookup::Unknown
+            };
+            let record = match lookup {
+                ImageLookup::Ready(record) => record,
+                _ if p.pulled => {
+                    return Err(format!(
+                        "Image '{}' is incomplete in the store after its pull",
+                        p.image.reference
+                    ))
+                }
+                _ => {
+                    p.pulling = true;
+                    let key = p.image.reference.to_string();
+                    join_or_start_pull(images, &key, &p.image.name, id, registry)?;
+                    return Ok(Step::Wait);
+                }
+            };
+            let work_dir = &self.settings.work_dir;
+            let paths = RootfsPaths::new(work_dir, id.as_str(), backend, &rootfs_id(slot));
+            let image_path = image_file(work_dir, id.as_str());
+            if let Some(dir) = image_path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| format!("Failed to create {}: {e}", dir.display()))?;
+            }
+            std::fs::write(&image_path, format!("{}\n", record.reference))
+                .map_err(|e| format!("Failed to write {}: {e}", image_path.display()))?;
+            let layers = images.store.layer_rootfses(&record, format);
+            if backend == BackendKind::Copy {
+                let request = ProvisionRequest {
+                    mode: "provision".into(),
+                    backend,
+                    layers,
+                    rootfs: paths.rootfs.clone(),
+                    scratch: paths.scratch.clone(),
+                };
+                let file = images
+                    .settings
+                    .requests_dir
+                    .join(format!("rootfs-{slot}.json"));
+                let copy = child::spawn(&images.settings.binary, &request, &file)
+                    .map_err(|e| format!("Failed to start the rootfs copy: {e}"))?;
+                registry
+                    .register(
+                        &mut SourceFd(&copy.stdout.as_raw_fd()),
+                        Token::from(Source::Rootfs(slot)),
+                        Interest::READABLE,
+                    )
+                    .map_err(|e| format!("Failed to watch the rootfs copy: {e}"))?;
+                p.copy = Some(copy);
+                p.record = Some(record);
+                return Ok(Step::Wait);
+            }
+            backend::provision(backend, &layers, &paths)
+                .map_err(|e| format!("Failed to provision the rootfs: {e}"))?;
+            p.run = Some(ImageRun {
+                rootfs: paths.rootfs,
+                config: record.config,
+            });
+        }
+    }
+
+    /// An image pull wrote, or ended: on its end every launch waiting for it goes on or fails.
+    pub(in crate::containerizer) fn on_pull_output(
+        &mut self,
+        pull_slot: u32,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let Some(images) = self.images.as_mut() else {
+            return Vec::new();
+        };
+        let Some(key) = images
+            .pulls
+            .iter()
+            .find(|(_, r)| r.slot == pull_slot)
+            .map(|(k, _)| k.clone())
+        else {
+            return Vec::new();
+        };
+        let Some(run) = images.pulls.get_mut(&key) else {
+            return Vec::new();
+        };
+        let (lines, eof) = run.child.read_lines();
+        for line in lines {
+            match serde_json::from_str::<PullEvent>(&line) {
+                Ok(PullEvent::Done { complete }) => run.done = complete,
+                Ok(PullEvent::Failed { error }) => run.error = Some(error),
+                Ok(PullEvent::Layer { digest, size }) => {
+                    log::info!("Pull of {key}: layer {digest} ({size} bytes) stored")
+                }
+                Ok(PullEvent::Resolved {
+                    layers, missing, ..
+                }) => log::info!(
+                    "Pull of {key}: {} layers, {} to download",
+                    layers.len(),
+                    missing.len()
+                ),
+                Err(e) => log::warn!("Pull of {key}: unreadable line {line:?}: {e}"),
+            }
+        }
+        if !eof {
+            return Vec::new();
+        }
+        let Some(run) = images.pulls.remove(&key) else {
+            return Vec::new();
+        };
+        let _ = registry.deregister(&mut SourceFd(&run.child.stdout.as_raw_fd()));
+        let outcome = match (&run.error, run.done) {
+            (Some(e), _) => Err(e.clone()),
+            (None, true) => Ok(()),
+            (None, false) => Err("the puller ended without finishing".to_string()),
+        };
+        // Its stdout is closed: it is exiting. Reaped with the other helpers on SIGCHLD.
+        self.helpers.push(run.child.child);
+        log::info!("Pull of {key} ended: {outcome:?}");
+        let mut notices = Vec::new();
+        for waiter in run.waiters {
+            let went_on = match &outcome {
+                Ok(()) => {
+                    if let Some(p) = self
+                        .containers
+                        .get_mut(&waiter)
+                        .and_then(|c| c.provisioning.as_mut())
+                    {
+                        p.pulling = false;
+                        p.pulled = true;
+                    }
+                    self.advance_provisioning(&waiter, registry)
+                }
+                Err(e) => Err(format!("Failed to pull image '{key}': {e}")),
+            };
+            if let Err(why) = went_on {
+                notices.extend(self.provisioning_failed(&waiter, &why, registry, timers));
+            }
+        }
+        notices
+    }
+
+    /// A container's rootfs copy wrote, or ended.
+    pub(in crate::containerizer) fn on_rootfs_output(
+        &mut self,
+        slot: u32,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let Some(id) = self.slot_id(slot) else {
+            return Vec::new();
+        };
+        let Some(p) = self
+            .containers
+            .get_mut(&id)
+            .and_then(|c| c.provisioning.as_mut())
+        else {
+            return Vec::new();
+        };
+        let Some(copy) = p.copy.as_mut() else {
+            return Vec::new();
+        };
+        let (lines, eof) = copy.read_lines();
+        let mut result = None;
+        for line in lines {
+            result = Some(match serde_json::from_str::<ProvisionEvent>(&line) {
+                Ok(ProvisionEvent::Provisioned { rootfs }) => Ok(rootfs),
+                Ok(ProvisionEvent::Failed { error }) => Err(error),
+                Err(e) => Err(format!("unreadable line {line:?}: {e}")),
+            });
+        }
+        if !eof && result.is_none() {
+            return Vec::new();
+        }
+        if let Some(copy) = p.copy.take() {
+            let _ = registry.deregister(&mut SourceFd(&copy.stdout.as_raw_fd()));
+            self.helpers.push(copy.child);
+        }
+        let went_on = match result {
+            Some(Ok(rootfs)) => {
+                let config = p.record.take().map(|r| r.config).unwrap_or_default();
+                p.run = Some(ImageRun { rootfs, config });
+                self.advance_provisioning(&id, registry)
+            }
+            Some(Err(e)) => Err(format!("Failed to provision the rootfs: {e}")),
+            None => Err("Failed to provision the rootfs: the copy ended without a word".into()),
+        };
+        match went_on {
+            Ok(()) => Vec::new(),
+            Err(why) => self.provisioning_failed(&id, &why, registry, timers),
+        }
+    }
+
+    /// The launch fails after its ID was taken: 400, REASON_CONTAINER_LAUNCH_FAILED, sandbox kept.
+    fn provisioning_failed(
+        &mut self,
+        id: &ContainerId,
+        why: &str,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        // Dropped first, so that the destroy does not report the launch a second time.
+        if let Some(c) = self.containers.get_mut(id) {
+            c.provisioning = None;
+        }
+        self.metrics.launch_failures += 1;
+        let msg = format!("Failed to launch container: {why}");
+        log::warn!("Container {id}: {msg}");
+        let mut notices = vec![Notice::LaunchFailed(id.clone(), msg.clone())];
+        notices.extend(self.fail_launch(id, &msg, registry, timers));
+        notices
+    }
+
+    /// DESTROYING during PROVISIONING: the rootfs copy is killed, and the pull too when no
+    /// other launch waits for it; the pending LAUNCH is answered.
+    pub(in crate::containerizer) fn abort_provisioning(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+    ) -> Vec<Notice> {
+        let Some(c) = self.containers.get_mut(id) else {
+            return Vec::new();
+        };
+        let Some(mut p) = c.provisioning.take() else {
+            return Vec::new();
+        };
+        if let Some(mut copy) = p.copy.take() {
+            let _ = registry.deregister(&mut SourceFd(&copy.stdout.as_raw_fd()));
+            let _ = copy.child.kill();
+            self.helpers.push(copy.child);
+        }
+        if let Some(images) = self.images.as_mut() {
+            for run in images.pulls.values_mut() {
+                run.waiters.retain(|w| w != id);
+            }
+            let idle: Vec<String> = images
+                .pulls
+                .iter()
+                .filter(|(_, r)| r.waiters.is_empty())
+                .map(|(k, _)| k.clone())
+                .collect();
+            for key in idle {
+                if let Some(mut run) = images.pulls.remove(&key) {
+                    log::info!("Pull of {key} killed: no launch waits for it any more");
+                    let _ = registry.deregister(&mut SourceFd(&run.child.stdout.as_raw_fd()));
+                    let _ = run.child.child.kill();
+                    self.helpers.push(run.child.child);
+                }
+            }
+        }
+        let msg =
+            "Failed to launch container: the container was destroyed while provisioning its image";
+        match self.containers.get_mut(id) {
+            // A launch failing on its own already says why, and is answered by its caller.
+            Some(c) if c.launch_failure.is_some() => Vec::new(),
+            Some(c) => {
+                if !c.killed {
+                    c.launch_failure = Some(msg.to_string());
+                }
+                vec![Notice::LaunchFailed(id.clone(), msg.to_string())]
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Adds `id` to the pull of `key`, starting it if none runs.
+fn join_or_start_pull(
+    images: &mut Images,
+    key: &str,
+    name: &str,
+    id: &ContainerId,
+    registry: &Registry,
+) -> Result<(), String> {
+    if let Some(run) = images.pulls.get_mut(key) {
+        run.waiters.push(id.clone());
+        return Ok(());
+    }
+    let slot = images.next_slot;
+    images.next_slot = images.next_slot.wrapping_add(1).max(1);
+    let request = PullRequest {
+        mode: PullMode::Pull,
+        image: name.to_string(),
+        docker_registry: images.settings.registry.clone(),
+        store_dir: images.settings.store_dir.clone(),
+        whiteout_format: images.settings.backend.whiteout_format(),
+        docker_config: images.settings.docker_config.clone(),
+        stall_timeout_secs: images.settings.stall_timeout.as_secs_f64(),
+        resolve_only: false,
+        layers: None,
+    };
+    let file = images
+        .settings
+        .requests_dir
+        .join(format!("pull-{slot}.json"));
+    let child = child::spawn(&images.settings.binary, &request, &file)
+        .map_err(|e| format!("Failed to start the image puller: {e}"))?;
+    registry
+        .register(
+            &mut SourceFd(&child.stdout.as_raw_fd()),
+            Token::from(Source::Pull(slot)),
+            Interest::READABLE,
+        )
+        .map_err(|e| format!("Failed to watch the image puller: {e}"))?;
+    log::info!("Pulling image {key} (pid {})", child.child.id());
+    images.pulls_started += 1;
+    images.pulls.insert(
+        key.to_string(),
+        PullRun {
+            slot,
+            child,
+            waiters: vec![id.clone()],
+            done: false,
+            error: None,
+        },
+    );
+    Ok(())
+}
+
+/// A rootfs id unique among the container's rootfses (Mesos uses a UUID).
+fn rootfs_id(slot: u32) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{nanos:x}-{slot}")
+}
+
+impl Containerizer {
+    /// After recovery: rootfses of containers that are gone or ended are removed (a crash
+    /// between a container's end and its cleanup leaves them).
+    pub fn remove_stale_rootfses(&mut self) {
+        let live: Vec<String> = self
+            .containers
+            .values()
+            .filter(|c| c.state != crate::containerizer::State::Terminated)
+            .map(|c| c.id.to_string())
+            .collect();
+        for id in super::stale_rootfses(&self.settings.work_dir, &live) {
+            log::info!("Removing the rootfs of container {id}: it is not running");
+            if let Some(rm) = super::remove_rootfs(&self.settings.work_dir, &id) {
+                self.helpers.push(rm);
+            }
+        }
+    }
+
+    /// PRUNE_IMAGES: forgets images no container uses and removes their layers. Returns how
+    /// many layers were removed.
+    pub fn prune_images(&mut self) -> Result<usize, String> {
+        let images = self
+            .images
+            .as_ref()
+            .ok_or("Container images are not enabled (--image_providers=docker)")?;
+        if !images.pulls.is_empty() {
+            return Err("Pulls are in progress; try again when they are done".into());
+        }
+        let keep = super::images_in_use(&self.settings.work_dir);
+        let removed = images
+            .store
+            .prune(&keep)
+            .map_err(|e| format!("Failed to prune images: {e}"))?;
+        log::info!(
+            "PRUNE_IMAGES: kept {} images in use, removed {} layers",
+            keep.len(),
+            removed.len()
+        );
+        Ok(removed.len())
+    }
+}

@@ -1,0 +1,225 @@
+//! PROVISIONING: the agent's side of container images. A launch whose container names an image
+//! waits here until the image is in the store (pulled by a `mesolite-fetch` child in pull
+//! mode, one pull per image however many launches wait for it) and its rootfs is made (bind and
+//! overlay are mounts done here; copy runs in a `mesolite-fetch` child in provision mode, since
+//! copying trees would block the loop). Nothing here blocks on the network or on big trees.
+
+mod child;
+mod flow;
+pub mod runtime;
+
+use std::collections::HashMap;
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+use super::request::{Image, LaunchRequest};
+use super::ContainerId;
+use crate::provisioner::backend::{self, BackendKind};
+use crate::provisioner::{ImageConfig, ImageRecord, Store};
+use crate::sys::user::User;
+
+pub use child::LineChild;
+
+/// How the agent provisions images (from `--image_*` and `--docker_*`).
+#[derive(Debug, Clone)]
+pub struct ImageSettings {
+    /// The `mesolite-fetch` binary.
+    pub binary: PathBuf,
+    /// `--docker_store_dir`.
+    pub store_dir: PathBuf,
+    /// `--docker_registry`.
+    pub registry: String,
+    /// `--docker_config`.
+    pub docker_config: Option<PathBuf>,
+    /// `--image_provisioner_backend`, or the default chosen for the store.
+    pub backend: BackendKind,
+    pub stall_timeout: Duration,
+    /// Where pull requests are written for the children's stdin.
+    pub requests_dir: PathBuf,
+}
+
+/// The store and the pulls in flight.
+#[derive(Debug)]
+pub struct Images {
+    pub settings: ImageSettings,
+    pub store: Store,
+    /// By canonical image reference: launches of one image share its pull.
+    pulls: HashMap<String, PullRun>,
+    next_slot: u32,
+    /// Pulls started since the agent started (each serves every waiting launch).
+    pub pulls_started: u64,
+}
+
+/// One `mesolite-fetch` pull and the launches waiting for it.
+#[derive(Debug)]
+struct PullRun {
+    slot: u32,
+    child: LineChild,
+    waiters: Vec<ContainerId>,
+    done: bool,
+    error: Option<String>,
+}
+
+impl Images {
+    pub fn new(settings: ImageSettings) -> Images {
+        let store = Store::new(&settings.store_dir);
+        // What killed pulls left half-unpacked.
+        if let Err(e) = store.clear_staging() {
+            log::warn!("Failed to clear the image store's staging area: {e}");
+        }
+        Images {
+            settings,
+            store,
+            pulls: HashMap::new(),
+            next_slot: 1,
+            pulls_started: 0,
+        }
+    }
+}
+
+/// The provisioned image of a launch: its rootfs and what docker/runtime takes from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageRun {
+    pub rootfs: PathBuf,
+    pub config: ImageConfig,
+}
+
+/// A launch in PROVISIONING: everything it needs to go on.
+#[derive(Debug)]
+pub struct Pending {
+    pub req: LaunchRequest,
+    pub user: Option<User>,
+    /// The task's stdout and stderr, and the runtime directory, opened by STARTING.
+    pub stdio: Option<(OwnedFd, OwnedFd, OwnedFd)>,
+    pub image: Image,
+    /// Waiting for a pull.
+    pulling: bool,
+    /// A pull for this launch finished: the store must now have the image.
+    pulled: bool,
+    /// The copy backend's child, while it copies.
+    copy: Option<LineChild>,
+    /// The image being made into a rootfs.
+    record: Option<ImageRecord>,
+    /// Set once the rootfs exists.
+    run: Option<ImageRun>,
+}
+
+impl Pending {
+    pub fn new(
+        req: LaunchRequest,
+        user: Option<User>,
+        stdio: (OwnedFd, OwnedFd, OwnedFd),
+        image: Image,
+    ) -> Pending {
+        Pending {
+            req,
+            user,
+            stdio: Some(stdio),
+            image,
+            pulling: false,
+            pulled: false,
+            copy: None,
+            record: None,
+            run: None,
+        }
+    }
+}
+
+/// The file naming the image a container's rootfs came from (what `PRUNE_IMAGES` keeps).
+fn image_file(work_dir: &Path, id: &str) -> PathBuf {
+    backend::container_dir(work_dir, id).join("image")
+}
+
+/// The images of every provisioned container still on disk.
+pub fn images_in_use(work_dir: &Path) -> Vec<String> {
+    let dir = work_dir.join("provisioner").join("containers");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path().join("image")).ok())
+        .map(|s| s.trim().to_string())
+        .collect()
+}
+
+/// Removes a container's rootfs (idempotent). Mounts (bind, overlay) are undone here, which is
+/// quick; a copied tree is renamed away and deleted by a background `rm -rf`, returned.
+pub fn remove_rootfs(work_dir: &Path, id: &str) -> Option<Child> {
+    let dir = backend::container_dir(work_dir, id);
+    if !dir.exists() {
+        return None;
+    }
+    let mounted = backend::mount_points_under(&dir).map_or(true, |m| !m.is_empty());
+    if mounted {
+        if let Err(e) = backend::destroy_container(work_dir, id) {
+            log::warn!("Failed to remove the rootfs of container {id}: {e}");
+        }
+        return None;
+    }
+    let trash = work_dir.join("provisioner").join(format!(
+        ".removed-{id}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    ));
+    if let Err(e) = fs::rename(&dir, &trash) {
+        log::warn!("Failed to remove {}: {e}", dir.display());
+        return None;
+    }
+    match std::process::Command::new("rm")
+        .arg("-rf")
+        .arg(&trash)
+        .spawn()
+    {
+        Ok(child) => Some(child),
+        Err(e) => {
+            log::warn!("Failed to start rm -rf {}: {e}", trash.display());
+            None
+        }
+    }
+}
+
+/// The provisioner directories of containers the agent does not know (or knows ended).
+pub fn stale_rootfses(work_dir: &Path, live: &[String]) -> Vec<String> {
+    let dir = work_dir.join("provisioner").join("containers");
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|name| !live.contains(name))
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootfs_removal_is_idempotent_and_lists_what_is_in_use() {
+        let work = std::env::temp_dir().join(format!("mesolite-prov-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&work);
+        let rootfs = backend::container_dir(&work, "c1").join("backends/copy/rootfses/r");
+        fs::create_dir_all(rootfs.join("bin")).unwrap();
+        fs::write(image_file(&work, "c1"), "library/busybox:latest\n").unwrap();
+        assert_eq!(
+            images_in_use(&work),
+            vec!["library/busybox:latest".to_string()]
+        );
+        assert_eq!(stale_rootfses(&work, &[]), vec!["c1".to_string()]);
+        assert!(stale_rootfses(&work, &["c1".to_string()]).is_empty());
+        let mut rm = remove_rootfs(&work, "c1").unwrap();
+        rm.wait().unwrap();
+        assert!(!backend::container_dir(&work, "c1").exists());
+        assert!(remove_rootfs(&work, "c1").is_none());
+        assert!(images_in_use(&work).is_empty());
+        fs::remove_dir_all(&work).unwrap();
+    }
+}

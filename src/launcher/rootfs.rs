@@ -1,0 +1,239 @@
+//! `filesystem/linux` with an image: the init builds the container's view of its root
+//! filesystem (sandbox, /proc, /sys, /dev) inside its private mount namespace, then switches
+//! into it with `pivot_root`, as Mesos's `fs::chroot::enter` does. Runs in the init, in the
+//! forked copy of the agent: it may allocate, never return into the agent's code.
+
+use std::ffi::{CStr, CString};
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::ptr;
+
+use crate::sys::mount;
+
+/// Parts of /proc the task may read but not write (Mesos's list).
+const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+/// Paths hidden from the task (Mesos's list): files get /dev/null over them, directories an
+/// empty read-only tmpfs.
+const MASKED: [&str; 11] = [
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/key-users",
+    "/proc/latency_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/sys/firmware",
+];
+
+/// The host device nodes bind-mounted into the container's fresh `/dev`.
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// What the init needs to enter an image's root filesystem.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RootSwitch {
+    /// The provisioned rootfs, as the agent sees it.
+    pub rootfs: PathBuf,
+    /// The container's sandbox on the host.
+    pub sandbox: PathBuf,
+    /// Where the sandbox appears inside the rootfs (`--sandbox_directory`), absolute.
+    pub sandbox_directory: PathBuf,
+}
+
+impl RootSwitch {
+    /// Mounts everything into the rootfs, then makes it `/`.
+    pub fn enter(&self) -> Result<(), String> {
+        let root = &self.rootfs;
+        // pivot_root wants the new root to be a mount point (copy's rootfs is a directory).
+        bind(root, root)?;
+        let sandbox_target = inside(root, &self.sandbox_directory);
+        mkdirs(&sandbox_target)?;
+        bind(&self.sandbox, &sandbox_target)?;
+        let proc_dir = inside(root, Path::new("/proc"));
+        mkdirs(&proc_dir)?;
+        mount::mount_proc(&cpath(&proc_dir)?).map_err(|e| fail("mount proc at", &proc_dir, &e))?;
+        let sys = inside(root, Path::new("/sys"));
+        mkdirs(&sys)?;
+        mount_fs(
+            c"sysfs",
+            &sys,
+            c"sysfs",
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            None,
+        )?;
+        self.make_dev()?;
+        for name in PROC_READ_ONLY {
+            let path = proc_dir.join(name);
+            if path.exists() {
+                bind(&path, &path)?;
+                mount::remount_read_only(&cpath(&path)?)
+                    .map_err(|e| fail("make read-only", &path, &e))?;
+            }
+        }
+        for masked in MASKED {
+            mask(&inside(root, Path::new(masked)))?;
+        }
+        pivot_into(root)
+    }
+
+    fn make_dev(&self) -> Result<(), String> {
+        let dev = inside(&self.rootfs, Path::new("/dev"));
+        mkdirs(&dev)?;
+        mount_fs(
+            c"tmpfs",
+            &dev,
+            c"tmpfs",
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            Some(c"mode=755"),
+        )?;
+        for name in DEVICES {
+            let host = Path::new("/dev").join(name);
+            if !host.exists() {
+                continue;
+            }
+            let target = dev.join(name);
+            fs::write(&target, b"").map_err(|e| fail("create", &target, &e))?;
+            bind(&host, &target)?;
+        }
+        for (link, to) in [
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+            ("ptmx", "pts/ptmx"),
+        ] {
+            let path = dev.join(link);
+            std::os::unix::fs::symlink(to, &path).map_err(|e| fail("create", &path, &e))?;
+        }
+        let pts = dev.join("pts");
+        mkdirs(&pts)?;
+        mount_fs(
+            c"devpts",
+            &pts,
+            c"devpts",
+            libc::MS_NOSUID | libc::MS_NOEXEC,
+            Some(c"newinstance,ptmxmode=0666,mode=0620,gid=5"),
+        )?;
+        let shm = dev.join("shm");
+        mkdirs(&shm)?;
+        mount_fs(
+            c"tmpfs",
+            &shm,
+            c"tmpfs",
+            libc::MS_NOSUID | libc::MS_NODEV,
+            Some(c"mode=1777"),
+        )
+    }
+}
+
+/// Hides `path` if it exists.
+fn mask(path: &Path) -> Result<(), String> {
+    match fs::metadata(path) {
+        Ok(m) if m.is_dir() => mount_fs(
+            c"tmpfs",
+            path,
+            c"tmpfs",
+            libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+            Some(c"size=0"),
+        ),
+        Ok(_) => bind(Path::new("/dev/null"), path),
+        Err(_) => Ok(()),
+    }
+}
+
+/// `<root>/<path>` for an absolute container path.
+fn inside(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+fn cpath(path: &Path) -> Result<CString, String> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| format!("Path {} has a NUL byte", path.display()))
+}
+
+fn fail(op: &str, path: &Path, e: &io::Error) -> String {
+    format!(
+        "Failed to {op} {}: {}",
+        path.display(),
+        super::init::strip_os(e)
+    )
+}
+
+fn mkdirs(path: &Path) -> Result<(), String> {
+    fs::create_dir_all(path).map_err(|e| fail("create", path, &e))
+}
+
+fn bind(source: &Path, target: &Path) -> Result<(), String> {
+    mount::bind(&cpath(source)?, &cpath(target)?).map_err(|e| {
+        format!(
+            "Failed to mount {} at {}: {}",
+            source.display(),
+            target.display(),
+            super::init::strip_os(&e)
+        )
+    })
+}
+
+fn mount_fs(
+    source: &CStr,
+    target: &Path,
+    fstype: &CStr,
+    flags: libc::c_ulong,
+    data: Option<&CStr>,
+) -> Result<(), String> {
+    let t = cpath(target)?;
+    let data_ptr = data.map_or(ptr::null(), |d| d.as_ptr().cast());
+    // SAFETY: every string is a valid NUL-terminated C string that outlives the call; data is
+    // NULL or such a string.
+    let ret = unsafe {
+        libc::mount(
+            source.as_ptr(),
+            t.as_ptr(),
+            fstype.as_ptr(),
+            flags,
+            data_ptr,
+        )
+    };
+    if ret != 0 {
+        let e = io::Error::last_os_error();
+        return Err(fail(
+            &format!("mount {} at", fstype.to_string_lossy()),
+            target,
+            &e,
+        ));
+    }
+    Ok(())
+}
+
+/// `chdir(root); pivot_root(".", "."); umount2(".", MNT_DETACH); chdir("/")`: the old root is
+/// stacked under the new one and detached, so nothing needs to be written in the rootfs (the
+/// bind backend's is read-only).
+fn pivot_into(root: &Path) -> Result<(), String> {
+    let r = cpath(root)?;
+    // SAFETY: valid C string.
+    if unsafe { libc::chdir(r.as_ptr()) } != 0 {
+        return Err(fail("chdir into", root, &io::Error::last_os_error()));
+    }
+    // SAFETY: pivot_root takes two valid C strings; "." for both is the documented idiom.
+    if unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) } != 0 {
+        return Err(fail("pivot_root into", root, &io::Error::last_os_error()));
+    }
+    // SAFETY: valid C string; MNT_DETACH lazily removes the old root stacked on ".".
+    if unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) } != 0 {
+        return Err(fail(
+            "detach the old root from",
+            root,
+            &io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: valid C string.
+    if unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
+        return Err(fail("chdir to / in", root, &io::Error::last_os_error()));
+    }
+    Ok(())
+}
