@@ -6,11 +6,13 @@
 # Builds the release binary, starts a private agent (temporary work_dir, runtime_dir and socket, its
 # own cgroups_root) with pid/ipc/uts namespaces and cpu/mem/pids cgroups, runs bench/driver.py
 # (mesolite, runc and bwrap side by side, then the agent's footprint and latency), prints a markdown
-# report, and stops the agent. Raw numbers: $BENCH_JSON (default /tmp/mesolite-bench.json).
+# report, and stops the agent. Then bench/isolators.py: launch-to-exit with the core isolators
+# against the full set of issue 5, on two agents of its own (work_dirs under /var/tmp).
+# Raw numbers: $BENCH_JSON (default /tmp/mesolite-bench.json).
 #
-# Env: MESOLITE_BINARY=PATH uses a prebuilt binary; AGENT_FLAGS adds or overrides agent flags
-# (default "--cgroups_root=mesolite_bench", keeping the bench's cgroups apart from an installed
-# agent's). Needs: root, python3, runc, bubblewrap, busybox-static.
+# Env: MESOLITE_BINARY=PATH uses a prebuilt binary; ISOLATOR_RUNS (default 200) sizes the isolator
+# comparison; AGENT_FLAGS adds or overrides agent flags (default "--cgroups_root=mesolite_bench",
+# keeping the bench's cgroups apart from an installed agent's). Needs: root, python3, runc, bubblewrap, busybox-static.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 die() { echo "bench: $*" >&2; exit 1; }
@@ -88,3 +90,5 @@ python3 "$root/bench/driver.py" --socket="$sock" --agent-pid="$agent_pid" --bina
   --json="${BENCH_JSON:-/tmp/mesolite-bench.json}" "$@"
 echo
 echo "Machine: $(nproc) CPUs, $(uname -r), $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/cgroup v1 (hybrid)/; s/cgroup2fs/cgroup v2/'); agent flags: --isolation=$isolation $agent_flags"
+echo
+python3 "$root/bench/isolators.py" --binary="$bin" --runs="${ISOLATOR_RUNS:-200}"

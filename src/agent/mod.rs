@@ -36,6 +36,7 @@ pub enum AgentError {
     Cgroups(String),
     Resources(String),
     Lock(PathBuf, String),
+    DiskXfs(crate::isolator::XfsError),
 }
 
 impl fmt::Display for AgentError {
@@ -58,6 +59,7 @@ impl fmt::Display for AgentError {
             AgentError::Cgroups(e) => write!(f, "Failed to set up cgroups: {e}"),
             AgentError::Resources(e) => write!(f, "Failed to determine the node's resources: {e}"),
             AgentError::Lock(p, e) => write!(f, "Failed to lock {}: {e}", p.display()),
+            AgentError::DiskXfs(e) => write!(f, "Failed to set up disk/xfs: {e}"),
         }
     }
 }
@@ -145,6 +147,21 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 interval: flags.container_disk_watch_interval,
                 enforce: flags.enforce_container_disk_quota,
             },
+            &mut timers,
+        );
+    }
+    if flags.isolation.contains(&crate::config::Isolator::DiskXfs) {
+        let mountinfo =
+            std::fs::read_to_string(flags.proc_dir.join("self/mountinfo")).unwrap_or_default();
+        let mut quota =
+            crate::isolator::XfsQuota::open(&flags.work_dir, &mountinfo, flags.xfs_project_range)
+                .map_err(AgentError::DiskXfs)?;
+        // Before the containers' recovery, which may clean some up and free their IDs.
+        quota.recover(&flags.work_dir.join("containers"));
+        containerizer.enable_xfs(
+            quota,
+            flags.xfs_kill_containers,
+            flags.container_disk_watch_interval,
             &mut timers,
         );
     }

@@ -28,6 +28,7 @@ pub enum Isolator {
     VolumeHostPath,
     DockerRuntime,
     DiskDu,
+    DiskXfs,
     LinuxSeccomp,
 }
 
@@ -50,6 +51,7 @@ const ALL: &[Isolator] = &[
     Isolator::VolumeHostPath,
     Isolator::DockerRuntime,
     Isolator::DiskDu,
+    Isolator::DiskXfs,
     Isolator::LinuxSeccomp,
 ];
 
@@ -72,7 +74,6 @@ const NOT_YET: &[&str] = &[
     "volume/image",
     "volume/secret",
     "volume/csi",
-    "disk/xfs",
     "gpu/nvidia",
     "network/cni",
     "network/port_mapping",
@@ -102,6 +103,7 @@ impl Isolator {
             Self::VolumeHostPath => "volume/host_path",
             Self::DockerRuntime => "docker/runtime",
             Self::DiskDu => "disk/du",
+            Self::DiskXfs => "disk/xfs",
             Self::LinuxSeccomp => "linux/seccomp",
         }
     }
@@ -195,6 +197,10 @@ pub fn parse_isolation(text: &str) -> Result<Vec<Isolator>, String> {
                 filesystems.join(",")
             ))
         }
+    }
+    // Both would measure (and limit) the same sandboxes.
+    if isolators.contains(&Isolator::DiskDu) && isolators.contains(&Isolator::DiskXfs) {
+        return Err("disk/du and disk/xfs are exclusive: use one of them".into());
     }
     isolators.sort();
     Ok(isolators)
@@ -360,6 +366,21 @@ mod tests {
             .unwrap_err()
             .contains("Duplicate"));
         assert!(parse_isolation("filesystem/shared, filesystem/shared")
+            .unwrap_err()
+            .contains("Duplicate"));
+    }
+
+    #[test]
+    fn test_disk_xfs_and_its_exclusion_with_disk_du() {
+        assert_eq!(
+            parse_isolation("disk/xfs,cgroups/mem"),
+            Ok(vec![FilesystemPosix, CgroupsMem, DiskXfs])
+        );
+        let err = parse_isolation("disk/xfs,disk/du").unwrap_err();
+        assert!(err.contains("exclusive"), "{err}");
+        // The alias of disk/du as well.
+        assert!(parse_isolation("posix/disk,disk/xfs").is_err());
+        assert!(parse_isolation("disk/xfs,disk/xfs")
             .unwrap_err()
             .contains("Duplicate"));
     }

@@ -24,6 +24,7 @@ pub use isolation::Isolator;
 pub use kinds::{CgroupsRoot, Containerizer, Launcher, LoggingLevel, Recover};
 pub use values::Bytes;
 
+use crate::isolator::ProjectRange;
 use crate::resources::ResourceSpec;
 use load::ENV_PREFIX;
 
@@ -84,6 +85,10 @@ spec::define_flags! {
     container_disk_watch_interval: Duration = "15secs";
     /// disk/du: destroy a container whose sandbox exceeds its `disk` resource.
     enforce_container_disk_quota: bool = "false";
+    /// disk/xfs: project IDs for the sandboxes' quotas, e.g. [5000-10000].
+    xfs_project_range: ProjectRange = "[5000-10000]";
+    /// disk/xfs (also checked every container_disk_watch_interval): destroy a container whose usage reaches its quota.
+    xfs_kill_containers: bool = "false";
     /// JSON ContainerInfo for launches that give no 'container', e.g. {"type":"MESOS","volumes":[...]}.
     default_container_info: Option<JsonObject> = "";
     /// Size of the private /dev/shm tmpfs of namespaces/ipc, e.g. 64MB; none: the kernel's default.
@@ -108,6 +113,16 @@ spec::define_flags! {
     docker_config: Option<PathBuf> = "";
     /// Where the sandbox is mounted inside a container that has an image (MESOS_SANDBOX).
     sandbox_directory: PathBuf = "/mnt/mesos/sandbox";
+}
+
+impl spec::FlagValue for ProjectRange {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        text.parse::<ProjectRange>().map_err(|e| e.to_string())
+    }
+
+    fn render_flag(&self) -> String {
+        self.to_string()
+    }
 }
 
 /// Flags re-read on SIGHUP; the others need a restart.

@@ -59,7 +59,7 @@ impl Containerizer {
             },
             TimerKind::DiskTick => {
                 self.on_disk_tick(registry, timers);
-                Vec::new()
+                self.on_xfs_tick(registry, timers)
             }
             TimerKind::ConnectionSweep => Vec::new(),
         }
@@ -252,6 +252,12 @@ impl Containerizer {
             self.metrics.destroy_errors += 1;
             log::error!("Failed to destroy container {id} within {DESTROY_TIMEOUT:?}: its cgroup is left behind");
         }
+        // Nothing runs in the sandbox any more: release its XFS project.
+        let sandbox = c.sandbox.clone();
+        self.xfs_cleanup(&sandbox);
+        let Some(c) = self.containers.get_mut(id) else {
+            return Vec::new();
+        };
         if c.orphan {
             log::info!("Orphan container {id} destroyed");
             let slot = c.slot;
@@ -315,6 +321,13 @@ impl Containerizer {
         if !c.state.can_remove() {
             return Err(ControlError::StillRunning(id.clone()));
         }
+        // A project that cleanup could not release (kept reserved, or found so at recovery)
+        // is released with its files.
+        let sandbox = c.sandbox.clone();
+        self.xfs_cleanup(&sandbox);
+        let Some(c) = self.containers.get(id) else {
+            return Err(ControlError::NotFound(id.clone()));
+        };
         let _ = fs::remove_dir_all(&c.ckpt.runtime);
         let _ = fs::remove_dir_all(&c.ckpt.meta);
         let trash = self.settings.work_dir.join("containers").join(format!(

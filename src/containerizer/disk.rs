@@ -206,7 +206,7 @@ pub(super) fn disk_limit(r: &Resources) -> u64 {
     (r.disk_mb * MB as f64).round() as u64
 }
 
-fn disk_limitation(r: &Resources, used: u64, limit: u64) -> Limitation {
+pub(super) fn disk_limitation(r: &Resources, used: u64, limit: u64) -> Limitation {
     let disk = Resources {
         disk_mb: r.disk_mb,
         ..Resources::default()

@@ -221,6 +221,7 @@ impl Containerizer {
                     .map_err(|e| format!("Isolator {} failed to prepare: {e}", iso.name()))?;
             }
         }
+        self.xfs_prepare(&sandbox, &req.resources)?;
 
         self.set_state(id, State::Isolating);
         let cgroup_fd = match self.containers.get(id).and_then(|c| c.cgroup.as_ref()) {

@@ -16,6 +16,7 @@ mod provision;
 mod recover;
 mod request;
 mod usage;
+mod xfs;
 
 pub use container::{Container, Init, Reason, State, TaskState, Termination};
 pub use disk::DiskSettings;
@@ -126,6 +127,8 @@ pub struct Containerizer {
     pub fetcher: fetch::Fetcher,
     /// disk/du, when enabled.
     disk: Option<disk::DiskWatch>,
+    /// disk/xfs, when enabled.
+    xfs: Option<xfs::XfsWatch>,
     /// The image store and pulls in flight, when `--image_providers` is set.
     images: Option<provision::Images>,
 }
@@ -140,6 +143,7 @@ impl Containerizer {
         Containerizer {
             fetcher: fetch::Fetcher::new(fetch_settings),
             disk: None,
+            xfs: None,
             images: None,
             settings,
             isolators,

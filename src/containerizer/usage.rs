@@ -49,6 +49,10 @@ impl Containerizer {
             }
             out.disk_used_bytes = c.disk_used;
         }
+        if let Some((used, limit)) = self.xfs_usage(&c.sandbox) {
+            out.disk_used_bytes = Some(used);
+            out.disk_limit_bytes = (limit > 0).then_some(limit);
+        }
         Some(out)
     }
 }

@@ -11,6 +11,8 @@ mod namespaces;
 mod posix;
 mod volume;
 
+pub use disk::xfs::{ProjectRange, XfsError, XfsQuota};
+
 use std::fmt::Debug;
 use std::path::Path;
 
@@ -109,6 +111,7 @@ pub fn build(flags: &Flags, launcher: LauncherKind) -> Result<Vec<Box<dyn Isolat
             IsolatorName::VolumeSandboxPath => Box::new(volume::sandbox_path::VolumeSandboxPath),
             IsolatorName::VolumeHostPath => Box::new(volume::host_path::VolumeHostPath),
             IsolatorName::DiskDu => Box::new(disk::du::DiskDu),
+            IsolatorName::DiskXfs => Box::new(disk::xfs::DiskXfs),
             IsolatorName::LinuxSeccomp => Box::new(linux::seccomp::LinuxSeccomp::new(
                 flags.seccomp_config_dir.as_deref(),
                 flags.seccomp_profile_name.as_deref(),

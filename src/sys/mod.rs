@@ -6,6 +6,7 @@ pub mod fd;
 pub mod mount;
 pub mod notify;
 pub mod process;
+pub mod quota;
 pub mod rlimit;
 pub mod seccomp;
 mod seccomp_x86_64;

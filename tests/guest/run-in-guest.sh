@@ -2,11 +2,13 @@
 # Runs a command inside a throw-away Linux guest whose only cgroup hierarchy is cgroup v2 (all
 # controllers enabled at the root), under qemu's software emulation (TCG: no KVM needed).
 #
-#   run-in-guest.sh [-f FILE]... [-m MODULE]... [-t SECONDS] -- COMMAND...
+#   run-in-guest.sh [-f FILE]... [-m MODULE]... [-d IMAGE]... [-t SECONDS] -- COMMAND...
 #
 # -f FILE    copy FILE into the guest at the same path, with the shared libraries `ldd` lists for it
 #            (a symlink is copied as its target plus the link). May be repeated.
 # -m MODULE  load a kernel module (with its dependencies) before COMMAND, e.g. -m overlay
+# -d IMAGE   attach a raw disk image as a virtio disk (/dev/vda, /dev/vdb... in order); the guest
+#            needs -m virtio_pci -m virtio_blk to see it. May be repeated.
 # -t SECONDS kill the guest after this long (default 300); the script then exits 124
 # COMMAND    runs under busybox /bin/sh in the guest as root; its exit code is this script's exit code.
 #
@@ -20,13 +22,14 @@
 set -euo pipefail
 
 die() { echo "run-in-guest: $*" >&2; exit 2; }
-usage() { echo "usage: $0 [-f FILE]... [-m MODULE]... [-t SECONDS] -- COMMAND..." >&2; exit 2; }
+usage() { echo "usage: $0 [-f FILE]... [-m MODULE]... [-d IMAGE]... [-t SECONDS] -- COMMAND..." >&2; exit 2; }
 
-files=() modules=() timeout_s=300
+files=() modules=() drives=() timeout_s=300
 while [ $# -gt 0 ]; do
   case $1 in
     -f) [ $# -ge 2 ] || usage; files+=("$2"); shift 2 ;;
     -m) [ $# -ge 2 ] || usage; modules+=("$2"); shift 2 ;;
+    -d) [ $# -ge 2 ] || usage; drives+=(-drive "file=$2,format=raw,if=virtio"); [ -f "$2" ] || die "-d $2: no such file"; shift 2 ;;
     -t) [ $# -ge 2 ] || usage; timeout_s=$2; shift 2 ;;
     --) shift; break ;;
     *) usage ;;
@@ -83,7 +86,8 @@ for m in "${modules[@]}"; do
         rel=${ko#/lib/modules/}
         mkdir -p "$ir/lib/modules/$(dirname "$rel")"
         cp "$ko" "$ir/lib/modules/$rel"
-        echo "insmod /lib/modules/$rel" >> "$work/insmods" ;;
+        # Modules shared by two -m (virtio_ring...) are loaded once.
+        grep -qxF "insmod /lib/modules/$rel" "$work/insmods" || echo "insmod /lib/modules/$rel" >> "$work/insmods" ;;
       builtin) ;;
     esac
   done <<< "$deps"
@@ -126,7 +130,7 @@ chmod +x "$ir/init"
 # progress), keep a copy, and stop reading (which stops qemu) at the exit report.
 set +e
 timeout "$timeout_s" qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 1024 -nographic -no-reboot -nic none \
-  -kernel "$kernel" -initrd "$work/initrd.gz" \
+  -kernel "$kernel" -initrd "$work/initrd.gz" ${drives[@]+"${drives[@]}"} \
   -append 'console=ttyS0 quiet loglevel=3 panic=-1' 2>"$work/qemu.err" \
   | tr -d '\r' | awk -v m="$marker" -v out="$work/out" '
       { print > out; fflush(out) }

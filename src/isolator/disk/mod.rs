@@ -1,3 +1,4 @@
 //! `disk/*`.
 
 pub mod du;
+pub mod xfs;

@@ -1,0 +1,110 @@
+//! `disk/xfs` in the containerizer: the sandbox's project quota at PREPARE, usage for
+//! statistics, the `--xfs_kill_containers` check on the disk timer (one quotactl per container,
+//! a quick syscall, so in the loop), and the project's release at cleanup.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mio::Registry;
+
+use super::container::State;
+use super::{ContainerId, Containerizer, Notice};
+use crate::isolator::XfsQuota;
+use crate::resources::Resources;
+use crate::timer::{TimerKind, Timers};
+
+/// disk/xfs's state and settings.
+#[derive(Debug)]
+pub struct XfsWatch {
+    quota: XfsQuota,
+    kill: bool,
+    interval: Duration,
+}
+
+impl Containerizer {
+    /// Turns disk/xfs on. `quota` was opened (and recovered) by the agent; with `kill`, usage
+    /// is checked every `interval`.
+    pub fn enable_xfs(
+        &mut self,
+        quota: XfsQuota,
+        kill: bool,
+        interval: Duration,
+        timers: &mut Timers,
+    ) {
+        if kill {
+            timers.add(interval, TimerKind::DiskTick);
+        }
+        self.xfs = Some(XfsWatch {
+            quota,
+            kill,
+            interval,
+        });
+    }
+
+    /// PREPARE: a project with a hard limit at the `disk` resource.
+    pub(super) fn xfs_prepare(&mut self, sandbox: &Path, r: &Resources) -> Result<(), String> {
+        let Some(watch) = self.xfs.as_mut() else {
+            return Ok(());
+        };
+        let limit = super::disk::disk_limit(r);
+        let projid = watch
+            .quota
+            .prepare(sandbox, limit)
+            .map_err(|e| format!("Isolator disk/xfs failed to prepare: {e}"))?;
+        log::debug!(
+            "disk/xfs: project {projid} on {} (limit {limit} bytes)",
+            sandbox.display()
+        );
+        Ok(())
+    }
+
+    /// `(used, limit)` in bytes of the container's project; None without disk/xfs.
+    pub(super) fn xfs_usage(&self, sandbox: &Path) -> Option<(u64, u64)> {
+        match self.xfs.as_ref()?.quota.quota(sandbox)? {
+            Ok(q) => Some((q.used, q.limit)),
+            Err(e) => {
+                log::debug!("disk/xfs: quota of {}: {e}", sandbox.display());
+                None
+            }
+        }
+    }
+
+    /// Cleanup of a container that ended: its project is released.
+    pub(super) fn xfs_cleanup(&mut self, sandbox: &Path) {
+        if let Some(watch) = self.xfs.as_mut() {
+            watch.quota.cleanup(sandbox);
+        }
+    }
+
+    /// The disk timer with `--xfs_kill_containers`: destroys the running containers whose
+    /// usage reached their quota.
+    pub(super) fn on_xfs_tick(&mut self, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
+        let Some(watch) = self.xfs.as_ref() else {
+            return Vec::new();
+        };
+        if !watch.kill {
+            return Vec::new();
+        }
+        timers.add(watch.interval, TimerKind::DiskTick);
+        let over: Vec<(ContainerId, u64, u64)> = self
+            .containers
+            .values()
+            .filter(|c| c.state == State::Running && c.limitation.is_none())
+            .filter_map(|c| {
+                let (used, limit) = self.xfs_usage(&c.sandbox)?;
+                (limit > 0 && used >= limit).then(|| (c.id.clone(), used, limit))
+            })
+            .collect();
+        let mut notices = Vec::new();
+        for (id, used, limit) in over {
+            let Some(c) = self.containers.get_mut(&id) else {
+                continue;
+            };
+            let l = super::disk::disk_limitation(&c.resources, used, limit);
+            log::warn!("Container {id}: {}", l.message);
+            c.limitation = Some(l);
+            notices.extend(self.begin_destroy(&id, registry, timers));
+        }
+        notices
+    }
+}

@@ -1,0 +1,498 @@
+//! `disk/xfs`: XFS project quotas on the sandboxes (Mesos's docs/isolators/disk-xfs.md). Each
+//! container gets a project ID from `--xfs_project_range`, set on its sandbox with PROJINHERIT,
+//! and a block hard limit at its `disk` resource: writes past it fail with EDQUOT inside the
+//! container, and usage comes from the quota (one quotactl), never from `du`.
+//!
+//! The state (which IDs are in use) lives in `XfsQuota`, owned by the containerizer, which calls
+//! it at launch, for statistics, on its disk timer (`--xfs_kill_containers`) and at cleanup;
+//! the isolator itself only names `disk/xfs` in the list.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::CString;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use super::super::{Isolator, Plan, PrepareCtx};
+use crate::sys::quota::{self, ProjectQuota};
+
+#[derive(Debug)]
+pub struct DiskXfs;
+
+impl Isolator for DiskXfs {
+    fn name(&self) -> &'static str {
+        "disk/xfs"
+    }
+
+    fn prepare(&self, _ctx: &PrepareCtx<'_>, _plan: &mut Plan) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// `--xfs_project_range`: project IDs mesolite may use, inclusive, in Mesos's range syntax
+/// `[5000-10000]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProjectRange {
+    pub first: u32,
+    pub last: u32,
+}
+
+/// A `--xfs_project_range` that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadProjectRange(pub String);
+
+impl fmt::Display for BadProjectRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "'{}' is not a project ID range like [5000-10000] (IDs 1 to 4294967294, first <= last)",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for BadProjectRange {}
+
+impl FromStr for ProjectRange {
+    type Err = BadProjectRange;
+
+    fn from_str(text: &str) -> Result<ProjectRange, BadProjectRange> {
+        let bad = || BadProjectRange(text.to_string());
+        let inner = text
+            .trim()
+            .strip_prefix('[')
+            .and_then(|t| t.strip_suffix(']'))
+            .ok_or_else(bad)?;
+        let (first, last) = inner.split_once('-').ok_or_else(bad)?;
+        let first: u32 = first.trim().parse().map_err(|_| bad())?;
+        let last: u32 = last.trim().parse().map_err(|_| bad())?;
+        // Project 0 is "no project"; u32::MAX is -1 to quotactl.
+        if first == 0 || last == u32::MAX || first > last {
+            return Err(bad());
+        }
+        Ok(ProjectRange { first, last })
+    }
+}
+
+impl fmt::Display for ProjectRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}-{}]", self.first, self.last)
+    }
+}
+
+impl ProjectRange {
+    pub fn contains(&self, id: u32) -> bool {
+        (self.first..=self.last).contains(&id)
+    }
+}
+
+/// The IDs of a range in use; allocation takes the lowest free one.
+#[derive(Debug)]
+pub struct Projects {
+    range: ProjectRange,
+    used: BTreeSet<u32>,
+}
+
+impl Projects {
+    pub fn new(range: ProjectRange) -> Projects {
+        Projects {
+            range,
+            used: BTreeSet::new(),
+        }
+    }
+
+    pub fn allocate(&mut self) -> Option<u32> {
+        let id = (self.range.first..=self.range.last).find(|id| !self.used.contains(id))?;
+        self.used.insert(id);
+        Some(id)
+    }
+
+    /// Marks an ID found in use (recovery); false if it is outside the range.
+    pub fn mark_used(&mut self, id: u32) -> bool {
+        self.range.contains(id) && self.used.insert(id)
+    }
+
+    pub fn free(&mut self, id: u32) {
+        self.used.remove(&id);
+    }
+
+    pub fn in_use(&self) -> usize {
+        self.used.len()
+    }
+}
+
+/// Why disk/xfs cannot start or could not do its work.
+#[derive(Debug)]
+pub enum XfsError {
+    /// The work_dir's mount was not found in mountinfo.
+    NoMount(PathBuf),
+    NotXfs {
+        work_dir: PathBuf,
+        fstype: String,
+    },
+    QuotaState {
+        device: String,
+        error: std::io::Error,
+    },
+    NoProjectQuota {
+        device: String,
+        mount: PathBuf,
+    },
+    /// Every ID of the range is in use.
+    RangeExhausted(ProjectRange),
+    SetProject {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    SetLimit {
+        projid: u32,
+        error: std::io::Error,
+    },
+}
+
+impl fmt::Display for XfsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoMount(p) => write!(f, "no mount found for {} in mountinfo", p.display()),
+            Self::NotXfs { work_dir, fstype } => write!(
+                f,
+                "disk/xfs needs --work_dir on XFS; {} is on {fstype}",
+                work_dir.display()
+            ),
+            Self::QuotaState { device, error } => {
+                write!(f, "cannot read the quota state of {device}: {error}")
+            }
+            Self::NoProjectQuota { device, mount } => write!(
+                f,
+                "project quotas are not enabled on {device}: mount {} with -o prjquota \
+                 (on a kernel with XFS quota support)",
+                mount.display()
+            ),
+            Self::RangeExhausted(r) => write!(f, "no free project ID left in {r}"),
+            Self::SetProject { path, error } => {
+                write!(
+                    f,
+                    "cannot set the project ID of {}: {error}",
+                    path.display()
+                )
+            }
+            Self::SetLimit { projid, error } => {
+                write!(f, "cannot set the quota of project {projid}: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for XfsError {}
+
+/// A mount from mountinfo: where, what type, from which device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountEntry {
+    pub mount_point: PathBuf,
+    pub fstype: String,
+    pub source: String,
+}
+
+/// The mount holding `path` (absolute, canonical): the longest mount point above it, the last
+/// listed among equals (it is on top).
+pub fn mount_of(mountinfo: &str, path: &Path) -> Option<MountEntry> {
+    let mut best: Option<MountEntry> = None;
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let mut right = right.split(' ');
+        let (Some(fstype), Some(source)) = (right.next(), right.next()) else {
+            continue;
+        };
+        let point = PathBuf::from(unescape(point));
+        if !path.starts_with(&point) {
+            continue;
+        }
+        let longer = best
+            .as_ref()
+            .is_none_or(|b| point.as_os_str().len() >= b.mount_point.as_os_str().len());
+        if longer {
+            best = Some(MountEntry {
+                mount_point: point,
+                fstype: fstype.to_string(),
+                source: unescape(source),
+            });
+        }
+    }
+    best
+}
+
+/// mountinfo writes space, tab, newline and backslash as octal escapes (`\040`).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The project quotas of the work_dir's filesystem, and which sandbox holds which ID.
+#[derive(Debug)]
+pub struct XfsQuota {
+    device: CString,
+    projects: Projects,
+    by_sandbox: BTreeMap<PathBuf, u32>,
+}
+
+impl XfsQuota {
+    /// Checks that `work_dir` is on XFS with project quotas on, or says why not.
+    pub fn open(work_dir: &Path, mountinfo: &str, range: ProjectRange) -> Result<Self, XfsError> {
+        let canonical = work_dir
+            .canonicalize()
+            .unwrap_or_else(|_| work_dir.to_path_buf());
+        let mount =
+            mount_of(mountinfo, &canonical).ok_or_else(|| XfsError::NoMount(canonical.clone()))?;
+        if mount.fstype != "xfs" {
+            return Err(XfsError::NotXfs {
+                work_dir: canonical,
+                fstype: mount.fstype,
+            });
+        }
+        let device = CString::new(mount.source.as_bytes()).map_err(|_| XfsError::QuotaState {
+            device: mount.source.clone(),
+            error: std::io::ErrorKind::InvalidInput.into(),
+        })?;
+        let (accounted, enforced) = match quota::project_quota_state(&device) {
+            Ok(state) => state,
+            // XFS answers ENOSYS when no quota is on (and so does a kernel without XFS quotas).
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => (false, false),
+            Err(error) => {
+                return Err(XfsError::QuotaState {
+                    device: mount.source,
+                    error,
+                })
+            }
+        };
+        if !accounted || !enforced {
+            return Err(XfsError::NoProjectQuota {
+                device: mount.source,
+                mount: mount.mount_point,
+            });
+        }
+        Ok(XfsQuota {
+            device,
+            projects: Projects::new(range),
+            by_sandbox: BTreeMap::new(),
+        })
+    }
+
+    /// Recovery: the IDs on the sandboxes under `sandboxes` are in use (a restarted agent must
+    /// not hand them out again).
+    pub fn recover(&mut self, sandboxes: &Path) {
+        let Ok(rd) = std::fs::read_dir(sandboxes) else {
+            return;
+        };
+        for entry in rd.flatten() {
+            let path = entry.path();
+            if let Ok((id, _)) = quota::project_id(&path) {
+                if self.projects.mark_used(id) {
+                    self.by_sandbox.insert(path, id);
+                }
+            }
+        }
+        log::info!(
+            "disk/xfs: {} project IDs in use after recovery",
+            self.projects.in_use()
+        );
+    }
+
+    /// PREPARE: a project for `sandbox` (and what is already in it), limited to `limit` bytes
+    /// (0: no limit, usage is still accounted).
+    pub fn prepare(&mut self, sandbox: &Path, limit: u64) -> Result<u32, XfsError> {
+        let projid = self
+            .projects
+            .allocate()
+            .ok_or(XfsError::RangeExhausted(self.projects.range))?;
+        self.by_sandbox.insert(sandbox.to_path_buf(), projid);
+        quota::set_project_limit(&self.device, projid, limit)
+            .map_err(|error| XfsError::SetLimit { projid, error })?;
+        set_tree(sandbox, projid).map_err(|(path, error)| XfsError::SetProject { path, error })?;
+        Ok(projid)
+    }
+
+    /// Usage and limit of the sandbox's project, if it has one.
+    pub fn quota(&self, sandbox: &Path) -> Option<Result<ProjectQuota, std::io::Error>> {
+        let projid = *self.by_sandbox.get(sandbox)?;
+        Some(quota::get_project_quota(&self.device, projid))
+    }
+
+    /// Cleanup: no limit, no project on the sandbox's files (which moves their usage out of
+    /// it), and the ID free again.
+    pub fn cleanup(&mut self, sandbox: &Path) {
+        let Some(projid) = self.by_sandbox.remove(sandbox) else {
+            return;
+        };
+        if let Err(e) = quota::set_project_limit(&self.device, projid, 0) {
+            log::warn!("disk/xfs: cannot clear the quota of project {projid}: {e}");
+        }
+        match set_tree(sandbox, 0) {
+            Ok(()) => self.projects.free(projid),
+            Err((path, e)) if e.kind() == std::io::ErrorKind::NotFound && path == sandbox => {
+                self.projects.free(projid)
+            }
+            // Kept in use (files still charged to it would count against its next owner); the
+            // container's REMOVE tries again.
+            Err((path, e)) => {
+                log::warn!(
+                    "disk/xfs: cannot reset the project of {}: {e}; project {projid} stays reserved",
+                    path.display()
+                );
+                self.by_sandbox.insert(sandbox.to_path_buf(), projid);
+            }
+        }
+    }
+}
+
+/// Sets the project ID on `root` and every directory and regular file below it, without
+/// following symlinks (a task could plant one pointing outside its sandbox). Directories get
+/// PROJINHERIT when `projid` is not 0.
+fn set_tree(root: &Path, projid: u32) -> Result<(), (PathBuf, std::io::Error)> {
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        quota::set_project_id(&dir, projid, projid != 0).map_err(|e| (dir.clone(), e))?;
+        let rd = std::fs::read_dir(&dir).map_err(|e| (dir.clone(), e))?;
+        for entry in rd.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                if let Err(e) = quota::set_project_id(&path, projid, false) {
+                    log::debug!("disk/xfs: project of {}: {e}", path.display());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_parse_range() {
+        assert_eq!(
+            "[5000-10000]".parse(),
+            Ok(ProjectRange {
+                first: 5000,
+                last: 10000
+            })
+        );
+        assert_eq!(" [7-7] ".parse(), Ok(ProjectRange { first: 7, last: 7 }));
+        for bad in [
+            "5000-10000",
+            "[5000]",
+            "[10-5]",
+            "[0-5]",
+            "[a-b]",
+            "[1-4294967295]",
+            "[-5-10]",
+            "",
+        ] {
+            assert!(bad.parse::<ProjectRange>().is_err(), "{bad}");
+        }
+        let r: ProjectRange = "[5000-10000]".parse().unwrap();
+        assert_eq!(r.to_string(), "[5000-10000]");
+    }
+
+    #[test]
+    fn test_allocation_lowest_free_and_exhaustion() {
+        let mut p = Projects::new(ProjectRange {
+            first: 10,
+            last: 12,
+        });
+        assert_eq!(p.allocate(), Some(10));
+        assert_eq!(p.allocate(), Some(11));
+        p.free(10);
+        assert_eq!(p.allocate(), Some(10));
+        assert_eq!(p.allocate(), Some(12));
+        assert_eq!(p.allocate(), None);
+        p.free(11);
+        assert_eq!(p.allocate(), Some(11));
+    }
+
+    #[test]
+    fn test_recovered_ids_are_not_reused() {
+        let mut p = Projects::new(ProjectRange {
+            first: 10,
+            last: 13,
+        });
+        assert!(p.mark_used(10));
+        assert!(p.mark_used(12));
+        assert!(!p.mark_used(99), "outside the range");
+        assert!(!p.mark_used(0), "no project");
+        assert_eq!(p.allocate(), Some(11));
+        assert_eq!(p.allocate(), Some(13));
+        assert_eq!(p.allocate(), None);
+    }
+
+    const MOUNTINFO: &str = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+30 22 0:25 / /var/lib rw shared:2 - tmpfs tmpfs rw
+31 30 254:0 / /var/lib/mesolite rw,relatime shared:3 - xfs /dev/vda rw,prjquota
+32 22 254:16 / /mnt/my\\040disk rw - xfs /dev/vdb rw
+";
+
+    #[test]
+    fn test_mount_of_longest_prefix() {
+        let m = mount_of(MOUNTINFO, Path::new("/var/lib/mesolite")).unwrap();
+        assert_eq!(m.fstype, "xfs");
+        assert_eq!(m.source, "/dev/vda");
+        let m = mount_of(MOUNTINFO, Path::new("/var/lib/mesolite/containers/a")).unwrap();
+        assert_eq!(m.source, "/dev/vda");
+        // A prefix by characters is not a parent directory.
+        let m = mount_of(MOUNTINFO, Path::new("/var/lib/mesolite2")).unwrap();
+        assert_eq!(m.fstype, "tmpfs");
+        let m = mount_of(MOUNTINFO, Path::new("/srv")).unwrap();
+        assert_eq!(m.source, "/dev/sda1");
+        let m = mount_of(MOUNTINFO, Path::new("/mnt/my disk/w")).unwrap();
+        assert_eq!(m.source, "/dev/vdb");
+        // The later of two mounts on one point is on top.
+        let over = format!("{MOUNTINFO}40 31 0:50 / /var/lib/mesolite rw - tmpfs none rw\n");
+        assert_eq!(
+            mount_of(&over, Path::new("/var/lib/mesolite"))
+                .unwrap()
+                .fstype,
+            "tmpfs"
+        );
+    }
+
+    #[test]
+    fn test_open_refuses_a_work_dir_not_on_xfs() {
+        let err = XfsQuota::open(
+            Path::new("/srv"),
+            MOUNTINFO,
+            ProjectRange { first: 1, last: 2 },
+        )
+        .unwrap_err();
+        assert!(matches!(err, XfsError::NotXfs { .. }), "{err}");
+        assert!(err.to_string().contains("is on ext4"), "{err}");
+    }
+}
