@@ -304,6 +304,28 @@ impl Drop for RegistryProcess {
     }
 }
 
+impl RegistryProcess {
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The whole access log so far.
+    fn log(&self) -> String {
+        let mut log = String::new();
+        std::fs::File::open(&self.access_log)
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        log
+    }
+
+    /// What the registry logged after `before` (an earlier `log()`).
+    fn log_since(&self, before: &str) -> String {
+        let log = self.log();
+        log[before.len().min(log.len())..].to_string()
+    }
+}
+
 /// Debian's docker-registry with its access log (on stdout) in a file.
 fn start_registry(t: &TempDir) -> Option<RegistryProcess> {
     let binary = ["/usr/bin/docker-registry", "/usr/bin/registry"]
@@ -383,22 +405,16 @@ fn push_blob(base: &str, repo: &str, data: &[u8]) {
     assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
 }
 
-#[test]
-fn concurrent_launches_share_one_pull_from_a_real_registry() {
-    if !root_or_skip("concurrent_launches_share_one_pull_from_a_real_registry") {
-        return;
-    }
-    let t = TempDir::new();
-    let Some(registry) = start_registry(&t) else {
-        return;
-    };
-    let base = format!("http://127.0.0.1:{}", registry.port);
-    let image = build_image("echo shared");
-    push_blob(&base, "library/busybox", &image.config);
+/// Acceptance 3: ten concurrent launches of one uncached image.
+const LAUNCHES: usize = 10;
+
+/// Pushes `image` as `library/busybox:latest`; returns the manifest digest the registry reports.
+fn push_image(base: &str, image: &TestImage) -> String {
+    push_blob(base, "library/busybox", &image.config);
     for layer in &image.layers {
-        push_blob(&base, "library/busybox", layer);
+        push_blob(base, "library/busybox", layer);
     }
-    let (code, _, body) = http(
+    let (code, headers, body) = http(
         "PUT",
         &format!("{base}/v2/library/busybox/manifests/latest"),
         &[(
@@ -408,10 +424,25 @@ fn concurrent_launches_share_one_pull_from_a_real_registry() {
         &image.manifest(),
     );
     assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    header_value(&headers, "docker-content-digest").unwrap()
+}
+
+#[test]
+fn concurrent_launches_share_one_pull_from_a_real_registry() {
+    if !root_or_skip("concurrent_launches_share_one_pull_from_a_real_registry") {
+        return;
+    }
+    let t = TempDir::new();
+    let Some(registry) = start_registry(&t) else {
+        return;
+    };
+    let base = registry.base();
+    let image = build_image("echo shared");
+    push_image(&base, &image);
     let before = std::fs::read_to_string(&registry.access_log).unwrap();
 
     let agent = start(&base, "overlay");
-    let threads: Vec<_> = (0..5)
+    let threads: Vec<_> = (0..LAUNCHES)
         .map(|i| {
             let socket = agent.socket.clone();
             std::thread::spawn(move || {
@@ -435,18 +466,14 @@ fn concurrent_launches_share_one_pull_from_a_real_registry() {
         let (status, text) = th.join().unwrap();
         assert_eq!(status, 200, "{text}\n{}", agent.log_text());
     }
-    for i in 0..5 {
+    for i in 0..LAUNCHES {
         let id = format!("c{i}");
         let w = agent.wait_json(&id);
         assert_eq!(w["exit_status"], json!(0), "{w}");
         assert_eq!(stdout_of(&agent, &id), "shared\n");
     }
-    let mut log = String::new();
-    std::fs::File::open(&registry.access_log)
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    let log = &log[before.len().min(log.len())..];
+    let log = registry.log_since(&before);
+    let log = &log;
     for digest in image.layer_digests() {
         let get = format!("\"GET /v2/library/busybox/blobs/{digest}");
         assert_eq!(
@@ -455,7 +482,7 @@ fn concurrent_launches_share_one_pull_from_a_real_registry() {
             "layer {digest} fetched other than once:\n{log}"
         );
     }
-    for i in 0..5 {
+    for i in 0..LAUNCHES {
         assert_eq!(agent.remove(&format!("c{i}")).status, 200);
     }
     let provisioner = agent.work_dir.join("provisioner");
