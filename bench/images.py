@@ -458,8 +458,10 @@ def main():
         print("No `docker pull` figures: %s." % docker.why)
     print("Goals (issue 6): overlay and bind provisioning ≤ 5 ms regardless of image size; "
           "cold pull ≥ 1.0× docker's speed. Launch-to-exit includes the whole launch "
-          "(namespaces, filesystem/linux mounts, exec, reaping), not only the backend; LAUNCH answered "
-          "is the store lookup, the backend and the spawn (the task may still be setting up its mounts).")
+          "(namespaces, filesystem/linux mounts, pivot_root, exec, reaping) and the rootfs teardown "
+          "(WAIT is answered once the rootfs is unmounted and removed; the last umount of an overlay "
+          "syncs its upper filesystem), not only the backend. LAUNCH answered is the store lookup, "
+          "the backend and the spawn (the task may still be setting up its mounts).")
 
 
 if __name__ == "__main__":
