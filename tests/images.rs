@@ -3,71 +3,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod images_support;
 mod provisioner_support;
 
-use std::io::Read;
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{root_or_skip, Agent};
-use mesolite::provisioner::Digest;
-use provisioner_support::{build_image, header_value, http, TempDir, TestImage};
+use images_support::{
+    launch_image, local_registry, mounts_under, push_image, start, start_registry, stdout_of,
+};
+use provisioner_support::{build_image, TempDir};
 use serde_json::{json, Value};
-
-const ISOLATION: &str = "--isolation=filesystem/linux,docker/runtime,namespaces/pid";
-
-/// A directory registry holding `busybox:latest.tar`.
-fn local_registry(t: &TempDir, image: &TestImage) -> PathBuf {
-    let dir = t.dir("local-registry");
-    image.write_docker_save(&dir.join("busybox:latest.tar"), "busybox:latest");
-    dir
-}
-
-fn start(registry: &str, backend: &str) -> Agent {
-    Agent::start(&[
-        ISOLATION,
-        "--image_providers=docker",
-        &format!("--docker_registry={registry}"),
-        &format!("--image_provisioner_backend={backend}"),
-    ])
-}
-
-fn launch_image(agent: &Agent, id: &str, image: &str, command: Value) -> common_response::R {
-    let r = agent.call(json!({"type": "LAUNCH_CONTAINER", "launch_container": {
-        "container_id": {"value": id},
-        "command": command,
-        "container": {"type": "MESOS", "mesos": {"image": {"type": "DOCKER", "docker": {"name": image}}}}}}));
-    common_response::R {
-        status: r.status,
-        text: r.text(),
-    }
-}
-
-mod common_response {
-    /// A LAUNCH answer, kept as plain data so threads can return it.
-    #[derive(Debug)]
-    pub struct R {
-        pub status: u16,
-        pub text: String,
-    }
-}
-
-fn stdout_of(agent: &Agent, id: &str) -> String {
-    std::fs::read_to_string(agent.sandbox(id).join("stdout")).unwrap_or_default()
-}
-
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let needle = dir.to_string_lossy().into_owned();
-    std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&needle)))
-        .map(str::to_string)
-        .collect()
-}
 
 /// Runs the image checks with one backend.
 fn image_runs_with(backend: &str) {
@@ -291,97 +238,8 @@ fn kill_during_provisioning_kills_the_puller() {
     drop(held);
 }
 
-struct RegistryProcess {
-    child: Child,
-    port: u16,
-    access_log: PathBuf,
-}
-
-impl Drop for RegistryProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Debian's docker-registry with its access log (on stdout) in a file.
-fn start_registry(t: &TempDir) -> Option<RegistryProcess> {
-    let binary = ["/usr/bin/docker-registry", "/usr/bin/registry"]
-        .into_iter()
-        .find(|b| Path::new(b).exists());
-    let Some(binary) = binary else {
-        println!("SKIP: docker-registry is not installed (apt-get install docker-registry)");
-        return None;
-    };
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let storage = t.dir("registry-storage");
-    let config = t.path().join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  \
-             filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
-        ),
-    )
-    .unwrap();
-    let access_log = t.path().join("registry.log");
-    let out = std::fs::File::create(&access_log).unwrap();
-    let err = out.try_clone().unwrap();
-    let Ok(child) = Command::new(binary)
-        .arg("serve")
-        .arg(&config)
-        .stdout(Stdio::from(out))
-        .stderr(Stdio::from(err))
-        .spawn()
-    else {
-        println!("SKIP: cannot start {binary}");
-        return None;
-    };
-    let registry = RegistryProcess {
-        child,
-        port,
-        access_log,
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(registry);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    println!("SKIP: {binary} did not listen on {port}");
-    None
-}
-
-fn push_blob(base: &str, repo: &str, data: &[u8]) {
-    let digest = Digest::of_bytes(data);
-    let (code, headers, _) = http(
-        "POST",
-        &format!("{base}/v2/{repo}/blobs/uploads/"),
-        &[],
-        b"",
-    );
-    assert_eq!(code, 202);
-    let location = header_value(&headers, "location").unwrap();
-    let location = if location.starts_with("http") {
-        location
-    } else {
-        format!("{base}{location}")
-    };
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let (code, _, body) = http(
-        "PUT",
-        &format!("{location}{separator}digest={digest}"),
-        &[("Content-Type", "application/octet-stream")],
-        data,
-    );
-    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
-}
+/// Acceptance 3: ten concurrent launches of one uncached image.
+const LAUNCHES: usize = 10;
 
 #[test]
 fn concurrent_launches_share_one_pull_from_a_real_registry() {
@@ -392,26 +250,13 @@ fn concurrent_launches_share_one_pull_from_a_real_registry() {
     let Some(registry) = start_registry(&t) else {
         return;
     };
-    let base = format!("http://127.0.0.1:{}", registry.port);
+    let base = registry.base();
     let image = build_image("echo shared");
-    push_blob(&base, "library/busybox", &image.config);
-    for layer in &image.layers {
-        push_blob(&base, "library/busybox", layer);
-    }
-    let (code, _, body) = http(
-        "PUT",
-        &format!("{base}/v2/library/busybox/manifests/latest"),
-        &[(
-            "Content-Type",
-            "application/vnd.docker.distribution.manifest.v2+json",
-        )],
-        &image.manifest(),
-    );
-    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    push_image(&base, &image);
     let before = std::fs::read_to_string(&registry.access_log).unwrap();
 
     let agent = start(&base, "overlay");
-    let threads: Vec<_> = (0..5)
+    let threads: Vec<_> = (0..LAUNCHES)
         .map(|i| {
             let socket = agent.socket.clone();
             std::thread::spawn(move || {
@@ -435,18 +280,14 @@ fn concurrent_launches_share_one_pull_from_a_real_registry() {
         let (status, text) = th.join().unwrap();
         assert_eq!(status, 200, "{text}\n{}", agent.log_text());
     }
-    for i in 0..5 {
+    for i in 0..LAUNCHES {
         let id = format!("c{i}");
         let w = agent.wait_json(&id);
         assert_eq!(w["exit_status"], json!(0), "{w}");
         assert_eq!(stdout_of(&agent, &id), "shared\n");
     }
-    let mut log = String::new();
-    std::fs::File::open(&registry.access_log)
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
-    let log = &log[before.len().min(log.len())..];
+    let log = registry.log_since(&before);
+    let log = &log;
     for digest in image.layer_digests() {
         let get = format!("\"GET /v2/library/busybox/blobs/{digest}");
         assert_eq!(
@@ -455,7 +296,7 @@ fn concurrent_launches_share_one_pull_from_a_real_registry() {
             "layer {digest} fetched other than once:\n{log}"
         );
     }
-    for i in 0..5 {
+    for i in 0..LAUNCHES {
         assert_eq!(agent.remove(&format!("c{i}")).status, 200);
     }
     let provisioner = agent.work_dir.join("provisioner");
