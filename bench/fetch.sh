@@ -40,18 +40,26 @@ best() { sort -n | head -1; }
 request() {
   printf '{"mode":"fetch","sandbox_directory":"%s","cache_directory":"%s","stall_timeout_secs":60,"items":[{"uri":{"value":"%s","extract":false},"action":"%s","cache_filename":"c1-blob"}]}' "$1" "$2" "$url" "$3"
 }
-run_fetch() { # SANDBOX CACHE ACTION
+# prepare SANDBOX CACHE ACTION: an empty sandbox and the request file, outside the timing.
+prepare() {
   rm -rf "$1"; mkdir -p "$1"
-  request "$1" "$2" "$3" | "$fetch" >/dev/null 2>&1
+  request "$1" "$2" "$3" > "$1.req"
 }
+# timed SANDBOX: seconds of one fetcher run (process start included), nothing else.
+timed() {
+  local t0 t1
+  t0=$(now); "$fetch" < "$1.req" >/dev/null 2>&1; t1=$(now)
+  echo "$t1 - $t0" | bc -l
+}
+run_fetch() { prepare "$@"; "$fetch" < "$1.req" >/dev/null 2>&1; }
 
 curl_t=$(for i in 1 2 3; do t0=$(now); curl -s -o "$tmp/curl.out" "$url"; t1=$(now); rm -f "$tmp/curl.out"; echo "$t1 - $t0" | bc -l; done | best)
-fetch_t=$(for i in 1 2 3; do t0=$(now); run_fetch "$tmp/sb" "$tmp/cache/root" BYPASS_CACHE; t1=$(now); echo "$t1 - $t0" | bc -l; done | best)
+fetch_t=$(for i in 1 2 3; do prepare "$tmp/sb" "$tmp/cache/root" BYPASS_CACHE; timed "$tmp/sb"; done | best)
 [ "$(stat -c %s "$tmp/sb/blob")" = $((size * 1024 * 1024)) ] || { echo "bench: the fetch is incomplete" >&2; exit 1; }
 
 hit() { # CACHE_DIR SANDBOX_PARENT -> best seconds of a RETRIEVE_FROM_CACHE, and of cp --reflink=auto
   run_fetch "$2/sb0" "$1" DOWNLOAD_AND_CACHE
-  h=$(for i in 1 2 3; do t0=$(now); run_fetch "$2/sb$i" "$1" RETRIEVE_FROM_CACHE; t1=$(now); echo "$t1 - $t0" | bc -l; done | best)
+  h=$(for i in 1 2 3; do prepare "$2/sb$i" "$1" RETRIEVE_FROM_CACHE; timed "$2/sb$i"; done | best)
   c=$(for i in 1 2 3; do rm -f "$2/cp$i"; t0=$(now); cp --reflink=auto "$1/c1-blob" "$2/cp$i"; t1=$(now); echo "$t1 - $t0" | bc -l; done | best)
   echo "$h $c"
 }

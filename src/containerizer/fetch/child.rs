@@ -58,7 +58,7 @@ pub fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))
         .env_clear()
-        .envs(proxy_env())
+        .envs(helper_env())
         .spawn()
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", settings.binary.display())))?;
     let stdout = child
@@ -74,9 +74,9 @@ pub fn spawn(
     })
 }
 
-/// The agent's environment is not the fetcher's: only what downloads need passes (proxies,
-/// PATH for `hadoop`).
-fn proxy_env() -> Vec<(String, String)> {
+/// The agent's environment is not its helpers': only what downloads need passes (proxies, CA
+/// bundles, PATH for `hadoop`).
+pub(in crate::containerizer) fn helper_env() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(k, _)| {
             matches!(
@@ -91,6 +91,8 @@ fn proxy_env() -> Vec<(String, String)> {
                     | "NO_PROXY"
                     | "HADOOP_HOME"
                     | "JAVA_HOME"
+                    | "SSL_CERT_FILE"
+                    | "SSL_CERT_DIR"
             )
         })
         .collect()

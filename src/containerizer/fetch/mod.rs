@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::fetcher::cache::{Cache, CachePath, ExistingFile};
 use crate::fetcher::protocol::{KEY_SUFFIX, PARTIAL_SUFFIX};
 
+pub(super) use child::helper_env;
 pub use child::FetchChild;
 pub use plan::FetchRun;
 

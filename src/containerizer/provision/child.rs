@@ -33,18 +33,7 @@ pub fn spawn(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .env_clear()
-        .envs(std::env::vars().filter(|(k, _)| {
-            matches!(
-                k.as_str(),
-                "PATH"
-                    | "http_proxy"
-                    | "https_proxy"
-                    | "no_proxy"
-                    | "HTTP_PROXY"
-                    | "HTTPS_PROXY"
-                    | "NO_PROXY"
-            )
-        }))
+        .envs(crate::containerizer::fetch::helper_env())
         .spawn()
         .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", binary.display())))?;
     let _ = std::fs::remove_file(request_file);

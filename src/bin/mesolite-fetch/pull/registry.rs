@@ -190,6 +190,7 @@ impl Registry {
         // MESOS-8907: HTTP/2 answers broke Mesos's curl-based puller; plain 1.1 is enough.
         easy.http_version(HttpVersion::V11).map_err(curl_err)?;
         easy.follow_location(true).map_err(curl_err)?;
+        crate::download::trust_system_cas(easy).map_err(curl_err)?;
         let secs = if self.stall_timeout_secs.is_finite() && self.stall_timeout_secs >= 1.0 {
             self.stall_timeout_secs
         } else {
