@@ -43,7 +43,12 @@ fn kill_gives_9_and_task_killed_and_second_launch_gives_202() {
     assert_eq!(again.status, 202, "{}", again.text());
     let c = agent.container("sleeper").unwrap();
     assert_eq!(c["state"], "RUNNING");
-    assert!(c["container_status"]["executor_pid"].as_i64().unwrap() > 1);
+    let init = c["container_status"]["executor_pid"].as_i64().unwrap();
+    assert!(init > 1);
+    // The init is not listed as another `mesolite agent` (pkill -f would catch it).
+    let cmdline = std::fs::read(format!("/proc/{init}/cmdline")).unwrap();
+    let shown = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    assert!(shown.starts_with("mesolite-init sleeper"), "{shown:?}");
     let rm = agent.remove("sleeper");
     assert_eq!(
         rm.status,

@@ -480,5 +480,6 @@ fn build_spec(
         cgroup_fd,
         runtime_dir,
         child: plan.child.clone(),
+        title: format!("mesolite-init {}", req.id),
     })
 }

@@ -58,6 +58,7 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
         fail(&report, &msg);
     }
     process::set_name(c"mesolite-init");
+    process::set_cmdline(std::path::Path::new("/proc"), &spec.title);
 
     // SAFETY: this process is single-threaded; the child execs or calls exit_now.
     let task = match unsafe { process::fork() } {

@@ -32,6 +32,8 @@ pub struct LaunchSpec {
     pub runtime_dir: OwnedFd,
     /// What isolators asked the child to do before exec.
     pub child: super::ChildSetup,
+    /// The init's command line as `ps` shows it (`mesolite-init <container id>`).
+    pub title: String,
 }
 
 /// The parent's handles on a cloned container.

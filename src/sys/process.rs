@@ -308,3 +308,37 @@ pub fn decode_status(status: i32) -> (Option<i32>, Option<i32>) {
 pub fn pidfds_supported() -> bool {
     pidfd_open(super::getpid()).is_ok()
 }
+
+/// Rewrites this process's command line as `ps` shows it (setproctitle), within the space the
+/// original argv strings occupied. Used by the container init, a fork of the agent, so that it
+/// is not listed as `mesolite agent ...` (and caught by `pkill -f 'mesolite agent'`).
+pub fn set_cmdline(proc_dir: &std::path::Path, title: &str) {
+    let Ok(stat) = std::fs::read_to_string(proc_dir.join("self/stat")) else {
+        return;
+    };
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return;
+    };
+    // After ')': field 3 is index 0, so arg_start (48) and arg_end (49) are 45 and 46.
+    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
+    let (Some(start), Some(end)) = (
+        fields.get(45).and_then(|f| f.parse::<usize>().ok()),
+        fields.get(46).and_then(|f| f.parse::<usize>().ok()),
+    ) else {
+        return;
+    };
+    if end <= start || start == 0 {
+        return;
+    }
+    let len = end - start;
+    let bytes = title.as_bytes();
+    let n = bytes.len().min(len - 1);
+    // SAFETY: [arg_start, arg_end) is this process's own argv string area, on its stack and
+    // writable; the kernel reports it for this very process. Nothing in the container init reads
+    // argv after this point, and the write stays within the area (n < len, then zeros to len).
+    unsafe {
+        let p = start as *mut u8;
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, n);
+        std::ptr::write_bytes(p.add(n), 0, len - n);
+    }
+}
