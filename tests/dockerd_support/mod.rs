@@ -1,0 +1,143 @@
+//! A private Docker engine (Debian's `docker.io`) for tests that need images built by Docker
+//! itself: its own data root, exec root and socket under a test directory, no iptables and no
+//! bridge, so it touches nothing of the host's and runs beside any system dockerd.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// One private dockerd at a time: each starts its own containerd, which is heavy on 2 cores.
+pub static ONE_DOCKERD: Mutex<()> = Mutex::new(());
+
+/// The Debian client, which matches Debian's dockerd (a newer client elsewhere on PATH may
+/// insist on buildx for `docker build`).
+const CLIENT: &str = "/usr/bin/docker";
+const DAEMON: &str = "/usr/sbin/dockerd";
+
+pub struct Dockerd {
+    child: Child,
+    dir: PathBuf,
+    socket: PathBuf,
+}
+
+impl Dockerd {
+    /// Starts a dockerd under `dir`, or prints why it cannot and gives `None`.
+    pub fn start(dir: &Path) -> Option<Dockerd> {
+        for binary in [CLIENT, DAEMON] {
+            if !Path::new(binary).exists() {
+                println!("SKIP: {binary} is missing (apt-get install docker.io)");
+                return None;
+            }
+        }
+        std::fs::create_dir_all(dir).unwrap();
+        let socket = dir.join("docker.sock");
+        let log = std::fs::File::create(dir.join("dockerd.log")).unwrap();
+        let child = Command::new(DAEMON)
+            .arg(format!("--data-root={}", dir.join("root").display()))
+            .arg(format!("--exec-root={}", dir.join("exec").display()))
+            .arg(format!("--pidfile={}", dir.join("dockerd.pid").display()))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .args(["--iptables=false", "--bridge=none"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        let mut dockerd = Dockerd {
+            child,
+            dir: dir.to_path_buf(),
+            socket,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = dockerd.child.try_wait() {
+                println!("SKIP: dockerd exited ({status}): {}", dockerd.log_tail());
+                return None;
+            }
+            if dockerd.try_run(&["version"]).status.success() {
+                return Some(dockerd);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("dockerd did not answer within 60 s: {}", dockerd.log_tail());
+    }
+
+    fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.join("dockerd.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join("\n")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(CLIENT);
+        c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            // The legacy builder: Debian's docker.io ships no buildx.
+            .env("DOCKER_BUILDKIT", "0")
+            .args(args)
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn try_run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// Runs a docker command that must succeed; its stdout.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = self.try_run(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed: {}{}\ndockerd: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log_tail()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `docker import` of a tar stream read from `tarball`.
+    pub fn import(&self, tarball: &Path, name: &str) {
+        let out = self
+            .command(&["import", "-", name])
+            .stdin(Stdio::from(std::fs::File::open(tarball).unwrap()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "docker import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Dockerd {
+    fn drop(&mut self) {
+        // SIGTERM lets dockerd stop its containerd and unmount its overlays.
+        // SAFETY: kill has no memory preconditions; the pid is our own live child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Whatever it left mounted (its overlays, the exec root) goes before the directory.
+        let dir = self.dir.to_string_lossy().into_owned();
+        let mut mounts: Vec<String> = std::fs::read_to_string("/proc/self/mounts")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1).map(str::to_string))
+            .filter(|m| m.starts_with(&dir))
+            .collect();
+        mounts.sort_by(|a, b| b.cmp(a));
+        for m in mounts {
+            let _ = Command::new("umount").arg("-l").arg(&m).status();
+        }
+    }
+}
