@@ -105,6 +105,8 @@ pub struct Pending {
     record: Option<ImageRecord>,
     /// Set once the rootfs exists.
     run: Option<ImageRun>,
+    /// When PROVISIONING began: the log reports how long making the rootfs took.
+    began: std::time::Instant,
 }
 
 impl Pending {
@@ -124,6 +126,7 @@ impl Pending {
             copy: None,
             record: None,
             run: None,
+            began: std::time::Instant::now(),
         }
     }
 }
