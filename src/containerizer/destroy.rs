@@ -65,9 +65,11 @@ impl Containerizer {
         }
     }
 
-    /// SIGCHLD: reap inits we watch without a pidfd (old kernels) and background helpers.
+    /// SIGCHLD: reap inits we watch without a pidfd (old kernels), background helpers and
+    /// disk/xfs project resets.
     pub fn on_sigchld(&mut self, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
         self.reap_helpers();
+        self.reap_xfs_resets();
         let slots: Vec<u32> = self
             .containers
             .values()

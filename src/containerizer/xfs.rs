@@ -1,16 +1,19 @@
 //! `disk/xfs` in the containerizer: the sandbox's project quota at PREPARE, usage for
 //! statistics, the `--xfs_kill_containers` check on the disk timer (one quotactl per container,
-//! a quick syscall, so in the loop), and the project's release at cleanup.
+//! a quick syscall, so in the loop), and the project's release at cleanup (the walk that takes
+//! the sandbox's files out of the project runs in a forked child: a sandbox can hold millions
+//! of files).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mio::Registry;
 
 use super::container::State;
 use super::{ContainerId, Containerizer, Notice};
-use crate::isolator::XfsQuota;
+use crate::isolator::{reset_xfs_tree as reset_tree, XfsQuota};
 use crate::resources::Resources;
+use crate::sys::process;
 use crate::timer::{TimerKind, Timers};
 
 /// disk/xfs's state and settings.
@@ -19,6 +22,15 @@ pub struct XfsWatch {
     quota: XfsQuota,
     kill: bool,
     interval: Duration,
+    /// Project resets running in forked children: their IDs stay reserved until they end.
+    resets: Vec<Reset>,
+}
+
+#[derive(Debug)]
+struct Reset {
+    pid: i32,
+    projid: u32,
+    sandbox: PathBuf,
 }
 
 impl Containerizer {
@@ -38,6 +50,7 @@ impl Containerizer {
             quota,
             kill,
             interval,
+            resets: Vec::new(),
         });
     }
 
@@ -69,11 +82,67 @@ impl Containerizer {
         }
     }
 
-    /// Cleanup of a container that ended: its project is released.
+    /// Cleanup of a container that ended: its limit is lifted at once; its files leave the
+    /// project in a forked child, and the ID is free once that child succeeds
+    /// ([`Containerizer::reap_xfs_resets`]).
     pub(super) fn xfs_cleanup(&mut self, sandbox: &Path) {
-        if let Some(watch) = self.xfs.as_mut() {
-            watch.quota.cleanup(sandbox);
+        let Some(watch) = self.xfs.as_mut() else {
+            return;
+        };
+        let Some(projid) = watch.quota.begin_cleanup(sandbox) else {
+            return;
+        };
+        // SAFETY: the agent is single-threaded; the child only walks the tree, logs and leaves
+        // with exit_now.
+        match unsafe { process::fork() } {
+            Ok(None) => {
+                let code = match reset_tree(sandbox) {
+                    Ok(()) => 0,
+                    Err((path, e)) => {
+                        log::warn!(
+                            "disk/xfs: cannot reset the project of {}: {e}",
+                            path.display()
+                        );
+                        1
+                    }
+                };
+                process::exit_now(code)
+            }
+            Ok(Some(pid)) => watch.resets.push(Reset {
+                pid,
+                projid,
+                sandbox: sandbox.to_path_buf(),
+            }),
+            Err(e) => {
+                log::warn!("disk/xfs: cannot fork to reset project {projid} ({e}); resetting here");
+                let reset = reset_tree(sandbox).is_ok();
+                watch.quota.finish_cleanup(sandbox, projid, reset);
+            }
         }
+    }
+
+    /// SIGCHLD: the project resets that ended free their IDs (or keep them, if they failed).
+    pub(super) fn reap_xfs_resets(&mut self) {
+        let Some(watch) = self.xfs.as_mut() else {
+            return;
+        };
+        let quota = &mut watch.quota;
+        watch.resets.retain(|r| match process::try_wait(r.pid) {
+            Ok(None) => true,
+            Ok(Some(status)) => {
+                let reset = process::decode_status(status) == (Some(0), None);
+                quota.finish_cleanup(&r.sandbox, r.projid, reset);
+                false
+            }
+            Err(e) => {
+                log::warn!(
+                    "disk/xfs: cannot reap the reset of project {} ({e})",
+                    r.projid
+                );
+                quota.finish_cleanup(&r.sandbox, r.projid, false);
+                false
+            }
+        });
     }
 
     /// The disk timer with `--xfs_kill_containers`: destroys the running containers whose

@@ -11,7 +11,7 @@ mod namespaces;
 mod posix;
 mod volume;
 
-pub use disk::xfs::{ProjectRange, XfsError, XfsQuota};
+pub use disk::xfs::{reset_tree as reset_xfs_tree, ProjectRange, XfsError, XfsQuota};
 
 use std::fmt::Debug;
 use std::path::Path;

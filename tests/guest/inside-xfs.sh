@@ -120,6 +120,8 @@ ok "after a restart q1 keeps its project (limit 1048576, used $used); q2 gets an
 # none of q1's usage.
 cli kill q1 >/dev/null 2>&1 || fail "kill q1"
 wait_json q1 >/dev/null
+# The sandbox's files leave the project in a child of the agent; the ID is free once it is done.
+wait_for "$LOG" "project [0-9]* of $WORK/containers/q1 released"
 out=$(cli launch --id=q3 --disk=3 -- 'sleep 1000' 2>&1) || fail "launch q3: $out"
 s3=$(cli stats q3 --json 2>&1 | squash)
 [ "$(field disk_limit_bytes "$s3")" = 3145728 ] || fail "q3: want disk_limit_bytes 3145728, got $s3"

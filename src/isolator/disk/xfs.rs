@@ -339,41 +339,60 @@ impl XfsQuota {
         Some(quota::get_project_quota(&self.device, projid))
     }
 
-    /// Cleanup: no limit, no project on the sandbox's files (which moves their usage out of
-    /// it), and the ID free again.
-    pub fn cleanup(&mut self, sandbox: &Path) {
-        let Some(projid) = self.by_sandbox.remove(sandbox) else {
-            return;
-        };
+    /// Cleanup, first half (quick, in the loop): the limit is lifted and the sandbox's project
+    /// handed back, still reserved. The caller resets the tree ([`reset_tree`], a walk of the
+    /// whole sandbox: off the loop) and then calls [`XfsQuota::finish_cleanup`].
+    pub fn begin_cleanup(&mut self, sandbox: &Path) -> Option<u32> {
+        let projid = self.by_sandbox.remove(sandbox)?;
         if let Err(e) = quota::set_project_limit(&self.device, projid, 0) {
             log::warn!("disk/xfs: cannot clear the quota of project {projid}: {e}");
         }
-        match set_tree(sandbox, 0) {
-            Ok(()) => self.projects.free(projid),
-            Err((path, e)) if e.kind() == std::io::ErrorKind::NotFound && path == sandbox => {
-                self.projects.free(projid)
-            }
-            // Kept in use (files still charged to it would count against its next owner); the
-            // container's REMOVE tries again.
-            Err((path, e)) => {
-                log::warn!(
-                    "disk/xfs: cannot reset the project of {}: {e}; project {projid} stays reserved",
-                    path.display()
-                );
-                self.by_sandbox.insert(sandbox.to_path_buf(), projid);
-            }
+        Some(projid)
+    }
+
+    /// Cleanup, second half: once the sandbox's files carry no project (`reset`), its ID is
+    /// free. Otherwise it stays reserved (files still charged to it would count against its
+    /// next owner) and the container's REMOVE tries again.
+    pub fn finish_cleanup(&mut self, sandbox: &Path, projid: u32, reset: bool) {
+        if reset {
+            log::info!(
+                "disk/xfs: project {projid} of {} released",
+                sandbox.display()
+            );
+            self.projects.free(projid);
+        } else {
+            log::warn!(
+                "disk/xfs: the project of {} was not reset; project {projid} stays reserved",
+                sandbox.display()
+            );
+            self.by_sandbox.insert(sandbox.to_path_buf(), projid);
         }
     }
 }
 
+/// Takes every file below `sandbox` out of its project (which moves their usage out of it). A
+/// sandbox or file removed meanwhile is fine: it is charged to nothing any more.
+pub fn reset_tree(sandbox: &Path) -> Result<(), (PathBuf, std::io::Error)> {
+    set_tree(sandbox, 0)
+}
+
 /// Sets the project ID on `root` and every directory and regular file below it, without
 /// following symlinks (a task could plant one pointing outside its sandbox). Directories get
-/// PROJINHERIT when `projid` is not 0.
+/// PROJINHERIT when `projid` is not 0. What vanishes during the walk is skipped.
 fn set_tree(root: &Path, projid: u32) -> Result<(), (PathBuf, std::io::Error)> {
+    let gone = |e: &std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        quota::set_project_id(&dir, projid, projid != 0).map_err(|e| (dir.clone(), e))?;
-        let rd = std::fs::read_dir(&dir).map_err(|e| (dir.clone(), e))?;
+        match quota::set_project_id(&dir, projid, projid != 0) {
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err((dir, e)),
+            Ok(()) => {}
+        }
+        let rd = match std::fs::read_dir(&dir) {
+            Err(e) if gone(&e) => continue,
+            Err(e) => return Err((dir, e)),
+            Ok(rd) => rd,
+        };
         for entry in rd.flatten() {
             let Ok(kind) = entry.file_type() else {
                 continue;
