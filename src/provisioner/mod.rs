@@ -8,7 +8,7 @@
 //!    lines (the first, `resolved`, lists the layer digests so concurrent pulls can share them);
 //! 4. [`backend::provision`] the layers ([`Store::layer_rootfses`]) into
 //!    [`backend::RootfsPaths::new`] for the container;
-//! 5. [`backend::destroy_container`] when the container is removed; [`Store::prune`] for
+//! 5. [`backend::unmount_all_under`] and a background delete when the container is removed; [`Store::prune`] for
 //!    `PRUNE_IMAGES`.
 //!
 //! Everything here is blocking file-system work sized by what it touches: looking things up is

@@ -150,17 +150,17 @@ pub fn images_in_use(work_dir: &Path) -> Vec<String> {
 }
 
 /// Removes a container's rootfs (idempotent). Mounts (bind, overlay) are undone here, which is
-/// quick; a copied tree is renamed away and deleted by a background `rm -rf`, returned.
+/// quick (overlay is mounted volatile: no sync); what is left on disk (a copied tree, an overlay
+/// upper dir holding whatever the task wrote) is renamed away and deleted by a background
+/// `rm -rf`, returned.
 pub fn remove_rootfs(work_dir: &Path, id: &str) -> Option<Child> {
     let dir = backend::container_dir(work_dir, id);
     if !dir.exists() {
         return None;
     }
-    let mounted = backend::mount_points_under(&dir).map_or(true, |m| !m.is_empty());
-    if mounted {
-        if let Err(e) = backend::destroy_container(work_dir, id) {
-            log::warn!("Failed to remove the rootfs of container {id}: {e}");
-        }
+    if let Err(e) = backend::unmount_all_under(&dir) {
+        // Nothing under a mount may be deleted: it stays for the next REMOVE or restart.
+        log::warn!("Failed to remove the rootfs of container {id}: {e}");
         return None;
     }
     let trash = work_dir.join("provisioner").join(format!(

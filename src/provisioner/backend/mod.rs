@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::provisioner::sys;
 use crate::provisioner::whiteout::WhiteoutFormat;
 
-pub use mounts::{is_mount_point, mount_points_under};
+pub use mounts::{is_mount_point, mount_points_under, unmount_all_under};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
