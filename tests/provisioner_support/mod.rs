@@ -5,44 +5,17 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use flate2::write::GzEncoder;
 use mesolite::provisioner::backend::{self, BackendKind, RootfsPaths};
 use mesolite::provisioner::{Digest, ImageRecord, Store, WhiteoutFormat};
 use serde_json::{json, Value};
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
-
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new() -> TempDir {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = std::env::temp_dir().join(format!("mlprov-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    pub fn dir(&self, name: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::create_dir_all(&path).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+#[path = "../tempdir/mod.rs"]
+mod tempdir;
+pub use tempdir::TempDir;
 
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
