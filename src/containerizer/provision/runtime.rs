@@ -1,7 +1,9 @@
 //! What the task runs: its command as given, or, in an image with `docker/runtime`, the
 //! image's Entrypoint/Cmd/Env/WorkingDir merged with it as Mesos does
 //! (`docs/isolators/docker-runtime.md`): a command value wins over Entrypoint and Cmd;
-//! arguments replace Cmd; task environment variables win over the image's.
+//! arguments replace Cmd; task environment variables win over the image's. An AppC image's
+//! `app` (with `appc/runtime`) comes as a config with `exec` as Cmd, which gives Mesos's
+//! appc/runtime merge: `exec` when there is no value, arguments replacing `exec[1..]`.
 
 use std::path::{Path, PathBuf};
 
@@ -127,6 +129,7 @@ mod tests {
                 working_dir: Some("work".into()),
                 user: None,
             },
+            provider: crate::config::ImageProvider::Docker,
         }
     }
 
