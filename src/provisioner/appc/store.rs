@@ -210,7 +210,11 @@ impl AppcStore {
         if fs::symlink_metadata(&target).is_ok() {
             fs::remove_dir_all(&target).map_err(io_err("remove", &target))?;
         }
-        fs::rename(staged, &target).map_err(io_err("rename into place", staged))
+        match fs::rename(staged, &target) {
+            // Another fetch (of an image depending on this one) stored it meanwhile.
+            Err(_) if self.has(id) => fs::remove_dir_all(staged).map_err(io_err("remove", staged)),
+            other => other.map_err(io_err("rename into place", staged)),
+        }
     }
 
     /// Whether `image` and its dependencies are all stored (with `cached` false nothing is:
