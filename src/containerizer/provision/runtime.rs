@@ -167,6 +167,34 @@ mod tests {
     }
 
     #[test]
+    fn appc_exec_follows_mesos_appc_runtime_table() {
+        let manifest = crate::provisioner::appc::AciManifest::parse(
+            br#"{"acKind":"ImageManifest","name":"a","app":{"exec":["/bin/app","-x"],
+            "environment":[{"name":"E","value":"1"}],"workingDirectory":"/w"}}"#,
+        )
+        .unwrap();
+        let img = ImageRun {
+            rootfs: "/r".into(),
+            config: manifest.image_config(),
+            provider: crate::config::ImageProvider::Appc,
+        };
+        let run = |c: Command| task_command(&c, Some(&img), true, Path::new(SB)).unwrap();
+        // No value, no arguments: exec as is.
+        let t = run(command("", false, &[]));
+        assert_eq!(
+            (t.program.as_str(), t.argv.clone()),
+            ("/bin/app", vec!["/bin/app".to_string(), "-x".into()])
+        );
+        assert_eq!(t.environment[0], ("E".into(), "1".into()));
+        assert_eq!(t.cwd.as_deref(), Some(Path::new("/w")));
+        // Arguments replace exec[1..].
+        assert_eq!(run(command("", false, &["-y"])).argv, ["/bin/app", "-y"]);
+        // A value ignores exec.
+        assert_eq!(run(command("/bin/other", false, &[])).argv, ["/bin/other"]);
+        assert_eq!(run(command("ls", true, &[])).argv, ["sh", "-c", "ls"]);
+    }
+
+    #[test]
     fn no_image_keeps_the_command_and_the_sandbox() {
         let t = task_command(&command("echo hi", true, &[]), None, true, Path::new(SB)).unwrap();
         assert_eq!(t.program, "/bin/sh");
