@@ -90,3 +90,65 @@ pub fn check_image(dir: &Path, name: &str) -> Result<AciManifest, AppcError> {
         .map_err(|e| invalid(format!("a dependency: {e}")))?;
     Ok(manifest)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn tar_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in entries {
+            let mut h = tar::Header::new_gnu();
+            let kind = if name.ends_with('/') {
+                tar::EntryType::Directory
+            } else {
+                tar::EntryType::Regular
+            };
+            h.set_entry_type(kind);
+            h.set_mode(0o755);
+            h.set_size(data.len() as u64);
+            b.append_data(&mut h, name, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    const MANIFEST: &[u8] = br#"{"acKind":"ImageManifest","name":"example.com/a"}"#;
+
+    #[test]
+    fn every_compression_gives_the_id_of_the_tar() {
+        let tar = tar_of(&[("manifest", MANIFEST), ("rootfs/", b""), ("rootfs/f", b"x")]);
+        let want = ImageId::of_bytes(&tar);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).unwrap();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        bz.write_all(&tar).unwrap();
+        let mut xz = xz2::write::XzEncoder::new(Vec::new(), 1);
+        xz.write_all(&tar).unwrap();
+        let forms = [
+            ("plain", tar.clone()),
+            ("gzip", gz.finish().unwrap()),
+            ("bzip2", bz.finish().unwrap()),
+            ("xz", xz.finish().unwrap()),
+        ];
+        let root = std::env::temp_dir().join(format!("mesolite-aci-{}", std::process::id()));
+        for (form, bytes) in forms {
+            let dir = root.join(form);
+            let (id, size) = unpack_aci(&bytes[..], &dir, "example.com/a").unwrap();
+            assert_eq!((id, size), (want.clone(), tar.len() as u64), "{form}");
+            assert_eq!(fs::read(dir.join("rootfs/f")).unwrap(), b"x");
+            check_image(&dir, "example.com/a").unwrap();
+            let err = check_image(&dir, "example.com/b").unwrap_err().to_string();
+            assert!(err.contains("names 'example.com/a'"), "{err}");
+        }
+        let no_rootfs = root.join("no-rootfs");
+        unpack_aci(&tar_of(&[("manifest", MANIFEST)])[..], &no_rootfs, "a").unwrap();
+        let err = check_image(&no_rootfs, "example.com/a")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no 'rootfs' directory"), "{err}");
+        fs::remove_dir_all(&root).unwrap();
+    }
+}
