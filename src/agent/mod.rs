@@ -292,12 +292,20 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
 /// A helper binary: in `--launcher_dir`, else beside the agent's own binary.
 /// The image settings, when `--image_providers` names a provider.
 fn image_settings(flags: &Flags) -> Result<Option<ImageSettings>, AgentError> {
-    let enabled = flags
+    let providers = flags
         .image_providers
         .as_ref()
-        .is_some_and(|p| p.0.contains(&crate::config::ImageProvider::Docker));
-    if !enabled {
+        .map(|p| p.0.clone())
+        .unwrap_or_default();
+    if providers.is_empty() {
         return Ok(None);
+    }
+    let appc_store_dir = flags
+        .appc_store_dir
+        .clone()
+        .unwrap_or_else(|| flags.work_dir.join("store").join("appc"));
+    if providers.contains(&crate::config::ImageProvider::Appc) {
+        setup::ensure_dir(&appc_store_dir)?;
     }
     let store_dir = flags
         .docker_store_dir
@@ -318,10 +326,13 @@ fn image_settings(flags: &Flags) -> Result<Option<ImageSettings>, AgentError> {
         None => crate::provisioner::backend::default_backend(&store_dir),
     };
     Ok(Some(ImageSettings {
+        providers,
         binary: helper_binary(flags.launcher_dir.as_deref(), "mesolite-fetch"),
         store_dir,
         registry: flags.docker_registry.clone(),
         docker_config: flags.docker_config.clone(),
+        appc_store_dir,
+        appc_uri_prefix: flags.appc_simple_discovery_uri_prefix.0.clone(),
         backend,
         stall_timeout: flags.fetcher_stall_timeout,
         requests_dir: flags.runtime_dir.join("provisioner"),

@@ -6,9 +6,10 @@ use super::spec::FlagValue;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ImageProvider {
     Docker,
+    Appc,
 }
 
-/// `--image_providers`: a comma list; `docker` only (APPC is refused by name).
+/// `--image_providers`: a comma list of `docker` and `appc`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageProviders(pub Vec<ImageProvider>);
 
@@ -18,7 +19,7 @@ impl FlagValue for ImageProviders {
         for name in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let provider = match name.to_ascii_lowercase().as_str() {
                 "docker" => ImageProvider::Docker,
-                "appc" => return Err("image provider 'appc' is not supported yet".into()),
+                "appc" => ImageProvider::Appc,
                 _ => return Err(format!("Unknown image provider '{name}'")),
             };
             if !out.contains(&provider) {
@@ -33,9 +34,26 @@ impl FlagValue for ImageProviders {
             .iter()
             .map(|p| match p {
                 ImageProvider::Docker => "docker",
+                ImageProvider::Appc => "appc",
             })
             .collect::<Vec<_>>()
             .join(",")
+    }
+}
+
+/// `--appc_simple_discovery_uri_prefix`: `http://`, `https://`, `file://` or an absolute path
+/// (checked as Mesos's appc fetcher does when it is created).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppcDiscoveryPrefix(pub String);
+
+impl FlagValue for AppcDiscoveryPrefix {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        crate::provisioner::appc::spec::check_prefix(text).map_err(|e| e.to_string())?;
+        Ok(AppcDiscoveryPrefix(text.to_string()))
+    }
+
+    fn render_flag(&self) -> String {
+        self.0.clone()
     }
 }
 
@@ -81,15 +99,24 @@ mod tests {
             ImageProviders::parse_flag("docker, DOCKER").unwrap(),
             ImageProviders(vec![ImageProvider::Docker])
         );
-        assert!(ImageProviders::parse_flag("docker,appc")
-            .unwrap_err()
-            .contains("not supported yet"));
+        let both = ImageProviders::parse_flag("docker,APPC").unwrap();
+        assert_eq!(both.0, [ImageProvider::Docker, ImageProvider::Appc]);
+        assert_eq!(both.render_flag(), "docker,appc");
         assert!(ImageProviders::parse_flag("rkt").is_err());
         assert_eq!(
             ProvisionerBackend::parse_flag("overlay").unwrap(),
             ProvisionerBackend::Overlay
         );
         assert!(ProvisionerBackend::parse_flag("aufs").is_err());
+        for ok in ["http://", "https://h:1/x/", "/srv/aci/", "file:///srv/"] {
+            assert_eq!(
+                AppcDiscoveryPrefix::parse_flag(ok).unwrap().render_flag(),
+                ok
+            );
+        }
+        for bad in ["ftp://h/", "srv/", "hdfs://h/"] {
+            assert!(AppcDiscoveryPrefix::parse_flag(bad).is_err(), "{bad}");
+        }
         assert_eq!(ProvisionerBackend::Bind.render_flag(), "bind");
     }
 }

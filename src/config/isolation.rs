@@ -26,6 +26,7 @@ pub enum Isolator {
     NamespacesUts,
     VolumeSandboxPath,
     VolumeHostPath,
+    AppcRuntime,
     DockerRuntime,
     DiskDu,
     DiskXfs,
@@ -49,6 +50,7 @@ const ALL: &[Isolator] = &[
     Isolator::NamespacesUts,
     Isolator::VolumeSandboxPath,
     Isolator::VolumeHostPath,
+    Isolator::AppcRuntime,
     Isolator::DockerRuntime,
     Isolator::DiskDu,
     Isolator::DiskXfs,
@@ -68,7 +70,6 @@ const NOT_YET: &[&str] = &[
     "cgroups/net_cls",
     "cgroups/net_prio",
     "cgroups/perf_event",
-    "appc/runtime",
     "linux/devices",
     "docker/volume",
     "volume/image",
@@ -101,6 +102,7 @@ impl Isolator {
             Self::NamespacesUts => "namespaces/uts",
             Self::VolumeSandboxPath => "volume/sandbox_path",
             Self::VolumeHostPath => "volume/host_path",
+            Self::AppcRuntime => "appc/runtime",
             Self::DockerRuntime => "docker/runtime",
             Self::DiskDu => "disk/du",
             Self::DiskXfs => "disk/xfs",
@@ -393,6 +395,16 @@ mod tests {
                 FilesystemLinux,
                 VolumeSandboxPath,
                 VolumeHostPath,
+                DockerRuntime
+            ])
+        );
+        assert_eq!(
+            parse_isolation("docker/runtime,appc/runtime,filesystem/linux"),
+            Ok(vec![
+                FilesystemLinux,
+                VolumeSandboxPath,
+                VolumeHostPath,
+                AppcRuntime,
                 DockerRuntime
             ])
         );

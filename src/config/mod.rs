@@ -19,7 +19,7 @@ use std::time::Duration;
 
 pub use container::{CapabilityList, JsonObject};
 pub use error::{ConfigError, Source};
-pub use images::{ImageProvider, ImageProviders, ProvisionerBackend};
+pub use images::{AppcDiscoveryPrefix, ImageProvider, ImageProviders, ProvisionerBackend};
 pub use isolation::Isolator;
 pub use kinds::{CgroupsRoot, Containerizer, Launcher, LoggingLevel, Recover};
 pub use values::Bytes;
@@ -101,7 +101,7 @@ spec::define_flags! {
     seccomp_config_dir: Option<PathBuf> = "";
     /// linux/seccomp: default profile, a file in seccomp_config_dir; none: the built-in deny-list.
     seccomp_profile_name: Option<String> = "";
-    /// Comma-separated image providers: 'docker' (appc is not supported yet); none: images are refused.
+    /// Comma-separated image providers: 'docker', 'appc'; none: images are refused.
     image_providers: Option<ImageProviders> = "";
     /// Backend making container root filesystems: copy, bind or overlay; none: overlay where possible, else copy.
     image_provisioner_backend: Option<ProvisionerBackend> = "";
@@ -111,6 +111,10 @@ spec::define_flags! {
     docker_store_dir: Option<PathBuf> = "";
     /// Docker config.json with registry credentials ('auths'); none: anonymous pulls.
     docker_config: Option<PathBuf> = "";
+    /// AppC image store (images/<image id>/{manifest,rootfs}); none: <work_dir>/store/appc.
+    appc_store_dir: Option<PathBuf> = "";
+    /// AppC simple discovery: <prefix><name>-<version>-<os>-<arch>.aci; http://, https://, or a local directory (/dir/ or file:///dir/).
+    appc_simple_discovery_uri_prefix: AppcDiscoveryPrefix = "http://";
     /// Where the sandbox is mounted inside a container that has an image (MESOS_SANDBOX).
     sandbox_directory: PathBuf = "/mnt/mesos/sandbox";
 }

@@ -160,8 +160,18 @@ impl Containerizer {
             Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
             None => return Err("container vanished".into()),
         };
-        let docker_runtime = self.isolators.iter().any(|i| i.name() == "docker/runtime");
-        // docker/runtime: the image's User runs the task when the command names none.
+        // The runtime isolator of the image's kind applies its config (docker/runtime for a
+        // Docker image, appc/runtime for an AppC one).
+        let runtime_name = |provider| match provider {
+            crate::config::ImageProvider::Docker => "docker/runtime",
+            crate::config::ImageProvider::Appc => "appc/runtime",
+        };
+        let docker_runtime = image.as_ref().is_some_and(|img| {
+            let name = runtime_name(img.provider);
+            self.isolators.iter().any(|i| i.name() == name)
+        });
+        // docker/runtime: the image's User runs the task when the command names none (an AppC
+        // image's config has none: appc/runtime does not apply app.user, as in Mesos).
         let image_user = match (&image, user, docker_runtime && self.settings.switch_user) {
             (Some(img), None, true) => match &img.config.user {
                 Some(spec) => {

@@ -2,6 +2,7 @@
 //! `--isolation`. They are stateless; what a container needs (its cgroup, its init pid) comes in
 //! through the contexts, so one instance serves every container.
 
+mod appc_runtime;
 mod cgroups;
 mod disk;
 mod docker_runtime;
@@ -89,6 +90,7 @@ pub fn build(flags: &Flags, launcher: LauncherKind) -> Result<Vec<Box<dyn Isolat
             IsolatorName::FilesystemLinux => Box::new(filesystem::linux::FilesystemLinux {
                 sandbox_directory: flags.sandbox_directory.clone(),
             }),
+            IsolatorName::AppcRuntime => Box::new(appc_runtime::AppcRuntime),
             IsolatorName::DockerRuntime => Box::new(docker_runtime::DockerRuntime),
             IsolatorName::PosixCpu => Box::new(posix::cpu::PosixCpu),
             IsolatorName::PosixMem => Box::new(posix::mem::PosixMem),

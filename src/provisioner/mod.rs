@@ -1,5 +1,6 @@
 //! Container images: the Docker image store and the backends that turn stored layers into a
-//! container's root filesystem (Mesos's provisioner, `docs/container-image.md`).
+//! container's root filesystem (Mesos's provisioner, `docs/container-image.md`). AppC images
+//! have their own store and fetch ([`appc`]) and share the backends.
 //!
 //! What the agent does with it, in order:
 //! 1. [`ImageReference::parse`] the task's `docker.name`;
@@ -14,6 +15,7 @@
 //! Everything here is blocking file-system work sized by what it touches: looking things up is
 //! cheap, `copy` provisioning is not (run it where blocking is allowed).
 
+pub mod appc;
 pub mod auth;
 pub mod backend;
 pub mod digest;

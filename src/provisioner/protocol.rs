@@ -10,11 +10,15 @@
 //! {"event":"done","complete":true}                          image record written
 //! {"event":"failed","error":"..."}                          instead of done; nothing half-stored
 //! ```
+//!
+//! `{"mode":"appc",...}` ([`AppcPullRequest`]) fetches an AppC image and its dependencies
+//! into the AppC store: one `fetched` line per ACI stored, then `done` or `failed` as above.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::provisioner::appc::{AppcImage, ImageId};
 use crate::provisioner::digest::Digest;
 use crate::provisioner::manifest::ImageConfig;
 use crate::provisioner::whiteout::WhiteoutFormat;
@@ -52,6 +56,22 @@ pub struct PullRequest {
     pub layers: Option<Vec<Digest>>,
 }
 
+/// `{"mode":"appc",...}`: an AppC image and its dependencies into `--appc_store_dir`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AppcPullRequest {
+    /// Always `"appc"`.
+    pub mode: String,
+    pub image: AppcImage,
+    /// `--appc_store_dir`.
+    pub store_dir: PathBuf,
+    /// `--appc_simple_discovery_uri_prefix`.
+    pub uri_prefix: String,
+    /// False: fetch every image of the tree even when stored (Mesos's `cached`).
+    pub cached: bool,
+    /// A transfer slower than 1 byte/s for this long is aborted.
+    pub stall_timeout_secs: f64,
+}
+
 /// One stdout line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -73,6 +93,12 @@ pub enum PullEvent {
     /// Finished. `complete`: every layer is in the store and the image record is written
     /// (false when `layers` left some to another run).
     Done { complete: bool },
+    /// An AppC image (`name` as discovered) was fetched, verified and stored as `id`.
+    Fetched {
+        name: String,
+        id: ImageId,
+        size: u64,
+    },
     /// The pull failed; nothing partial was stored.
     Failed { error: String },
 }
@@ -135,5 +161,23 @@ mod tests {
         )
         .unwrap();
         assert_eq!(request.backend, crate::provisioner::BackendKind::Copy);
+        let request: AppcPullRequest = serde_json::from_str(
+            r#"{"mode":"appc","image":{"name":"example.com/a","labels":[{"name":"version",
+            "value":"1"}]},"store_dir":"/s","uri_prefix":"http://","cached":true,
+            "stall_timeout_secs":60}"#,
+        )
+        .unwrap();
+        assert_eq!(request.image.label("version"), Some("1"));
+        let id = ImageId::of_bytes(b"");
+        let line = serde_json::to_string(&PullEvent::Fetched {
+            name: "a".into(),
+            id: id.clone(),
+            size: 1,
+        })
+        .unwrap();
+        assert_eq!(
+            line,
+            format!(r#"{{"event":"fetched","name":"a","id":"{id}","size":1}}"#)
+        );
     }
 }

@@ -89,7 +89,9 @@ pub fn trust_system_cas(easy: &mut Easy) -> Result<(), curl::Error> {
     Ok(())
 }
 
-fn curl_get(
+/// GETs `url` into `out` (its path `dest` named in errors), with the stall timeout; for HTTP
+/// anything but 200 is an error. Returns the bytes written.
+pub fn curl_get(
     scheme: NetScheme,
     url: &str,
     out: &mut File,

@@ -5,6 +5,7 @@
 //! blocking work (network, copies, archives) lives here so the agent's loop never waits, and
 //! libcurl is linked into this binary only.
 
+mod appc;
 mod deliver;
 mod download;
 mod error;
@@ -22,7 +23,9 @@ use mesolite::fetcher::protocol::{
 };
 
 use mesolite::provisioner::backend::{self, RootfsPaths};
-use mesolite::provisioner::protocol::{ProvisionEvent, ProvisionRequest, PullEvent, PullRequest};
+use mesolite::provisioner::protocol::{
+    AppcPullRequest, ProvisionEvent, ProvisionRequest, PullEvent, PullRequest,
+};
 
 use crate::error::FetchError;
 
@@ -104,6 +107,21 @@ fn run_pull(bytes: &[u8]) -> ExitCode {
     }
 }
 
+/// AppC mode: an AppC image and its dependencies into the AppC store (as root, like pulls).
+fn run_appc(bytes: &[u8]) -> ExitCode {
+    match serde_json::from_slice::<AppcPullRequest>(bytes) {
+        Ok(request) if appc::pull(&request) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("Invalid AppC request: {err}");
+            run::emit(&PullEvent::Failed {
+                error: format!("Invalid AppC request: {err}"),
+            });
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Reports a failure that happened before any item was attempted, against item 0.
 fn fail_before_items(request: &FetchRequest, err: &FetchError) {
     eprintln!(
@@ -133,6 +151,9 @@ fn main() -> ExitCode {
     };
     if is_mode(&bytes, "pull") {
         return run_pull(&bytes);
+    }
+    if is_mode(&bytes, "appc") {
+        return run_appc(&bytes);
     }
     if is_mode(&bytes, "provision") {
         return run_provision(&bytes);

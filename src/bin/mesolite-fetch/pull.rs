@@ -2,10 +2,10 @@
 //! Each layer is downloaded (digest verified while streaming), unpacked into `staging/<tmp>`
 //! and renamed into `layers/<digest>/` only when complete, so a failure stores nothing partial.
 
-mod error;
+pub(crate) mod error;
 mod local;
 mod registry;
-mod unpack;
+pub(crate) mod unpack;
 
 use std::fs::{self, File};
 use std::path::Path;

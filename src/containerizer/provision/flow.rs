@@ -6,14 +6,11 @@ use std::os::fd::AsRawFd;
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
-use super::{child, image_file, ImageRun, Images, PullRun};
+use super::{child, image_file, lookup, ImageRun, Images, PullRun};
 use crate::containerizer::{ContainerId, Containerizer, Notice};
 use crate::event::Source;
 use crate::provisioner::backend::{self, BackendKind, RootfsPaths};
-use crate::provisioner::protocol::{
-    ProvisionEvent, ProvisionRequest, PullEvent, PullMode, PullRequest,
-};
-use crate::provisioner::ImageLookup;
+use crate::provisioner::protocol::{ProvisionEvent, ProvisionRequest, PullEvent};
 use crate::timer::Timers;
 
 /// What to do next for a launch in PROVISIONING.
@@ -23,7 +20,7 @@ enum Step {
 }
 
 impl Containerizer {
-    /// Turns container images on (`--image_providers=docker`).
+    /// Turns container images on (`--image_providers`).
     pub fn enable_images(&mut self, settings: super::ImageSettings) {
         log::info!(
             "Container images: store {}, registry {}, backend {}",
@@ -31,6 +28,16 @@ impl Containerizer {
             settings.registry,
             settings.backend
         );
+        if settings
+            .providers
+            .contains(&crate::config::ImageProvider::Appc)
+        {
+            log::info!(
+                "AppC images: store {}, simple discovery {}",
+                settings.appc_store_dir.display(),
+                settings.appc_uri_prefix
+            );
+        }
         self.images = Some(Images::new(settings));
     }
 
@@ -58,7 +65,7 @@ impl Containerizer {
         let images = self
             .images
             .as_mut()
-            .ok_or("Container images are not enabled (--image_providers=docker)")?;
+            .ok_or("Container images are not enabled (--image_providers)")?;
         let c = self.containers.get_mut(id).ok_or("container vanished")?;
         let slot = c.slot;
         let p = c
@@ -87,27 +94,21 @@ impl Containerizer {
                 return Ok(Step::Wait);
             }
             let backend = images.settings.backend;
-            let format = backend.whiteout_format();
-            let lookup = if p.image.cached || p.pulled {
-                images.store.lookup(&p.image.reference, format)
-            } else {
-                ImageLookup::Unknown
-            };
-            let record = match lookup {
-                ImageLookup::Ready(record) => record,
-                _ if p.pulled => {
+            let found = match lookup::lookup(images, &p.image, p.pulled)? {
+                Some(found) => found,
+                None if p.pulled => {
                     return Err(format!(
                         "Image '{}' is incomplete in the store after its pull",
-                        p.image.reference
+                        p.image.key()
                     ))
                 }
-                _ => {
+                None => {
                     p.pulling = true;
-                    let key = p.image.reference.to_string();
-                    join_or_start_pull(images, &key, &p.image.name, id, registry)?;
+                    join_or_start_pull(images, &p.image, id, registry)?;
                     return Ok(Step::Wait);
                 }
             };
+            let provider = lookup::provider(&images.settings, &p.image)?;
             let work_dir = &self.settings.work_dir;
             let paths = RootfsPaths::new(work_dir, id.as_str(), backend, &rootfs_id(slot));
             let image_path = image_file(work_dir, id.as_str());
@@ -115,14 +116,13 @@ impl Containerizer {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| format!("Failed to create {}: {e}", dir.display()))?;
             }
-            std::fs::write(&image_path, format!("{}\n", record.reference))
+            std::fs::write(&image_path, format!("{}\n", found.in_use))
                 .map_err(|e| format!("Failed to write {}: {e}", image_path.display()))?;
-            let layers = images.store.layer_rootfses(&record, format);
             if backend == BackendKind::Copy {
                 let request = ProvisionRequest {
                     mode: "provision".into(),
                     backend,
-                    layers,
+                    layers: found.layers,
                     rootfs: paths.rootfs.clone(),
                     scratch: paths.scratch.clone(),
                 };
@@ -140,14 +140,15 @@ impl Containerizer {
                     )
                     .map_err(|e| format!("Failed to watch the rootfs copy: {e}"))?;
                 p.copy = Some(copy);
-                p.record = Some(record);
+                p.config = Some(found.config);
                 return Ok(Step::Wait);
             }
-            backend::provision(backend, &layers, &paths)
+            backend::provision(backend, &found.layers, &paths)
                 .map_err(|e| format!("Failed to provision the rootfs: {e}"))?;
             p.run = Some(ImageRun {
                 rootfs: paths.rootfs,
-                config: record.config,
+                config: found.config,
+                provider,
             });
         }
     }
@@ -180,6 +181,9 @@ impl Containerizer {
                 Ok(PullEvent::Failed { error }) => run.error = Some(error),
                 Ok(PullEvent::Layer { digest, size }) => {
                     log::info!("Pull of {key}: layer {digest} ({size} bytes) stored")
+                }
+                Ok(PullEvent::Fetched { name, id, size }) => {
+                    log::info!("Pull of {key}: image {name} ({size} bytes) stored as {id}")
                 }
                 Ok(PullEvent::Resolved {
                     layers, missing, ..
@@ -267,8 +271,12 @@ impl Containerizer {
         }
         let went_on = match result {
             Some(Ok(rootfs)) => {
-                let config = p.record.take().map(|r| r.config).unwrap_or_default();
-                p.run = Some(ImageRun { rootfs, config });
+                let config = p.config.take().unwrap_or_default();
+                p.run = Some(ImageRun {
+                    rootfs,
+                    config,
+                    provider: lookup::kind(&p.image),
+                });
                 self.advance_provisioning(&id, registry)
             }
             Some(Err(e)) => Err(format!("Failed to provision the rootfs: {e}")),
@@ -353,31 +361,21 @@ impl Containerizer {
     }
 }
 
-/// Adds `id` to the pull of `key`, starting it if none runs.
+/// Adds `id` to the pull of `image`, starting it if none runs.
 fn join_or_start_pull(
     images: &mut Images,
-    key: &str,
-    name: &str,
+    image: &crate::containerizer::request::Image,
     id: &ContainerId,
     registry: &Registry,
 ) -> Result<(), String> {
-    if let Some(run) = images.pulls.get_mut(key) {
+    let key = image.key();
+    if let Some(run) = images.pulls.get_mut(&key) {
         run.waiters.push(id.clone());
         return Ok(());
     }
     let slot = images.next_slot;
     images.next_slot = images.next_slot.wrapping_add(1).max(1);
-    let request = PullRequest {
-        mode: PullMode::Pull,
-        image: name.to_string(),
-        docker_registry: images.settings.registry.clone(),
-        store_dir: images.settings.store_dir.clone(),
-        whiteout_format: images.settings.backend.whiteout_format(),
-        docker_config: images.settings.docker_config.clone(),
-        stall_timeout_secs: images.settings.stall_timeout.as_secs_f64(),
-        resolve_only: false,
-        layers: None,
-    };
+    let request = lookup::pull_request(&images.settings, image);
     let file = images
         .settings
         .requests_dir
@@ -394,7 +392,7 @@ fn join_or_start_pull(
     log::info!("Pulling image {key} (pid {})", child.child.id());
     images.pulls_started += 1;
     images.pulls.insert(
-        key.to_string(),
+        key,
         PullRun {
             slot,
             child,
@@ -433,13 +431,13 @@ impl Containerizer {
         }
     }
 
-    /// PRUNE_IMAGES: forgets images no container uses and removes their layers. Returns how
-    /// many layers were removed.
+    /// PRUNE_IMAGES: forgets images no container uses and removes their layers (AppC images
+    /// too). Returns how many layers (AppC images count as one) were removed.
     pub fn prune_images(&mut self) -> Result<usize, String> {
         let images = self
             .images
             .as_ref()
-            .ok_or("Container images are not enabled (--image_providers=docker)")?;
+            .ok_or("Container images are not enabled (--image_providers)")?;
         if !images.pulls.is_empty() {
             return Err("Pulls are in progress; try again when they are done".into());
         }
@@ -448,11 +446,18 @@ impl Containerizer {
             .store
             .prune(&keep)
             .map_err(|e| format!("Failed to prune images: {e}"))?;
+        let appc_removed = match &images.appc {
+            Some(store) => store
+                .prune(&keep)
+                .map_err(|e| format!("Failed to prune AppC images: {e}"))?
+                .len(),
+            None => 0,
+        };
         log::info!(
-            "PRUNE_IMAGES: kept {} images in use, removed {} layers",
+            "PRUNE_IMAGES: kept {} images in use, removed {} layers and {appc_removed} AppC images",
             keep.len(),
             removed.len()
         );
-        Ok(removed.len())
+        Ok(removed.len() + appc_removed)
     }
 }

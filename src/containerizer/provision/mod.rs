@@ -6,6 +6,7 @@
 
 mod child;
 mod flow;
+mod lookup;
 pub mod runtime;
 
 use std::collections::HashMap;
@@ -17,15 +18,19 @@ use std::time::Duration;
 
 use super::request::{Image, LaunchRequest};
 use super::ContainerId;
+use crate::config::ImageProvider;
+use crate::provisioner::appc::AppcStore;
 use crate::provisioner::backend::{self, BackendKind};
-use crate::provisioner::{ImageConfig, ImageRecord, Store};
+use crate::provisioner::{ImageConfig, Store};
 use crate::sys::user::User;
 
 pub use child::LineChild;
 
-/// How the agent provisions images (from `--image_*` and `--docker_*`).
+/// How the agent provisions images (from `--image_*`, `--docker_*` and `--appc_*`).
 #[derive(Debug, Clone)]
 pub struct ImageSettings {
+    /// `--image_providers`: launches of other kinds of images are refused.
+    pub providers: Vec<ImageProvider>,
     /// The `mesolite-fetch` binary.
     pub binary: PathBuf,
     /// `--docker_store_dir`.
@@ -34,6 +39,10 @@ pub struct ImageSettings {
     pub registry: String,
     /// `--docker_config`.
     pub docker_config: Option<PathBuf>,
+    /// `--appc_store_dir`.
+    pub appc_store_dir: PathBuf,
+    /// `--appc_simple_discovery_uri_prefix`.
+    pub appc_uri_prefix: String,
     /// `--image_provisioner_backend`, or the default chosen for the store.
     pub backend: BackendKind,
     pub stall_timeout: Duration,
@@ -46,7 +55,9 @@ pub struct ImageSettings {
 pub struct Images {
     pub settings: ImageSettings,
     pub store: Store,
-    /// By canonical image reference: launches of one image share its pull.
+    /// When `appc` is among the providers.
+    pub appc: Option<AppcStore>,
+    /// By [`Image::key`]: launches of one image share its pull.
     pulls: HashMap<String, PullRun>,
     next_slot: u32,
     /// Pulls started since the agent started (each serves every waiting launch).
@@ -70,9 +81,17 @@ impl Images {
         if let Err(e) = store.clear_staging() {
             log::warn!("Failed to clear the image store's staging area: {e}");
         }
+        let appc = settings
+            .providers
+            .contains(&ImageProvider::Appc)
+            .then(|| AppcStore::new(&settings.appc_store_dir));
+        if let Some(Err(e)) = appc.as_ref().map(AppcStore::clear_staging) {
+            log::warn!("Failed to clear the AppC store's staging area: {e}");
+        }
         Images {
             settings,
             store,
+            appc,
             pulls: HashMap::new(),
             next_slot: 1,
             pulls_started: 0,
@@ -80,11 +99,14 @@ impl Images {
     }
 }
 
-/// The provisioned image of a launch: its rootfs and what docker/runtime takes from it.
+/// The provisioned image of a launch: its rootfs and what docker/runtime or appc/runtime
+/// takes from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ImageRun {
     pub rootfs: PathBuf,
     pub config: ImageConfig,
+    /// Which runtime isolator applies `config`.
+    pub provider: ImageProvider,
 }
 
 /// A launch in PROVISIONING: everything it needs to go on.
@@ -101,8 +123,8 @@ pub struct Pending {
     pulled: bool,
     /// The copy backend's child, while it copies.
     copy: Option<LineChild>,
-    /// The image being made into a rootfs.
-    record: Option<ImageRecord>,
+    /// The runtime config of the image being made into a rootfs.
+    config: Option<ImageConfig>,
     /// Set once the rootfs exists.
     run: Option<ImageRun>,
     /// When PROVISIONING began: the log reports how long making the rootfs took.
@@ -124,7 +146,7 @@ impl Pending {
             pulling: false,
             pulled: false,
             copy: None,
-            record: None,
+            config: None,
             run: None,
             began: std::time::Instant::now(),
         }

@@ -1,7 +1,9 @@
 //! What the task runs: its command as given, or, in an image with `docker/runtime`, the
 //! image's Entrypoint/Cmd/Env/WorkingDir merged with it as Mesos does
 //! (`docs/isolators/docker-runtime.md`): a command value wins over Entrypoint and Cmd;
-//! arguments replace Cmd; task environment variables win over the image's.
+//! arguments replace Cmd; task environment variables win over the image's. An AppC image's
+//! `app` (with `appc/runtime`) comes as a config with `exec` as Cmd, which gives Mesos's
+//! appc/runtime merge: `exec` when there is no value, arguments replacing `exec[1..]`.
 
 use std::path::{Path, PathBuf};
 
@@ -127,6 +129,7 @@ mod tests {
                 working_dir: Some("work".into()),
                 user: None,
             },
+            provider: crate::config::ImageProvider::Docker,
         }
     }
 
@@ -161,6 +164,34 @@ mod tests {
         // Without docker/runtime the image config is ignored.
         assert!(task_command(&command("", false, &[]), Some(&img), false, Path::new(SB)).is_err());
         assert!(task_command(&command("", true, &[]), Some(&img), true, Path::new(SB)).is_err());
+    }
+
+    #[test]
+    fn appc_exec_follows_mesos_appc_runtime_table() {
+        let manifest = crate::provisioner::appc::AciManifest::parse(
+            br#"{"acKind":"ImageManifest","name":"a","app":{"exec":["/bin/app","-x"],
+            "environment":[{"name":"E","value":"1"}],"workingDirectory":"/w"}}"#,
+        )
+        .unwrap();
+        let img = ImageRun {
+            rootfs: "/r".into(),
+            config: manifest.image_config(),
+            provider: crate::config::ImageProvider::Appc,
+        };
+        let run = |c: Command| task_command(&c, Some(&img), true, Path::new(SB)).unwrap();
+        // No value, no arguments: exec as is.
+        let t = run(command("", false, &[]));
+        assert_eq!(
+            (t.program.as_str(), t.argv.clone()),
+            ("/bin/app", vec!["/bin/app".to_string(), "-x".into()])
+        );
+        assert_eq!(t.environment[0], ("E".into(), "1".into()));
+        assert_eq!(t.cwd.as_deref(), Some(Path::new("/w")));
+        // Arguments replace exec[1..].
+        assert_eq!(run(command("", false, &["-y"])).argv, ["/bin/app", "-y"]);
+        // A value ignores exec.
+        assert_eq!(run(command("/bin/other", false, &[])).argv, ["/bin/other"]);
+        assert_eq!(run(command("ls", true, &[])).argv, ["sh", "-c", "ls"]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ mod container_info;
 mod uris;
 
 pub use container_info::{
-    ContainerInfo, Image, LinuxInfo, RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
+    ContainerInfo, Image, ImageSpec, LinuxInfo, RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
 };
 
 use super::id::ContainerId;

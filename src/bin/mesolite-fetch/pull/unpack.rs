@@ -64,7 +64,9 @@ pub fn unpack_layer(
     }
 }
 
-fn unpack_entries<R: Read>(
+/// Unpacks every entry of `tar` under `rootfs` with the rules above (also used for ACIs, whose
+/// top level is `manifest` and `rootfs/`, unpacked with the AUFS format: they have no whiteouts).
+pub(crate) fn unpack_entries<R: Read>(
     tar: &mut tar::Archive<R>,
     rootfs: &Path,
     format: WhiteoutFormat,
