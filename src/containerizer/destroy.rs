@@ -2,6 +2,7 @@
 //! and the init's process group), wait without blocking until the init is reaped and the cgroup
 //! is empty, remove the cgroup, and record how the container ended.
 
+use super::slot_container;
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -92,10 +93,7 @@ impl Containerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
-        let Some(id) = self.slot_id(slot) else {
-            return Vec::new();
-        };
-        let Some(c) = self.containers.get_mut(&id) else {
+        let Some((id, c)) = slot_container(&self.by_slot, &mut self.containers, slot) else {
             return Vec::new();
         };
         let Some(init) = c.init.as_mut() else {

@@ -3,6 +3,7 @@
 //! and burns IOPS in bursts, §10 item 5). With `--enforce_container_disk_quota`, a container
 //! over its `disk` resource is destroyed with REASON_CONTAINER_LIMITATION_DISK.
 
+use super::slot_container;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -82,8 +83,7 @@ impl Containerizer {
             .min_by_key(|(_, at)| *at)
             .map(|(slot, _)| *slot);
         let Some(slot) = due else { return };
-        let Some(id) = self.slot_id(slot) else { return };
-        let Some(c) = self.containers.get_mut(&id) else {
+        let Some((id, c)) = slot_container(&self.by_slot, &mut self.containers, slot) else {
             return;
         };
         c.disk_measured = Some(Instant::now());

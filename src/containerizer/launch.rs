@@ -1,6 +1,7 @@
 //! LAUNCH: STARTING → (PROVISIONING) → PREPARING → ISOLATING → RUNNING, synchronously up to the clone; the
 //! answer waits for the exec report (EOF: the task exec'd).
 
+use super::slot_container;
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -302,10 +303,7 @@ impl Containerizer {
 
     /// The exec report pipe is readable: EOF alone means the task exec'd.
     pub(super) fn on_exec_report(&mut self, slot: u32, registry: &Registry) -> Vec<Notice> {
-        let Some(id) = self.slot_id(slot) else {
-            return Vec::new();
-        };
-        let Some(c) = self.containers.get_mut(&id) else {
+        let Some((id, c)) = slot_container(&self.by_slot, &mut self.containers, slot) else {
             return Vec::new();
         };
         let Some(fd) = c.exec_report.as_ref() else {

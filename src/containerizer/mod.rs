@@ -133,6 +133,19 @@ pub struct Containerizer {
     images: Option<provision::Images>,
 }
 
+/// The container an event's slot belongs to, and its ID; `None` when the event is stale (the
+/// container is gone, its slot free or reused). A function of the two maps rather than of the
+/// containerizer, so that callers can use its other fields while they hold the container.
+fn slot_container<'a>(
+    by_slot: &HashMap<u32, ContainerId>,
+    containers: &'a mut BTreeMap<ContainerId, Container>,
+    slot: u32,
+) -> Option<(ContainerId, &'a mut Container)> {
+    let id = by_slot.get(&slot)?.clone();
+    let c = containers.get_mut(&id)?;
+    Some((id, c))
+}
+
 impl Containerizer {
     pub fn new(
         settings: Settings,

@@ -2,6 +2,7 @@
 //! container, so the container is destroyed and ends TASK_FAILED with
 //! REASON_CONTAINER_LIMITATION_MEMORY.
 
+use super::slot_container;
 use std::os::fd::AsRawFd;
 
 use mio::unix::SourceFd;
@@ -58,10 +59,7 @@ impl Containerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
-        let Some(id) = self.slot_id(slot) else {
-            return Vec::new();
-        };
-        let Some(c) = self.containers.get_mut(&id) else {
+        let Some((id, c)) = slot_container(&self.by_slot, &mut self.containers, slot) else {
             return Vec::new();
         };
         if let Some(fd) = &c.oom_watch {

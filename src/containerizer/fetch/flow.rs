@@ -2,6 +2,7 @@
 //! for other launches' downloads of the same URIs, run the fetch, then release the container's
 //! init (RUNNING) or fail the launch.
 
+use super::super::slot_container;
 use std::os::fd::AsRawFd;
 
 use mio::unix::SourceFd;
@@ -91,10 +92,7 @@ impl Containerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
-        let Some(id) = self.slot_id(slot) else {
-            return Vec::new();
-        };
-        let Some(c) = self.containers.get_mut(&id) else {
+        let Some((id, c)) = slot_container(&self.by_slot, &mut self.containers, slot) else {
             return Vec::new();
         };
         let Some(run) = c.fetch.as_mut() else {

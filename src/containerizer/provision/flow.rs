@@ -1,6 +1,7 @@
 //! The PROVISIONING step, driven by the loop: look the image up, join or start its pull, make
 //! the rootfs, then go on with the launch (PREPARING) or fail it.
 
+use super::super::slot_container;
 use std::os::fd::AsRawFd;
 
 use mio::unix::SourceFd;
@@ -240,14 +241,10 @@ impl Containerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
-        let Some(id) = self.slot_id(slot) else {
+        let Some((id, c)) = slot_container(&self.by_slot, &mut self.containers, slot) else {
             return Vec::new();
         };
-        let Some(p) = self
-            .containers
-            .get_mut(&id)
-            .and_then(|c| c.provisioning.as_mut())
-        else {
+        let Some(p) = c.provisioning.as_mut() else {
             return Vec::new();
         };
         let Some(copy) = p.copy.as_mut() else {
