@@ -22,6 +22,7 @@ pub mod digest;
 pub mod manifest;
 pub mod protocol;
 pub mod reference;
+pub mod staging;
 pub mod store;
 pub mod sys;
 pub mod whiteout;

@@ -14,13 +14,13 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use crate::provisioner::digest::Digest;
 use crate::provisioner::manifest::ImageConfig;
 use crate::provisioner::reference::ImageReference;
+use crate::provisioner::staging;
 use crate::provisioner::whiteout::WhiteoutFormat;
 
 /// What the store keeps about one image.
@@ -85,8 +85,6 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Sto
     }
 }
 
-static STAGING_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// Escapes a reference into one file name: `/` and `%` percent-encoded.
 fn encode_name(reference: &str) -> String {
     let mut out = String::with_capacity(reference.len());
@@ -136,26 +134,13 @@ impl Store {
 
     /// A fresh directory under `staging/`, unique across processes.
     pub fn create_staging(&self) -> Result<PathBuf, StoreError> {
-        let root = self.staging_root();
-        fs::create_dir_all(&root).map_err(io_err("create directory", &root))?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let count = STAGING_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = root.join(format!("{}-{nanos}-{count}", std::process::id()));
-        fs::create_dir(&dir).map_err(io_err("create directory", &dir))?;
-        Ok(dir)
+        staging::create(&self.staging_root()).map_err(|(what, path, e)| io_err(what, &path)(e))
     }
 
     /// Removes everything under `staging/`: at agent start no pull is running, so it is all
     /// left over from a crash.
     pub fn clear_staging(&self) -> Result<(), StoreError> {
-        let root = self.staging_root();
-        match fs::remove_dir_all(&root) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &root)(e)),
-            _ => Ok(()),
-        }
+        staging::clear(&self.staging_root()).map_err(|(what, path, e)| io_err(what, &path)(e))
     }
 
     /// Moves an unpacked layer tree from staging into `layers/<digest>/`. If another pull got

@@ -12,11 +12,11 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use super::spec::{AciManifest, AppcImage, ImageId};
 use crate::provisioner::manifest::ImageConfig;
+use crate::provisioner::staging;
 
 /// The prefix of what a provisioned container records about its AppC layers (see
 /// [`AppcStore::in_use_record`]), beside Docker's image references.
@@ -78,8 +78,6 @@ pub enum AppcResolution {
     Fetch,
 }
 
-static STAGING_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppcStore {
     root: PathBuf,
@@ -116,25 +114,12 @@ impl AppcStore {
 
     /// A fresh directory under `staging/`, unique across processes.
     pub fn create_staging(&self) -> Result<PathBuf, AppcStoreError> {
-        let root = self.staging_root();
-        fs::create_dir_all(&root).map_err(io_err("create directory", &root))?;
-        let nanos = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let count = STAGING_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir = root.join(format!("{}-{nanos}-{count}", std::process::id()));
-        fs::create_dir(&dir).map_err(io_err("create directory", &dir))?;
-        Ok(dir)
+        staging::create(&self.staging_root()).map_err(|(what, path, e)| io_err(what, &path)(e))
     }
 
     /// Removes everything under `staging/` (at agent start no fetch runs).
     pub fn clear_staging(&self) -> Result<(), AppcStoreError> {
-        let root = self.staging_root();
-        match fs::remove_dir_all(&root) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &root)(e)),
-            _ => Ok(()),
-        }
+        staging::clear(&self.staging_root()).map_err(|(what, path, e)| io_err(what, &path)(e))
     }
 
     /// An image is stored once its directory holds a manifest file and a rootfs directory
