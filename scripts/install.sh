@@ -30,6 +30,7 @@ if [ -z "$bin" ]; then
     [ -d "$d" ] && PATH=$PATH:$d
   done
   command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
+  "$root/scripts/packages.sh" build
   echo "install: cargo build --release"
   (cd "$root" && cargo build --release --quiet)
   bin=${CARGO_TARGET_DIR:-$root/target}/release/mesolite

@@ -3,6 +3,7 @@
 #
 #   sudo scripts/test.sh
 #
+# 0. scripts/packages.sh test: the Debian packages the build and the tests need, if missing.
 # 1. cargo build --release: the binary the guest test and the integration tests use.
 # 2. cargo test --release: unit tests and the integration tests in tests/ (root: they use real
 #    namespaces, cgroups and mounts on this host).
@@ -20,6 +21,9 @@ target=${CARGO_TARGET_DIR:-$root/target}
 
 failed=()
 stage() { echo; echo "==== $* ===="; }
+
+stage "packages (scripts/packages.sh test)"
+"$root/scripts/packages.sh" test || exit 1
 
 stage "cargo build --release"
 if ! cargo build --release --all-targets; then
