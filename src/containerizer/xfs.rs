@@ -96,6 +96,8 @@ impl Containerizer {
         // with exit_now.
         match unsafe { process::fork() } {
             Ok(None) => {
+                // Not the agent's sockets and lock: an agent restarted meanwhile must get them.
+                crate::sys::fd::close_all_except(&[0, 1, 2]);
                 let code = match reset_tree(sandbox) {
                     Ok(()) => 0,
                     Err((path, e)) => {
