@@ -160,20 +160,6 @@ fn oci_layout_index_overlay_backend() {
     check_backend(&t.dir("work2"), &store, &record, BackendKind::Copy, overlay);
 }
 
-/// A tar entry with a raw name, bypassing the tar crate's own `..` checks.
-fn raw_entry(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
-    let mut h = tar::Header::new_old();
-    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-    h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
-    h.set_entry_type(kind);
-    h.set_mode(0o644);
-    h.set_size(data.len() as u64);
-    h.set_cksum();
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
-}
-
 fn hostile_pull(t: &TempDir, name: &str, layer: Vec<u8>) -> (Run, Store) {
     let image = build_image("echo hi");
     let mut layer = layer;

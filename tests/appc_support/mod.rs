@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::Agent;
 use crate::images_support::{launch_with, ISOLATION};
+pub use crate::provisioner_support::raw_entry;
 use crate::provisioner_support::{build_image, dir, file, gzip};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha512};
@@ -256,20 +257,6 @@ pub fn staging_entries(agent: &Agent) -> usize {
     std::fs::read_dir(agent.work_dir.join("store/appc/staging"))
         .map(|d| d.count())
         .unwrap_or(0)
-}
-
-/// A tar entry with a raw name, bypassing the tar crate's own `..` checks.
-pub fn raw_entry(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str, data: &[u8]) {
-    let mut h = tar::Header::new_old();
-    h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
-    h.as_old_mut().linkname[..link.len()].copy_from_slice(link.as_bytes());
-    h.set_entry_type(kind);
-    h.set_mode(0o644);
-    h.set_size(data.len() as u64);
-    h.set_cksum();
-    out.extend_from_slice(h.as_bytes());
-    out.extend_from_slice(data);
-    out.resize(out.len().div_ceil(512) * 512, 0);
 }
 
 /// A loopback HTTP server answering every GET with `body` after `delay` (so that a fetch is
