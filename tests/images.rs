@@ -396,3 +396,46 @@ fn a_rootfs_that_cannot_be_made_fails_the_launch_with_the_reason() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn the_cli_launches_in_an_image() {
+    if !root_or_skip("the_cli_launches_in_an_image") {
+        return;
+    }
+    let t = TempDir::new();
+    let registry = local_registry(&t, &build_image("echo from-cmd $GREETING"));
+    let agent = start(registry.to_str().unwrap(), "overlay");
+    let cli = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_mesolite"))
+            .args(args)
+            .env("MESOLITE_SOCKET", &agent.socket)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(o.status.success(), "{args:?}: {err}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // No COMMAND: the image's own Cmd runs.
+    assert_eq!(
+        cli(&["launch", "--id=own", "--image=busybox"]).trim(),
+        "own"
+    );
+    // A command, in the image (no /usr there), pulled again with --force-pull.
+    let script = "test ! -e /usr && echo image-only";
+    cli(&[
+        "launch",
+        "--id=cmd",
+        "--image=busybox",
+        "--force-pull",
+        "--",
+        script,
+    ]);
+    for id in ["own", "cmd"] {
+        // Exits with the task's code: 0, or the assertion in `cli` fails.
+        cli(&["wait", id]);
+    }
+    assert_eq!(stdout_of(&agent, "own"), "from-cmd hi\n");
+    assert_eq!(stdout_of(&agent, "cmd"), "image-only\n");
+    let log = agent.log_text();
+    assert_eq!(log.matches("Pulling image").count(), 2, "{log}");
+}

@@ -10,12 +10,16 @@ use super::args::{parse, ArgError, OptSpec, Parsed};
 
 pub const HELP: &str = "\
 mesolite launch [--id=ID] [--cpus=N] [--mem=MB] [--disk=MB] [--env=K=V]... [--user=U]
-                [--hostname=H] [--no-shell] [--json] [--socket=PATH] [--] COMMAND [ARGS...]
+                [--hostname=H] [--image=NAME | --appc-image=NAME[:VERSION]] [--force-pull]
+                [--no-shell] [--json] [--socket=PATH] [--] COMMAND [ARGS...]
     Launch a container running COMMAND (through /bin/sh -c unless --no-shell) and print its ID.
     Without --id, an ID is generated. An ID already in use is reported, not an error.
+    --image runs it in a Docker image ([host[:port]/]repo[:tag|@digest]), --appc-image in an AppC
+    image (VERSION is its version label); without COMMAND the image's own command runs.
+    --force-pull fetches the image again even if it is in the store (cached: false).
 ";
 
-const SPECS: [OptSpec; 8] = [
+const SPECS: [OptSpec; 11] = [
     OptSpec::value("id"),
     OptSpec::value("cpus"),
     OptSpec::value("mem"),
@@ -24,7 +28,39 @@ const SPECS: [OptSpec; 8] = [
     OptSpec::value("user"),
     OptSpec::value("hostname"),
     OptSpec::flag("no-shell"),
+    OptSpec::value("image"),
+    OptSpec::value("appc-image"),
+    OptSpec::flag("force-pull"),
 ];
+
+/// The image a launch names, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageArg {
+    Docker(String),
+    Appc {
+        name: String,
+        version: Option<String>,
+    },
+}
+
+impl ImageArg {
+    /// `container.mesos.image` for this image.
+    fn to_json(&self, cached: bool) -> Value {
+        match self {
+            ImageArg::Docker(name) => {
+                json!({"type": "DOCKER", "docker": {"name": name}, "cached": cached})
+            }
+            ImageArg::Appc { name, version } => {
+                let labels: Vec<Value> = version
+                    .iter()
+                    .map(|v| json!({"key": "version", "value": v}))
+                    .collect();
+                json!({"type": "APPC", "cached": cached,
+                       "appc": {"name": name, "labels": {"labels": labels}}})
+            }
+        }
+    }
+}
 
 /// A launch command line, checked.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +73,10 @@ pub struct LaunchArgs {
     pub user: Option<String>,
     pub hostname: Option<String>,
     pub shell: bool,
+    pub image: Option<ImageArg>,
+    /// `--force-pull`: the image's `cached` is false.
+    pub force_pull: bool,
+    /// Empty only with an image: its own command runs.
     pub command: Vec<String>,
 }
 
@@ -68,7 +108,47 @@ pub fn parse_launch(args: &[String]) -> Result<(LaunchArgs, Parsed), ArgError> {
             }),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if parsed.positional.is_empty() {
+    let image = match (parsed.value("image"), parsed.value("appc-image")) {
+        (Some(_), Some(_)) => {
+            return Err(ArgError::BadValue {
+                option: "--appc-image".to_string(),
+                value: parsed.value("appc-image").unwrap_or_default().to_string(),
+                expected: "not both --image and --appc-image",
+            })
+        }
+        (Some(name), None) if !name.is_empty() => Some(ImageArg::Docker(name.to_string())),
+        (None, Some(text)) if !text.is_empty() && !text.starts_with(':') => {
+            // An AppC name may hold '/', '.', '-' but no ':', so the first ':' starts the version.
+            let (name, version) = match text.split_once(':') {
+                Some((name, version)) if !version.is_empty() => (name, Some(version.to_string())),
+                Some(_) => {
+                    return Err(ArgError::BadValue {
+                        option: "--appc-image".to_string(),
+                        value: text.to_string(),
+                        expected: "NAME or NAME:VERSION",
+                    })
+                }
+                None => (text, None),
+            };
+            Some(ImageArg::Appc {
+                name: name.to_string(),
+                version,
+            })
+        }
+        (None, None) => None,
+        (docker, appc) => {
+            let (option, value) = match docker {
+                Some(v) => ("--image", v),
+                None => ("--appc-image", appc.unwrap_or_default()),
+            };
+            return Err(ArgError::BadValue {
+                option: option.to_string(),
+                value: value.to_string(),
+                expected: "an image name",
+            });
+        }
+    };
+    if parsed.positional.is_empty() && image.is_none() {
         return Err(ArgError::MissingArgument("COMMAND"));
     }
     let launch = LaunchArgs {
@@ -80,6 +160,8 @@ pub fn parse_launch(args: &[String]) -> Result<(LaunchArgs, Parsed), ArgError> {
         user: parsed.value("user").map(str::to_string),
         hostname: parsed.value("hostname").map(str::to_string),
         shell: !parsed.flag("no-shell"),
+        image,
+        force_pull: parsed.flag("force-pull"),
         command: parsed.positional.clone(),
     };
     Ok((launch, parsed))
@@ -125,6 +207,8 @@ fn scalar(name: &str, value: f64) -> Value {
 /// The LAUNCH_CONTAINER call for `args` under `id`.
 pub fn launch_request(args: &LaunchArgs, id: &str) -> Value {
     let mut command = match (args.shell, args.command.first()) {
+        // No command (an image's own runs): no value, and not through a shell.
+        (_, None) => json!({"shell": false}),
         (false, Some(program)) => {
             json!({"value": program, "arguments": args.command, "shell": false})
         }
@@ -154,8 +238,15 @@ pub fn launch_request(args: &LaunchArgs, id: &str) -> Value {
         "command": command,
         "resources": resources,
     });
-    if let Some(hostname) = &args.hostname {
-        launch["container"] = json!({"type": "MESOS", "hostname": hostname});
+    if args.hostname.is_some() || args.image.is_some() {
+        let mut container = json!({"type": "MESOS"});
+        if let Some(hostname) = &args.hostname {
+            container["hostname"] = json!(hostname);
+        }
+        if let Some(image) = &args.image {
+            container["mesos"] = json!({"image": image.to_json(!args.force_pull)});
+        }
+        launch["container"] = container;
     }
     json!({"type": "LAUNCH_CONTAINER", "launch_container": launch})
 }
@@ -240,6 +331,50 @@ mod tests {
                 "command": {"value": "sleep", "arguments": ["sleep", "10"], "shell": false},
                 "resources": []}})
         );
+    }
+
+    #[test]
+    fn images_go_into_container_mesos_image() {
+        let (launch, _) = parse_launch(&args(&["--image=busybox:1.36", "--hostname=h"])).unwrap();
+        assert_eq!(
+            launch_request(&launch, "c-1")["launch_container"],
+            json!({"container_id": {"value": "c-1"}, "command": {"shell": false},
+                   "resources": [], "container": {"type": "MESOS", "hostname": "h",
+                   "mesos": {"image": {"type": "DOCKER", "docker": {"name": "busybox:1.36"},
+                                       "cached": true}}}})
+        );
+        let (launch, _) = parse_launch(&args(&[
+            "--appc-image=example.com/app:1.0",
+            "--force-pull",
+            "--",
+            "ls",
+        ]))
+        .unwrap();
+        assert_eq!(
+            launch_request(&launch, "c-2")["launch_container"]["container"],
+            json!({"type": "MESOS", "mesos": {"image": {"type": "APPC", "cached": false,
+                   "appc": {"name": "example.com/app",
+                            "labels": {"labels": [{"key": "version", "value": "1.0"}]}}}}})
+        );
+        let (launch, _) = parse_launch(&args(&["--appc-image=example.com/app"])).unwrap();
+        assert_eq!(
+            launch.image,
+            Some(ImageArg::Appc {
+                name: "example.com/app".into(),
+                version: None
+            })
+        );
+        for bad in [
+            &["--image=a", "--appc-image=b"][..],
+            &["--image="],
+            &["--appc-image=app:"],
+            &["--appc-image=:1"],
+        ] {
+            assert!(
+                matches!(parse_launch(&args(bad)), Err(ArgError::BadValue { .. })),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
