@@ -471,6 +471,70 @@ fn a_destroy_during_fetching_kills_the_fetcher_at_once() {
     });
 }
 
+/// Pids of the `mesolite-fetch` children of `pid`.
+fn fetchers_of(pid: u32) -> Vec<u32> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-P", &pid.to_string(), "-f", "mesolite-fetch"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|p| p.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_fetcher_dies_with_a_killed_agent() {
+    if !root_or_skip("a_fetcher_dies_with_a_killed_agent") {
+        return;
+    }
+    let server = ScriptedServer::start(HashMap::from([(
+        "/slow".to_string(),
+        Reply::Stall {
+            prefix: vec![b'a'; 10],
+            total: 1_000_000,
+        },
+    )]));
+    // As root, and as a task user: the fetcher's switch of user must not lose its death signal.
+    for user in [None, Some("nobody")] {
+        let mut agent = Agent::start(&[]);
+        let agent_pid = agent.child.as_ref().unwrap().id();
+        let mut command = json!({"value": "true", "shell": true,
+                                 "uris": [{"value": server.url("/slow")}]});
+        if let Some(user) = user {
+            command["user"] = json!(user);
+        }
+        let client = agent.client();
+        let launch = std::thread::spawn(move || {
+            // Cut off when the agent dies.
+            let _ = client.post_json(
+                "/api/v1",
+                &json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+                    "container_id": {"value": "orphan"}, "command": command}}),
+            );
+        });
+        let mut fetchers = Vec::new();
+        Agent::eventually("a fetcher running", Duration::from_secs(10), || {
+            fetchers = fetchers_of(agent_pid);
+            !fetchers.is_empty()
+        });
+        // It has started its download (and switched user) before the agent goes.
+        Agent::eventually("the download stalls", Duration::from_secs(10), || {
+            agent
+                .container("orphan")
+                .is_some_and(|c| c["state"] == "FETCHING")
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        agent.sigkill();
+        Agent::eventually("the orphaned fetcher gone", Duration::from_secs(5), || {
+            fetchers
+                .iter()
+                .all(|p| !std::path::Path::new(&format!("/proc/{p}")).exists())
+        });
+        launch.join().unwrap();
+    }
+}
+
 #[test]
 fn ftp_uris_are_fetched() {
     if !root_or_skip("ftp") {

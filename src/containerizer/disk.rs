@@ -87,7 +87,9 @@ impl Containerizer {
             return;
         };
         c.disk_measured = Some(Instant::now());
-        let spawned = Command::new("du")
+        let mut du = Command::new("du");
+        crate::sys::process::die_with_parent(&mut du);
+        let spawned = du
             .args(["-k", "-s", "-x"])
             .arg(&c.sandbox)
             .stdin(Stdio::null())

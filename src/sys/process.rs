@@ -169,6 +169,67 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Makes the process `command` spawns die (SIGKILL) with the agent: a helper (fetcher, puller,
+/// du) must not go on writing into the cache or the store behind a restarted agent. Containers
+/// are never spawned this way: they outlive the agent.
+pub fn die_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the closure runs in the child between fork and exec and calls only prctl and
+    // getppid, which are async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            set_parent_death_signal(parent)?;
+            Ok(())
+        });
+    }
+}
+
+/// Asks for SIGKILL when the parent dies, then checks that `parent` is still the parent (it may
+/// have died before the request, and then nothing would come).
+fn set_parent_death_signal(parent: i32) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number; the other arguments are unused.
+    cvt(unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::SIGKILL as libc::c_ulong,
+            0,
+            0,
+            0,
+        )
+    })?;
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } != parent {
+        return Err(io::Error::other("the parent is gone"));
+    }
+    Ok(())
+}
+
+/// The parent this process dies with, if `die_with_parent` armed it: a process that changes its
+/// credentials (the fetcher becoming the task user) loses that, so it reads this first and calls
+/// [`rearm_parent_death`] after.
+pub fn armed_parent() -> Option<i32> {
+    let mut sig: libc::c_int = 0;
+    // SAFETY: PR_GET_PDEATHSIG writes one int through the pointer, which is valid.
+    let ok = unsafe {
+        libc::prctl(
+            libc::PR_GET_PDEATHSIG,
+            &mut sig as *mut libc::c_int,
+            0,
+            0,
+            0,
+        )
+    };
+    // SAFETY: getppid has no preconditions.
+    (ok == 0 && sig != 0).then(|| unsafe { libc::getppid() })
+}
+
+/// Sets the death signal again for `parent` (from [`armed_parent`]).
+pub fn rearm_parent_death(parent: i32) -> io::Result<()> {
+    set_parent_death_signal(parent)
+}
+
 /// Reaps `pid` if it has ended: `Some(raw wait status)`, or `None` if it still runs.
 pub fn try_wait(pid: i32) -> io::Result<Option<i32>> {
     let mut status: libc::c_int = 0;

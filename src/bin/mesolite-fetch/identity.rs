@@ -5,7 +5,7 @@ use std::fs;
 use std::os::unix::fs::chown;
 use std::path::Path;
 
-use mesolite::sys::process::switch_user;
+use mesolite::sys::process::{armed_parent, rearm_parent_death, switch_user};
 use mesolite::sys::user::{euid, lookup_user};
 
 use crate::error::{io_err, FetchError};
@@ -34,8 +34,13 @@ pub fn assume(user: Option<&str>, cache_dir: &Path, needs_cache: bool) -> Result
             chown(cache_dir, Some(account.uid), Some(account.gid))
                 .map_err(|e| user_err(format!("failed to chown '{}': {e}", cache_dir.display())))?;
         }
+        // The kernel drops the parent-death signal on a credential change: set it again.
+        let parent = armed_parent();
         switch_user(account.uid, account.gid, &account.groups)
             .map_err(|e| user_err(format!("failed to switch user: {e}")))?;
+        if let Some(parent) = parent {
+            rearm_parent_death(parent).map_err(|e| user_err(format!("the agent is gone ({e})")))?;
+        }
     } else if account.uid != euid() {
         return Err(user_err(
             "not running as root, so cannot switch (or chown) to this user".to_string(),

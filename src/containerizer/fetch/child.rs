@@ -53,7 +53,9 @@ pub fn spawn(
         .append(true)
         .create(true)
         .open(parts.sandbox.join("stderr"))?;
-    let mut child = Command::new(&settings.binary)
+    let mut command = Command::new(&settings.binary);
+    crate::sys::process::die_with_parent(&mut command);
+    let mut child = command
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))

@@ -28,7 +28,9 @@ pub fn spawn(
     }
     std::fs::write(request_file, data)?;
     let stdin = File::open(request_file)?;
-    let mut child = Command::new(binary)
+    let mut command = Command::new(binary);
+    crate::sys::process::die_with_parent(&mut command);
+    let mut child = command
         .stdin(Stdio::from(stdin))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
