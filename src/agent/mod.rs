@@ -75,6 +75,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
     setup::ensure_dir(&flags.work_dir.join("containers"))?;
     let _lock = setup::lock_work_dir(&flags.work_dir, &flags.proc_dir)?;
     setup::lower_oom_score(&flags.proc_dir);
+    setup::budget_stat_files();
     let rebooted = setup::check_boot_id(&flags.proc_dir, &flags.work_dir);
     let mut signals = signals::Signals::install(poll.registry()).map_err(AgentError::Signals)?;
 

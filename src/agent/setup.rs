@@ -127,6 +127,21 @@ pub fn check_boot_id(proc_dir: &Path, work_dir: &Path) -> bool {
 }
 
 /// Makes the kernel's OOM killer pick tasks before the agent (containers reset it to 0).
+/// Half the agent's open-file limit may go to statistics files kept open (the rest is for
+/// connections, pipes and pidfds); the limit is left as it is, since containers inherit it.
+pub fn budget_stat_files() {
+    match crate::sys::rlimit::open_files_soft_limit() {
+        Ok(limit) => {
+            let files = usize::try_from(limit / 2).unwrap_or(usize::MAX);
+            crate::cgroups::set_stat_file_budget(files);
+            log::info!(
+                "Up to {files} cgroup statistics files are kept open (RLIMIT_NOFILE {limit})"
+            );
+        }
+        Err(e) => log::warn!("Cannot read RLIMIT_NOFILE ({e}); statistics files budget unchanged"),
+    }
+}
+
 pub fn lower_oom_score(proc_dir: &Path) {
     let path = proc_dir.join("self/oom_score_adj");
     let current: i32 = fs::read_to_string(&path)

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::error::CgroupError;
+use super::stat_files::StatFiles;
 use super::{v1, v2, Controller, ControllerSet, Features};
 use crate::stats::ResourceStatistics;
 
@@ -25,6 +26,8 @@ pub struct ContainerCgroup {
     controllers: ControllerSet,
     features: Features,
     pub(super) kind: Kind,
+    /// Statistics files kept open between requests.
+    stat_files: StatFiles,
 }
 
 #[derive(Debug, Clone)]
@@ -45,6 +48,7 @@ impl ContainerCgroup {
             controllers,
             features,
             kind,
+            stat_files: StatFiles::default(),
         }
     }
 
@@ -140,6 +144,8 @@ impl ContainerCgroup {
     /// Removes the cgroup(s). Missing ones are fine (idempotent); EBUSY (processes left) is an
     /// error, see [`CgroupError::is_busy`]: kill, wait for empty, and call again.
     pub fn destroy(&self) -> Result<(), CgroupError> {
+        // An open file would keep the removed cgroup alive in the kernel.
+        self.stat_files.close_all();
         match &self.kind {
             Kind::V1(dirs) => v1::destroy(dirs),
             Kind::V2(dir) => super::fs::rmdir(dir),
@@ -158,8 +164,8 @@ impl ContainerCgroup {
     ) -> Result<(), CgroupError> {
         let controllers = ControllerSet::of(controllers).intersect(self.controllers);
         match &self.kind {
-            Kind::V1(dirs) => v1::usage(dirs, controllers, buf, out),
-            Kind::V2(dir) => v2::usage(dir, controllers, buf, out),
+            Kind::V1(dirs) => v1::usage(dirs, controllers, &self.stat_files, buf, out),
+            Kind::V2(dir) => v2::usage(dir, controllers, &self.stat_files, buf, out),
         }
     }
 

@@ -43,12 +43,6 @@ pub(super) fn read_into_if_exists(path: &Path, buf: &mut Vec<u8>) -> Result<bool
     }
 }
 
-/// Reads a file holding one unsigned integer.
-pub(super) fn read_u64(path: &Path, buf: &mut Vec<u8>) -> Result<u64, CgroupError> {
-    read_into(path, buf)?;
-    super::stats::parse_u64(trim(buf)).ok_or_else(|| bad_content(path, buf))
-}
-
 /// Writes `value` with one `write(2)`. The file must exist (cgroupfs never creates files on open).
 pub(super) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
     write_io(path, value).map_err(|source| CgroupError::Write {
@@ -169,7 +163,8 @@ mod tests {
         fs::write(&file, "1024\n").unwrap();
         write(&file, "512").unwrap();
         let mut buf = Vec::new();
-        assert_eq!(read_u64(&file, &mut buf).unwrap(), 512);
+        read_into(&file, &mut buf).unwrap();
+        assert_eq!(buf, b"512");
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod detect;
 mod error;
 mod fs;
 mod oom;
+mod stat_files;
 mod stats;
 mod v1;
 mod v2;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 pub use container::ContainerCgroup;
 use container::{clock_ticks, sigkill, CFS_PERIOD_US};
 pub use error::CgroupError;
+pub use stat_files::set_stat_file_budget;
 
 /// A resource controller this agent manages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::detect::{self, CgroupMount};
 use super::error::CgroupError;
+use super::stat_files::StatFiles;
 use super::{fs, stats, Controller, ControllerSet};
 use crate::stats::ResourceStatistics;
 
@@ -203,27 +204,28 @@ pub(super) fn destroy(dirs: &Paths) -> Result<(), CgroupError> {
 pub(super) fn usage(
     dirs: &Paths,
     controllers: ControllerSet,
+    files: &StatFiles,
     buf: &mut Vec<u8>,
     out: &mut ResourceStatistics,
 ) -> Result<(), CgroupError> {
     if controllers.contains(Controller::Cpu) {
         if let Some(cpuacct) = &dirs.cpuacct {
             let path = cpuacct.join("cpuacct.stat");
-            fs::read_into(&path, buf)?;
+            files.read(&path, buf)?;
             stats::parse_cpuacct_stat(buf, super::clock_ticks(), out)
                 .map_err(|_| fs::bad_content(&path, buf))?;
         }
         if let Some(cpu) = &dirs.cpu {
             let path = cpu.join("cpu.stat");
-            fs::read_into(&path, buf)?;
+            files.read(&path, buf)?;
             stats::parse_v1_cpu_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
         }
     }
     if controllers.contains(Controller::Memory) {
         if let Some(memory) = &dirs.memory {
-            out.mem_total_bytes = Some(fs::read_u64(&memory.join("memory.usage_in_bytes"), buf)?);
+            out.mem_total_bytes = Some(files.read_u64(&memory.join("memory.usage_in_bytes"), buf)?);
             let path = memory.join("memory.stat");
-            fs::read_into(&path, buf)?;
+            files.read(&path, buf)?;
             stats::parse_v1_memory_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
         }
     }
@@ -232,9 +234,9 @@ pub(super) fn usage(
         .as_deref()
         .filter(|_| controllers.contains(Controller::Pids))
     {
-        fs::read_into(&dir.join("cgroup.procs"), buf)?;
+        files.read(&dir.join("cgroup.procs"), buf)?;
         out.processes = Some(stats::count_lines(buf));
-        fs::read_into(&dir.join("tasks"), buf)?;
+        files.read(&dir.join("tasks"), buf)?;
         out.threads = Some(stats::count_lines(buf));
     }
     Ok(())

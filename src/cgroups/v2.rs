@@ -9,6 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::CgroupError;
+use super::stat_files::StatFiles;
 use super::{detect, fs, stats, CgroupsConfig, Controller, ControllerSet, Features};
 use crate::stats::ResourceStatistics;
 
@@ -235,30 +236,31 @@ pub(super) fn is_empty(dir: &Path) -> Result<bool, CgroupError> {
 pub(super) fn usage(
     dir: &Path,
     controllers: ControllerSet,
+    files: &StatFiles,
     buf: &mut Vec<u8>,
     out: &mut ResourceStatistics,
 ) -> Result<(), CgroupError> {
     if controllers.contains(Controller::Cpu) {
         let path = dir.join("cpu.stat");
-        fs::read_into(&path, buf)?;
+        files.read(&path, buf)?;
         stats::parse_v2_cpu_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
     }
     if controllers.contains(Controller::Memory) {
-        out.mem_total_bytes = Some(fs::read_u64(&dir.join("memory.current"), buf)?);
+        out.mem_total_bytes = Some(files.read_u64(&dir.join("memory.current"), buf)?);
         let path = dir.join("memory.stat");
-        fs::read_into(&path, buf)?;
+        files.read(&path, buf)?;
         stats::parse_v2_memory_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
         let swap = dir.join("memory.swap.current");
-        if fs::read_into_if_exists(&swap, buf)? {
+        if files.read_if_exists(&swap, buf)? {
             let bytes =
                 stats::parse_u64(fs::trim(buf)).ok_or_else(|| fs::bad_content(&swap, buf))?;
             out.mem_swap_bytes = Some(bytes);
         }
     }
     if controllers.contains(Controller::Pids) {
-        fs::read_into(&dir.join("cgroup.procs"), buf)?;
+        files.read(&dir.join("cgroup.procs"), buf)?;
         out.processes = Some(stats::count_lines(buf));
-        fs::read_into(&dir.join("cgroup.threads"), buf)?;
+        files.read(&dir.join("cgroup.threads"), buf)?;
         out.threads = Some(stats::count_lines(buf));
     }
     Ok(())

@@ -62,6 +62,17 @@ pub fn set(resource: Resource, soft: u64, hard: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// The soft limit on open files (getrlimit(2) of RLIMIT_NOFILE).
+pub fn open_files_soft_limit() -> io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid out pointer for the call.
+    cvt(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) })?;
+    Ok(limit.rlim_cur)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
