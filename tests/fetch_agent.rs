@@ -426,18 +426,23 @@ fn the_cache_survives_an_agent_restart() {
     assert_eq!(snapshot(&agent)["containerizer/fetcher/cache_hits"], 1.0);
 }
 
-#[test]
-fn a_destroy_during_fetching_kills_the_fetcher_at_once() {
-    if !root_or_skip("destroy_while_fetching") {
-        return;
-    }
-    let server = ScriptedServer::start(HashMap::from([(
+/// A server whose `/slow` sends 10 bytes of a promised megabyte, then nothing.
+fn stalling_server() -> ScriptedServer {
+    ScriptedServer::start(HashMap::from([(
         "/slow".to_string(),
         Reply::Stall {
             prefix: vec![b'a'; 10],
             total: 1_000_000,
         },
-    )]));
+    )]))
+}
+
+#[test]
+fn a_destroy_during_fetching_kills_the_fetcher_at_once() {
+    if !root_or_skip("destroy_while_fetching") {
+        return;
+    }
+    let server = stalling_server();
     let agent = Agent::start(&[]);
     std::thread::scope(|s| {
         let handle = s.spawn(|| {
@@ -488,13 +493,7 @@ fn a_fetcher_dies_with_a_killed_agent() {
     if !root_or_skip("a_fetcher_dies_with_a_killed_agent") {
         return;
     }
-    let server = ScriptedServer::start(HashMap::from([(
-        "/slow".to_string(),
-        Reply::Stall {
-            prefix: vec![b'a'; 10],
-            total: 1_000_000,
-        },
-    )]));
+    let server = stalling_server();
     // As root, and as a task user: the fetcher's switch of user must not lose its death signal.
     for user in [None, Some("nobody")] {
         let mut agent = Agent::start(&[]);
