@@ -8,7 +8,7 @@
 # 2. cargo test --release: unit tests and the integration tests in tests/ (root: they use real
 #    namespaces, cgroups and mounts on this host).
 # 3. tests/guest/agent-v2.sh: the release agent in a qemu guest whose only hierarchy is cgroup v2
-#    (about 1-3 minutes under TCG).
+#    (about 20-40 s under TCG, one vCPU).
 # 4. tests/guest/xfs.sh: disk/xfs in the same guest with an XFS disk (this host's kernel has no XFS
 #    quota support; Debian's has). About 20 s.
 # Every stage runs even if an earlier test stage failed; the exit status is non-zero if any failed.
