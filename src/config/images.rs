@@ -9,6 +9,16 @@ pub enum ImageProvider {
     Appc,
 }
 
+impl ImageProvider {
+    /// The isolator that applies an image's own config (command, env, working dir).
+    pub fn runtime_isolator(self) -> &'static str {
+        match self {
+            ImageProvider::Docker => "docker/runtime",
+            ImageProvider::Appc => "appc/runtime",
+        }
+    }
+}
+
 /// `--image_providers`: a comma list of `docker` and `appc`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageProviders(pub Vec<ImageProvider>);

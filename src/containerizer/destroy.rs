@@ -2,7 +2,6 @@
 //! and the init's process group), wait without blocking until the init is reaped and the cgroup
 //! is empty, remove the cgroup, and record how the container ended.
 
-use super::slot_container;
 use std::fs;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
@@ -12,7 +11,7 @@ use mio::{Interest, Registry, Token};
 
 use super::checkpoint;
 use super::container::{Reason, State, TaskState, Termination};
-use super::{ContainerId, Containerizer, ControlError, Notice};
+use super::{slot_container, ContainerId, Containerizer, ControlError, Notice};
 use crate::event::Source;
 use crate::sys::process;
 use crate::timer::{TimerKind, Timers};

@@ -3,7 +3,6 @@
 //! and burns IOPS in bursts, §10 item 5). With `--enforce_container_disk_quota`, a container
 //! over its `disk` resource is destroyed with REASON_CONTAINER_LIMITATION_DISK.
 
-use super::slot_container;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -13,7 +12,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::container::{Limitation, Reason, State};
-use super::{ContainerId, Containerizer, Notice};
+use super::{slot_container, ContainerId, Containerizer, Notice};
 use crate::config::Bytes;
 use crate::event::Source;
 use crate::resources::Resources;

@@ -1,7 +1,6 @@
 //! LAUNCH: STARTING → (PROVISIONING) → PREPARING → ISOLATING → RUNNING, synchronously up to the clone; the
 //! answer waits for the exec report (EOF: the task exec'd).
 
-use super::slot_container;
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
@@ -16,7 +15,7 @@ use mio::{Interest, Registry, Token};
 use super::checkpoint;
 use super::container::{Init, State};
 use super::request::LaunchRequest;
-use super::{Containerizer, LaunchOutcome, Notice};
+use super::{slot_container, Containerizer, LaunchOutcome, Notice};
 use crate::event::Source;
 use crate::isolator::{Plan, PrepareCtx};
 use crate::launcher::{self, LaunchSpec};
@@ -163,17 +162,13 @@ impl Containerizer {
         };
         // The runtime isolator of the image's kind applies its config (docker/runtime for a
         // Docker image, appc/runtime for an AppC one).
-        let runtime_name = |provider| match provider {
-            crate::config::ImageProvider::Docker => "docker/runtime",
-            crate::config::ImageProvider::Appc => "appc/runtime",
-        };
-        let docker_runtime = image.as_ref().is_some_and(|img| {
-            let name = runtime_name(img.provider);
+        let image_runtime = image.as_ref().is_some_and(|img| {
+            let name = img.provider.runtime_isolator();
             self.isolators.iter().any(|i| i.name() == name)
         });
         // docker/runtime: the image's User runs the task when the command names none (an AppC
         // image's config has none: appc/runtime does not apply app.user, as in Mesos).
-        let image_user = match (&image, user, docker_runtime && self.settings.switch_user) {
+        let image_user = match (&image, user, image_runtime && self.settings.switch_user) {
             (Some(img), None, true) => match &img.config.user {
                 Some(spec) => {
                     let u = super::provision::runtime::image_user(&img.rootfs, spec)?;
@@ -195,7 +190,7 @@ impl Containerizer {
         let task = super::provision::runtime::task_command(
             &req.command,
             image.as_ref(),
-            docker_runtime,
+            image_runtime,
             &self.settings.sandbox_directory,
         )?;
         self.set_state(id, State::Preparing);

@@ -2,14 +2,13 @@
 //! container, so the container is destroyed and ends TASK_FAILED with
 //! REASON_CONTAINER_LIMITATION_MEMORY.
 
-use super::slot_container;
 use std::os::fd::AsRawFd;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::container::{Container, Limitation, Reason, State};
-use super::{Containerizer, Notice};
+use super::{slot_container, Containerizer, Notice};
 use crate::event::Source;
 use crate::resources::Resources;
 use crate::sys::notify;

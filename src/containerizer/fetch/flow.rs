@@ -2,7 +2,6 @@
 //! for other launches' downloads of the same URIs, run the fetch, then release the container's
 //! init (RUNNING) or fail the launch.
 
-use super::super::slot_container;
 use std::os::fd::AsRawFd;
 
 use mio::unix::SourceFd;
@@ -11,7 +10,7 @@ use mio::{Interest, Registry, Token};
 use super::child::{self, RequestParts};
 use super::plan::{FetchRun, Phase, Planned};
 use crate::containerizer::container::State;
-use crate::containerizer::{ContainerId, Containerizer, Notice};
+use crate::containerizer::{slot_container, ContainerId, Containerizer, Notice};
 use crate::event::Source;
 use crate::fetcher::protocol::{Action, FetchItem, FetchOutcome, Mode, ProbeOutcome, Uri};
 use crate::timer::Timers;

@@ -1,14 +1,13 @@
 //! The PROVISIONING step, driven by the loop: look the image up, join or start its pull, make
 //! the rootfs, then go on with the launch (PREPARING) or fail it.
 
-use super::super::slot_container;
 use std::os::fd::AsRawFd;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::{child, image_file, lookup, ImageRun, Images, PullRun};
-use crate::containerizer::{ContainerId, Containerizer, Notice};
+use crate::containerizer::{slot_container, ContainerId, Containerizer, Notice};
 use crate::event::Source;
 use crate::provisioner::backend::{self, BackendKind, RootfsPaths};
 use crate::provisioner::protocol::{ProvisionEvent, ProvisionRequest, PullEvent};
@@ -109,7 +108,6 @@ impl Containerizer {
                     return Ok(Step::Wait);
                 }
             };
-            let provider = lookup::provider(&images.settings, &p.image)?;
             let work_dir = &self.settings.work_dir;
             let paths = RootfsPaths::new(work_dir, id.as_str(), backend, &rootfs_id(slot));
             let image_path = image_file(work_dir, id.as_str());
@@ -149,7 +147,7 @@ impl Containerizer {
             p.run = Some(ImageRun {
                 rootfs: paths.rootfs,
                 config: found.config,
-                provider,
+                provider: lookup::kind(&p.image),
             });
         }
     }

@@ -27,10 +27,10 @@ pub struct TaskCommand {
 pub fn task_command(
     cmd: &Command,
     image: Option<&ImageRun>,
-    docker_runtime: bool,
+    image_runtime: bool,
     sandbox_directory: &Path,
 ) -> Result<TaskCommand, String> {
-    let config = image.filter(|_| docker_runtime).map(|i| &i.config);
+    let config = image.filter(|_| image_runtime).map(|i| &i.config);
     let argv: Vec<String> = if cmd.shell {
         if cmd.value.is_empty() {
             return Err("A shell command needs 'command.value'".into());
