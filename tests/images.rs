@@ -10,10 +10,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::{root_or_skip, Agent};
-use images_support::{
-    launch_image, local_registry, mounts_under, push_image, start, start_registry, stdout_of,
-};
-use provisioner_support::{build_image, TempDir};
+use images_support::{launch_image, local_registry, mounts_under, push_image, start, stdout_of};
+use provisioner_support::{build_image, start_registry, TempDir};
 use serde_json::{json, Value};
 
 /// Runs the image checks with one backend.

@@ -10,12 +10,11 @@ mod provisioner_support;
 use std::time::Duration;
 
 use common::{root_or_skip, Agent};
-use images_support::{
-    launch_image, launch_with, mounts_under, push_image, start, start_registry, stdout_of,
-    RegistryProcess,
-};
+use images_support::{launch_image, launch_with, mounts_under, push_image, start, stdout_of};
 use mesolite::provisioner::Digest;
-use provisioner_support::{build_image, dir, file, TempDir, TestImage};
+use provisioner_support::{
+    build_image, dir, file, start_registry, RegistryProcess, TempDir, TestImage,
+};
 use serde_json::{json, Value};
 
 /// Launches `id`, waits for its end and checks it exited 0 having printed `want`.

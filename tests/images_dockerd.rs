@@ -18,9 +18,9 @@ use std::time::Duration;
 
 use common::{root_or_skip, Agent};
 use dockerd_support::{Dockerd, ONE_DOCKERD};
-use images_support::{launch_image, mounts_under, start, start_registry, RegistryProcess};
+use images_support::{launch_image, mounts_under, start};
 use mesolite::provisioner::Digest;
-use provisioner_support::{http, TempDir, TestImage};
+use provisioner_support::{http, start_registry, RegistryProcess, TempDir, TestImage};
 use serde_json::{json, Value};
 
 const BASE: &str = "mesolite-test/base:1";

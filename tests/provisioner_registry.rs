@@ -7,26 +7,12 @@ mod provisioner_support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use mesolite::provisioner::backend::BackendKind;
 use mesolite::provisioner::{Digest, ImageLookup, ImageReference, Store, WhiteoutFormat};
 use provisioner_support::*;
 use serde_json::json;
-
-struct RegistryProcess {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for RegistryProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -34,75 +20,6 @@ fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
-}
-
-fn start_registry(t: &TempDir) -> Option<RegistryProcess> {
-    let binary = ["/usr/bin/docker-registry", "/usr/bin/registry"]
-        .into_iter()
-        .find(|b| std::path::Path::new(b).exists());
-    let Some(binary) = binary else {
-        println!("SKIP: docker-registry is not installed (apt-get install docker-registry)");
-        return None;
-    };
-    let port = free_port();
-    let storage = t.dir("registry-storage");
-    let config = t.path().join("registry.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
-             http:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
-        ),
-    )
-    .unwrap();
-    let child = Command::new(binary)
-        .args(["serve"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn();
-    let Ok(child) = child else {
-        println!("SKIP: cannot start {binary}");
-        return None;
-    };
-    let registry = RegistryProcess { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Some(registry);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    println!("SKIP: {binary} did not listen on {port}");
-    None
-}
-
-fn push_blob(base: &str, repo: &str, data: &[u8]) -> Digest {
-    let digest = Digest::of_bytes(data);
-    let (code, headers, _) = http(
-        "POST",
-        &format!("{base}/v2/{repo}/blobs/uploads/"),
-        &[],
-        b"",
-    );
-    assert_eq!(code, 202);
-    let location = header_value(&headers, "location").unwrap();
-    let location = if location.starts_with("http") {
-        location
-    } else {
-        format!("{base}{location}")
-    };
-    let separator = if location.contains('?') { '&' } else { '?' };
-    let url = format!("{location}{separator}digest={digest}");
-    let (code, _, body) = http(
-        "PUT",
-        &url,
-        &[("Content-Type", "application/octet-stream")],
-        data,
-    );
-    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
-    digest
 }
 
 fn push_manifest(base: &str, repo: &str, reference: &str, media_type: &str, body: &[u8]) {

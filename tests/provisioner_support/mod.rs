@@ -4,9 +4,10 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use flate2::write::GzEncoder;
 use mesolite::provisioner::backend::{self, BackendKind, RootfsPaths};
@@ -388,4 +389,121 @@ pub fn raw_entry(out: &mut Vec<u8>, name: &str, kind: tar::EntryType, link: &str
     out.extend_from_slice(h.as_bytes());
     out.extend_from_slice(data);
     out.resize(out.len().div_ceil(512) * 512, 0);
+}
+
+/// Debian's docker-registry on loopback, stopped when dropped.
+pub struct RegistryProcess {
+    child: Child,
+    pub port: u16,
+    pub access_log: PathBuf,
+}
+
+impl Drop for RegistryProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RegistryProcess {
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The whole access log so far.
+    pub fn log(&self) -> String {
+        let mut log = String::new();
+        std::fs::File::open(&self.access_log)
+            .unwrap()
+            .read_to_string(&mut log)
+            .unwrap();
+        log
+    }
+
+    /// What the registry logged after `before` (an earlier `log()`).
+    pub fn log_since(&self, before: &str) -> String {
+        let log = self.log();
+        log[before.len().min(log.len())..].to_string()
+    }
+}
+
+/// Debian's docker-registry with its access log (on stdout) in a file.
+pub fn start_registry(t: &TempDir) -> Option<RegistryProcess> {
+    let binary = ["/usr/bin/docker-registry", "/usr/bin/registry"]
+        .into_iter()
+        .find(|b| Path::new(b).exists());
+    let Some(binary) = binary else {
+        println!("SKIP: docker-registry is not installed (apt-get install docker-registry)");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let storage = t.dir("registry-storage");
+    let config = t.path().join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: false\nstorage:\n  \
+             filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        ),
+    )
+    .unwrap();
+    let access_log = t.path().join("registry.log");
+    let out = std::fs::File::create(&access_log).unwrap();
+    let err = out.try_clone().unwrap();
+    let Ok(child) = Command::new(binary)
+        .arg("serve")
+        .arg(&config)
+        .stdout(Stdio::from(out))
+        .stderr(Stdio::from(err))
+        .spawn()
+    else {
+        println!("SKIP: cannot start {binary}");
+        return None;
+    };
+    let registry = RegistryProcess {
+        child,
+        port,
+        access_log,
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(registry);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!("SKIP: {binary} did not listen on {port}");
+    None
+}
+
+/// Uploads `data` as a blob of `repo` (monolithic upload); its digest.
+pub fn push_blob(base: &str, repo: &str, data: &[u8]) -> Digest {
+    let digest = Digest::of_bytes(data);
+    let (code, headers, _) = http(
+        "POST",
+        &format!("{base}/v2/{repo}/blobs/uploads/"),
+        &[],
+        b"",
+    );
+    assert_eq!(code, 202);
+    let location = header_value(&headers, "location").unwrap();
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("{base}{location}")
+    };
+    let separator = if location.contains('?') { '&' } else { '?' };
+    let (code, _, body) = http(
+        "PUT",
+        &format!("{location}{separator}digest={digest}"),
+        &[("Content-Type", "application/octet-stream")],
+        data,
+    );
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    digest
 }
