@@ -43,11 +43,7 @@ impl Digest {
 
     /// From the bare hex part, as in `blobs/sha256/<hex>` and legacy `docker save` names.
     pub fn from_hex(hex: &str) -> Result<Digest, DigestError> {
-        let valid = hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        if valid {
+        if is_lower_hex(hex, 64) {
             Ok(Digest {
                 hex: hex.to_string(),
             })
@@ -63,12 +59,9 @@ impl Digest {
     }
 
     fn from_hasher(hasher: Sha256) -> Digest {
-        let hex = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Digest { hex }
+        Digest {
+            hex: to_hex(&hasher.finalize()),
+        }
     }
 
     pub fn hex(&self) -> &str {
@@ -151,6 +144,19 @@ impl<R: Read> Read for HashingReader<R> {
         self.hasher.update(&buf[..n]);
         Ok(n)
     }
+}
+
+/// `len` lowercase hex digits: how content digests (sha256 here, AppC's sha512) are written.
+pub(crate) fn is_lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Lowercase hex of `bytes`.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha512};
 
+use crate::provisioner::digest::{is_lower_hex, to_hex};
 use crate::provisioner::manifest::ImageConfig;
 
 /// What simple discovery uses when the image names no `version` label (Mesos and the spec).
@@ -80,14 +81,8 @@ pub struct ImageId {
 
 impl ImageId {
     pub fn parse(value: &str) -> Result<ImageId, SpecError> {
-        let valid = |hex: &str| {
-            hex.len() == 128
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
         match value.strip_prefix("sha512-") {
-            Some(hex) if valid(hex) => Ok(ImageId {
+            Some(hex) if is_lower_hex(hex, 128) => Ok(ImageId {
                 hex: hex.to_string(),
             }),
             _ => Err(SpecError::Id {
@@ -101,12 +96,9 @@ impl ImageId {
     }
 
     fn from_hasher(hasher: Sha512) -> ImageId {
-        let hex = hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        ImageId { hex }
+        ImageId {
+            hex: to_hex(&hasher.finalize()),
+        }
     }
 }
 
