@@ -16,21 +16,17 @@ pub enum Source {
     Init(u32),
     /// A container's exec report pipe, by container slot.
     ExecReport(u32),
-    /// A container's OOM notification (v1 eventfd, v2 inotify), by container slot.
-    Oom(u32),
-    /// The stdout of a container's fetcher subprocess, by container slot.
-    Fetch(u32),
-    /// The stdout of the disk/du measurement of a container, by container slot.
-    Du(u32),
-    /// The stdout of an image pull (`mesolite-fetch` in pull mode), by pull slot: one pull
-    /// serves every launch of the image.
-    Pull(u32),
-    /// The stdout of a container's rootfs copy (`mesolite-fetch` in provision mode), by
-    /// container slot.
-    Rootfs(u32),
+    /// The stdout of a helper process (fetcher, puller, du, ...), by child ID: the child
+    /// runner knows whose it is.
+    Child(u32),
+    /// An fd an isolator watches for a container (an OOM notification...), by isolator index
+    /// and container slot.
+    Isolator { index: u16, slot: u32 },
 }
 
 const KIND_SHIFT: u32 = 32;
+/// Kinds from here on are isolators', one per isolator index.
+const ISOLATOR_KIND: usize = 16;
 
 impl From<Source> for Token {
     fn from(s: Source) -> Token {
@@ -40,11 +36,8 @@ impl From<Source> for Token {
             Source::Conn(n) => (3, n),
             Source::Init(n) => (4, n),
             Source::ExecReport(n) => (5, n),
-            Source::Oom(n) => (6, n),
-            Source::Fetch(n) => (7, n),
-            Source::Du(n) => (8, n),
-            Source::Pull(n) => (9, n),
-            Source::Rootfs(n) => (10, n),
+            Source::Child(n) => (6, n),
+            Source::Isolator { index, slot } => (ISOLATOR_KIND + usize::from(index), slot),
         };
         Token((kind << KIND_SHIFT) | slot as usize)
     }
@@ -60,11 +53,11 @@ impl Source {
             3 => Source::Conn(slot),
             4 => Source::Init(slot),
             5 => Source::ExecReport(slot),
-            6 => Source::Oom(slot),
-            7 => Source::Fetch(slot),
-            8 => Source::Du(slot),
-            9 => Source::Pull(slot),
-            10 => Source::Rootfs(slot),
+            6 => Source::Child(slot),
+            k if k >= ISOLATOR_KIND => Source::Isolator {
+                index: u16::try_from(k - ISOLATOR_KIND).ok()?,
+                slot,
+            },
             _ => return None,
         })
     }
@@ -82,8 +75,12 @@ mod tests {
             Source::Conn(7),
             Source::Init(u32::MAX),
             Source::ExecReport(0),
-            Source::Pull(3),
-            Source::Rootfs(4),
+            Source::Child(3),
+            Source::Isolator { index: 0, slot: 4 },
+            Source::Isolator {
+                index: u16::MAX,
+                slot: u32::MAX,
+            },
         ] {
             assert_eq!(Source::from_token(Token::from(s)), Some(s));
         }

@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod api;
 pub mod cgroups;
+pub mod children;
 pub mod cli;
 pub mod config;
 pub mod containerizer;
@@ -16,6 +17,8 @@ pub mod isolator;
 pub mod launcher;
 pub mod provisioner;
 pub mod resources;
+pub mod spec;
 pub mod stats;
+pub mod status;
 pub mod sys;
 pub mod timer;

@@ -14,8 +14,10 @@ pub enum TimerKind {
     KillEscalate(u32),
     /// Drop API connections that stalled mid-request.
     ConnectionSweep,
-    /// disk/du: start the next sandbox measurement.
-    DiskTick,
+    /// A helper process's deadline, by child ID.
+    ChildDeadline(u32),
+    /// An isolator's periodic check, by isolator index.
+    Isolator(u16),
 }
 
 /// A set of pending timers.

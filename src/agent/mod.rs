@@ -18,6 +18,7 @@ use crate::config::{Flags, Launcher, ProvisionerBackend, Recover};
 use crate::containerizer::{Containerizer, FetchSettings, ImageSettings, Notice, Settings};
 use crate::event::Source;
 use crate::http::Limits;
+use crate::isolator::{IsolatorError, Isolators};
 use crate::launcher::LauncherKind;
 use crate::provisioner::backend::BackendKind;
 use crate::timer::{TimerKind, Timers};
@@ -83,8 +84,11 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         Launcher::Linux => LauncherKind::Linux,
         Launcher::Posix => LauncherKind::Posix,
     };
-    let isolators = crate::isolator::build(&flags, launcher).map_err(AgentError::Isolation)?;
-    let controllers = crate::isolator::controllers(&isolators);
+    let isolators = Isolators::build(&flags, launcher).map_err(|e| match e {
+        IsolatorError::Quota(q) => AgentError::DiskXfs(q),
+        other => AgentError::Isolation(other.to_string()),
+    })?;
+    let controllers = isolators.controllers();
     let cgroups = if controllers.is_empty() {
         None
     } else {
@@ -110,12 +114,13 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         );
     }
     let default_container = match &flags.default_container_info {
-        Some(json) => crate::containerizer::ContainerInfo::from_json(&json.0)
+        Some(json) => crate::spec::ContainerInfo::from_json(&json.0)
             .map_err(AgentError::DefaultContainerInfo)?,
-        None => crate::containerizer::ContainerInfo::default(),
+        None => crate::spec::ContainerInfo::default(),
     };
-    crate::isolator::check_supported(&isolators, &default_container)
-        .map_err(AgentError::DefaultContainerInfo)?;
+    isolators
+        .check_supported(&default_container)
+        .map_err(|e| AgentError::DefaultContainerInfo(e.to_string()))?;
     let settings = Settings {
         work_dir: flags.work_dir.clone(),
         runtime_dir: flags.runtime_dir.clone(),
@@ -142,30 +147,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
     };
     setup::ensure_dir(&fetch_settings.cache_dir)?;
     let mut containerizer = Containerizer::new(settings, isolators, cgroups, fetch_settings);
-    if flags.isolation.contains(&crate::config::Isolator::DiskDu) {
-        containerizer.enable_disk_watch(
-            crate::containerizer::DiskSettings {
-                interval: flags.container_disk_watch_interval,
-                enforce: flags.enforce_container_disk_quota,
-            },
-            &mut timers,
-        );
-    }
-    if flags.isolation.contains(&crate::config::Isolator::DiskXfs) {
-        let mountinfo =
-            std::fs::read_to_string(flags.proc_dir.join("self/mountinfo")).unwrap_or_default();
-        let mut quota =
-            crate::isolator::XfsQuota::open(&flags.work_dir, &mountinfo, flags.xfs_project_range)
-                .map_err(AgentError::DiskXfs)?;
-        // Before the containers' recovery, which may clean some up and free their IDs.
-        quota.recover(&flags.work_dir.join("containers"));
-        containerizer.enable_xfs(
-            quota,
-            flags.xfs_kill_containers,
-            flags.container_disk_watch_interval,
-            &mut timers,
-        );
-    }
+    containerizer.start_isolators(poll.registry(), &mut timers);
     if let Some(images) = image_settings(&flags)? {
         setup::ensure_dir(&images.requests_dir)?;
         containerizer.enable_images(images);
@@ -254,11 +236,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 Source::Conn(slot) => server.on_conn(slot, &mut ctx),
                 Source::Init(_)
                 | Source::ExecReport(_)
-                | Source::Oom(_)
-                | Source::Fetch(_)
-                | Source::Pull(_)
-                | Source::Rootfs(_)
-                | Source::Du(_) => {
+                | Source::Child(_)
+                | Source::Isolator { .. } => {
                     let n = ctx.containerizer.on_event(source, registry, ctx.timers);
                     ctx.notices.extend(n);
                 }

@@ -154,9 +154,7 @@ pub(super) fn metric_pairs(ctx: &Ctx<'_>) -> Vec<(String, f64)> {
         "containerizer/fetcher/cache_evictions".into(),
         cache.evictions as f64,
     ));
-    if let Some(passes) = ctx.containerizer.du_passes() {
-        out.push(("containerizer/disk/du_passes".into(), passes as f64));
-    }
+    ctx.containerizer.isolator_metrics(&mut out);
     let total = ctx.containerizer.settings().total.clone();
     let used = ctx.containerizer.allocated();
     out.push(("slave/cpus_total".into(), total.cpus));

@@ -220,7 +220,7 @@ fn kill(id: ContainerId, call: &Value, who: &str, ctx: &mut Ctx<'_>) -> Reply {
 
 fn remove(id: ContainerId, who: &str, ctx: &mut Ctx<'_>) -> Reply {
     log::info!("REMOVE_CONTAINER {id} from {who}");
-    match ctx.containerizer.remove(&id) {
+    match ctx.containerizer.remove(&id, ctx.registry, ctx.timers) {
         Ok(()) => Reply::Now(Response::new(200)),
         Err(e) => Reply::Now(control_error(e)),
     }

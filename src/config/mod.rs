@@ -11,6 +11,7 @@ mod images;
 mod isolation;
 mod kinds;
 mod load;
+mod project_range;
 mod spec;
 pub mod values;
 
@@ -22,9 +23,9 @@ pub use error::{ConfigError, Source};
 pub use images::{AppcDiscoveryPrefix, ImageProvider, ImageProviders, ProvisionerBackend};
 pub use isolation::Isolator;
 pub use kinds::{CgroupsRoot, Containerizer, Launcher, LoggingLevel, Recover};
+pub use project_range::{BadProjectRange, ProjectRange};
 pub use values::Bytes;
 
-use crate::isolator::ProjectRange;
 use crate::resources::ResourceSpec;
 use load::ENV_PREFIX;
 

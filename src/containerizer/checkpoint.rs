@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::container::{Reason, TaskState, Termination};
+use crate::status::{Reason, TaskState, Termination};
 
 /// The format version of every checkpoint file; an unknown one is an error for that container.
 pub const VERSION: u32 = 1;

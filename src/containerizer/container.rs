@@ -4,9 +4,10 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::id::ContainerId;
 use crate::cgroups::ContainerCgroup;
 use crate::resources::Resources;
+use crate::spec::ContainerId;
+use crate::status::{Limitation, Termination};
 
 /// The Mesos containerizer's states, plus TERMINATED (kept until REMOVE_CONTAINER).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,75 +57,6 @@ impl State {
     }
 }
 
-/// Mesos's TaskState, for WAIT_CONTAINER.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskState {
-    Finished,
-    Failed,
-    Killed,
-}
-
-impl TaskState {
-    pub fn name(self) -> &'static str {
-        match self {
-            TaskState::Finished => "TASK_FINISHED",
-            TaskState::Failed => "TASK_FAILED",
-            TaskState::Killed => "TASK_KILLED",
-        }
-    }
-}
-
-/// Mesos's TaskStatus.Reason values that the agent produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reason {
-    ContainerLaunchFailed,
-    ContainerLimitationMemory,
-    ContainerLimitationDisk,
-    ExecutorTerminated,
-}
-
-impl Reason {
-    const ALL: [Reason; 4] = [
-        Reason::ContainerLaunchFailed,
-        Reason::ContainerLimitationMemory,
-        Reason::ContainerLimitationDisk,
-        Reason::ExecutorTerminated,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Reason::ContainerLaunchFailed => "REASON_CONTAINER_LAUNCH_FAILED",
-            Reason::ContainerLimitationMemory => "REASON_CONTAINER_LIMITATION_MEMORY",
-            Reason::ContainerLimitationDisk => "REASON_CONTAINER_LIMITATION_DISK",
-            Reason::ExecutorTerminated => "REASON_EXECUTOR_TERMINATED",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Reason> {
-        Reason::ALL.into_iter().find(|r| r.name() == name)
-    }
-}
-
-/// How a container ended (Mesos's ContainerTermination).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Termination {
-    /// The raw wait status; None when the task never ran.
-    pub status: Option<i32>,
-    pub state: TaskState,
-    pub reason: Option<Reason>,
-    pub message: Option<String>,
-    /// Mesos JSON of the resources whose limit ended the container.
-    pub limited: Option<serde_json::Value>,
-}
-
-/// A limit the container hit (Mesos's ContainerLimitation).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Limitation {
-    pub reason: Reason,
-    pub message: String,
-    pub resources: serde_json::Value,
-}
-
 /// The container's init process, as the agent sees it.
 #[derive(Debug)]
 pub struct Init {
@@ -162,8 +94,6 @@ pub struct Container {
     pub destroy_started: Option<Instant>,
     /// Found at recovery with no checkpoint: forgotten once destroyed.
     pub orphan: bool,
-    /// The OOM notification fd, while watched.
-    pub oom_watch: Option<OwnedFd>,
     /// Set when a limit ended the container.
     pub limitation: Option<Limitation>,
     /// The fetch of the command's URIs, during FETCHING.
@@ -172,9 +102,6 @@ pub struct Container {
     pub release: Option<OwnedFd>,
     /// The init was told to start the task (a task never released cannot have exec'd).
     pub released: bool,
-    /// disk/du: the last measured sandbox usage, and when it was measured.
-    pub disk_used: Option<u64>,
-    pub disk_measured: Option<Instant>,
     /// PROVISIONING: the launch waiting for its image and rootfs.
     pub provisioning: Option<Box<super::provision::Pending>>,
 }

@@ -10,9 +10,11 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::checkpoint;
-use super::container::{Reason, State, TaskState, Termination};
+use super::container::State;
 use super::{slot_container, ContainerId, Containerizer, ControlError, Notice};
 use crate::event::Source;
+use crate::isolator::{ContainerCtx, LoopParts};
+use crate::status::{Reason, TaskState, Termination};
 use crate::sys::process;
 use crate::timer::{TimerKind, Timers};
 
@@ -22,71 +24,7 @@ const RETRY: Duration = Duration::from_millis(10);
 const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl Containerizer {
-    /// Dispatches a container fd's readiness.
-    pub fn on_event(
-        &mut self,
-        source: Source,
-        registry: &Registry,
-        timers: &mut Timers,
-    ) -> Vec<Notice> {
-        match source {
-            Source::Init(slot) => self.on_init_ready(slot, registry, timers),
-            Source::ExecReport(slot) => self.on_exec_report(slot, registry),
-            Source::Oom(slot) => self.on_oom(slot, registry, timers),
-            Source::Fetch(slot) => self.on_fetch_output(slot, registry, timers),
-            Source::Du(_) => self.on_du_output(registry, timers),
-            Source::Pull(slot) => self.on_pull_output(slot, registry, timers),
-            Source::Rootfs(slot) => self.on_rootfs_output(slot, registry, timers),
-            _ => Vec::new(),
-        }
-    }
-
-    /// A timer of ours is due.
-    pub fn on_timer(
-        &mut self,
-        kind: &TimerKind,
-        registry: &Registry,
-        timers: &mut Timers,
-    ) -> Vec<Notice> {
-        match kind {
-            TimerKind::DestroyRetry(slot) => match self.slot_id(*slot) {
-                Some(id) => self.try_finish_destroy(&id, registry, timers),
-                None => Vec::new(),
-            },
-            TimerKind::KillEscalate(slot) => match self.slot_id(*slot) {
-                Some(id) => self.begin_destroy(&id, registry, timers),
-                None => Vec::new(),
-            },
-            TimerKind::DiskTick => {
-                self.on_disk_tick(registry, timers);
-                self.on_xfs_tick(registry, timers)
-            }
-            TimerKind::ConnectionSweep => Vec::new(),
-        }
-    }
-
-    /// SIGCHLD: reap inits we watch without a pidfd (old kernels), background helpers and
-    /// disk/xfs project resets.
-    pub fn on_sigchld(&mut self, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
-        self.reap_helpers();
-        self.reap_xfs_resets();
-        let slots: Vec<u32> = self
-            .containers
-            .values()
-            .filter(|c| {
-                c.init
-                    .as_ref()
-                    .is_some_and(|i| i.pidfd.is_none() && i.exit.is_none())
-            })
-            .map(|c| c.slot)
-            .collect();
-        slots
-            .into_iter()
-            .flat_map(|s| self.on_init_ready(s, registry, timers))
-            .collect()
-    }
-
-    fn on_init_ready(
+    pub(super) fn on_init_ready(
         &mut self,
         slot: u32,
         registry: &Registry,
@@ -194,17 +132,16 @@ impl Containerizer {
             c.destroy_started = Some(Instant::now());
         }
         kill_everything(c);
-        self.stop_du(id, registry);
         let mut notices = self.abort_provisioning(id, registry);
         notices.extend(self.abort_fetch(id, registry, timers));
         notices.extend(self.try_finish_destroy(id, registry, timers));
         notices
     }
 
-    fn try_finish_destroy(
+    pub(super) fn try_finish_destroy(
         &mut self,
         id: &ContainerId,
-        _registry: &Registry,
+        registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
         let Some(c) = self.containers.get_mut(id) else {
@@ -218,8 +155,10 @@ impl Containerizer {
             Some(cg) => cg.is_empty().unwrap_or(true),
             None => true,
         };
-        if init_done && empty {
-            note_oom_kill(c);
+        if init_done && empty && c.limitation.is_none() && c.launch_failure.is_none() {
+            // A limit hit whose notice never came (the task's end was seen first).
+            let found = self.isolators.on_exit(&container_ctx(c));
+            c.limitation = found;
         }
         let removed = init_done
             && empty
@@ -245,18 +184,19 @@ impl Containerizer {
         }
         // The init is gone (and its mount namespace with it): the rootfs can go.
         if let Some(rm) = super::provision::remove_rootfs(&self.settings.work_dir, id.as_str()) {
-            self.helpers.push(rm);
+            self.children.adopt_background(rm);
         }
         if !removed {
             self.metrics.destroy_errors += 1;
             log::error!("Failed to destroy container {id} within {DESTROY_TIMEOUT:?}: its cgroup is left behind");
         }
-        // Nothing runs in the sandbox any more: release its XFS project.
-        let sandbox = c.sandbox.clone();
-        self.xfs_cleanup(&sandbox);
-        let Some(c) = self.containers.get_mut(id) else {
-            return Vec::new();
+        // Nothing runs in the container any more: the isolators release what it held.
+        let mut lp = LoopParts {
+            registry,
+            timers,
+            children: &mut self.children,
         };
+        self.isolators.cleanup(&container_ctx(c), &mut lp);
         if c.orphan {
             log::info!("Orphan container {id} destroyed");
             let slot = c.slot;
@@ -278,9 +218,6 @@ impl Containerizer {
             termination.status
         );
         c.cgroup = None;
-        if let Some(fd) = c.oom_watch.take() {
-            let _ = _registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
-        }
         c.termination = Some(termination);
         c.state = State::Terminated;
         vec![Notice::Terminated(id.clone())]
@@ -312,7 +249,12 @@ impl Containerizer {
     /// REMOVE_CONTAINER: forgets a terminated container and deletes its sandbox and runtime
     /// state. The sandbox is renamed away at once and deleted by a background `rm -rf`, so a
     /// large sandbox never stalls the loop.
-    pub fn remove(&mut self, id: &ContainerId) -> Result<(), ControlError> {
+    pub fn remove(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Result<(), ControlError> {
         let c = self
             .containers
             .get(id)
@@ -320,13 +262,14 @@ impl Containerizer {
         if !c.state.can_remove() {
             return Err(ControlError::StillRunning(id.clone()));
         }
-        // A project that cleanup could not release (kept reserved, or found so at recovery)
-        // is released with its files.
-        let sandbox = c.sandbox.clone();
-        self.xfs_cleanup(&sandbox);
-        let Some(c) = self.containers.get(id) else {
-            return Err(ControlError::NotFound(id.clone()));
+        // Cleanup again: what it could not release then (an XFS project whose reset failed,
+        // or found so at recovery) is released with the files.
+        let mut lp = LoopParts {
+            registry,
+            timers,
+            children: &mut self.children,
         };
+        self.isolators.cleanup(&container_ctx(c), &mut lp);
         let _ = fs::remove_dir_all(&c.ckpt.runtime);
         let _ = fs::remove_dir_all(&c.ckpt.meta);
         let trash = self.settings.work_dir.join("containers").join(format!(
@@ -338,14 +281,13 @@ impl Containerizer {
                 .unwrap_or(0)
         ));
         match fs::rename(&c.sandbox, &trash) {
-            Ok(()) => match std::process::Command::new("rm")
-                .arg("-rf")
-                .arg(&trash)
-                .spawn()
-            {
-                Ok(child) => self.helpers.push(child),
-                Err(e) => log::warn!("Failed to start rm -rf {}: {e}", trash.display()),
-            },
+            Ok(()) => {
+                let mut rm = std::process::Command::new("rm");
+                rm.arg("-rf").arg(&trash);
+                if let Err(e) = self.children.spawn_background(rm) {
+                    log::warn!("Failed to start rm -rf {}: {e}", trash.display());
+                }
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(ControlError::Failed(
@@ -385,19 +327,15 @@ fn kill_everything(c: &mut super::Container) {
     }
 }
 
-/// Records a memory limitation if the kernel's OOM killer struck in the container, even when
-/// the task's end was seen before the OOM notification.
-fn note_oom_kill(c: &mut super::Container) {
-    if c.limitation.is_some() || c.launch_failure.is_some() {
-        return;
-    }
-    if let Some(cg) = &c.cgroup {
-        if cg.oom_kills() > 0 {
-            c.limitation = Some(super::oom::memory_limitation(
-                &c.resources,
-                cg.memory_peak(),
-            ));
-        }
+/// The container as the isolators see it.
+pub(super) fn container_ctx(c: &super::Container) -> ContainerCtx<'_> {
+    ContainerCtx {
+        id: c.id.as_str(),
+        slot: c.slot,
+        resources: &c.resources,
+        cgroup: c.cgroup.as_ref(),
+        sandbox: &c.sandbox,
+        pid: c.init.as_ref().filter(|i| i.exit.is_none()).map(|i| i.pid),
     }
 }
 

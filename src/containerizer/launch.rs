@@ -14,15 +14,22 @@ use mio::{Interest, Registry, Token};
 
 use super::checkpoint;
 use super::container::{Init, State};
-use super::request::LaunchRequest;
 use super::{slot_container, Containerizer, LaunchOutcome, Notice};
 use crate::event::Source;
-use crate::isolator::{Plan, PrepareCtx};
+use crate::isolator::{Feature, LoopParts, Plan, PrepareCtx};
 use crate::launcher::{self, LaunchSpec};
+use crate::spec::LaunchRequest;
 use crate::sys::process::CStringArray;
 use crate::sys::socket::chown;
 use crate::sys::user::{lookup_user, User};
 use crate::timer::Timers;
+
+/// What a launch has made before PREPARING: the task's stdout and stderr, the runtime
+/// directory, and the image's rootfs.
+pub(super) struct Staged {
+    pub stdio: (OwnedFd, OwnedFd, OwnedFd),
+    pub image: Option<super::provision::ImageRun>,
+}
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -47,8 +54,8 @@ impl Containerizer {
         } else {
             &self.settings.default_container
         };
-        if let Err(msg) = crate::isolator::check_supported(&self.isolators, container) {
-            return LaunchOutcome::Refused(msg);
+        if let Err(e) = self.isolators.check_supported(container) {
+            return LaunchOutcome::Refused(e.to_string());
         }
         let user = match self.resolve_user(&req) {
             Ok(u) => u,
@@ -59,7 +66,7 @@ impl Containerizer {
         let mut container = self.blank(id.clone());
         container.resources = req.resources.clone();
         self.insert(container);
-        match self.start(&id, &req, user.as_ref(), registry) {
+        match self.start(&id, &req, user.as_ref(), registry, timers) {
             Ok(()) => LaunchOutcome::Pending,
             Err(msg) => {
                 let msg = format!("Failed to launch container: {msg}");
@@ -106,6 +113,7 @@ impl Containerizer {
         req: &LaunchRequest,
         user: Option<&User>,
         registry: &Registry,
+        timers: &mut Timers,
     ) -> Result<(), String> {
         let (sandbox, ckpt) = match self.containers.get(id) {
             Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
@@ -140,9 +148,13 @@ impl Containerizer {
             if let Some(c) = self.containers.get_mut(id) {
                 c.provisioning = Some(Box::new(pending));
             }
-            return self.advance_provisioning(id, registry);
+            return self.advance_provisioning(id, registry, timers);
         }
-        self.continue_launch(id, req, user, (stdout, stderr, runtime_fd), None, registry)
+        let staged = Staged {
+            stdio: (stdout, stderr, runtime_fd),
+            image: None,
+        };
+        self.continue_launch(id, req, user, staged, registry, timers)
     }
 
     /// PREPARING → ISOLATING → RUNNING (or FETCHING): isolators, then the clone.
@@ -151,10 +163,11 @@ impl Containerizer {
         id: &super::ContainerId,
         req: &LaunchRequest,
         user: Option<&User>,
-        stdio: (OwnedFd, OwnedFd, OwnedFd),
-        image: Option<super::provision::ImageRun>,
+        staged: Staged,
         registry: &Registry,
+        timers: &mut Timers,
     ) -> Result<(), String> {
+        let Staged { stdio, image } = staged;
         let (stdout, stderr, runtime_fd) = stdio;
         let (sandbox, ckpt) = match self.containers.get(id) {
             Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
@@ -162,10 +175,9 @@ impl Containerizer {
         };
         // The runtime isolator of the image's kind applies its config (docker/runtime for a
         // Docker image, appc/runtime for an AppC one).
-        let image_runtime = image.as_ref().is_some_and(|img| {
-            let name = img.provider.runtime_isolator();
-            self.isolators.iter().any(|i| i.name() == name)
-        });
+        let image_runtime = image
+            .as_ref()
+            .is_some_and(|img| self.isolators.serves(Feature::runtime_of(img.provider)));
         // docker/runtime: the image's User runs the task when the command names none (an AppC
         // image's config has none: appc/runtime does not apply app.user, as in Mesos).
         let image_user = match (&image, user, image_runtime && self.settings.switch_user) {
@@ -194,7 +206,7 @@ impl Containerizer {
             &self.settings.sandbox_directory,
         )?;
         self.set_state(id, State::Preparing);
-        let controllers = crate::isolator::controllers(&self.isolators);
+        let controllers = self.isolators.controllers();
         if let (Some(cgroups), false) = (&self.cgroups, controllers.is_empty()) {
             let cg = cgroups
                 .create(id.as_str())
@@ -213,6 +225,7 @@ impl Containerizer {
             };
             let ctx = PrepareCtx {
                 id: id.as_str(),
+                slot: c.slot,
                 resources: &req.resources,
                 cgroup: c.cgroup.as_ref(),
                 hostname: container.hostname.as_deref(),
@@ -222,12 +235,10 @@ impl Containerizer {
                 user: user.map(|u| (u.uid, u.gid)),
                 rootfs: image.as_ref().map(|i| i.rootfs.as_path()),
             };
-            for iso in &self.isolators {
-                iso.prepare(&ctx, &mut plan)
-                    .map_err(|e| format!("Isolator {} failed to prepare: {e}", iso.name()))?;
-            }
+            self.isolators
+                .prepare(&ctx, &mut plan)
+                .map_err(|e| e.to_string())?;
         }
-        self.xfs_prepare(&sandbox, &req.resources)?;
 
         self.set_state(id, State::Isolating);
         let cgroup_fd = match self.containers.get(id).and_then(|c| c.cgroup.as_ref()) {
@@ -264,7 +275,14 @@ impl Containerizer {
             log::error!("MESOLITE_TEST_CRASH_AT=attach: dying on purpose");
             crate::sys::process::exit_now(70);
         }
-        super::oom::watch(c, registry);
+        let mut lp = LoopParts {
+            registry,
+            timers,
+            children: &mut self.children,
+        };
+        self.isolators
+            .isolate(&super::destroy::container_ctx(c), &mut lp)
+            .map_err(|e| e.to_string())?;
         if let Some(pidfd) = &c.init.as_ref().and_then(|i| i.pidfd.as_ref()) {
             register(registry, pidfd, Source::Init(c.slot))?;
         }

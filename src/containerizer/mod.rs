@@ -5,38 +5,32 @@
 mod checkpoint;
 mod container;
 mod destroy;
-mod disk;
+mod events;
 mod fetch;
-mod id;
 mod launch;
-mod lines;
 mod metrics;
-mod oom;
 mod provision;
 mod recover;
-mod request;
 mod usage;
-mod xfs;
 
-pub use container::{Container, Init, Reason, State, TaskState, Termination};
-pub use disk::DiskSettings;
+pub use crate::spec::{
+    parse_container_id, parse_launch, Command, ContainerId, ContainerInfo, Image, LaunchRequest,
+    LinuxInfo, RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
+};
+pub use crate::status::{Limitation, Reason, TaskState, Termination};
+pub use container::{Container, Init, State};
 pub use fetch::{FetchMetrics, FetchSettings};
-pub use id::ContainerId;
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
 pub use provision::ImageSettings;
 pub use recover::Recovered;
-pub use request::{
-    parse_container_id, parse_launch, Command, ContainerInfo, Image, LaunchRequest, LinuxInfo,
-    RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
-};
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::process::Child;
 use std::time::Duration;
 
 use crate::cgroups::Cgroups;
-use crate::isolator::Isolator;
+use crate::children::Children;
+use crate::isolator::Isolators;
 use crate::launcher::LauncherKind;
 use crate::resources::Resources;
 
@@ -114,21 +108,17 @@ impl std::error::Error for ControlError {}
 #[derive(Debug)]
 pub struct Containerizer {
     settings: Settings,
-    isolators: Vec<Box<dyn Isolator>>,
+    isolators: Isolators,
     cgroups: Option<Cgroups>,
     /// In ID order, so listings are stable.
     containers: BTreeMap<ContainerId, Container>,
     by_slot: HashMap<u32, ContainerId>,
     next_slot: u32,
-    /// Background `rm -rf` of removed sandboxes.
-    helpers: Vec<Child>,
+    /// Every helper process: fetchers, pulls, rootfs copies, isolators' work, `rm -rf`.
+    children: Children,
     pub metrics: Metrics,
     /// The fetcher cache index and settings.
     pub fetcher: fetch::Fetcher,
-    /// disk/du, when enabled.
-    disk: Option<disk::DiskWatch>,
-    /// disk/xfs, when enabled.
-    xfs: Option<xfs::XfsWatch>,
     /// The image store and pulls in flight, when `--image_providers` is set.
     images: Option<provision::Images>,
 }
@@ -149,14 +139,12 @@ fn slot_container<'a>(
 impl Containerizer {
     pub fn new(
         settings: Settings,
-        isolators: Vec<Box<dyn Isolator>>,
+        isolators: Isolators,
         cgroups: Option<Cgroups>,
         fetch_settings: FetchSettings,
     ) -> Containerizer {
         Containerizer {
             fetcher: fetch::Fetcher::new(fetch_settings),
-            disk: None,
-            xfs: None,
             images: None,
             settings,
             isolators,
@@ -164,19 +152,24 @@ impl Containerizer {
             containers: BTreeMap::new(),
             by_slot: HashMap::new(),
             next_slot: 1,
-            helpers: Vec::new(),
+            children: Children::default(),
             metrics: Metrics::default(),
         }
     }
 
-    /// Finished disk/du passes (None: disk/du is off).
-    pub fn du_passes(&self) -> Option<u64> {
-        self.disk.as_ref().map(|d| d.passes)
+    /// Arms what the isolators need from the start (their timers).
+    pub fn start_isolators(&mut self, registry: &mio::Registry, timers: &mut crate::timer::Timers) {
+        let mut lp = crate::isolator::LoopParts {
+            registry,
+            timers,
+            children: &mut self.children,
+        };
+        self.isolators.start(&mut lp);
     }
 
-    /// Turns disk/du on.
-    pub fn enable_disk_watch(&mut self, settings: DiskSettings, timers: &mut crate::timer::Timers) {
-        self.disk = Some(disk::DiskWatch::new(settings, timers));
+    /// The isolators' metrics.
+    pub fn isolator_metrics(&self, out: &mut Vec<(String, f64)>) {
+        self.isolators.metrics(out);
     }
 
     pub fn settings(&self) -> &Settings {
@@ -219,11 +212,5 @@ impl Containerizer {
                 )
             })
             .collect()
-    }
-
-    /// Reaps finished background helpers (SIGCHLD).
-    pub fn reap_helpers(&mut self) {
-        self.helpers
-            .retain_mut(|c| matches!(c.try_wait(), Ok(None)));
     }
 }

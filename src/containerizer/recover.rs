@@ -12,10 +12,12 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::checkpoint::{self, LaunchRecord, PidRecord, ReadError, TerminationRecord};
-use super::container::{Container, Init, Reason, State, TaskState, Termination};
+use super::container::{Container, Init, State};
 use super::{ContainerId, Containerizer};
 use crate::event::Source;
+use crate::isolator::LoopParts;
 use crate::resources::Resources;
+use crate::status::{Reason, TaskState, Termination};
 use crate::sys::process;
 use crate::timer::Timers;
 
@@ -166,7 +168,13 @@ impl Containerizer {
                     adopted: true,
                 });
                 c.state = State::Running;
-                super::oom::watch(&mut c, registry);
+                let mut lp = LoopParts {
+                    registry,
+                    timers: &mut *timers,
+                    children: &mut self.children,
+                };
+                self.isolators
+                    .recover(&super::destroy::container_ctx(&c), &mut lp);
                 log::info!("Recovered container {id} (init pid {})", pid.pid);
                 self.insert(c);
                 summary.running += 1;
@@ -241,13 +249,10 @@ impl Containerizer {
             created: Instant::now(),
             destroy_started: None,
             orphan: false,
-            oom_watch: None,
             limitation: None,
             fetch: None,
             release: None,
             released: false,
-            disk_used: None,
-            disk_measured: None,
             provisioning: None,
             id,
         }

@@ -18,15 +18,14 @@ impl Containerizer {
             ..Default::default()
         };
         let ctx = UsageCtx {
+            slot: c.slot,
             cgroup: c.cgroup.as_ref(),
             init_pid: c.init.as_ref().filter(|i| i.exit.is_none()).map(|i| i.pid),
             proc_dir: &self.settings.proc_dir,
+            sandbox: &c.sandbox,
+            resources: &c.resources,
         };
-        for iso in &self.isolators {
-            if let Err(e) = iso.usage(&ctx, buf, &mut out) {
-                log::debug!("Container {}: {} usage: {e}", c.id, iso.name());
-            }
-        }
+        self.isolators.usage(&ctx, buf, &mut out);
         let r = &c.resources;
         if r.cpus > 0.0 {
             out.cpus_soft_limit = Some(r.cpus);
@@ -41,17 +40,6 @@ impl Containerizer {
             let bytes = (r.mem_mb * 1024.0 * 1024.0).round() as u64;
             out.mem_limit_bytes = Some(bytes);
             out.mem_soft_limit_bytes = Some(bytes);
-        }
-        if self.disk.is_some() {
-            let limit = super::disk::disk_limit(r);
-            if limit > 0 {
-                out.disk_limit_bytes = Some(limit);
-            }
-            out.disk_used_bytes = c.disk_used;
-        }
-        if let Some((used, limit)) = self.xfs_usage(&c.sandbox) {
-            out.disk_used_bytes = Some(used);
-            out.disk_limit_bytes = (limit > 0).then_some(limit);
         }
         Some(out)
     }

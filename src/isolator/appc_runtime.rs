@@ -3,7 +3,7 @@
 //! containerizer merges it into the command once the image is provisioned; the isolator marks
 //! it wanted.
 
-use super::{Isolator, Plan, PrepareCtx};
+use super::{Feature, Isolator};
 
 #[derive(Debug)]
 pub struct AppcRuntime;
@@ -13,7 +13,7 @@ impl Isolator for AppcRuntime {
         "appc/runtime"
     }
 
-    fn prepare(&self, _ctx: &PrepareCtx<'_>, _plan: &mut Plan) -> Result<(), String> {
-        Ok(())
+    fn serves(&self) -> &'static [Feature] {
+        &[Feature::AppcRuntime]
     }
 }

@@ -2,7 +2,7 @@
 //! The containerizer merges them into the command when it builds the launch (they depend on
 //! the provisioned image, known only after PROVISIONING); the isolator marks them wanted.
 
-use super::{Isolator, Plan, PrepareCtx};
+use super::{Feature, Isolator};
 
 #[derive(Debug)]
 pub struct DockerRuntime;
@@ -12,7 +12,7 @@ impl Isolator for DockerRuntime {
         "docker/runtime"
     }
 
-    fn prepare(&self, _ctx: &PrepareCtx<'_>, _plan: &mut Plan) -> Result<(), String> {
-        Ok(())
+    fn serves(&self) -> &'static [Feature] {
+        &[Feature::DockerRuntime]
     }
 }

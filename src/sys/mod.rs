@@ -13,6 +13,7 @@ mod seccomp_x86_64;
 pub mod signal;
 pub mod socket;
 pub mod user;
+pub mod worker;
 
 use std::io;
 

@@ -1,24 +1,14 @@
 //! The `mesolite-fetch` subprocess of one run: its request goes in through a file on stdin (so
-//! the agent never blocks on a full pipe), its results come back as JSON lines on a
-//! non-blocking stdout, and its log goes straight into the sandbox's `stderr`.
+//! the agent never blocks on a full pipe), its results come back as JSON lines on its stdout
+//! (read by the child runner), and its log goes straight into the sandbox's `stderr`.
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use super::FetchSettings;
 use crate::fetcher::protocol::{FetchItem, FetchRequest, Mode};
-
-/// A running fetcher.
-#[derive(Debug)]
-pub struct FetchChild {
-    pub child: Child,
-    pub stdout: ChildStdout,
-    pub buf: Vec<u8>,
-    pub mode: Mode,
-}
 
 /// What the request needs beyond the items.
 #[derive(Debug)]
@@ -29,13 +19,13 @@ pub struct RequestParts<'a> {
     pub request_file: &'a Path,
 }
 
-/// Starts the fetcher on `items`.
-pub fn spawn(
+/// The fetcher's command for `items` (its request written to `parts.request_file`).
+pub fn command(
     settings: &FetchSettings,
     mode: Mode,
     items: Vec<FetchItem>,
     parts: &RequestParts<'_>,
-) -> io::Result<FetchChild> {
+) -> io::Result<Command> {
     let request = FetchRequest {
         mode,
         sandbox_directory: parts.sandbox.to_path_buf(),
@@ -54,26 +44,12 @@ pub fn spawn(
         .create(true)
         .open(parts.sandbox.join("stderr"))?;
     let mut command = Command::new(&settings.binary);
-    crate::sys::process::die_with_parent(&mut command);
-    let mut child = command
+    command
         .stdin(Stdio::from(stdin))
-        .stdout(Stdio::piped())
         .stderr(Stdio::from(stderr))
         .env_clear()
-        .envs(helper_env())
-        .spawn()
-        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", settings.binary.display())))?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| io::Error::other("no stdout pipe"))?;
-    crate::sys::fd::set_nonblocking(stdout.as_raw_fd(), true)?;
-    Ok(FetchChild {
-        child,
-        stdout,
-        buf: Vec::new(),
-        mode,
-    })
+        .envs(helper_env());
+    Ok(command)
 }
 
 /// The agent's environment is not its helpers': only what downloads need passes (proxies, CA
@@ -98,11 +74,4 @@ pub(in crate::containerizer) fn helper_env() -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-impl FetchChild {
-    /// Reads what is available: the complete lines, and whether stdout reached its end.
-    pub fn read_lines(&mut self) -> (Vec<String>, bool) {
-        crate::containerizer::lines::read_lines(&mut self.stdout, &mut self.buf)
-    }
 }

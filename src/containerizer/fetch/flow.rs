@@ -4,14 +4,13 @@
 
 use std::os::fd::AsRawFd;
 
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
+use mio::Registry;
 
 use super::child::{self, RequestParts};
 use super::plan::{FetchRun, Phase, Planned};
+use crate::children::{ChildEvent, Owner, Program};
 use crate::containerizer::container::State;
 use crate::containerizer::{slot_container, ContainerId, Containerizer, Notice};
-use crate::event::Source;
 use crate::fetcher::protocol::{Action, FetchItem, FetchOutcome, Mode, ProbeOutcome, Uri};
 use crate::timer::Timers;
 
@@ -69,25 +68,23 @@ impl Containerizer {
             user: run.user.as_deref(),
             request_file: &request_file,
         };
-        let child = child::spawn(&self.fetcher.settings, mode, items, &parts)
+        let command = child::command(&self.fetcher.settings, mode, items, &parts)
             .map_err(|e| format!("Failed to start the fetcher: {e}"))?;
-        registry
-            .register(
-                &mut SourceFd(&child.stdout.as_raw_fd()),
-                Token::from(Source::Fetch(slot)),
-                Interest::READABLE,
-            )
-            .map_err(|e| format!("Failed to watch the fetcher: {e}"))?;
-        run.child = Some(child);
+        let child = self
+            .children
+            .spawn(Owner::Fetch(slot), Program::Exec(command), registry)
+            .map_err(|e| format!("Failed to start the fetcher: {e}"))?;
+        run.child = Some((child, mode));
         run.child_items = indexes;
         run.phase = phase;
         Ok(())
     }
 
     /// The fetcher of a container wrote, or ended.
-    pub(in crate::containerizer) fn on_fetch_output(
+    pub(in crate::containerizer) fn on_fetch_event(
         &mut self,
         slot: u32,
+        event: ChildEvent,
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
@@ -97,11 +94,13 @@ impl Containerizer {
         let Some(run) = c.fetch.as_mut() else {
             return Vec::new();
         };
-        let Some(child) = run.child.as_mut() else {
+        let Some((_, mode)) = run.child else {
             return Vec::new();
         };
-        let (lines, eof) = child.read_lines();
-        let mode = child.mode;
+        let (lines, eof) = match event {
+            ChildEvent::Lines { lines, .. } => (lines, false),
+            ChildEvent::Finished { .. } => (Vec::new(), true),
+        };
         let mut woke = false;
         for line in lines {
             match mode {
@@ -125,11 +124,7 @@ impl Containerizer {
             }
             return Vec::new();
         }
-        if let Some(child) = run.child.take() {
-            let _ = registry.deregister(&mut SourceFd(&child.stdout.as_raw_fd()));
-            // Its stdout is closed: it is exiting. Reaped with the other helpers on SIGCHLD.
-            self.helpers.push(child.child);
-        }
+        run.child = None;
         let mut notices = match mode {
             Mode::Probe => match self.advance_fetch(&id, registry) {
                 Ok(()) => Vec::new(),
@@ -241,10 +236,8 @@ impl Containerizer {
         let Some(mut run) = c.fetch.take() else {
             return Vec::new();
         };
-        if let Some(mut child) = run.child.take() {
-            let _ = registry.deregister(&mut SourceFd(&child.stdout.as_raw_fd()));
-            let _ = child.child.kill();
-            self.helpers.push(child.child);
+        if let Some((child, _)) = run.child.take() {
+            self.children.kill(child, registry);
         }
         if run.release(&mut self.fetcher) {
             return self.wake_waiting(registry, timers);

@@ -2,9 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::{FetchChild, Fetcher};
+use super::Fetcher;
+use crate::children::ChildId;
 use crate::fetcher::cache::{CachePath, Decision, Lookup, Ticket, TicketState};
-use crate::fetcher::protocol::{Action, FetchItem, Uri};
+use crate::fetcher::protocol::{Action, FetchItem, Mode, Uri};
 
 /// One URI's plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,7 +46,8 @@ pub struct FetchRun {
     pub sandbox: PathBuf,
     pub plans: Vec<Planned>,
     pub phase: Phase,
-    pub child: Option<FetchChild>,
+    /// The running fetcher, and what it was asked.
+    pub child: Option<(ChildId, Mode)>,
     /// Indexes into `uris` of the items the running child was given.
     pub child_items: Vec<usize>,
     /// Items reported done by the fetch child.

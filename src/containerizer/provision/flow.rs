@@ -1,14 +1,11 @@
 //! The PROVISIONING step, driven by the loop: look the image up, join or start its pull, make
 //! the rootfs, then go on with the launch (PREPARING) or fail it.
 
-use std::os::fd::AsRawFd;
-
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
+use mio::Registry;
 
 use super::{child, image_file, lookup, ImageRun, Images, PullRun};
+use crate::children::{ChildEvent, Children, Owner, Program};
 use crate::containerizer::{slot_container, ContainerId, Containerizer, Notice};
-use crate::event::Source;
 use crate::provisioner::backend::{self, BackendKind, RootfsPaths};
 use crate::provisioner::protocol::{ProvisionEvent, ProvisionRequest, PullEvent};
 use crate::timer::Timers;
@@ -51,12 +48,17 @@ impl Containerizer {
         &mut self,
         id: &ContainerId,
         registry: &Registry,
+        timers: &mut Timers,
     ) -> Result<(), String> {
         match self.provision_step(id, registry)? {
             Step::Wait => Ok(()),
             Step::Go(mut p) => {
                 let stdio = p.stdio.take().ok_or("the launch lost its stdio")?;
-                self.continue_launch(id, &p.req, p.user.as_ref(), stdio, p.run.take(), registry)
+                let staged = crate::containerizer::launch::Staged {
+                    stdio,
+                    image: p.run.take(),
+                };
+                self.continue_launch(id, &p.req, p.user.as_ref(), staged, registry, timers)
             }
         }
     }
@@ -104,7 +106,7 @@ impl Containerizer {
                 }
                 None => {
                     p.pulling = true;
-                    join_or_start_pull(images, &p.image, id, registry)?;
+                    join_or_start_pull(images, &mut self.children, &p.image, id, registry)?;
                     return Ok(Step::Wait);
                 }
             };
@@ -129,15 +131,12 @@ impl Containerizer {
                     .settings
                     .requests_dir
                     .join(format!("rootfs-{slot}.json"));
-                let copy = child::spawn(&images.settings.binary, &request, &file)
+                let command = child::command(&images.settings.binary, &request, &file)
                     .map_err(|e| format!("Failed to start the rootfs copy: {e}"))?;
-                registry
-                    .register(
-                        &mut SourceFd(&copy.stdout.as_raw_fd()),
-                        Token::from(Source::Rootfs(slot)),
-                        Interest::READABLE,
-                    )
-                    .map_err(|e| format!("Failed to watch the rootfs copy: {e}"))?;
+                let copy = self
+                    .children
+                    .spawn(Owner::Rootfs(slot), Program::Exec(command), registry)
+                    .map_err(|e| format!("Failed to start the rootfs copy: {e}"))?;
                 p.copy = Some(copy);
                 p.config = Some(found.config);
                 return Ok(Step::Wait);
@@ -153,9 +152,10 @@ impl Containerizer {
     }
 
     /// An image pull wrote, or ended: on its end every launch waiting for it goes on or fails.
-    pub(in crate::containerizer) fn on_pull_output(
+    pub(in crate::containerizer) fn on_pull_event(
         &mut self,
         pull_slot: u32,
+        event: ChildEvent,
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
@@ -173,7 +173,10 @@ impl Containerizer {
         let Some(run) = images.pulls.get_mut(&key) else {
             return Vec::new();
         };
-        let (lines, eof) = run.child.read_lines();
+        let (lines, eof) = match event {
+            ChildEvent::Lines { lines, .. } => (lines, false),
+            ChildEvent::Finished { .. } => (Vec::new(), true),
+        };
         for line in lines {
             match serde_json::from_str::<PullEvent>(&line) {
                 Ok(PullEvent::Done { complete }) => run.done = complete,
@@ -200,14 +203,11 @@ impl Containerizer {
         let Some(run) = images.pulls.remove(&key) else {
             return Vec::new();
         };
-        let _ = registry.deregister(&mut SourceFd(&run.child.stdout.as_raw_fd()));
         let outcome = match (&run.error, run.done) {
             (Some(e), _) => Err(e.clone()),
             (None, true) => Ok(()),
             (None, false) => Err("the puller ended without finishing".to_string()),
         };
-        // Its stdout is closed: it is exiting. Reaped with the other helpers on SIGCHLD.
-        self.helpers.push(run.child.child);
         log::info!("Pull of {key} ended: {outcome:?}");
         let mut notices = Vec::new();
         for waiter in run.waiters {
@@ -221,7 +221,7 @@ impl Containerizer {
                         p.pulling = false;
                         p.pulled = true;
                     }
-                    self.advance_provisioning(&waiter, registry)
+                    self.advance_provisioning(&waiter, registry, timers)
                 }
                 Err(e) => Err(format!("Failed to pull image '{key}': {e}")),
             };
@@ -233,9 +233,10 @@ impl Containerizer {
     }
 
     /// A container's rootfs copy wrote, or ended.
-    pub(in crate::containerizer) fn on_rootfs_output(
+    pub(in crate::containerizer) fn on_rootfs_event(
         &mut self,
         slot: u32,
+        event: ChildEvent,
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
@@ -245,10 +246,13 @@ impl Containerizer {
         let Some(p) = c.provisioning.as_mut() else {
             return Vec::new();
         };
-        let Some(copy) = p.copy.as_mut() else {
+        if p.copy.is_none() {
             return Vec::new();
+        }
+        let (lines, eof) = match event {
+            ChildEvent::Lines { lines, .. } => (lines, false),
+            ChildEvent::Finished { .. } => (Vec::new(), true),
         };
-        let (lines, eof) = copy.read_lines();
         let mut result = None;
         for line in lines {
             result = Some(match serde_json::from_str::<ProvisionEvent>(&line) {
@@ -261,8 +265,8 @@ impl Containerizer {
             return Vec::new();
         }
         if let Some(copy) = p.copy.take() {
-            let _ = registry.deregister(&mut SourceFd(&copy.stdout.as_raw_fd()));
-            self.helpers.push(copy.child);
+            // It said how it went: it ends on its own, unheard.
+            self.children.detach(copy, registry);
         }
         let went_on = match result {
             Some(Ok(rootfs)) => {
@@ -272,7 +276,7 @@ impl Containerizer {
                     config,
                     provider: lookup::kind(&p.image),
                 });
-                self.advance_provisioning(&id, registry)
+                self.advance_provisioning(&id, registry, timers)
             }
             Some(Err(e)) => Err(format!("Failed to provision the rootfs: {e}")),
             None => Err("Failed to provision the rootfs: the copy ended without a word".into()),
@@ -316,10 +320,8 @@ impl Containerizer {
         let Some(mut p) = c.provisioning.take() else {
             return Vec::new();
         };
-        if let Some(mut copy) = p.copy.take() {
-            let _ = registry.deregister(&mut SourceFd(&copy.stdout.as_raw_fd()));
-            let _ = copy.child.kill();
-            self.helpers.push(copy.child);
+        if let Some(copy) = p.copy.take() {
+            self.children.kill(copy, registry);
         }
         if let Some(images) = self.images.as_mut() {
             for run in images.pulls.values_mut() {
@@ -332,11 +334,9 @@ impl Containerizer {
                 .map(|(k, _)| k.clone())
                 .collect();
             for key in idle {
-                if let Some(mut run) = images.pulls.remove(&key) {
+                if let Some(run) = images.pulls.remove(&key) {
                     log::info!("Pull of {key} killed: no launch waits for it any more");
-                    let _ = registry.deregister(&mut SourceFd(&run.child.stdout.as_raw_fd()));
-                    let _ = run.child.child.kill();
-                    self.helpers.push(run.child.child);
+                    self.children.kill(run.child, registry);
                 }
             }
         }
@@ -359,7 +359,8 @@ impl Containerizer {
 /// Adds `id` to the pull of `image`, starting it if none runs.
 fn join_or_start_pull(
     images: &mut Images,
-    image: &crate::containerizer::request::Image,
+    children: &mut Children,
+    image: &crate::spec::Image,
     id: &ContainerId,
     registry: &Registry,
 ) -> Result<(), String> {
@@ -375,16 +376,12 @@ fn join_or_start_pull(
         .settings
         .requests_dir
         .join(format!("pull-{slot}.json"));
-    let child = child::spawn(&images.settings.binary, &request, &file)
+    let command = child::command(&images.settings.binary, &request, &file)
         .map_err(|e| format!("Failed to start the image puller: {e}"))?;
-    registry
-        .register(
-            &mut SourceFd(&child.stdout.as_raw_fd()),
-            Token::from(Source::Pull(slot)),
-            Interest::READABLE,
-        )
-        .map_err(|e| format!("Failed to watch the image puller: {e}"))?;
-    log::info!("Pulling image {key} (pid {})", child.child.id());
+    let child = children
+        .spawn(Owner::Pull(slot), Program::Exec(command), registry)
+        .map_err(|e| format!("Failed to start the image puller: {e}"))?;
+    log::info!("Pulling image {key} ({child})");
     images.pulls_started += 1;
     images.pulls.insert(
         key,
@@ -421,7 +418,7 @@ impl Containerizer {
         for id in super::stale_rootfses(&self.settings.work_dir, &live) {
             log::info!("Removing the rootfs of container {id}: it is not running");
             if let Some(rm) = super::remove_rootfs(&self.settings.work_dir, &id) {
-                self.helpers.push(rm);
+                self.children.adopt_background(rm);
             }
         }
     }

@@ -8,10 +8,10 @@ use serde::Serialize;
 
 use super::{ImageSettings, Images};
 use crate::config::ImageProvider;
-use crate::containerizer::request::{Image, ImageSpec};
 use crate::provisioner::appc::{AppcResolution, AppcStore};
 use crate::provisioner::protocol::{AppcPullRequest, PullMode, PullRequest};
 use crate::provisioner::{ImageConfig, ImageLookup};
+use crate::spec::{Image, ImageSpec};
 
 /// An image whose layers are all in its store.
 #[derive(Debug)]

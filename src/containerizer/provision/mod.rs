@@ -9,6 +9,7 @@ mod flow;
 mod lookup;
 pub mod runtime;
 
+use crate::children::ChildId;
 use std::collections::HashMap;
 use std::fs;
 use std::os::fd::OwnedFd;
@@ -16,15 +17,13 @@ use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::Duration;
 
-use super::request::{Image, LaunchRequest};
 use super::ContainerId;
 use crate::config::ImageProvider;
 use crate::provisioner::appc::AppcStore;
 use crate::provisioner::backend::{self, BackendKind};
 use crate::provisioner::{ImageConfig, Store};
+use crate::spec::{Image, LaunchRequest};
 use crate::sys::user::User;
-
-pub use child::LineChild;
 
 /// How the agent provisions images (from `--image_*`, `--docker_*` and `--appc_*`).
 #[derive(Debug, Clone)]
@@ -68,7 +67,7 @@ pub struct Images {
 #[derive(Debug)]
 struct PullRun {
     slot: u32,
-    child: LineChild,
+    child: ChildId,
     waiters: Vec<ContainerId>,
     done: bool,
     error: Option<String>,
@@ -122,7 +121,7 @@ pub struct Pending {
     /// A pull for this launch finished: the store must now have the image.
     pulled: bool,
     /// The copy backend's child, while it copies.
-    copy: Option<LineChild>,
+    copy: Option<ChildId>,
     /// The runtime config of the image being made into a rootfs.
     config: Option<ImageConfig>,
     /// Set once the rootfs exists.

@@ -1,7 +1,7 @@
 //! `cgroups/cpu`: cpu.shares = 1024 × cpus (v1) or the matching cpu.weight (v2); with
 //! `--cgroups_enable_cfs`, a hard cap of cpus × 100 ms per 100 ms period.
 
-use super::super::{Isolator, Plan, PrepareCtx, UsageCtx};
+use super::super::{Isolator, IsolatorError, Plan, PrepareCtx, UsageCtx};
 use crate::cgroups::Controller;
 use crate::stats::ResourceStatistics;
 
@@ -17,11 +17,14 @@ impl Isolator for CgroupsCpu {
         Some(Controller::Cpu)
     }
 
-    fn prepare(&self, ctx: &PrepareCtx<'_>, _plan: &mut Plan) -> Result<(), String> {
+    fn prepare(&mut self, ctx: &PrepareCtx<'_>, _plan: &mut Plan) -> Result<(), IsolatorError> {
         match ctx.cgroup {
             Some(cg) if ctx.resources.cpus > 0.0 => cg
                 .set_cpu(ctx.resources.cpus, ctx.enable_cfs)
-                .map_err(|e| format!("Failed to set the cpu limits: {e}")),
+                .map_err(|source| IsolatorError::Cgroup {
+                    what: "the cpu limits",
+                    source,
+                }),
             _ => Ok(()),
         }
     }
@@ -31,7 +34,7 @@ impl Isolator for CgroupsCpu {
         ctx: &UsageCtx<'_>,
         buf: &mut Vec<u8>,
         out: &mut ResourceStatistics,
-    ) -> Result<(), String> {
+    ) -> Result<(), IsolatorError> {
         super::usage_of(Controller::Cpu, ctx, buf, out)
     }
 }

@@ -5,7 +5,7 @@ pub mod cpu;
 pub mod mem;
 pub mod pids;
 
-use super::UsageCtx;
+use super::{IsolatorError, UsageCtx};
 use crate::cgroups::Controller;
 use crate::stats::ResourceStatistics;
 
@@ -14,9 +14,11 @@ fn usage_of(
     ctx: &UsageCtx<'_>,
     buf: &mut Vec<u8>,
     out: &mut ResourceStatistics,
-) -> Result<(), String> {
+) -> Result<(), IsolatorError> {
     match ctx.cgroup {
-        Some(cg) => cg.usage(&[controller], buf, out).map_err(|e| e.to_string()),
+        Some(cg) => cg
+            .usage(&[controller], buf, out)
+            .map_err(IsolatorError::Stats),
         None => Ok(()),
     }
 }

@@ -1,6 +1,6 @@
 //! `cgroups/pids`: counts the container's processes and threads (no limit: Mesos sets none).
 
-use super::super::{Isolator, Plan, PrepareCtx, UsageCtx};
+use super::super::{Isolator, IsolatorError, UsageCtx};
 use crate::cgroups::Controller;
 use crate::stats::ResourceStatistics;
 
@@ -16,16 +16,12 @@ impl Isolator for CgroupsPids {
         Some(Controller::Pids)
     }
 
-    fn prepare(&self, _ctx: &PrepareCtx<'_>, _plan: &mut Plan) -> Result<(), String> {
-        Ok(())
-    }
-
     fn usage(
         &self,
         ctx: &UsageCtx<'_>,
         buf: &mut Vec<u8>,
         out: &mut ResourceStatistics,
-    ) -> Result<(), String> {
+    ) -> Result<(), IsolatorError> {
         super::usage_of(Controller::Pids, ctx, buf, out)
     }
 }

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::{Feature, Isolator, IsolatorError, Plan, PrepareCtx};
 use crate::launcher::RootSwitch;
 use crate::sys::process::CLONE_NEWNS;
 
@@ -20,7 +20,11 @@ impl Isolator for FilesystemLinux {
         "filesystem/linux"
     }
 
-    fn prepare(&self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn serves(&self) -> &'static [Feature] {
+        &[Feature::Image]
+    }
+
+    fn prepare(&mut self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         plan.namespaces |= CLONE_NEWNS;
         if let Some(rootfs) = ctx.rootfs {
             plan.child.root = Some(RootSwitch {
@@ -37,19 +41,20 @@ impl Isolator for FilesystemLinux {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::containerizer::ContainerInfo;
     use crate::resources::Resources;
+    use crate::spec::ContainerInfo;
     use std::path::Path;
 
     #[test]
     fn new_mount_namespace_and_root_switch_only_with_an_image() {
-        let iso = FilesystemLinux {
+        let mut iso = FilesystemLinux {
             sandbox_directory: "/mnt/mesos/sandbox".into(),
         };
         let container = ContainerInfo::default();
         let resources = Resources::default();
         let mut ctx = PrepareCtx {
             id: "c1",
+            slot: 1,
             resources: &resources,
             cgroup: None,
             hostname: None,

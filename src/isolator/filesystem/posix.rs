@@ -1,7 +1,7 @@
 //! `filesystem/posix`: the container shares the host's filesystem; its sandbox is its working
 //! directory (created by the containerizer). Nothing else to do.
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::Isolator;
 
 #[derive(Debug)]
 pub struct FilesystemPosix;
@@ -9,9 +9,5 @@ pub struct FilesystemPosix;
 impl Isolator for FilesystemPosix {
     fn name(&self) -> &'static str {
         "filesystem/posix"
-    }
-
-    fn prepare(&self, _ctx: &PrepareCtx<'_>, _plan: &mut Plan) -> Result<(), String> {
-        Ok(())
     }
 }

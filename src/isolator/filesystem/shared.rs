@@ -4,8 +4,8 @@
 //! container a private /tmp).
 
 use super::super::volume::{plan_volume, Origin};
-use super::super::{Isolator, Plan, PrepareCtx};
-use crate::containerizer::VolumeSource;
+use super::super::{Feature, Isolator, IsolatorError, Plan, PrepareCtx};
+use crate::spec::VolumeSource;
 use crate::sys::process::CLONE_NEWNS;
 
 #[derive(Debug)]
@@ -16,7 +16,11 @@ impl Isolator for FilesystemShared {
         "filesystem/shared"
     }
 
-    fn prepare(&self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn serves(&self) -> &'static [Feature] {
+        &[Feature::LegacyVolume]
+    }
+
+    fn prepare(&mut self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         plan.namespaces |= CLONE_NEWNS;
         for v in &ctx.container.volumes {
             if let VolumeSource::Legacy(path) = &v.source {

@@ -2,7 +2,7 @@
 //! (bounding), from `--effective_capabilities`/`--bounding_capabilities` or the container's
 //! `linux_info`. A container may narrow the agent's bounding set, never widen it.
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::{Feature, Isolator, IsolatorError, Plan, PrepareCtx};
 use crate::launcher::CapsStep;
 use crate::sys::caps::{self, CapSet, Capability};
 
@@ -83,12 +83,18 @@ impl Isolator for LinuxCapabilities {
         "linux/capabilities"
     }
 
-    fn prepare(&self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn serves(&self) -> &'static [Feature] {
+        &[Feature::Capabilities]
+    }
+
+    fn prepare(&mut self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         let linux = &ctx.container.linux;
-        plan.child.capabilities = self.step(
-            linux.effective_capabilities.as_deref(),
-            linux.bounding_capabilities.as_deref(),
-        )?;
+        plan.child.capabilities = self
+            .step(
+                linux.effective_capabilities.as_deref(),
+                linux.bounding_capabilities.as_deref(),
+            )
+            .map_err(IsolatorError::Request)?;
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! `linux/nnp`: the task runs with no_new_privs, so exec can never grant it privileges (setuid
 //! binaries, file capabilities).
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::{Isolator, IsolatorError, Plan, PrepareCtx};
 
 #[derive(Debug)]
 pub struct LinuxNnp;
@@ -11,7 +11,7 @@ impl Isolator for LinuxNnp {
         "linux/nnp"
     }
 
-    fn prepare(&self, _ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn prepare(&mut self, _ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         plan.child.no_new_privs = true;
         Ok(())
     }

@@ -5,9 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::{Feature, Isolator, IsolatorError, Plan, PrepareCtx};
 use super::seccomp_profile;
-use crate::containerizer::Seccomp;
+use crate::spec::Seccomp;
 use crate::sys::seccomp::{self as sys, Program};
 
 #[derive(Debug)]
@@ -54,17 +54,23 @@ impl Isolator for LinuxSeccomp {
         "linux/seccomp"
     }
 
-    fn prepare(&self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn serves(&self) -> &'static [Feature] {
+        &[Feature::SeccompProfile]
+    }
+
+    fn prepare(&mut self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         plan.child.seccomp = match &ctx.container.linux.seccomp {
             None => Some(self.default.clone()),
             Some(Seccomp::Unconfined) => None,
             Some(Seccomp::Profile(name)) => match &self.config_dir {
-                Some(dir) if dir.join(name).exists() => Some(load(dir, name)?),
+                Some(dir) if dir.join(name).exists() => {
+                    Some(load(dir, name).map_err(IsolatorError::Config)?)
+                }
                 _ if name == "default" => Some(self.default.clone()),
                 _ => {
-                    return Err(format!(
+                    return Err(IsolatorError::Request(format!(
                         "seccomp profile '{name}' is not in --seccomp_config_dir"
-                    ))
+                    )))
                 }
             },
         };

@@ -5,7 +5,7 @@
 use std::ffi::CString;
 use std::path::Path;
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::{Isolator, IsolatorError, Plan, PrepareCtx};
 use crate::launcher::MountStep;
 use crate::sys::process::{CLONE_NEWIPC, CLONE_NEWNS};
 
@@ -33,7 +33,7 @@ impl Isolator for NamespacesIpc {
         "namespaces/ipc"
     }
 
-    fn prepare(&self, _ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn prepare(&mut self, _ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         plan.namespaces |= CLONE_NEWIPC;
         if Path::new("/dev/shm").is_dir() {
             plan.namespaces |= CLONE_NEWNS;

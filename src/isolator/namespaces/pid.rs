@@ -1,7 +1,7 @@
 //! `namespaces/pid`: the container gets its own pid namespace, and a mount namespace with a
 //! fresh /proc, so that `ps` inside sees only the container's processes.
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::{Isolator, IsolatorError, Plan, PrepareCtx};
 use crate::sys::process::{CLONE_NEWNS, CLONE_NEWPID};
 
 #[derive(Debug)]
@@ -12,7 +12,7 @@ impl Isolator for NamespacesPid {
         "namespaces/pid"
     }
 
-    fn prepare(&self, _ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn prepare(&mut self, _ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         plan.namespaces |= CLONE_NEWPID | CLONE_NEWNS;
         plan.mount_proc = true;
         Ok(())

@@ -1,7 +1,7 @@
 //! `namespaces/uts`: a private hostname, `container.hostname` or else the container ID (as
 //! Mesos's network isolator names containers).
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::{Isolator, IsolatorError, Plan, PrepareCtx};
 use crate::sys::process::CLONE_NEWUTS;
 
 #[derive(Debug)]
@@ -12,7 +12,7 @@ impl Isolator for NamespacesUts {
         "namespaces/uts"
     }
 
-    fn prepare(&self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn prepare(&mut self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         plan.namespaces |= CLONE_NEWUTS;
         let name = ctx.hostname.unwrap_or(ctx.id);
         // A hostname is at most 64 bytes (HOST_NAME_MAX).

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::super::{Isolator, Plan, PrepareCtx, UsageCtx};
+use super::super::{Isolator, IsolatorError, UsageCtx};
 use super::proctree;
 use crate::stats::ResourceStatistics;
 
@@ -14,16 +14,12 @@ impl Isolator for PosixCpu {
         "posix/cpu"
     }
 
-    fn prepare(&self, _ctx: &PrepareCtx<'_>, _plan: &mut Plan) -> Result<(), String> {
-        Ok(())
-    }
-
     fn usage(
         &self,
         ctx: &UsageCtx<'_>,
         _buf: &mut Vec<u8>,
         out: &mut ResourceStatistics,
-    ) -> Result<(), String> {
+    ) -> Result<(), IsolatorError> {
         let Some(pid) = ctx.init_pid else {
             return Ok(());
         };
@@ -35,7 +31,10 @@ impl Isolator for PosixCpu {
     }
 }
 
-pub(super) fn tree(proc_dir: &Path, pid: i32) -> Result<proctree::TreeUsage, String> {
-    proctree::usage(proc_dir, pid)
-        .map_err(|e| format!("Failed to read {}: {e}", proc_dir.display()))
+pub(super) fn tree(proc_dir: &Path, pid: i32) -> Result<proctree::TreeUsage, IsolatorError> {
+    proctree::usage(proc_dir, pid).map_err(|source| IsolatorError::Path {
+        what: "read",
+        path: proc_dir.to_path_buf(),
+        source,
+    })
 }

@@ -1,6 +1,6 @@
 //! `posix/mem`: resident memory of the container's process tree.
 
-use super::super::{Isolator, Plan, PrepareCtx, UsageCtx};
+use super::super::{Isolator, IsolatorError, UsageCtx};
 use super::proctree;
 use crate::stats::ResourceStatistics;
 
@@ -12,16 +12,12 @@ impl Isolator for PosixMem {
         "posix/mem"
     }
 
-    fn prepare(&self, _ctx: &PrepareCtx<'_>, _plan: &mut Plan) -> Result<(), String> {
-        Ok(())
-    }
-
     fn usage(
         &self,
         ctx: &UsageCtx<'_>,
         _buf: &mut Vec<u8>,
         out: &mut ResourceStatistics,
-    ) -> Result<(), String> {
+    ) -> Result<(), IsolatorError> {
         let Some(pid) = ctx.init_pid else {
             return Ok(());
         };

@@ -1,6 +1,6 @@
 //! `posix/rlimits`: `container.rlimit_info` applied to the task before it switches user.
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::{Feature, Isolator, IsolatorError, Plan, PrepareCtx};
 use crate::launcher::RLimitStep;
 
 #[derive(Debug)]
@@ -11,7 +11,11 @@ impl Isolator for PosixRlimits {
         "posix/rlimits"
     }
 
-    fn prepare(&self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn serves(&self) -> &'static [Feature] {
+        &[Feature::Rlimits]
+    }
+
+    fn prepare(&mut self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         plan.child.rlimits = ctx
             .container
             .rlimits

@@ -1,9 +1,9 @@
 //! `volume/host_path`: volumes with `source.type` HOST_PATH, a host path bind-mounted at the
 //! container path.
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::{Feature, Isolator, IsolatorError, Plan, PrepareCtx};
 use super::{plan_volume, Origin};
-use crate::containerizer::VolumeSource;
+use crate::spec::VolumeSource;
 
 #[derive(Debug)]
 pub struct VolumeHostPath;
@@ -13,7 +13,11 @@ impl Isolator for VolumeHostPath {
         "volume/host_path"
     }
 
-    fn prepare(&self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn serves(&self) -> &'static [Feature] {
+        &[Feature::HostPathVolume]
+    }
+
+    fn prepare(&mut self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         for v in &ctx.container.volumes {
             if let VolumeSource::HostPath(path) = &v.source {
                 plan_volume(ctx, v, Origin::Host(path), plan)?;

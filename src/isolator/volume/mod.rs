@@ -17,9 +17,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{Plan, PrepareCtx};
-use crate::containerizer::{Volume, VolumeMode};
+use super::{IsolatorError, Plan, PrepareCtx};
 use crate::launcher::MountStep;
+use crate::spec::{Volume, VolumeMode};
 use crate::sys::process::CLONE_NEWNS;
 
 /// Where a volume's contents are.
@@ -37,17 +37,22 @@ pub(super) fn plan_volume(
     volume: &Volume,
     from: Origin<'_>,
     plan: &mut Plan,
-) -> Result<(), String> {
-    let sandbox = fs::canonicalize(ctx.sandbox).map_err(|e| {
-        format!(
-            "Failed to resolve the sandbox {}: {e}",
-            ctx.sandbox.display()
-        )
+) -> Result<(), IsolatorError> {
+    let sandbox = fs::canonicalize(ctx.sandbox).map_err(|source| IsolatorError::Path {
+        what: "resolve the sandbox",
+        path: ctx.sandbox.to_path_buf(),
+        source,
     })?;
     let source = match from {
         Origin::Host(path) => fs::canonicalize(path).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => format!("host path {} does not exist", path.display()),
-            _ => format!("Failed to resolve host path {}: {e}", path.display()),
+            io::ErrorKind::NotFound => {
+                IsolatorError::Request(format!("host path {} does not exist", path.display()))
+            }
+            _ => IsolatorError::Path {
+                what: "resolve host path",
+                path: path.to_path_buf(),
+                source: e,
+            },
         })?,
         Origin::Sandbox(rel) => {
             let like = Some(volume.container_path.as_path()).filter(|p| p.is_absolute());
@@ -59,46 +64,57 @@ pub(super) fn plan_volume(
     let target = if let (Some(rootfs), true) = (ctx.rootfs, volume.container_path.is_absolute()) {
         // Inside an image the mount point is in its rootfs, made if missing (Mesos does too);
         // one that resolves out of the rootfs is refused like a sandbox escape.
-        let root = fs::canonicalize(rootfs)
-            .map_err(|e| format!("Failed to resolve the rootfs {}: {e}", rootfs.display()))?;
+        let root = fs::canonicalize(rootfs).map_err(|source| IsolatorError::Path {
+            what: "resolve the rootfs",
+            path: rootfs.to_path_buf(),
+            source,
+        })?;
         let rel = volume
             .container_path
             .strip_prefix("/")
             .unwrap_or(&volume.container_path);
         if rel.as_os_str().is_empty() {
-            return Err("container_path '/' is not a mount point a volume may take".into());
+            return Err(IsolatorError::Request(
+                "container_path '/' is not a mount point a volume may take".into(),
+            ));
         }
         in_sandbox(ctx, &root, rel, kind, None)?
     } else if volume.container_path.is_absolute() && !volume.container_path.starts_with(ctx.sandbox)
     {
         let cp = &volume.container_path;
         if cp == Path::new("/") {
-            return Err("container_path '/' is not a mount point a volume may take".into());
+            return Err(IsolatorError::Request(
+                "container_path '/' is not a mount point a volume may take".into(),
+            ));
         }
         let target = fs::canonicalize(cp).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => format!(
+            io::ErrorKind::NotFound => IsolatorError::Request(format!(
                 "mount point {} does not exist (without a container image, only mount points \
                  under the sandbox are created)",
                 cp.display()
-            ),
-            _ => format!("Failed to resolve mount point {}: {e}", cp.display()),
+            )),
+            _ => IsolatorError::Path {
+                what: "resolve mount point",
+                path: cp.to_path_buf(),
+                source: e,
+            },
         })?;
         // The task starts in its sandbox: a mount over it or one of its parents would hide it.
         if sandbox.starts_with(&target) || ctx.sandbox.starts_with(cp) {
-            return Err(format!(
+            return Err(IsolatorError::Request(format!(
                 "a volume at {} would hide the sandbox {}",
                 cp.display(),
                 ctx.sandbox.display()
-            ));
+            )));
         }
         if target.is_dir() != is_dir {
-            return Err(format!(
+            return Err(IsolatorError::Request(format!(
                 "cannot mount {} {} on {} {}",
                 if is_dir { "directory" } else { "file" },
                 source.display(),
                 if is_dir { "file" } else { "directory" },
                 target.display()
-            ));
+            )));
         }
         target
     } else {
@@ -132,7 +148,7 @@ fn in_sandbox(
     rel: &Path,
     kind: Kind,
     like: Option<&Path>,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, IsolatorError> {
     let path = sandbox.join(rel);
     // The deepest part that exists must resolve inside the sandbox; what is missing below it is
     // created afresh and so cannot be a symlink.
@@ -140,14 +156,17 @@ fn in_sandbox(
     while fs::symlink_metadata(existing).is_err() {
         existing = existing.parent().unwrap_or(sandbox);
     }
-    let resolved = fs::canonicalize(existing)
-        .map_err(|e| format!("Failed to resolve {}: {e}", existing.display()))?;
+    let resolved = fs::canonicalize(existing).map_err(|source| IsolatorError::Path {
+        what: "resolve",
+        path: existing.to_path_buf(),
+        source,
+    })?;
     if !resolved.starts_with(sandbox) {
-        return Err(format!(
+        return Err(IsolatorError::Request(format!(
             "{} escapes the sandbox (it resolves to {})",
             rel.display(),
             resolved.display()
-        ));
+        )));
     }
     if existing == path {
         return Ok(resolved);
@@ -158,31 +177,47 @@ fn in_sandbox(
         Kind::Dir => full.as_path(),
         Kind::File => full.parent().unwrap_or(sandbox),
     };
-    fs::create_dir_all(created_dir)
-        .map_err(|e| format!("Failed to create {}: {e}", created_dir.display()))?;
+    fs::create_dir_all(created_dir).map_err(|source| IsolatorError::Path {
+        what: "create",
+        path: created_dir.to_path_buf(),
+        source,
+    })?;
     if kind == Kind::File {
-        fs::File::create(&full).map_err(|e| format!("Failed to create {}: {e}", full.display()))?;
+        fs::File::create(&full).map_err(|source| IsolatorError::Path {
+            what: "create",
+            path: full.to_path_buf(),
+            source,
+        })?;
     }
     if let Some(mode) = like
         .and_then(|l| fs::metadata(l).ok())
         .filter(|m| m.is_dir())
         .map(|m| m.permissions().mode() & 0o7777)
     {
-        fs::set_permissions(&full, fs::Permissions::from_mode(mode))
-            .map_err(|e| format!("Failed to set the mode of {}: {e}", full.display()))?;
+        fs::set_permissions(&full, fs::Permissions::from_mode(mode)).map_err(|source| {
+            IsolatorError::Path {
+                what: "set the mode of",
+                path: full.to_path_buf(),
+                source,
+            }
+        })?;
     }
     if let Some((uid, gid)) = ctx.user {
         // Every directory created, so that the task may use its volume.
         let mut p = full.as_path();
         while p != resolved && p.starts_with(&resolved) {
-            chown(p, Some(uid), Some(gid))
-                .map_err(|e| format!("Failed to chown {}: {e}", p.display()))?;
+            chown(p, Some(uid), Some(gid)).map_err(|source| IsolatorError::Path {
+                what: "chown",
+                path: p.to_path_buf(),
+                source,
+            })?;
             p = p.parent().unwrap_or(&resolved);
         }
     }
     Ok(full)
 }
 
-fn cpath(p: &Path) -> Result<CString, String> {
-    CString::new(p.as_os_str().as_bytes()).map_err(|_| format!("{} has a NUL byte", p.display()))
+fn cpath(p: &Path) -> Result<CString, IsolatorError> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| IsolatorError::Request(format!("{} has a NUL byte", p.display())))
 }

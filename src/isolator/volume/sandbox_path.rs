@@ -1,9 +1,9 @@
 //! `volume/sandbox_path`: volumes with `source.type` SANDBOX_PATH (SELF), a directory of the
 //! container's own sandbox (created if missing) mounted at the container path.
 
-use super::super::{Isolator, Plan, PrepareCtx};
+use super::super::{Feature, Isolator, IsolatorError, Plan, PrepareCtx};
 use super::{plan_volume, Origin};
-use crate::containerizer::VolumeSource;
+use crate::spec::VolumeSource;
 
 #[derive(Debug)]
 pub struct VolumeSandboxPath;
@@ -13,7 +13,11 @@ impl Isolator for VolumeSandboxPath {
         "volume/sandbox_path"
     }
 
-    fn prepare(&self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), String> {
+    fn serves(&self) -> &'static [Feature] {
+        &[Feature::SandboxPathVolume]
+    }
+
+    fn prepare(&mut self, ctx: &PrepareCtx<'_>, plan: &mut Plan) -> Result<(), IsolatorError> {
         for v in &ctx.container.volumes {
             if let VolumeSource::SandboxPath(path) = &v.source {
                 plan_volume(ctx, v, Origin::Sandbox(path), plan)?;

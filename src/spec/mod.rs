@@ -1,17 +1,20 @@
-//! LAUNCH_CONTAINER's `launch_container` object, parsed and validated into a typed request.
-//! Everything wrong with it is a 400 with a message that names the field.
+//! The container request as typed values, parsed and validated once from the API's JSON
+//! (LAUNCH_CONTAINER's `launch_container`, `--default_container_info`): below everything that
+//! uses it (the containerizers, the isolators, the launcher, the provisioner). Everything wrong
+//! with a request is a 400 with a message that names the field.
 
 use serde_json::Value;
 
 mod container_info;
+mod id;
 mod uris;
 
 pub use container_info::{
     ContainerInfo, Image, ImageSpec, LinuxInfo, RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
 };
 
-use super::id::ContainerId;
 use crate::resources::Resources;
+pub use id::ContainerId;
 
 /// The task's command (Mesos's CommandInfo).
 #[derive(Debug, Clone, PartialEq)]

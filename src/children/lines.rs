@@ -5,7 +5,7 @@ use std::io::{self, Read};
 
 /// Reads what `stdout` has now into `buf`; returns the complete non-empty lines and whether the
 /// stream reached its end (a final line without a newline is returned then too).
-pub(super) fn read_lines(stdout: &mut impl Read, buf: &mut Vec<u8>) -> (Vec<String>, bool) {
+pub fn read_lines(stdout: &mut impl Read, buf: &mut Vec<u8>) -> (Vec<String>, bool) {
     let mut chunk = [0u8; 8192];
     let mut eof = false;
     loop {

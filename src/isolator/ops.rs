@@ -1,0 +1,98 @@
+//! What an isolator may ask of the loop: watch an fd for a container, tick a timer, run a
+//! child. It never registers, forks or sleeps by itself; the token or timer it gets names the
+//! isolator, so the loop hands the event back to it.
+
+use std::io;
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+
+use crate::children::{ChildError, ChildId, Children, Owner, Program};
+use crate::event::Source;
+use crate::timer::{TimerKind, Timers};
+
+/// What of the loop the isolators share; each gets its own [`Ops`] view of it.
+#[derive(Debug)]
+pub struct LoopParts<'a> {
+    pub registry: &'a Registry,
+    pub timers: &'a mut Timers,
+    pub children: &'a mut Children,
+}
+
+impl LoopParts<'_> {
+    /// The view of the isolator at `index`.
+    pub fn ops(&mut self, index: u16) -> Ops<'_> {
+        Ops::new(index, self.registry, self.timers, self.children)
+    }
+}
+
+/// The loop, as one isolator sees it.
+#[derive(Debug)]
+pub struct Ops<'a> {
+    index: u16,
+    registry: &'a Registry,
+    timers: &'a mut Timers,
+    children: &'a mut Children,
+}
+
+impl<'a> Ops<'a> {
+    /// The loop for the isolator at `index` in `--isolation`.
+    pub fn new(
+        index: u16,
+        registry: &'a Registry,
+        timers: &'a mut Timers,
+        children: &'a mut Children,
+    ) -> Ops<'a> {
+        Ops {
+            index,
+            registry,
+            timers,
+            children,
+        }
+    }
+
+    /// Watches `fd` (readable) for the container in `slot`; `on_ready` is called when it is.
+    /// The isolator keeps the fd open and calls [`Ops::unwatch`] before it closes it.
+    pub fn watch(&self, slot: u32, fd: RawFd) -> io::Result<()> {
+        let source = Source::Isolator {
+            index: self.index,
+            slot,
+        };
+        self.registry
+            .register(&mut SourceFd(&fd), Token::from(source), Interest::READABLE)
+    }
+
+    pub fn unwatch(&self, fd: RawFd) {
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
+    }
+
+    /// Calls `on_timer` once, `after` from now.
+    pub fn tick(&mut self, after: Duration) {
+        self.timers.add(after, TimerKind::Isolator(self.index));
+    }
+
+    /// Runs `program` for the container in `slot`; its lines and end reach `on_child`.
+    pub fn run(
+        &mut self,
+        slot: u32,
+        program: Program,
+        deadline: Option<Duration>,
+    ) -> Result<ChildId, ChildError> {
+        let owner = Owner::Isolator {
+            index: self.index,
+            slot,
+        };
+        let id = self.children.spawn(owner, program, self.registry)?;
+        if let Some(after) = deadline {
+            self.children.set_deadline(id, after, self.timers);
+        }
+        Ok(id)
+    }
+
+    /// Kills a child it ran; `on_child` hears nothing more of it.
+    pub fn kill(&mut self, child: ChildId) {
+        self.children.kill(child, self.registry);
+    }
+}
