@@ -4,8 +4,9 @@
 #   sudo scripts/test.sh
 #
 # 0. scripts/packages.sh test: the Debian packages the build and the tests need, if missing.
-# 1. cargo build --release: the binary the guest test and the integration tests use.
-# 2. cargo test --release: unit tests and the integration tests in tests/ (root: they use real
+# 1. cargo build --release --features test-hooks: the binary the guest test and the integration
+#    tests use (test-hooks: the recovery tests' crash points, which the shipped binary lacks).
+# 2. cargo test --release --features test-hooks: unit tests and the integration tests in tests/ (root: they use real
 #    namespaces, cgroups and mounts on this host).
 # 3. tests/guest/agent-v2.sh: the release agent in a qemu guest whose only hierarchy is cgroup v2
 #    (about 20-40 s under TCG, one vCPU).
@@ -25,14 +26,14 @@ stage() { echo; echo "==== $* ===="; }
 stage "packages (scripts/packages.sh test)"
 "$root/scripts/packages.sh" test || exit 1
 
-stage "cargo build --release"
-if ! cargo build --release --all-targets; then
+stage "cargo build --release --features test-hooks"
+if ! cargo build --release --all-targets --features test-hooks; then
   echo "test: the release build failed" >&2
   exit 1
 fi
 
-stage "cargo test --release"
-cargo test --release --no-fail-fast || failed+=("cargo test")
+stage "cargo test --release --features test-hooks"
+cargo test --release --features test-hooks --no-fail-fast || failed+=("cargo test")
 
 if [ "${SKIP_GUEST:-}" = 1 ]; then
   stage "qemu guests: skipped (SKIP_GUEST=1)"

@@ -15,7 +15,9 @@ use mio::{Events, Poll};
 use crate::api::{AgentInfo, Ctx, Server, ServerConfig};
 use crate::cgroups::{Cgroups, CgroupsConfig};
 use crate::config::{Flags, Launcher, ProvisionerBackend, Recover};
-use crate::containerizer::{Containerizer, FetchSettings, ImageSettings, Notice, Settings};
+use crate::containerizer::{
+    Containerizer, FetchSettings, ImageSettings, MesosContainerizer, Notice, Settings,
+};
 use crate::event::Source;
 use crate::http::Limits;
 use crate::isolator::{IsolatorError, Isolators};
@@ -130,7 +132,6 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         switch_user: flags.switch_user,
         shutdown_grace: flags.executor_shutdown_grace_period,
         total,
-        crash_at: std::env::var("MESOLITE_TEST_CRASH_AT").ok(),
         default_container,
         sandbox_directory: flags.sandbox_directory.clone(),
     };
@@ -146,25 +147,25 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         hadoop_home: flags.hadoop_home.clone(),
     };
     setup::ensure_dir(&fetch_settings.cache_dir)?;
-    let mut containerizer = Containerizer::new(settings, isolators, cgroups, fetch_settings);
-    containerizer.start_isolators(poll.registry(), &mut timers);
+    let mut mesos = MesosContainerizer::new(settings, isolators, cgroups, fetch_settings);
+    mesos.start_isolators(poll.registry(), &mut timers);
     if let Some(images) = image_settings(&flags)? {
         setup::ensure_dir(&images.requests_dir)?;
-        containerizer.enable_images(images);
+        mesos.enable_images(images);
     }
+    // From here on the agent talks to the containerizer only through its interface.
+    let containerizer: &mut dyn Containerizer = &mut mesos;
     let recovery_started = Instant::now();
     if rebooted {
         log::warn!("The host rebooted since the last checkpoints: their containers ended with it");
     }
-    let recovered = containerizer.recover(rebooted, poll.registry(), &mut timers);
+    containerizer.recover(rebooted, poll.registry(), &mut timers);
     log::info!("Recovery took {:?}", recovery_started.elapsed());
     let cleanup = flags.recover == Recover::Cleanup;
     if cleanup {
         log::info!("--recover=cleanup: destroying every container, then exiting");
         containerizer.destroy_all(poll.registry(), &mut timers);
     }
-    let _ = recovered;
-    containerizer.remove_stale_rootfses();
 
     let listener = setup::bind_socket(&flags.socket, flags.socket_group.as_deref())?;
     let server_config = ServerConfig {
@@ -180,7 +181,6 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         started: Instant::now(),
         start_time: crate::sys::now_secs(),
         loop_iterations: 0,
-        recovered: true,
     };
     log::info!(
         "mesolite {} listening on {}",
@@ -225,7 +225,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 }
             }
             let mut ctx = Ctx {
-                containerizer: &mut containerizer,
+                containerizer: &mut *containerizer,
                 registry,
                 timers: &mut timers,
                 info: &info,
@@ -251,7 +251,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         for kind in timers.expired() {
             let registry = poll.registry();
             let mut ctx = Ctx {
-                containerizer: &mut containerizer,
+                containerizer: &mut *containerizer,
                 registry,
                 timers: &mut timers,
                 info: &info,

@@ -35,15 +35,9 @@ pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Response {
         return Response::text(405, format!("Expecting 'GET' for {path}"))
             .with_header("Allow", "GET");
     }
+    // The API socket is bound only once recovery is done: every answer is a recovered one.
     if path == "/health" {
-        return if ctx.info.recovered {
-            Response::new(200)
-        } else {
-            Response::text(503, "Agent has not finished recovery")
-        };
-    }
-    if !ctx.info.recovered {
-        return Response::text(503, "Agent has not finished recovery");
+        return Response::new(200);
     }
     match path {
         "/monitor/statistics" | "/monitor/statistics.json" => {
@@ -53,9 +47,7 @@ pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Response {
             200,
             &render::containers_v0(ctx.containerizer, req.query_param("container_id")),
         ),
-        "/files/read" | "/files/read.json" => {
-            read_file(req, &ctx.containerizer.settings().work_dir)
-        }
+        "/files/read" | "/files/read.json" => read_file(req, ctx.containerizer.work_dir()),
         "/metrics" => {
             let mut r = Response::new(200)
                 .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");

@@ -34,14 +34,12 @@ pub struct AgentInfo {
     pub started: Instant,
     pub start_time: f64,
     pub loop_iterations: u64,
-    /// False until recovery has finished: API calls get 503 meanwhile.
-    pub recovered: bool,
 }
 
 /// What a handler needs from the rest of the agent.
 #[derive(Debug)]
 pub struct Ctx<'a> {
-    pub containerizer: &'a mut Containerizer,
+    pub containerizer: &'a mut dyn Containerizer,
     pub registry: &'a Registry,
     pub timers: &'a mut Timers,
     pub info: &'a AgentInfo,

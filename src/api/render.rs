@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{AgentInfo, Ctx};
-use crate::containerizer::{Container, Containerizer, LATENCY_BUCKETS};
+use crate::containerizer::{ContainerStatus, Containerizer, LATENCY_BUCKETS};
 
 pub(super) fn version(info: &AgentInfo) -> Value {
     json!({"version": info.version, "build_date": "", "build_time": 0, "build_user": ""})
@@ -28,26 +28,27 @@ pub(super) fn flags_v0(info: &AgentInfo) -> Value {
 }
 
 /// `container_status` of a container (Mesos's ContainerStatus).
-fn status(c: &Container) -> Value {
+fn status(c: &ContainerStatus) -> Value {
     let mut s = json!({"container_id": {"value": c.id.as_str()}});
-    if let Some(pid) = c.init.as_ref().filter(|i| i.exit.is_none()).map(|i| i.pid) {
+    if let Some(pid) = c.executor_pid {
         s["executor_pid"] = json!(pid);
     }
     s
 }
 
 /// GET_CONTAINERS entries: every container, with our `state`.
-pub(super) fn containers_v1(cz: &Containerizer) -> Value {
+pub(super) fn containers_v1(cz: &dyn Containerizer) -> Value {
     let mut buf = Vec::with_capacity(4096);
     Value::Array(
-        cz.containers()
+        cz.list()
+            .iter()
             .map(|c| {
                 let mut e = json!({
                     "container_id": {"value": c.id.as_str()},
                     "state": c.state.name(),
                     "container_status": status(c),
                 });
-                if let Some(stats) = cz.usage(c, &mut buf) {
+                if let Some(stats) = cz.usage(&c.id, &mut buf) {
                     e["resource_statistics"] = json!(stats);
                 }
                 e
@@ -57,12 +58,13 @@ pub(super) fn containers_v1(cz: &Containerizer) -> Value {
 }
 
 /// `/monitor/statistics`: one entry per live container.
-pub(super) fn statistics(cz: &Containerizer) -> Value {
+pub(super) fn statistics(cz: &dyn Containerizer) -> Value {
     let mut buf = Vec::with_capacity(4096);
     Value::Array(
-        cz.containers()
+        cz.list()
+            .iter()
             .filter_map(|c| {
-                let stats = cz.usage(c, &mut buf)?;
+                let stats = cz.usage(&c.id, &mut buf)?;
                 let id = c.id.as_str();
                 Some(json!({"container_id": id, "executor_id": id, "source": id, "statistics": stats}))
             })
@@ -71,10 +73,11 @@ pub(super) fn statistics(cz: &Containerizer) -> Value {
 }
 
 /// `/containers`: Mesos's entries.
-pub(super) fn containers_v0(cz: &Containerizer, only: Option<&str>) -> Value {
+pub(super) fn containers_v0(cz: &dyn Containerizer, only: Option<&str>) -> Value {
     let mut buf = Vec::with_capacity(4096);
     Value::Array(
-        cz.containers()
+        cz.list()
+            .iter()
             .filter(|c| only.is_none_or(|id| id == c.id.as_str()))
             .map(|c| {
                 let mut e = json!({
@@ -84,7 +87,7 @@ pub(super) fn containers_v0(cz: &Containerizer, only: Option<&str>) -> Value {
                     "state": c.state.name(),
                     "container_status": status(c),
                 });
-                if let Some(stats) = cz.usage(c, &mut buf) {
+                if let Some(stats) = cz.usage(&c.id, &mut buf) {
                     e["statistics"] = json!(stats);
                 }
                 e
@@ -95,7 +98,7 @@ pub(super) fn containers_v0(cz: &Containerizer, only: Option<&str>) -> Value {
 
 /// Every metric as (Mesos-style name, value).
 pub(super) fn metric_pairs(ctx: &Ctx<'_>) -> Vec<(String, f64)> {
-    let m = &ctx.containerizer.metrics;
+    let m = ctx.containerizer.metrics();
     let mut out = vec![
         (
             "containerizer/mesos/launches".to_string(),
@@ -127,35 +130,21 @@ pub(super) fn metric_pairs(ctx: &Ctx<'_>) -> Vec<(String, f64)> {
             n as f64,
         ));
     }
-    let f = &ctx.containerizer.fetcher;
-    let cache = f.cache.stats();
-    out.push((
-        "containerizer/fetcher/task_fetches_succeeded".into(),
-        f.metrics.succeeded as f64,
-    ));
-    out.push((
-        "containerizer/fetcher/task_fetches_failed".into(),
-        f.metrics.failed as f64,
-    ));
-    out.push((
-        "containerizer/fetcher/cache_size_total_bytes".into(),
-        f.cache.capacity() as f64,
-    ));
-    out.push((
-        "containerizer/fetcher/cache_size_used_bytes".into(),
-        f.cache.used_bytes() as f64,
-    ));
-    out.push(("containerizer/fetcher/cache_hits".into(), cache.hits as f64));
-    out.push((
-        "containerizer/fetcher/cache_misses".into(),
-        cache.misses as f64,
-    ));
-    out.push((
-        "containerizer/fetcher/cache_evictions".into(),
-        cache.evictions as f64,
-    ));
-    ctx.containerizer.isolator_metrics(&mut out);
-    let total = ctx.containerizer.settings().total.clone();
+    if let Some(f) = ctx.containerizer.fetch_counters() {
+        for (name, v) in [
+            ("task_fetches_succeeded", f.succeeded),
+            ("task_fetches_failed", f.failed),
+            ("cache_size_total_bytes", f.cache_capacity),
+            ("cache_size_used_bytes", f.cache_used),
+            ("cache_hits", f.hits),
+            ("cache_misses", f.misses),
+            ("cache_evictions", f.evictions),
+        ] {
+            out.push((format!("containerizer/fetcher/{name}"), v as f64));
+        }
+    }
+    ctx.containerizer.extra_metrics(&mut out);
+    let total = ctx.containerizer.total().clone();
     let used = ctx.containerizer.allocated();
     out.push(("slave/cpus_total".into(), total.cpus));
     out.push(("slave/cpus_used".into(), used.cpus));
@@ -186,7 +175,8 @@ pub(super) fn metrics_snapshot(ctx: &Ctx<'_>) -> Value {
 /// Prometheus text exposition format 0.0.4.
 pub(super) fn prometheus(ctx: &Ctx<'_>) -> String {
     use std::fmt::Write;
-    let m = &ctx.containerizer.metrics;
+    let m = ctx.containerizer.metrics();
+    let f = ctx.containerizer.fetch_counters().unwrap_or_default();
     let mut s = String::with_capacity(2048);
     let _ = writeln!(
         s,
@@ -220,27 +210,27 @@ pub(super) fn prometheus(ctx: &Ctx<'_>) -> String {
         (
             "mesolite_fetches_succeeded_total",
             "Launches whose URIs were all fetched.",
-            ctx.containerizer.fetcher.metrics.succeeded,
+            f.succeeded,
         ),
         (
             "mesolite_fetches_failed_total",
             "Launches whose fetch failed.",
-            ctx.containerizer.fetcher.metrics.failed,
+            f.failed,
         ),
         (
             "mesolite_fetcher_cache_hits_total",
             "URIs served from the fetcher cache.",
-            ctx.containerizer.fetcher.cache.stats().hits,
+            f.hits,
         ),
         (
             "mesolite_fetcher_cache_misses_total",
             "Cached URIs that had to be downloaded.",
-            ctx.containerizer.fetcher.cache.stats().misses,
+            f.misses,
         ),
         (
             "mesolite_fetcher_cache_evictions_total",
             "Fetcher cache entries evicted to make room.",
-            ctx.containerizer.fetcher.cache.stats().evictions,
+            f.evictions,
         ),
     ] {
         let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");

@@ -1,6 +1,6 @@
 //! `POST /api/v1`: the Mesos v1 agent operator API in JSON, with Mesos's status codes
 //! (reference §5): 405 other methods, 400 no Content-Type, 415 not JSON, 406 unacceptable
-//! Accept, 400 bad JSON or call, 503 before recovery, 404 unknown container.
+//! Accept, 400 bad JSON or call, 404 unknown container.
 
 use serde_json::{json, Value};
 
@@ -31,9 +31,6 @@ pub(super) fn handle(req: &Request, peer: Option<PeerCred>, ctx: &mut Ctx<'_>) -
             "Failed to validate agent::Call: Expecting 'type' to be present",
         ));
     };
-    if !ctx.info.recovered {
-        return Reply::Now(Response::text(503, "Agent has not finished recovery"));
-    }
     let who = match peer {
         Some(p) => format!("uid {} pid {}", p.uid, p.pid),
         None => "an unknown peer".to_string(),
@@ -153,7 +150,7 @@ fn launch(call: &Value, who: &str, ctx: &mut Ctx<'_>) -> Reply {
 }
 
 fn wait(id: ContainerId, ctx: &mut Ctx<'_>) -> Reply {
-    match ctx.containerizer.get(&id) {
+    match ctx.containerizer.status(&id) {
         None => Reply::Now(Response::text(404, format!("Container {id} not found"))),
         Some(c) if c.termination.is_some() => Reply::Now(wait_response(ctx.containerizer, &id)),
         Some(_) => Reply::Wait(id),
@@ -161,8 +158,8 @@ fn wait(id: ContainerId, ctx: &mut Ctx<'_>) -> Reply {
 }
 
 /// The WAIT_CONTAINER answer of a terminated container.
-pub(super) fn wait_response(containerizer: &Containerizer, id: &ContainerId) -> Response {
-    let Some(t) = containerizer.get(id).and_then(|c| c.termination.as_ref()) else {
+pub(super) fn wait_response(containerizer: &dyn Containerizer, id: &ContainerId) -> Response {
+    let Some(t) = containerizer.status(id).and_then(|c| c.termination) else {
         return Response::text(404, format!("Container {id} not found"));
     };
     let mut w = serde_json::Map::new();
@@ -231,7 +228,7 @@ fn prune_images(who: &str, ctx: &mut Ctx<'_>) -> Reply {
     log::info!("PRUNE_IMAGES from {who}");
     match ctx.containerizer.prune_images() {
         Ok(_) => Reply::Now(Response::new(200)),
-        Err(e) => Reply::Now(Response::text(400, e)),
+        Err(e) => Reply::Now(control_error(e)),
     }
 }
 
@@ -239,6 +236,7 @@ fn control_error(e: ControlError) -> Response {
     let status = match e {
         ControlError::NotFound(_) => 404,
         ControlError::StillRunning(_) | ControlError::Failed(..) => 500,
+        ControlError::Refused(_) => 400,
     };
     Response::text(status, e.to_string())
 }

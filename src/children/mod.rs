@@ -78,6 +78,16 @@ pub enum ChildEvent {
     },
 }
 
+impl ChildEvent {
+    /// The lines it brings, and whether the child is done (for owners that read JSON lines).
+    pub fn into_lines(self) -> (Vec<String>, bool) {
+        match self {
+            ChildEvent::Lines { lines, .. } => (lines, false),
+            ChildEvent::Finished { .. } => (Vec::new(), true),
+        }
+    }
+}
+
 /// Why a child could not be started.
 #[derive(Debug)]
 pub enum ChildError {

@@ -1,58 +1,136 @@
-//! The Mesos containerizer: launches containers through the launcher and the isolators, tracks
-//! each through its state machine, destroys them, and measures them. It runs inside the event
-//! loop and never blocks: slow steps wait for fd readiness or a timer.
+//! Containerizers: what launches, watches, measures and destroys containers, behind one
+//! interface that the API and the agent talk to. The Mesos containerizer (`mesos/`: native
+//! namespaces, cgroups and isolators) is the one built; the Docker containerizer and the
+//! composing one slot in beside it.
 
-mod checkpoint;
-mod container;
-mod destroy;
-mod events;
-mod fetch;
-mod launch;
-mod metrics;
-mod provision;
-mod recover;
-mod usage;
+pub mod mesos;
+mod state;
 
 pub use crate::spec::{
     parse_container_id, parse_launch, Command, ContainerId, ContainerInfo, Image, LaunchRequest,
     LinuxInfo, RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
 };
 pub use crate::status::{Limitation, Reason, TaskState, Termination};
-pub use container::{Container, Init, State};
-pub use fetch::{FetchMetrics, FetchSettings};
-pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
-pub use provision::ImageSettings;
-pub use recover::Recovered;
+pub use mesos::{
+    FetchMetrics, FetchSettings, Histogram, ImageSettings, MesosContainerizer, Metrics, Recovered,
+    Settings, LATENCY_BUCKETS,
+};
+pub use state::State;
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::Path;
 
-use crate::cgroups::Cgroups;
-use crate::children::Children;
-use crate::isolator::Isolators;
-use crate::launcher::LauncherKind;
+use mio::Registry;
+
+use crate::event::Source;
 use crate::resources::Resources;
+use crate::stats::ResourceStatistics;
+use crate::timer::{TimerKind, Timers};
 
-/// What the containerizer needs from the agent's configuration.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub work_dir: PathBuf,
-    pub runtime_dir: PathBuf,
-    pub proc_dir: PathBuf,
-    pub launcher: LauncherKind,
-    pub enable_cfs: bool,
-    pub switch_user: bool,
-    pub shutdown_grace: Duration,
-    /// The node's capacity: the sum of what running containers hold never exceeds it.
-    pub total: Resources,
-    /// Test hook: die at this step of every launch (`MESOLITE_TEST_CRASH_AT`), so the recovery
-    /// tests can show that a crash at any step leaves nothing unknown behind.
-    pub crash_at: Option<String>,
-    /// `--default_container_info`: for launches that give no `container`.
-    pub default_container: ContainerInfo,
-    /// `--sandbox_directory`: the sandbox's path inside a container with an image.
-    pub sandbox_directory: PathBuf,
+/// One container as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerStatus {
+    pub id: ContainerId,
+    pub state: State,
+    /// The pid of the container's first process, while it runs.
+    pub executor_pid: Option<i32>,
+    /// How it ended, once TERMINATED.
+    pub termination: Option<Termination>,
+}
+
+/// The containerizer interface. Every call runs in the event loop and returns without
+/// blocking; what takes longer comes back later as a [`Notice`].
+pub trait Containerizer: std::fmt::Debug {
+    /// After an agent restart (`rebooted`: the host too): re-adopt, report and clean up.
+    fn recover(&mut self, rebooted: bool, registry: &Registry, timers: &mut Timers) -> Recovered;
+
+    /// LAUNCH_CONTAINER.
+    fn launch(
+        &mut self,
+        req: LaunchRequest,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> LaunchOutcome;
+
+    /// KILL_CONTAINER: `signal` to the task; SIGKILL destroys the container.
+    fn kill(
+        &mut self,
+        id: &ContainerId,
+        signal: i32,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Result<Vec<Notice>, ControlError>;
+
+    /// REMOVE_CONTAINER of a TERMINATED container.
+    fn remove(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Result<(), ControlError>;
+
+    /// Destroys every container (`--recover=cleanup`).
+    fn destroy_all(&mut self, registry: &Registry, timers: &mut Timers);
+
+    /// Whether every container is TERMINATED.
+    fn all_terminated(&self) -> bool;
+
+    /// One container (WAIT_CONTAINER, GET_CONTAINERS).
+    fn status(&self, id: &ContainerId) -> Option<ContainerStatus>;
+
+    /// Every container, in ID order.
+    fn list(&self) -> Vec<ContainerStatus>;
+
+    /// A live container's ResourceStatistics; None once TERMINATED (or unknown).
+    fn usage(&self, id: &ContainerId, buf: &mut Vec<u8>) -> Option<ResourceStatistics>;
+
+    /// PRUNE_IMAGES: how many layers (or AppC images) were removed.
+    fn prune_images(&mut self) -> Result<usize, ControlError>;
+
+    /// What the node can give, and what the live containers hold.
+    fn total(&self) -> &Resources;
+    fn allocated(&self) -> Resources;
+
+    /// Where sandboxes live (for `/files`).
+    fn work_dir(&self) -> &Path;
+
+    /// Counters common to every containerizer.
+    fn metrics(&self) -> &Metrics;
+
+    /// How many containers are in each state.
+    fn count_by_state(&self) -> Vec<(State, usize)>;
+
+    /// The fetcher's counters, when this containerizer fetches URIs.
+    fn fetch_counters(&self) -> Option<FetchCounters>;
+
+    /// Further metrics (its isolators'), as (Mesos-style name, value).
+    fn extra_metrics(&self, out: &mut Vec<(String, f64)>);
+
+    /// A loop source of this containerizer became ready.
+    fn on_event(&mut self, source: Source, registry: &Registry, timers: &mut Timers)
+        -> Vec<Notice>;
+
+    /// A timer of this containerizer is due.
+    fn on_timer(
+        &mut self,
+        kind: &TimerKind,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice>;
+
+    /// SIGCHLD.
+    fn on_sigchld(&mut self, registry: &Registry, timers: &mut Timers) -> Vec<Notice>;
+}
+
+/// The fetcher's counters and cache sizes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FetchCounters {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cache_capacity: u64,
+    pub cache_used: u64,
+    pub hits: u64,
+    pub misses: u64,
+    pub evictions: u64,
 }
 
 /// What the API layer must learn of, produced by events and timers.
@@ -85,6 +163,8 @@ pub enum ControlError {
     NotFound(ContainerId),
     StillRunning(ContainerId),
     Failed(ContainerId, String),
+    /// Refused as a whole (PRUNE_IMAGES while pulls run, images off): a 400.
+    Refused(String),
 }
 
 impl std::fmt::Display for ControlError {
@@ -98,119 +178,9 @@ impl std::fmt::Display for ControlError {
                 )
             }
             ControlError::Failed(id, why) => write!(f, "Container {id}: {why}"),
+            ControlError::Refused(why) => f.write_str(why),
         }
     }
 }
 
 impl std::error::Error for ControlError {}
-
-/// The containers and the machinery to run them.
-#[derive(Debug)]
-pub struct Containerizer {
-    settings: Settings,
-    isolators: Isolators,
-    cgroups: Option<Cgroups>,
-    /// In ID order, so listings are stable.
-    containers: BTreeMap<ContainerId, Container>,
-    by_slot: HashMap<u32, ContainerId>,
-    next_slot: u32,
-    /// Every helper process: fetchers, pulls, rootfs copies, isolators' work, `rm -rf`.
-    children: Children,
-    pub metrics: Metrics,
-    /// The fetcher cache index and settings.
-    pub fetcher: fetch::Fetcher,
-    /// The image store and pulls in flight, when `--image_providers` is set.
-    images: Option<provision::Images>,
-}
-
-/// The container an event's slot belongs to, and its ID; `None` when the event is stale (the
-/// container is gone, its slot free or reused). A function of the two maps rather than of the
-/// containerizer, so that callers can use its other fields while they hold the container.
-fn slot_container<'a>(
-    by_slot: &HashMap<u32, ContainerId>,
-    containers: &'a mut BTreeMap<ContainerId, Container>,
-    slot: u32,
-) -> Option<(ContainerId, &'a mut Container)> {
-    let id = by_slot.get(&slot)?.clone();
-    let c = containers.get_mut(&id)?;
-    Some((id, c))
-}
-
-impl Containerizer {
-    pub fn new(
-        settings: Settings,
-        isolators: Isolators,
-        cgroups: Option<Cgroups>,
-        fetch_settings: FetchSettings,
-    ) -> Containerizer {
-        Containerizer {
-            fetcher: fetch::Fetcher::new(fetch_settings),
-            images: None,
-            settings,
-            isolators,
-            cgroups,
-            containers: BTreeMap::new(),
-            by_slot: HashMap::new(),
-            next_slot: 1,
-            children: Children::default(),
-            metrics: Metrics::default(),
-        }
-    }
-
-    /// Arms what the isolators need from the start (their timers).
-    pub fn start_isolators(&mut self, registry: &mio::Registry, timers: &mut crate::timer::Timers) {
-        let mut lp = crate::isolator::LoopParts {
-            registry,
-            timers,
-            children: &mut self.children,
-        };
-        self.isolators.start(&mut lp);
-    }
-
-    /// The isolators' metrics.
-    pub fn isolator_metrics(&self, out: &mut Vec<(String, f64)>) {
-        self.isolators.metrics(out);
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
-    pub fn get(&self, id: &ContainerId) -> Option<&Container> {
-        self.containers.get(id)
-    }
-
-    pub fn containers(&self) -> impl Iterator<Item = &Container> {
-        self.containers.values()
-    }
-
-    fn slot_id(&self, slot: u32) -> Option<ContainerId> {
-        self.by_slot.get(&slot).cloned()
-    }
-
-    /// What running containers hold.
-    pub fn allocated(&self) -> Resources {
-        let mut sum = Resources::default();
-        for c in self
-            .containers
-            .values()
-            .filter(|c| c.state.holds_resources())
-        {
-            sum.add(&c.resources);
-        }
-        sum
-    }
-
-    /// How many containers are in each state.
-    pub fn count_by_state(&self) -> Vec<(State, usize)> {
-        State::ALL
-            .iter()
-            .map(|s| {
-                (
-                    *s,
-                    self.containers.values().filter(|c| c.state == *s).count(),
-                )
-            })
-            .collect()
-    }
-}

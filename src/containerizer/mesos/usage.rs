@@ -2,12 +2,13 @@
 //! isolator adds what it measures, then the limits are filled in as Mesos does
 //! (containerizer.cpp l.2505-2620).
 
-use super::container::{Container, State};
-use super::Containerizer;
+use super::container::Container;
+use super::MesosContainerizer;
+use super::State;
 use crate::isolator::UsageCtx;
 use crate::stats::ResourceStatistics;
 
-impl Containerizer {
+impl MesosContainerizer {
     /// Statistics of a container that is not TERMINATED; None otherwise.
     pub fn usage(&self, c: &Container, buf: &mut Vec<u8>) -> Option<ResourceStatistics> {
         if matches!(c.state, State::Terminated) {

@@ -10,8 +10,8 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::checkpoint;
-use super::container::State;
-use super::{slot_container, ContainerId, Containerizer, ControlError, Notice};
+use super::State;
+use super::{slot_container, ContainerId, ControlError, MesosContainerizer, Notice};
 use crate::event::Source;
 use crate::isolator::{ContainerCtx, LoopParts};
 use crate::status::{Reason, TaskState, Termination};
@@ -23,7 +23,7 @@ const RETRY: Duration = Duration::from_millis(10);
 /// After this long a destroy gives up on the cgroup (Mesos's --cgroups_destroy_timeout).
 const DESTROY_TIMEOUT: Duration = Duration::from_secs(60);
 
-impl Containerizer {
+impl MesosContainerizer {
     pub(super) fn on_init_ready(
         &mut self,
         slot: u32,

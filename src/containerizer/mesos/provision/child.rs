@@ -26,6 +26,6 @@ pub fn command(
         .stdin(Stdio::from(stdin))
         .stderr(Stdio::inherit())
         .env_clear()
-        .envs(crate::containerizer::fetch::helper_env());
+        .envs(crate::containerizer::mesos::fetch::helper_env());
     Ok(command)
 }

@@ -12,8 +12,9 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::checkpoint::{self, LaunchRecord, PidRecord, ReadError, TerminationRecord};
-use super::container::{Container, Init, State};
-use super::{ContainerId, Containerizer};
+use super::container::{Container, Init};
+use super::State;
+use super::{ContainerId, MesosContainerizer};
 use crate::event::Source;
 use crate::isolator::LoopParts;
 use crate::resources::Resources;
@@ -31,7 +32,7 @@ pub struct Recovered {
     pub orphans: usize,
 }
 
-impl Containerizer {
+impl MesosContainerizer {
     /// Recovers from the checkpoints. `rebooted`: the host rebooted since they were written, so
     /// every container ended with it.
     pub fn recover(

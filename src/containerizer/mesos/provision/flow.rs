@@ -5,9 +5,11 @@ use mio::Registry;
 
 use super::{child, image_file, lookup, ImageRun, Images, PullRun};
 use crate::children::{ChildEvent, Children, Owner, Program};
-use crate::containerizer::{slot_container, ContainerId, Containerizer, Notice};
+use crate::containerizer::mesos::{slot_container, MesosContainerizer};
+use crate::containerizer::Notice;
 use crate::provisioner::backend::{self, BackendKind, RootfsPaths};
 use crate::provisioner::protocol::{ProvisionEvent, ProvisionRequest, PullEvent};
+use crate::spec::ContainerId;
 use crate::timer::Timers;
 
 /// What to do next for a launch in PROVISIONING.
@@ -16,7 +18,7 @@ enum Step {
     Go(Box<super::Pending>),
 }
 
-impl Containerizer {
+impl MesosContainerizer {
     /// Turns container images on (`--image_providers`).
     pub fn enable_images(&mut self, settings: super::ImageSettings) {
         log::info!(
@@ -44,7 +46,7 @@ impl Containerizer {
     }
 
     /// Moves a launch in PROVISIONING on as far as it can go without waiting.
-    pub(in crate::containerizer) fn advance_provisioning(
+    pub(in crate::containerizer::mesos) fn advance_provisioning(
         &mut self,
         id: &ContainerId,
         registry: &Registry,
@@ -54,7 +56,7 @@ impl Containerizer {
             Step::Wait => Ok(()),
             Step::Go(mut p) => {
                 let stdio = p.stdio.take().ok_or("the launch lost its stdio")?;
-                let staged = crate::containerizer::launch::Staged {
+                let staged = crate::containerizer::mesos::launch::Staged {
                     stdio,
                     image: p.run.take(),
                 };
@@ -152,7 +154,7 @@ impl Containerizer {
     }
 
     /// An image pull wrote, or ended: on its end every launch waiting for it goes on or fails.
-    pub(in crate::containerizer) fn on_pull_event(
+    pub(in crate::containerizer::mesos) fn on_pull_event(
         &mut self,
         pull_slot: u32,
         event: ChildEvent,
@@ -173,10 +175,7 @@ impl Containerizer {
         let Some(run) = images.pulls.get_mut(&key) else {
             return Vec::new();
         };
-        let (lines, eof) = match event {
-            ChildEvent::Lines { lines, .. } => (lines, false),
-            ChildEvent::Finished { .. } => (Vec::new(), true),
-        };
+        let (lines, eof) = event.into_lines();
         for line in lines {
             match serde_json::from_str::<PullEvent>(&line) {
                 Ok(PullEvent::Done { complete }) => run.done = complete,
@@ -233,7 +232,7 @@ impl Containerizer {
     }
 
     /// A container's rootfs copy wrote, or ended.
-    pub(in crate::containerizer) fn on_rootfs_event(
+    pub(in crate::containerizer::mesos) fn on_rootfs_event(
         &mut self,
         slot: u32,
         event: ChildEvent,
@@ -249,10 +248,7 @@ impl Containerizer {
         if p.copy.is_none() {
             return Vec::new();
         }
-        let (lines, eof) = match event {
-            ChildEvent::Lines { lines, .. } => (lines, false),
-            ChildEvent::Finished { .. } => (Vec::new(), true),
-        };
+        let (lines, eof) = event.into_lines();
         let mut result = None;
         for line in lines {
             result = Some(match serde_json::from_str::<ProvisionEvent>(&line) {
@@ -309,7 +305,7 @@ impl Containerizer {
 
     /// DESTROYING during PROVISIONING: the rootfs copy is killed, and the pull too when no
     /// other launch waits for it; the pending LAUNCH is answered.
-    pub(in crate::containerizer) fn abort_provisioning(
+    pub(in crate::containerizer::mesos) fn abort_provisioning(
         &mut self,
         id: &ContainerId,
         registry: &Registry,
@@ -405,7 +401,7 @@ fn rootfs_id(slot: u32) -> String {
     format!("{nanos:x}-{slot}")
 }
 
-impl Containerizer {
+impl MesosContainerizer {
     /// After recovery: rootfses of containers that are gone or ended are removed (a crash
     /// between a container's end and its cleanup leaves them).
     pub fn remove_stale_rootfses(&mut self) {

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use super::ImageRun;
-use crate::containerizer::Command;
+use crate::spec::Command;
 
 /// The task's program, argv, environment and directories.
 #[derive(Debug, Clone, PartialEq)]

@@ -4,15 +4,15 @@
 
 use mio::Registry;
 
-use super::container::State;
-use super::{slot_container, Containerizer, Notice};
+use super::State;
+use super::{slot_container, MesosContainerizer, Notice};
 use crate::children::{ChildEvent, Owner};
 use crate::event::Source;
 use crate::isolator::{ContainerCtx, Limited, LoopParts};
 use crate::status::Limitation;
 use crate::timer::{TimerKind, Timers};
 
-impl Containerizer {
+impl MesosContainerizer {
     /// Dispatches a container fd's readiness.
     pub fn on_event(
         &mut self,

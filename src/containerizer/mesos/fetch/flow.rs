@@ -9,14 +9,16 @@ use mio::Registry;
 use super::child::{self, RequestParts};
 use super::plan::{FetchRun, Phase, Planned};
 use crate::children::{ChildEvent, Owner, Program};
-use crate::containerizer::container::State;
-use crate::containerizer::{slot_container, ContainerId, Containerizer, Notice};
+use crate::containerizer::mesos::{slot_container, MesosContainerizer};
+use crate::containerizer::Notice;
+use crate::containerizer::State;
 use crate::fetcher::protocol::{Action, FetchItem, FetchOutcome, Mode, ProbeOutcome, Uri};
+use crate::spec::ContainerId;
 use crate::timer::Timers;
 
-impl Containerizer {
+impl MesosContainerizer {
     /// Enters FETCHING: the init waits on its release pipe until every URI is in the sandbox.
-    pub(in crate::containerizer) fn start_fetch(
+    pub(in crate::containerizer::mesos) fn start_fetch(
         &mut self,
         id: &ContainerId,
         uris: Vec<Uri>,
@@ -81,7 +83,7 @@ impl Containerizer {
     }
 
     /// The fetcher of a container wrote, or ended.
-    pub(in crate::containerizer) fn on_fetch_event(
+    pub(in crate::containerizer::mesos) fn on_fetch_event(
         &mut self,
         slot: u32,
         event: ChildEvent,
@@ -97,10 +99,7 @@ impl Containerizer {
         let Some((_, mode)) = run.child else {
             return Vec::new();
         };
-        let (lines, eof) = match event {
-            ChildEvent::Lines { lines, .. } => (lines, false),
-            ChildEvent::Finished { .. } => (Vec::new(), true),
-        };
+        let (lines, eof) = event.into_lines();
         let mut woke = false;
         for line in lines {
             match mode {
@@ -223,7 +222,7 @@ impl Containerizer {
     }
 
     /// DESTROYING during FETCHING: the fetcher is killed at once and its references dropped.
-    pub(in crate::containerizer) fn abort_fetch(
+    pub(in crate::containerizer::mesos) fn abort_fetch(
         &mut self,
         id: &ContainerId,
         registry: &Registry,

@@ -5,57 +5,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::cgroups::ContainerCgroup;
+use crate::containerizer::State;
 use crate::resources::Resources;
 use crate::spec::ContainerId;
 use crate::status::{Limitation, Termination};
-
-/// The Mesos containerizer's states, plus TERMINATED (kept until REMOVE_CONTAINER).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    Starting,
-    Provisioning,
-    Preparing,
-    Isolating,
-    Fetching,
-    Running,
-    Destroying,
-    Terminated,
-}
-
-impl State {
-    pub fn name(self) -> &'static str {
-        match self {
-            State::Starting => "STARTING",
-            State::Provisioning => "PROVISIONING",
-            State::Preparing => "PREPARING",
-            State::Isolating => "ISOLATING",
-            State::Fetching => "FETCHING",
-            State::Running => "RUNNING",
-            State::Destroying => "DESTROYING",
-            State::Terminated => "TERMINATED",
-        }
-    }
-
-    pub const ALL: [State; 8] = [
-        State::Starting,
-        State::Provisioning,
-        State::Preparing,
-        State::Isolating,
-        State::Fetching,
-        State::Running,
-        State::Destroying,
-        State::Terminated,
-    ];
-
-    /// Whether the container holds its resources (everything but TERMINATED does).
-    pub fn holds_resources(self) -> bool {
-        self != State::Terminated
-    }
-
-    pub fn can_remove(self) -> bool {
-        self == State::Terminated
-    }
-}
 
 /// The container's init process, as the agent sees it.
 #[derive(Debug)]

@@ -54,7 +54,7 @@ pub fn command(
 
 /// The agent's environment is not its helpers': only what downloads need passes (proxies, CA
 /// bundles, PATH for `hadoop`).
-pub(in crate::containerizer) fn helper_env() -> Vec<(String, String)> {
+pub(in crate::containerizer::mesos) fn helper_env() -> Vec<(String, String)> {
     std::env::vars()
         .filter(|(k, _)| {
             matches!(

@@ -13,8 +13,9 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use super::checkpoint;
-use super::container::{Init, State};
-use super::{slot_container, Containerizer, LaunchOutcome, Notice};
+use super::container::Init;
+use super::State;
+use super::{slot_container, LaunchOutcome, MesosContainerizer, Notice};
 use crate::event::Source;
 use crate::isolator::{Feature, LoopParts, Plan, PrepareCtx};
 use crate::launcher::{self, LaunchSpec};
@@ -33,7 +34,7 @@ pub(super) struct Staged {
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-impl Containerizer {
+impl MesosContainerizer {
     /// Launches a container. See `LaunchOutcome` for what the caller answers.
     pub fn launch(
         &mut self,
@@ -75,14 +76,6 @@ impl Containerizer {
                 let _ = self.fail_launch(&id, &msg, registry, timers);
                 LaunchOutcome::Failed(msg)
             }
-        }
-    }
-
-    /// The crash test hook (see `Settings::crash_at`).
-    fn crash_point(&self, step: &str) {
-        if self.settings.crash_at.as_deref() == Some(step) {
-            log::error!("MESOLITE_TEST_CRASH_AT={step}: dying on purpose");
-            crate::sys::process::exit_now(70);
         }
     }
 
@@ -128,7 +121,7 @@ impl Containerizer {
         };
         checkpoint::write(&ckpt.launch(), &record)
             .map_err(|e| format!("Failed to checkpoint {}: {e}", ckpt.launch().display()))?;
-        self.crash_point("checkpoint");
+        super::crash::point("checkpoint");
         let (stdout, stderr) = make_sandbox(&sandbox, user)?;
         let runtime_fd = make_runtime_dir(&ckpt.runtime)?;
         let container = if req.container.given {
@@ -250,8 +243,7 @@ impl Containerizer {
             req, &task, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd,
         )?;
         let mut spawned = launcher::spawn(spec, has_cgroup).map_err(|e| e.to_string())?;
-        self.crash_point("clone");
-        let crash_after_attach = self.settings.crash_at.as_deref() == Some("attach");
+        super::crash::point("clone");
         let c = self.containers.get_mut(id).ok_or("container vanished")?;
         c.init = Some(Init {
             pid: spawned.pid,
@@ -271,10 +263,7 @@ impl Containerizer {
             cg.attach(spawned.pid)
                 .map_err(|e| format!("Failed to attach pid {} to its cgroup: {e}", spawned.pid))?;
         }
-        if crash_after_attach {
-            log::error!("MESOLITE_TEST_CRASH_AT=attach: dying on purpose");
-            crate::sys::process::exit_now(70);
-        }
+        super::crash::point("attach");
         let mut lp = LoopParts {
             registry,
             timers,

@@ -1,0 +1,158 @@
+//! The Mesos containerizer: launches containers through the launcher and the isolators, tracks
+//! each through its state machine, destroys them, and measures them. It runs inside the event
+//! loop and never blocks: slow steps wait for fd readiness or a timer.
+
+mod checkpoint;
+mod container;
+mod crash;
+mod destroy;
+mod events;
+mod fetch;
+mod interface;
+mod launch;
+mod metrics;
+mod provision;
+mod recover;
+mod usage;
+
+pub use container::{Container, Init};
+pub use fetch::{FetchMetrics, FetchSettings};
+pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
+pub use provision::ImageSettings;
+pub use recover::Recovered;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{ControlError, LaunchOutcome, Notice, State};
+use crate::cgroups::Cgroups;
+use crate::children::Children;
+use crate::isolator::Isolators;
+use crate::launcher::LauncherKind;
+use crate::resources::Resources;
+use crate::spec::{ContainerId, ContainerInfo};
+
+/// What the containerizer needs from the agent's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub work_dir: PathBuf,
+    pub runtime_dir: PathBuf,
+    pub proc_dir: PathBuf,
+    pub launcher: LauncherKind,
+    pub enable_cfs: bool,
+    pub switch_user: bool,
+    pub shutdown_grace: Duration,
+    /// The node's capacity: the sum of what running containers hold never exceeds it.
+    pub total: Resources,
+    /// `--default_container_info`: for launches that give no `container`.
+    pub default_container: ContainerInfo,
+    /// `--sandbox_directory`: the sandbox's path inside a container with an image.
+    pub sandbox_directory: PathBuf,
+}
+
+/// The containers and the machinery to run them.
+#[derive(Debug)]
+pub struct MesosContainerizer {
+    settings: Settings,
+    isolators: Isolators,
+    cgroups: Option<Cgroups>,
+    /// In ID order, so listings are stable.
+    containers: BTreeMap<ContainerId, Container>,
+    by_slot: HashMap<u32, ContainerId>,
+    next_slot: u32,
+    /// Every helper process: fetchers, pulls, rootfs copies, isolators' work, `rm -rf`.
+    children: Children,
+    pub metrics: Metrics,
+    /// The fetcher cache index and settings.
+    pub fetcher: fetch::Fetcher,
+    /// The image store and pulls in flight, when `--image_providers` is set.
+    images: Option<provision::Images>,
+}
+
+/// The container an event's slot belongs to, and its ID; `None` when the event is stale (the
+/// container is gone, its slot free or reused). A function of the two maps rather than of the
+/// containerizer, so that callers can use its other fields while they hold the container.
+fn slot_container<'a>(
+    by_slot: &HashMap<u32, ContainerId>,
+    containers: &'a mut BTreeMap<ContainerId, Container>,
+    slot: u32,
+) -> Option<(ContainerId, &'a mut Container)> {
+    let id = by_slot.get(&slot)?.clone();
+    let c = containers.get_mut(&id)?;
+    Some((id, c))
+}
+
+impl MesosContainerizer {
+    pub fn new(
+        settings: Settings,
+        isolators: Isolators,
+        cgroups: Option<Cgroups>,
+        fetch_settings: FetchSettings,
+    ) -> MesosContainerizer {
+        MesosContainerizer {
+            fetcher: fetch::Fetcher::new(fetch_settings),
+            images: None,
+            settings,
+            isolators,
+            cgroups,
+            containers: BTreeMap::new(),
+            by_slot: HashMap::new(),
+            next_slot: 1,
+            children: Children::default(),
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Arms what the isolators need from the start (their timers).
+    pub fn start_isolators(&mut self, registry: &mio::Registry, timers: &mut crate::timer::Timers) {
+        let mut lp = crate::isolator::LoopParts {
+            registry,
+            timers,
+            children: &mut self.children,
+        };
+        self.isolators.start(&mut lp);
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn get(&self, id: &ContainerId) -> Option<&Container> {
+        self.containers.get(id)
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &Container> {
+        self.containers.values()
+    }
+
+    fn slot_id(&self, slot: u32) -> Option<ContainerId> {
+        self.by_slot.get(&slot).cloned()
+    }
+
+    /// What running containers hold.
+    pub fn allocated(&self) -> Resources {
+        let mut sum = Resources::default();
+        for c in self
+            .containers
+            .values()
+            .filter(|c| c.state.holds_resources())
+        {
+            sum.add(&c.resources);
+        }
+        sum
+    }
+
+    /// How many containers are in each state.
+    pub fn count_by_state(&self) -> Vec<(State, usize)> {
+        State::ALL
+            .iter()
+            .map(|s| {
+                (
+                    *s,
+                    self.containers.values().filter(|c| c.state == *s).count(),
+                )
+            })
+            .collect()
+    }
+}
