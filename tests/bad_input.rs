@@ -186,3 +186,60 @@ fn files_read_serves_sandbox_files_only() {
     assert_eq!(c.get(&escape).unwrap().status, 404);
     assert_eq!(c.get("/files/read").unwrap().status, 400);
 }
+
+#[test]
+fn network_infos_are_checked_and_need_a_network_isolator() {
+    if !root_or_skip("network_infos") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let c = agent.client();
+    let launch = |id: &str, networks: serde_json::Value| {
+        c.post_json(
+            "/api/v1",
+            &json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+                "container_id": {"value": id}, "command": {"value": "true"},
+                "container": {"type": "MESOS", "network_infos": networks}}}),
+        )
+        .unwrap()
+    };
+    // The API example's network: well formed, but no enabled isolator gives containers a network.
+    let r = launch(
+        "net",
+        json!([{"name": "bridge-net", "ip_addresses": [{"protocol": "IPv4"}],
+                "port_mappings": [{"host_port": 31000, "container_port": 8080, "protocol": "tcp"}]}]),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(
+        r.text(),
+        "'network_infos' needs the 'network/cni' isolator, which is not in --isolation"
+    );
+    // Malformed ones are refused with the field named.
+    let r = launch(
+        "bad-port",
+        json!([{"name": "n", "port_mappings": [{"host_port": 0, "container_port": 80}]}]),
+    );
+    assert_eq!(r.status, 400);
+    assert!(
+        r.text()
+            .contains("'container.network_infos[0].port_mappings[0].host_port'"),
+        "{}",
+        r.text()
+    );
+    let r = launch(
+        "bad-ip",
+        json!([{"name": "n", "ip_addresses": [{"protocol": "IPv4", "ip_address": "fd00::1"}]}]),
+    );
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("is not an IPv4 address"), "{}", r.text());
+    // The host's network (no name) is what every container has: it launches.
+    let r = launch(
+        "host-net",
+        json!([{"ip_addresses": [{"protocol": "IPv4"}]}]),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        agent.container("net").is_none(),
+        "a refused launch keeps nothing"
+    );
+}

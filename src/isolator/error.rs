@@ -34,6 +34,10 @@ pub enum IsolatorError {
         what: String,
         isolator: &'static str,
     },
+    /// linux/seccomp: the profile or its filter.
+    Seccomp(super::linux::seccomp::SeccompError),
+    /// linux/capabilities: sets that do not fit.
+    Capabilities(super::linux::capabilities::CapsError),
     /// disk/xfs: the project quota.
     Quota(XfsError),
     /// A helper process could not be started.
@@ -58,6 +62,8 @@ impl fmt::Display for IsolatorError {
                 "{what} needs the '{isolator}' isolator, which is not in --isolation"
             ),
             IsolatorError::Quota(e) => e.fmt(f),
+            IsolatorError::Seccomp(e) => e.fmt(f),
+            IsolatorError::Capabilities(e) => e.fmt(f),
             IsolatorError::Child(e) => e.fmt(f),
             IsolatorError::Proc { pid, source } => {
                 write!(f, "Failed to read the process tree of pid {pid}: {source}")

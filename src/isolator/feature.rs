@@ -83,6 +83,11 @@ impl Feature {
         if matches!(linux.seccomp, Some(Seccomp::Profile(_))) {
             needs.push((Feature::SeccompProfile, "a seccomp profile".into()));
         }
+        // A nameless NetworkInfo is the host's network, which every container has.
+        let joins = |n: &crate::spec::NetworkInfo| n.name.is_some() || !n.port_mappings.is_empty();
+        if container.network_infos.iter().any(joins) {
+            needs.push((Feature::Network, "'network_infos'".into()));
+        }
         needs
     }
 }

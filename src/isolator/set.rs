@@ -225,7 +225,7 @@ fn build_one(name: IsolatorName, flags: &Flags) -> Result<Box<dyn Isolator>, Iso
                 caps(&flags.effective_capabilities).as_deref(),
                 caps(&flags.bounding_capabilities).as_deref(),
             )
-            .map_err(IsolatorError::Config)?,
+            .map_err(IsolatorError::Capabilities)?,
         ),
         IsolatorName::LinuxNnp => Box::new(linux::nnp::LinuxNnp),
         IsolatorName::NamespacesPid => Box::new(namespaces::pid::NamespacesPid),
@@ -245,7 +245,7 @@ fn build_one(name: IsolatorName, flags: &Flags) -> Result<Box<dyn Isolator>, Iso
                 flags.seccomp_config_dir.as_deref(),
                 flags.seccomp_profile_name.as_deref(),
             )
-            .map_err(IsolatorError::Config)?,
+            .map_err(IsolatorError::Seccomp)?,
         ),
     })
 }

@@ -22,6 +22,8 @@ pub struct ContainerInfo {
     pub linux: LinuxInfo,
     /// `mesos.image`: the container's root filesystem comes from this image.
     pub image: Option<Image>,
+    /// `network_infos`: the networks it joins (none: the host's network).
+    pub network_infos: Vec<super::NetworkInfo>,
 }
 
 /// `mesos.image`.
@@ -126,7 +128,11 @@ pub fn parse(v: &Value) -> Result<ContainerInfo, String> {
         None | Some(Value::Null) => None,
         Some(i) => Some(parse_image(i)?),
     };
-    for unsupported in ["network_infos", "docker"] {
+    let network_infos = match obj.get("network_infos") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(n) => super::network::parse_network_infos(n)?,
+    };
+    for unsupported in ["docker"] {
         if obj
             .get(unsupported)
             .is_some_and(|x| !x.is_null() && x != &Value::Array(vec![]))
@@ -168,6 +174,7 @@ pub fn parse(v: &Value) -> Result<ContainerInfo, String> {
         rlimits,
         linux,
         image,
+        network_infos,
     })
 }
 

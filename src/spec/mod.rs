@@ -7,6 +7,7 @@ use serde_json::Value;
 
 mod container_info;
 mod id;
+mod network;
 mod uris;
 
 pub use container_info::{
@@ -15,6 +16,7 @@ pub use container_info::{
 
 use crate::resources::Resources;
 pub use id::ContainerId;
+pub use network::{IpProtocol, IpRequest, NetworkInfo, PortMapping, PortProtocol};
 
 /// The task's command (Mesos's CommandInfo).
 #[derive(Debug, Clone, PartialEq)]

@@ -13,22 +13,71 @@ pub struct LinuxCapabilities {
     last_cap: u32,
 }
 
+/// Capability sets that do not fit together.
+#[derive(Debug)]
+pub enum CapsError {
+    LastCap(std::io::Error),
+    /// The agent's --effective_capabilities are not within its --bounding_capabilities.
+    AgentSets {
+        effective: String,
+        bounding: String,
+    },
+    /// A container's bounding set exceeds the agent's.
+    BoundingExceeds {
+        bounding: String,
+        agent: String,
+    },
+    /// A container's effective set is not within its bounding set.
+    EffectiveExceeds {
+        effective: String,
+        bounding: String,
+    },
+}
+
+impl std::fmt::Display for CapsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CapsError::LastCap(e) => {
+                write!(f, "Failed to read /proc/sys/kernel/cap_last_cap: {e}")
+            }
+            CapsError::AgentSets {
+                effective,
+                bounding,
+            } => write!(
+                f,
+                "--effective_capabilities [{effective}] are not within --bounding_capabilities [{bounding}]"
+            ),
+            CapsError::BoundingExceeds { bounding, agent } => write!(
+                f,
+                "bounding capabilities [{bounding}] exceed the agent's [{agent}]"
+            ),
+            CapsError::EffectiveExceeds {
+                effective,
+                bounding,
+            } => write!(
+                f,
+                "effective capabilities [{effective}] are not within the bounding set [{bounding}]"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for CapsError {}
+
 impl LinuxCapabilities {
     pub fn new(
         effective: Option<&[Capability]>,
         bounding: Option<&[Capability]>,
-    ) -> Result<LinuxCapabilities, String> {
-        let last_cap = caps::last_cap()
-            .map_err(|e| format!("Failed to read /proc/sys/kernel/cap_last_cap: {e}"))?;
+    ) -> Result<LinuxCapabilities, CapsError> {
+        let last_cap = caps::last_cap().map_err(CapsError::LastCap)?;
         let effective = effective.map(CapSet::of);
         let bounding = bounding.map(CapSet::of);
         if let (Some(e), Some(b)) = (effective, bounding) {
             if !e.is_subset_of(b) {
-                return Err(format!(
-                    "--effective_capabilities [{}] are not within --bounding_capabilities [{}]",
-                    e.names(),
-                    b.names()
-                ));
+                return Err(CapsError::AgentSets {
+                    effective: e.names(),
+                    bounding: b.names(),
+                });
             }
         }
         Ok(LinuxCapabilities {
@@ -43,14 +92,13 @@ impl LinuxCapabilities {
         &self,
         effective: Option<&[Capability]>,
         bounding: Option<&[Capability]>,
-    ) -> Result<Option<CapsStep>, String> {
+    ) -> Result<Option<CapsStep>, CapsError> {
         let bounding = match (bounding.map(CapSet::of), self.bounding) {
             (Some(b), Some(agent)) if !b.is_subset_of(agent) => {
-                return Err(format!(
-                    "bounding capabilities [{}] exceed the agent's [{}]",
-                    b.names(),
-                    agent.names()
-                ))
+                return Err(CapsError::BoundingExceeds {
+                    bounding: b.names(),
+                    agent: agent.names(),
+                })
             }
             (Some(b), _) => Some(b),
             (None, agent) => agent,
@@ -60,11 +108,10 @@ impl LinuxCapabilities {
         let bounding = bounding.or(effective);
         if let (Some(e), Some(b)) = (effective, bounding) {
             if !e.is_subset_of(b) {
-                return Err(format!(
-                    "effective capabilities [{}] are not within the bounding set [{}]",
-                    e.names(),
-                    b.names()
-                ));
+                return Err(CapsError::EffectiveExceeds {
+                    effective: e.names(),
+                    bounding: b.names(),
+                });
             }
         }
         if effective.is_none() && bounding.is_none() {
@@ -94,7 +141,7 @@ impl Isolator for LinuxCapabilities {
                 linux.effective_capabilities.as_deref(),
                 linux.bounding_capabilities.as_deref(),
             )
-            .map_err(IsolatorError::Request)?;
+            .map_err(IsolatorError::Capabilities)?;
         Ok(())
     }
 }
@@ -133,9 +180,9 @@ mod tests {
         // Narrower is fine; wider is refused.
         assert!(iso.step(Some(&caps(&["KILL"])), None).is_ok());
         let err = iso.step(None, Some(&caps(&["SYS_ADMIN"]))).unwrap_err();
-        assert!(err.contains("SYS_ADMIN"), "{err}");
+        assert!(err.to_string().contains("SYS_ADMIN"), "{err}");
         let err = iso.step(Some(&caps(&["SYS_ADMIN"])), None).unwrap_err();
-        assert!(err.contains("not within"), "{err}");
+        assert!(err.to_string().contains("not within"), "{err}");
         assert!(LinuxCapabilities::new(Some(&agent_b), Some(&agent_e)).is_err());
     }
 }

@@ -10,6 +10,52 @@ use super::seccomp_profile;
 use crate::spec::Seccomp;
 use crate::sys::seccomp::{self as sys, Program};
 
+/// Why a seccomp filter could not be had.
+#[derive(Debug)]
+pub enum SeccompError {
+    /// This architecture has no filter (x86_64 only).
+    Arch(sys::CompileError),
+    NeedsConfigDir,
+    Compile {
+        what: String,
+        error: sys::CompileError,
+    },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    Invalid {
+        path: PathBuf,
+        error: seccomp_profile::ProfileError,
+    },
+}
+
+impl std::fmt::Display for SeccompError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SeccompError::Arch(e) => e.fmt(f),
+            SeccompError::NeedsConfigDir => {
+                f.write_str("--seccomp_profile_name needs --seccomp_config_dir")
+            }
+            SeccompError::Compile { what, error } => {
+                write!(f, "Failed to build the seccomp filter of {what}: {error}")
+            }
+            SeccompError::Read { path, source } => {
+                write!(
+                    f,
+                    "Failed to read seccomp profile {}: {source}",
+                    path.display()
+                )
+            }
+            SeccompError::Invalid { path, error } => {
+                write!(f, "Invalid seccomp profile {}: {error}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for SeccompError {}
+
 #[derive(Debug)]
 pub struct LinuxSeccomp {
     config_dir: Option<PathBuf>,
@@ -18,12 +64,15 @@ pub struct LinuxSeccomp {
 }
 
 impl LinuxSeccomp {
-    pub fn new(config_dir: Option<&Path>, profile: Option<&str>) -> Result<LinuxSeccomp, String> {
-        sys::check_arch().map_err(|e| e.to_string())?;
+    pub fn new(
+        config_dir: Option<&Path>,
+        profile: Option<&str>,
+    ) -> Result<LinuxSeccomp, SeccompError> {
+        sys::check_arch().map_err(SeccompError::Arch)?;
         let default = match profile {
             None => compile(seccomp_profile::builtin(), "the built-in profile")?,
             Some(name) => {
-                let dir = config_dir.ok_or("--seccomp_profile_name needs --seccomp_config_dir")?;
+                let dir = config_dir.ok_or(SeccompError::NeedsConfigDir)?;
                 load(dir, name)?
             }
         };
@@ -34,18 +83,23 @@ impl LinuxSeccomp {
     }
 }
 
-fn compile(filter: sys::Filter, what: &str) -> Result<Program, String> {
-    filter
-        .compile()
-        .map_err(|e| format!("Failed to build the seccomp filter of {what}: {e}"))
+fn compile(filter: sys::Filter, what: &str) -> Result<Program, SeccompError> {
+    filter.compile().map_err(|error| SeccompError::Compile {
+        what: what.to_string(),
+        error,
+    })
 }
 
-fn load(dir: &Path, name: &str) -> Result<Program, String> {
+fn load(dir: &Path, name: &str) -> Result<Program, SeccompError> {
     let path = dir.join(name);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("Failed to read seccomp profile {}: {e}", path.display()))?;
-    let filter = seccomp_profile::parse(&text)
-        .map_err(|e| format!("Invalid seccomp profile {}: {e}", path.display()))?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(source) => return Err(SeccompError::Read { path, source }),
+    };
+    let filter = match seccomp_profile::parse(&text) {
+        Ok(filter) => filter,
+        Err(error) => return Err(SeccompError::Invalid { path, error }),
+    };
     compile(filter, &path.display().to_string())
 }
 
@@ -64,7 +118,7 @@ impl Isolator for LinuxSeccomp {
             Some(Seccomp::Unconfined) => None,
             Some(Seccomp::Profile(name)) => match &self.config_dir {
                 Some(dir) if dir.join(name).exists() => {
-                    Some(load(dir, name).map_err(IsolatorError::Config)?)
+                    Some(load(dir, name).map_err(IsolatorError::Seccomp)?)
                 }
                 _ if name == "default" => Some(self.default.clone()),
                 _ => {

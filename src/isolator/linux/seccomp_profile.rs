@@ -78,7 +78,41 @@ pub(super) fn builtin() -> Filter {
     }
 }
 
-fn action(name: &str, errno: Option<u16>) -> Result<Action, String> {
+/// What is wrong with a seccomp profile.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProfileError {
+    Json(String),
+    /// A required field is missing or malformed: what it should be.
+    Field(&'static str),
+    UnsupportedAction(String),
+    UnsupportedComparison(String),
+    BadErrno(String),
+    OtherArchitecture,
+    /// In `syscalls[index]`.
+    Rule(usize, Box<ProfileError>),
+}
+
+impl std::fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProfileError::Json(e) => write!(f, "invalid JSON: {e}"),
+            ProfileError::Field(what) => f.write_str(what),
+            ProfileError::UnsupportedAction(a) => write!(f, "unsupported seccomp action '{a}'"),
+            ProfileError::UnsupportedComparison(op) => {
+                write!(f, "unsupported argument comparison '{op}'")
+            }
+            ProfileError::BadErrno(v) => write!(f, "bad errno value {v}"),
+            ProfileError::OtherArchitecture => {
+                f.write_str("the profile does not cover SCMP_ARCH_X86_64")
+            }
+            ProfileError::Rule(i, e) => write!(f, "syscalls[{i}]: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+fn action(name: &str, errno: Option<u16>) -> Result<Action, ProfileError> {
     Ok(match name {
         "SCMP_ACT_ALLOW" => Action::Allow,
         "SCMP_ACT_ERRNO" => Action::Errno(errno.unwrap_or(EPERM)),
@@ -86,11 +120,11 @@ fn action(name: &str, errno: Option<u16>) -> Result<Action, String> {
         "SCMP_ACT_KILL_PROCESS" => Action::KillProcess,
         "SCMP_ACT_TRAP" => Action::Trap,
         "SCMP_ACT_LOG" => Action::Log,
-        other => return Err(format!("unsupported seccomp action '{other}'")),
+        other => return Err(ProfileError::UnsupportedAction(other.to_string())),
     })
 }
 
-fn errno_of(v: Option<&Value>) -> Result<Option<u16>, String> {
+fn errno_of(v: Option<&Value>) -> Result<Option<u16>, ProfileError> {
     match v {
         None | Some(Value::Null) => Ok(None),
         Some(n) => n
@@ -98,7 +132,7 @@ fn errno_of(v: Option<&Value>) -> Result<Option<u16>, String> {
             .and_then(|n| u16::try_from(n).ok())
             .filter(|n| *n < 4096)
             .map(Some)
-            .ok_or_else(|| format!("bad errno value {n}")),
+            .ok_or_else(|| ProfileError::BadErrno(n.to_string())),
     }
 }
 
@@ -112,13 +146,13 @@ fn names_our_arch(list: &[Value]) -> bool {
 }
 
 /// Parses a Docker-format profile into a filter for x86_64.
-pub(super) fn parse(text: &str) -> Result<Filter, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+pub(super) fn parse(text: &str) -> Result<Filter, ProfileError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| ProfileError::Json(e.to_string()))?;
     let default_errno = errno_of(v.get("defaultErrnoRet"))?;
     let default = action(
         v.get("defaultAction")
             .and_then(Value::as_str)
-            .ok_or("'defaultAction' is required")?,
+            .ok_or(ProfileError::Field("'defaultAction' is required"))?,
         default_errno,
     )?;
     let mut arches: Vec<Value> = v
@@ -137,7 +171,7 @@ pub(super) fn parse(text: &str) -> Result<Filter, String> {
         }
     }
     if !arches.is_empty() && !names_our_arch(&arches) {
-        return Err("the profile does not cover SCMP_ARCH_X86_64".into());
+        return Err(ProfileError::OtherArchitecture);
     }
     let mut rules = Vec::new();
     for (i, rule) in v
@@ -147,12 +181,12 @@ pub(super) fn parse(text: &str) -> Result<Filter, String> {
         .flatten()
         .enumerate()
     {
-        parse_rule(rule, &mut rules).map_err(|e| format!("syscalls[{i}]: {e}"))?;
+        parse_rule(rule, &mut rules).map_err(|e| ProfileError::Rule(i, Box::new(e)))?;
     }
     Ok(Filter { default, rules })
 }
 
-fn parse_rule(rule: &Value, out: &mut Vec<Rule>) -> Result<(), String> {
+fn parse_rule(rule: &Value, out: &mut Vec<Rule>) -> Result<(), ProfileError> {
     // Conditions on capabilities we cannot judge here: such rules only widen Docker's allow
     // list for privileged containers, so leaving them out errs on the side of denying.
     let includes = rule.get("includes");
@@ -183,7 +217,7 @@ fn parse_rule(rule: &Value, out: &mut Vec<Rule>) -> Result<(), String> {
     let action = action(
         rule.get("action")
             .and_then(Value::as_str)
-            .ok_or("'action' is required")?,
+            .ok_or(ProfileError::Field("'action' is required"))?,
         errno_of(rule.get("errnoRet"))?,
     )?;
     let mut args = Vec::new();
@@ -198,7 +232,7 @@ fn parse_rule(rule: &Value, out: &mut Vec<Rule>) -> Result<(), String> {
             .and_then(Value::as_u64)
             .and_then(|i| u8::try_from(i).ok())
             .filter(|i| *i < 6)
-            .ok_or("args[].index must be 0-5")?;
+            .ok_or(ProfileError::Field("args[].index must be 0-5"))?;
         let value = a.get("value").and_then(Value::as_u64).unwrap_or(0);
         let value_two = a.get("valueTwo").and_then(Value::as_u64).unwrap_or(0);
         let op = match a.get("op").and_then(Value::as_str) {
@@ -208,8 +242,8 @@ fn parse_rule(rule: &Value, out: &mut Vec<Rule>) -> Result<(), String> {
                 mask: value,
                 value: value_two,
             },
-            Some(other) => return Err(format!("unsupported argument comparison '{other}'")),
-            None => return Err("args[].op is required".into()),
+            Some(other) => return Err(ProfileError::UnsupportedComparison(other.to_string())),
+            None => return Err(ProfileError::Field("args[].op is required")),
         };
         args.push(ArgCmp { index, op });
     }
@@ -307,6 +341,6 @@ mod tests {
         .is_err());
         let gt = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"],
             "action": "SCMP_ACT_ERRNO", "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_GT"}]}]}"#;
-        assert!(parse(gt).unwrap_err().contains("SCMP_CMP_GT"));
+        assert!(parse(gt).unwrap_err().to_string().contains("SCMP_CMP_GT"));
     }
 }
