@@ -17,6 +17,7 @@ pub mod isolator;
 pub mod launcher;
 pub mod provisioner;
 pub mod resources;
+pub mod slot_map;
 pub mod spec;
 pub mod stats;
 pub mod status;

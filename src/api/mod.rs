@@ -37,7 +37,6 @@ pub struct AgentInfo {
 }
 
 /// What a handler needs from the rest of the agent.
-#[derive(Debug)]
 pub struct Ctx<'a> {
     pub containerizer: &'a mut dyn Containerizer,
     pub registry: &'a Registry,
@@ -46,6 +45,16 @@ pub struct Ctx<'a> {
     /// Notices produced while handling a request (a KILL that ended a container at once),
     /// for the loop to hand to `Server::on_notices`.
     pub notices: Vec<Notice>,
+}
+
+// By hand: a derived Debug would need the containerizer's, which would pull the Debug code of
+// every container structure into the binary (about 20 KiB) for a value nobody prints.
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("notices", &self.notices)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A handler's answer: now, or when the containerizer says so.

@@ -8,7 +8,6 @@
 
 mod lines;
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -19,6 +18,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 
 use crate::event::Source;
+use crate::slot_map::SlotMap;
 use crate::sys::process;
 use crate::timer::{TimerKind, Timers};
 
@@ -133,7 +133,7 @@ impl Job {
 /// The running children.
 #[derive(Debug, Default)]
 pub struct Children {
-    jobs: HashMap<u32, Job>,
+    jobs: SlotMap<Job>,
     next: u32,
     /// Fire-and-forget helpers (`rm -rf`): reaped, never reported.
     background: Vec<Child>,
@@ -174,7 +174,7 @@ impl Children {
             }
         };
         self.next = self.next.wrapping_add(1).max(1);
-        while self.jobs.contains_key(&self.next) {
+        while self.jobs.contains_key(self.next) {
             self.next = self.next.wrapping_add(1).max(1);
         }
         let id = ChildId(self.next);
@@ -232,7 +232,7 @@ impl Children {
     /// Lets a child end on its own; its owner hears nothing more of it. Returns its pid if it
     /// still runs.
     pub fn detach(&mut self, id: ChildId, registry: &Registry) -> Option<i32> {
-        let job = self.jobs.get_mut(&id.0)?;
+        let job = self.jobs.get_mut(id.0)?;
         job.owner = None;
         if let Some(fd) = job.stdout.take() {
             let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
@@ -240,18 +240,18 @@ impl Children {
         if job.status.is_none() {
             return Some(job.pid);
         }
-        self.jobs.remove(&id.0);
+        self.jobs.remove(id.0);
         None
     }
 
     /// Whether `id` still runs for its owner.
     pub fn is_running(&self, id: ChildId) -> bool {
-        self.jobs.get(&id.0).is_some_and(|j| j.owner.is_some())
+        self.jobs.get(id.0).is_some_and(|j| j.owner.is_some())
     }
 
     /// A child's stdout is readable.
     pub fn on_ready(&mut self, id: u32, registry: &Registry) -> Vec<ChildEvent> {
-        let Some(job) = self.jobs.get_mut(&id) else {
+        let Some(job) = self.jobs.get_mut(id) else {
             return Vec::new();
         };
         let Some(fd) = job.stdout.as_ref() else {
@@ -287,13 +287,13 @@ impl Children {
             .filter_map(|(id, j)| match reap(j) {
                 Ok(Some(status)) => {
                     j.status = Some(status);
-                    Some(*id)
+                    Some(id)
                 }
                 Ok(None) => None,
                 Err(e) => {
                     log::warn!("Cannot reap helper pid {}: {e}", j.pid);
                     j.status = Some(process::status_signaled(libc::SIGKILL));
-                    Some(*id)
+                    Some(id)
                 }
             })
             .collect();
@@ -305,7 +305,7 @@ impl Children {
 
     /// A child's deadline passed: kill it if it still runs; its owner learns it timed out.
     pub fn on_deadline(&mut self, id: u32) {
-        if let Some(job) = self.jobs.get_mut(&id) {
+        if let Some(job) = self.jobs.get_mut(id) {
             if job.status.is_none() && job.owner.is_some() {
                 job.timed_out = true;
                 let _ = process::kill(job.pid, libc::SIGKILL);
@@ -323,13 +323,13 @@ impl Children {
     }
 
     fn take_finished(&mut self, id: u32) -> Option<ChildEvent> {
-        let job = self.jobs.get(&id)?;
+        let job = self.jobs.get(id)?;
         if job.owner.is_none() && job.status.is_some() {
-            self.jobs.remove(&id);
+            self.jobs.remove(id);
             return None;
         }
         let (owner, status, timed_out) = job.finished()?;
-        self.jobs.remove(&id);
+        self.jobs.remove(id);
         Some(ChildEvent::Finished {
             owner,
             status,

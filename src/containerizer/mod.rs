@@ -39,7 +39,7 @@ pub struct ContainerStatus {
 
 /// The containerizer interface. Every call runs in the event loop and returns without
 /// blocking; what takes longer comes back later as a [`Notice`].
-pub trait Containerizer: std::fmt::Debug {
+pub trait Containerizer {
     /// After an agent restart (`rebooted`: the host too): re-adopt, report and clean up.
     fn recover(&mut self, rebooted: bool, registry: &Registry, timers: &mut Timers) -> Recovered;
 

@@ -30,7 +30,6 @@ pub use feature::Feature;
 pub use ops::{LoopParts, Ops};
 pub use set::Isolators;
 
-use std::fmt::Debug;
 use std::path::Path;
 
 use crate::cgroups::{ContainerCgroup, Controller};
@@ -95,7 +94,7 @@ pub struct UsageCtx<'a> {
 pub type Limited = (u32, Limitation);
 
 /// The isolator interface. Every step but `name` is optional.
-pub trait Isolator: Debug {
+pub trait Isolator {
     fn name(&self) -> &'static str;
 
     /// The cgroup controller this isolator needs, if any.

@@ -18,9 +18,19 @@ use super::{
 };
 
 /// The isolators of this agent.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Isolators {
     list: Vec<Box<dyn Isolator>>,
+}
+
+// Their names, not their state: a Debug of every isolator's per-container state would be code
+// (float and path formatting) in the binary for a value nobody prints.
+impl std::fmt::Debug for Isolators {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.list.iter().map(|i| i.name()))
+            .finish()
+    }
 }
 
 impl Isolators {

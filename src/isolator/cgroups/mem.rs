@@ -2,12 +2,12 @@
 //! the container are watched (v1 `memory.oom_control` eventfd, v2 `memory.events` inotify) and
 //! end it with REASON_CONTAINER_LIMITATION_MEMORY, as Mesos's memory isolator does.
 
-use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::super::{ContainerCtx, Isolator, IsolatorError, Ops, Plan, PrepareCtx, UsageCtx};
 use crate::cgroups::Controller;
 use crate::resources::Resources;
+use crate::slot_map::SlotMap;
 use crate::stats::ResourceStatistics;
 use crate::status::{Limitation, Reason};
 use crate::sys::notify;
@@ -17,7 +17,7 @@ const MB: u64 = 1024 * 1024;
 #[derive(Debug, Default)]
 pub struct CgroupsMem {
     /// The OOM notification fd of each watched container, by slot.
-    watches: HashMap<u32, OwnedFd>,
+    watches: SlotMap<OwnedFd>,
 }
 
 impl CgroupsMem {
@@ -25,7 +25,7 @@ impl CgroupsMem {
         let Some(cg) = ctx.cgroup else {
             return Ok(());
         };
-        if ctx.resources.mem_mb <= 0.0 || self.watches.contains_key(&ctx.slot) {
+        if ctx.resources.mem_mb <= 0.0 || self.watches.contains_key(ctx.slot) {
             return Ok(());
         }
         let fd = match cg.oom_watch() {
@@ -78,7 +78,7 @@ impl Isolator for CgroupsMem {
     }
 
     fn on_ready(&mut self, ctx: &ContainerCtx<'_>, _ops: &mut Ops<'_>) -> Option<Limitation> {
-        if let Some(fd) = self.watches.get(&ctx.slot) {
+        if let Some(fd) = self.watches.get(ctx.slot) {
             notify::drain(fd.as_raw_fd());
         }
         let cg = ctx.cgroup?;
@@ -96,7 +96,7 @@ impl Isolator for CgroupsMem {
     }
 
     fn cleanup(&mut self, ctx: &ContainerCtx<'_>, ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
-        if let Some(fd) = self.watches.remove(&ctx.slot) {
+        if let Some(fd) = self.watches.remove(ctx.slot) {
             ops.unwatch(fd.as_raw_fd());
         }
         Ok(())

@@ -3,7 +3,6 @@
 //! and burns IOPS in bursts, §10 item 5). With `--enforce_container_disk_quota`, a container
 //! over its `disk` resource is destroyed with REASON_CONTAINER_LIMITATION_DISK.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::super::{ContainerCtx, Isolator, IsolatorError, Limited, Ops, UsageCtx};
 use super::{disk_limit, disk_limitation};
 use crate::children::{ChildEvent, ChildId, Program};
+use crate::slot_map::SlotMap;
 use crate::stats::ResourceStatistics;
 
 /// The shortest pause between two ticks.
@@ -20,7 +20,7 @@ const MIN_TICK: Duration = Duration::from_millis(10);
 pub struct DiskDu {
     interval: Duration,
     enforce: bool,
-    sandboxes: HashMap<u32, Sandbox>,
+    sandboxes: SlotMap<Sandbox>,
     /// The one `du` that may run: for which slot, and what it reported so far.
     running: Option<DuRun>,
     /// Finished `du` runs (a metric; the benchmark divides their CPU time by it).
@@ -49,14 +49,14 @@ impl DiskDu {
         DiskDu {
             interval,
             enforce,
-            sandboxes: HashMap::new(),
+            sandboxes: SlotMap::default(),
             running: None,
             passes: 0,
         }
     }
 
     fn track(&mut self, ctx: &ContainerCtx<'_>) {
-        self.sandboxes.entry(ctx.slot).or_insert_with(|| Sandbox {
+        self.sandboxes.get_or_insert_with(ctx.slot, || Sandbox {
             path: ctx.sandbox.to_path_buf(),
             disk_mb: ctx.resources.disk_mb,
             limit: disk_limit(ctx.resources),
@@ -69,7 +69,7 @@ impl DiskDu {
     fn due(&self, running: &[u32]) -> Option<u32> {
         running
             .iter()
-            .filter_map(|slot| Some((*slot, self.sandboxes.get(slot)?.measured)))
+            .filter_map(|slot| Some((*slot, self.sandboxes.get(*slot)?.measured)))
             .filter(|(_, at)| at.is_none_or(|t| t.elapsed() >= self.interval))
             .min_by_key(|(_, at)| *at)
             .map(|(slot, _)| slot)
@@ -78,7 +78,7 @@ impl DiskDu {
     /// `du` of the sandbox in `slot` has finished: book it, enforce the quota.
     fn finished(&mut self, run: DuRun) -> Vec<Limited> {
         self.passes += 1;
-        let Some(sandbox) = self.sandboxes.get_mut(&run.slot) else {
+        let Some(sandbox) = self.sandboxes.get_mut(run.slot) else {
             return Vec::new();
         };
         let Some(kib) = run.kib else {
@@ -130,7 +130,7 @@ impl Isolator for DiskDu {
         let Some(slot) = self.due(running) else {
             return Vec::new();
         };
-        let Some(sandbox) = self.sandboxes.get_mut(&slot) else {
+        let Some(sandbox) = self.sandboxes.get_mut(slot) else {
             return Vec::new();
         };
         sandbox.measured = Some(Instant::now());
@@ -183,12 +183,12 @@ impl Isolator for DiskDu {
         if limit > 0 {
             out.disk_limit_bytes = Some(limit);
         }
-        out.disk_used_bytes = self.sandboxes.get(&ctx.slot).and_then(|s| s.used);
+        out.disk_used_bytes = self.sandboxes.get(ctx.slot).and_then(|s| s.used);
         Ok(())
     }
 
     fn cleanup(&mut self, ctx: &ContainerCtx<'_>, ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
-        self.sandboxes.remove(&ctx.slot);
+        self.sandboxes.remove(ctx.slot);
         if let Some(run) = self.running.take_if(|r| r.slot == ctx.slot) {
             ops.kill(run.child);
         }

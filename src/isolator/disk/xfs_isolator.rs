@@ -4,7 +4,6 @@
 //! walk that takes the sandbox's files out of the project runs in a forked child (a sandbox can
 //! hold millions of files), and the ID is free once that child succeeds.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use super::xfs::{reset_tree, XfsQuota};
 use super::{disk_limit, disk_limitation};
 use crate::children::{ChildEvent, Program};
 use crate::config::Flags;
+use crate::slot_map::SlotMap;
 use crate::stats::ResourceStatistics;
 
 #[derive(Debug)]
@@ -24,10 +24,10 @@ pub struct DiskXfs {
     kill: bool,
     interval: Duration,
     /// The sandbox and `disk` resource of each container with a project, by slot.
-    sandboxes: HashMap<u32, (PathBuf, f64)>,
+    sandboxes: SlotMap<(PathBuf, f64)>,
     /// Project resets running in forked children, by slot: their IDs stay reserved until they
     /// end.
-    resets: HashMap<u32, (u32, PathBuf)>,
+    resets: SlotMap<(u32, PathBuf)>,
 }
 
 impl DiskXfs {
@@ -44,8 +44,8 @@ impl DiskXfs {
             quota,
             kill: flags.xfs_kill_containers,
             interval: flags.container_disk_watch_interval,
-            sandboxes: HashMap::new(),
-            resets: HashMap::new(),
+            sandboxes: SlotMap::default(),
+            resets: SlotMap::default(),
         })
     }
 
@@ -100,7 +100,7 @@ impl Isolator for DiskXfs {
         running
             .iter()
             .filter_map(|slot| {
-                let (sandbox, disk_mb) = self.sandboxes.get(slot)?;
+                let (sandbox, disk_mb) = self.sandboxes.get(*slot)?;
                 let (used, limit) = self.used(sandbox)?;
                 (limit > 0 && used >= limit)
                     .then(|| (*slot, disk_limitation(*disk_mb, used, limit)))
@@ -124,7 +124,7 @@ impl Isolator for DiskXfs {
     /// The limit is lifted at once; the files leave the project in a forked child. Called
     /// again at REMOVE: a project whose reset failed is retried then.
     fn cleanup(&mut self, ctx: &ContainerCtx<'_>, ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
-        self.sandboxes.remove(&ctx.slot);
+        self.sandboxes.remove(ctx.slot);
         let Some(projid) = self.quota.begin_cleanup(ctx.sandbox) else {
             return Ok(());
         };
@@ -156,7 +156,7 @@ impl Isolator for DiskXfs {
     /// A project reset ended: its ID is free (or stays reserved, if it failed).
     fn on_child(&mut self, slot: u32, event: ChildEvent, _ops: &mut Ops<'_>) -> Vec<Limited> {
         if let ChildEvent::Finished { status, .. } = event {
-            if let Some((projid, sandbox)) = self.resets.remove(&slot) {
+            if let Some((projid, sandbox)) = self.resets.remove(slot) {
                 let reset = crate::sys::process::decode_status(status) == (Some(0), None);
                 self.quota.finish_cleanup(&sandbox, projid, reset);
             }
