@@ -3,6 +3,7 @@
 
 pub mod caps;
 pub mod fd;
+pub mod fs;
 pub mod mount;
 pub mod notify;
 pub mod process;
@@ -50,6 +51,28 @@ impl_is_minus_one! { i32 i64 isize }
 pub fn getpid() -> i32 {
     // SAFETY: getpid has no preconditions and cannot fail.
     unsafe { libc::getpid() }
+}
+
+fn sysconf(name: libc::c_int) -> Option<u64> {
+    // SAFETY: sysconf takes an integer name and touches no memory of ours.
+    let v = unsafe { libc::sysconf(name) };
+    u64::try_from(v).ok().filter(|v| *v > 0)
+}
+
+/// Clock ticks per second (USER_HZ, the unit of /proc stat times and v1 `cpuacct.stat`);
+/// `None` if sysconf does not know it.
+pub fn clock_ticks() -> Option<u64> {
+    sysconf(libc::_SC_CLK_TCK)
+}
+
+/// The page size in bytes, if sysconf knows it.
+pub fn page_size() -> Option<u64> {
+    sysconf(libc::_SC_PAGESIZE)
+}
+
+/// The number of online CPUs, if sysconf knows it.
+pub fn online_cpus() -> Option<u64> {
+    sysconf(libc::_SC_NPROCESSORS_ONLN)
 }
 
 /// Seconds since the epoch, as Mesos's `timestamp` fields.
