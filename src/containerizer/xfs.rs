@@ -92,25 +92,24 @@ impl Containerizer {
         let Some(projid) = watch.quota.begin_cleanup(sandbox) else {
             return;
         };
-        // SAFETY: the agent is single-threaded; the child only walks the tree, logs and leaves
-        // with exit_now.
-        match unsafe { process::fork() } {
-            Ok(None) => {
-                // Not the agent's sockets and lock: an agent restarted meanwhile must get them.
-                crate::sys::fd::close_all_except(&[0, 1, 2]);
-                let code = match reset_tree(sandbox) {
-                    Ok(()) => 0,
-                    Err((path, e)) => {
-                        log::warn!(
-                            "disk/xfs: cannot reset the project of {}: {e}",
-                            path.display()
-                        );
-                        1
-                    }
-                };
-                process::exit_now(code)
-            }
-            Ok(Some(pid)) => watch.resets.push(Reset {
+        // The child only walks the tree, logs and leaves with exit_now.
+        let forked = process::fork_child(|| {
+            // Not the agent's sockets and lock: an agent restarted meanwhile must get them.
+            crate::sys::fd::close_all_except(&[0, 1, 2]);
+            let code = match reset_tree(sandbox) {
+                Ok(()) => 0,
+                Err((path, e)) => {
+                    log::warn!(
+                        "disk/xfs: cannot reset the project of {}: {e}",
+                        path.display()
+                    );
+                    1
+                }
+            };
+            process::exit_now(code)
+        });
+        match forked {
+            Ok(pid) => watch.resets.push(Reset {
                 pid,
                 projid,
                 sandbox: sandbox.to_path_buf(),

@@ -1,5 +1,11 @@
 //! The OS layer: every libc call of the agent lives below this module, each `unsafe` block with a
 //! `SAFETY:` comment. Everything above calls the safe, typed functions exported here.
+//!
+//! `process::clone_child` and `process::fork_child` are safe functions because of one
+//! invariant of the whole crate: the agent and its container inits never start a thread (one
+//! mio loop; slow work goes to child processes), so a forked child may run arbitrary code
+//! before exec. Their child closures return `Infallible`: they exec or call `exit_now`, and
+//! never unwind back into the parent's stack.
 
 pub mod caps;
 pub mod fd;
