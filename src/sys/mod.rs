@@ -11,6 +11,7 @@ pub mod caps;
 pub mod fd;
 pub mod fs;
 pub mod mount;
+pub mod mountinfo;
 pub mod notify;
 pub mod process;
 pub mod quota;
