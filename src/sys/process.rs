@@ -5,6 +5,9 @@ use std::convert::Infallible;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::unistd::{Gid, Uid};
 
 use super::{cvt, cvt_retry, signal};
 
@@ -333,17 +336,15 @@ pub fn set_name(name: &CStr) {
 pub fn switch_user(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
     // SAFETY: `groups` is a valid slice of gid_t for its length.
     cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })?;
-    // SAFETY: integer arguments only.
-    cvt(unsafe { libc::setresgid(gid, gid, gid) })?;
-    // SAFETY: integer arguments only.
-    cvt(unsafe { libc::setresuid(uid, uid, uid) })?;
+    let (gid, uid) = (Gid::from_raw(gid), Uid::from_raw(uid));
+    nix::unistd::setresgid(gid, gid, gid)?;
+    nix::unistd::setresuid(uid, uid, uid)?;
     Ok(())
 }
 
 /// sethostname(2) in the caller's UTS namespace.
 pub fn set_hostname(name: &[u8]) -> io::Result<()> {
-    // SAFETY: the pointer and length describe `name`.
-    cvt(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })?;
+    nix::unistd::sethostname(std::ffi::OsStr::from_bytes(name))?;
     Ok(())
 }
 

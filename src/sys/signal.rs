@@ -2,68 +2,39 @@
 //! synchronously) and for every forked child (which must not keep the agent's handlers).
 
 use std::io;
-use std::mem::MaybeUninit;
 
-use super::cvt;
-
-/// A full signal set.
-fn full_set() -> libc::sigset_t {
-    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigfillset initialises the set it is given.
-    unsafe {
-        libc::sigfillset(set.as_mut_ptr());
-        set.assume_init()
-    }
-}
-
-fn empty_set() -> libc::sigset_t {
-    let mut set = MaybeUninit::<libc::sigset_t>::uninit();
-    // SAFETY: sigemptyset initialises the set it is given.
-    unsafe {
-        libc::sigemptyset(set.as_mut_ptr());
-        set.assume_init()
-    }
-}
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 
 /// The signal mask a thread had before [`block_all_saving`].
-#[derive(Clone, Copy)]
-pub struct SavedMask(libc::sigset_t);
-
-impl std::fmt::Debug for SavedMask {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SavedMask")
-    }
-}
+#[derive(Debug, Clone, Copy)]
+pub struct SavedMask(SigSet);
 
 /// Blocks every signal, returning the mask to [`restore`] afterwards.
 pub fn block_all_saving() -> io::Result<SavedMask> {
-    let set = full_set();
-    let mut old = empty_set();
-    // SAFETY: `set` is an initialised sigset and `old` a valid one for the kernel to overwrite.
-    cvt(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, &mut old) })?;
+    let mut old = SigSet::empty();
+    sigprocmask(
+        SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    )?;
     Ok(SavedMask(old))
 }
 
 /// Sets the mask back to `saved`. Allocates nothing (runs in a freshly cloned child). It
 /// cannot fail: SIG_SETMASK with a valid set has no error case.
 pub fn restore(saved: &SavedMask) {
-    // SAFETY: `saved.0` is a sigset the kernel filled; the old mask is not wanted.
-    unsafe { libc::sigprocmask(libc::SIG_SETMASK, &saved.0, std::ptr::null_mut()) };
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&saved.0), None);
 }
 
 /// Blocks every signal in the calling thread.
 pub fn block_all() -> io::Result<()> {
-    let set = full_set();
-    // SAFETY: `set` is an initialised sigset; the old mask is not wanted.
-    cvt(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) })?;
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), None)?;
     Ok(())
 }
 
 /// Unblocks every signal.
 pub fn unblock_all() -> io::Result<()> {
-    let set = empty_set();
-    // SAFETY: as block_all.
-    cvt(unsafe { libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut()) })?;
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)?;
     Ok(())
 }
 
@@ -101,10 +72,10 @@ pub fn reset_dispositions() {
 
 /// Waits for any signal (all must be blocked): returns its number.
 pub fn wait_any() -> io::Result<i32> {
-    let set = full_set();
+    let set = SigSet::all();
     loop {
-        // SAFETY: `set` is initialised; info may be NULL.
-        let r = unsafe { libc::sigwaitinfo(&set, std::ptr::null_mut()) };
+        // SAFETY: `set` is an initialised sigset (SigSet is a sigset_t); info may be NULL.
+        let r = unsafe { libc::sigwaitinfo(set.as_ref(), std::ptr::null_mut()) };
         if r >= 0 {
             return Ok(r);
         }
