@@ -1,4 +1,5 @@
 //! `mesolite`: the agent (`mesolite agent`) and the CLI verbs that talk to it.
+#![deny(unsafe_code)]
 
 use std::process::ExitCode;
 

@@ -211,7 +211,7 @@ fn network_infos_are_checked_and_need_a_network_isolator() {
     );
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(
-        r.text(),
+        r.text().trim_end(),
         "'network_infos' needs the 'network/cni' isolator, which is not in --isolation"
     );
     // Malformed ones are refused with the field named.

@@ -300,3 +300,44 @@ fn the_agent_lowers_its_oom_score_and_containers_get_the_default() {
         "0"
     );
 }
+
+/// The agent blocks every signal around the clone (so that none of its handlers runs in the
+/// child) and the child resets them: a task starts with nothing blocked or ignored, under both
+/// launchers, and the agent's own mask is back as it was.
+#[test]
+fn tasks_start_with_no_blocked_or_ignored_signals() {
+    if !root_or_skip("signal_state") {
+        return;
+    }
+    for flags in [
+        &["--launcher=linux"][..],
+        &["--launcher=posix", "--isolation=posix/cpu,posix/mem"],
+    ] {
+        let launcher = flags[0];
+        let agent = Agent::start(flags);
+        let pid = agent.child.as_ref().unwrap().id();
+        let agent_mask = || {
+            std::fs::read_to_string(format!("/proc/{pid}/status"))
+                .unwrap()
+                .lines()
+                .find(|l| l.starts_with("SigBlk:"))
+                .map(str::to_string)
+                .unwrap()
+        };
+        let before = agent_mask();
+        let r = agent.call(json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+            "container_id": {"value": "sigs"},
+            "command": {"value": "/bin/grep", "shell": false,
+                        "arguments": ["grep", "-E", "^Sig(Blk|Ign):", "/proc/self/status"]}}}));
+        assert_eq!(r.status, 200, "{launcher}: {}", r.text());
+        assert_eq!(agent.wait_json("sigs")["exit_status"], 0, "{launcher}");
+        let out = std::fs::read_to_string(agent.sandbox("sigs").join("stdout")).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            ["SigBlk:\t0000000000000000", "SigIgn:\t0000000000000000"],
+            "{launcher}: {out}"
+        );
+        assert_eq!(agent_mask(), before, "{launcher}");
+    }
+}

@@ -9,7 +9,6 @@ mod v1;
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use mio::net::UnixListener;
@@ -127,7 +126,7 @@ impl Server {
                 );
                 continue;
             }
-            let peer = crate::sys::socket::peer_cred(stream.as_raw_fd()).ok();
+            let peer = crate::sys::socket::peer_cred(&stream).ok();
             let slot = self.next_conn;
             self.next_conn = self.next_conn.wrapping_add(1).max(1);
             if let Err(e) = registry.register(

@@ -1,6 +1,5 @@
 //! One container's cgroup(s): limits, attach, kill, destroy and usage, dispatched to v1 or v2.
 
-use std::io;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -200,11 +199,7 @@ pub(super) fn cfs_quota_us(cpus: f64) -> u64 {
 /// USER_HZ, the unit of v1 `cpuacct.stat`.
 pub(super) fn clock_ticks() -> u64 {
     static TICKS: OnceLock<u64> = OnceLock::new();
-    *TICKS.get_or_init(|| {
-        // SAFETY: sysconf reads a configuration value; it takes no pointers.
-        let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        u64::try_from(ticks).ok().filter(|t| *t > 0).unwrap_or(100)
-    })
+    *TICKS.get_or_init(|| crate::sys::clock_ticks().unwrap_or(100))
 }
 
 /// SIGKILL to one process; one that already exited (ESRCH) is fine.
@@ -213,15 +208,11 @@ pub(super) fn sigkill(pid: i32) -> Result<(), CgroupError> {
     if pid <= 0 {
         return Ok(());
     }
-    // SAFETY: kill takes two integers and touches no memory of this process.
-    if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
-        return Ok(());
-    }
-    let source = io::Error::last_os_error();
-    if source.raw_os_error() == Some(libc::ESRCH) {
-        Ok(())
-    } else {
-        Err(CgroupError::Kill { pid, source })
+    match crate::sys::process::kill(pid, libc::SIGKILL) {
+        Err(source) if source.raw_os_error() != Some(libc::ESRCH) => {
+            Err(CgroupError::Kill { pid, source })
+        }
+        _ => Ok(()),
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::sys::mountinfo;
+
 /// What kind of cgroup filesystem a mount is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum MountKind {
@@ -30,66 +32,23 @@ impl CgroupMount {
 }
 
 /// The cgroup mounts listed in a mountinfo text, in order. Malformed lines are skipped.
-///
-/// A line reads `id parent maj:min root mount_point options [optional...] - fstype source super_options`.
 pub(super) fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
-    let mut mounts = Vec::new();
-    for line in text.lines() {
-        let Some((before, after)) = line.split_once(" - ") else {
-            continue;
-        };
-        let Some(mount_point) = before.split(' ').nth(4) else {
-            continue;
-        };
-        let mut after = after.split(' ');
-        let (Some(fstype), Some(_source), Some(super_options)) =
-            (after.next(), after.next(), after.next())
-        else {
-            continue;
-        };
-        let kind = match fstype {
-            "cgroup" => MountKind::V1 {
-                options: super_options.split(',').map(str::to_owned).collect(),
-            },
-            "cgroup2" => MountKind::V2,
-            _ => continue,
-        };
-        mounts.push(CgroupMount {
-            mount_point: PathBuf::from(unescape(mount_point)),
-            kind,
-        });
-    }
-    mounts
-}
-
-/// Undoes mountinfo's octal escapes (`\040` for a space, `\011`, `\012`, `\134`).
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes.get(i + 1..i + 4).and_then(|digits| {
-            digits
-                .iter()
-                .try_fold(0u16, |acc, &d| {
-                    (b'0'..=b'7')
-                        .contains(&d)
-                        .then(|| acc * 8 + u16::from(d - b'0'))
-                })
-                .and_then(|value| u8::try_from(value).ok())
-        });
-        match (bytes[i], octal) {
-            (b'\\', Some(byte)) => {
-                out.push(byte);
-                i += 4;
-            }
-            (byte, _) => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    mountinfo::parse(text)
+        .into_iter()
+        .filter_map(|mount| {
+            let kind = match mount.fs_type.as_str() {
+                "cgroup" => MountKind::V1 {
+                    options: mount.super_options.split(',').map(str::to_owned).collect(),
+                },
+                "cgroup2" => MountKind::V2,
+                _ => return None,
+            };
+            Some(CgroupMount {
+                mount_point: mount.mount_point,
+                kind,
+            })
+        })
+        .collect()
 }
 
 /// Among `candidates`, the one at `hierarchy`, else one under it, else the first: a host may
@@ -279,7 +238,6 @@ mod tests {
         let mounts = parse_mountinfo(text);
         assert_eq!(mounts.len(), 1);
         assert_eq!(mounts[0].mount_point, Path::new("/tmp/my cgroups"));
-        assert_eq!(unescape("a\\134b\\9"), "a\\b\\9");
     }
 
     #[test]

@@ -27,8 +27,7 @@ impl Host {
         let lock = KERNEL
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        // SAFETY: geteuid has no arguments and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
+        if crate::sys::user::euid() != 0 {
             eprintln!("skipping {test}: not root");
             return None;
         }
@@ -268,8 +267,7 @@ fn test_kernel_v2_core_files_on_the_unified_mount() {
     let _lock = KERNEL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    // SAFETY: geteuid has no arguments and cannot fail.
-    if unsafe { libc::geteuid() } != 0 {
+    if crate::sys::user::euid() != 0 {
         eprintln!("skipping {test}: not root");
         return;
     }

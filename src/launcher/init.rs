@@ -18,7 +18,7 @@ use crate::sys::{fd, mount, signal};
 const SETUP_FAILED: i32 = 127;
 
 pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -> ! {
-    signal::reset_dispositions();
+    // The clone reset every disposition to SIG_DFL; the init waits for signals synchronously.
     if signal::block_all().is_err() {
         process::exit_now(SETUP_FAILED);
     }
@@ -60,10 +60,8 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
     process::set_name(c"mesolite-init");
     process::set_cmdline(std::path::Path::new("/proc"), &spec.title);
 
-    // SAFETY: this process is single-threaded; the child execs or calls exit_now.
-    let task = match unsafe { process::fork() } {
-        Ok(None) => exec_task(&spec, &report),
-        Ok(Some(pid)) => pid,
+    let task = match process::fork_child(|| exec_task(&spec, &report)) {
+        Ok(pid) => pid,
         Err(e) => fail(
             &report,
             &format!("Failed to fork the task: {}", strip_os(&e)),

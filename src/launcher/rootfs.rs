@@ -8,9 +8,8 @@ use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::ptr;
 
-use crate::sys::mount;
+use crate::sys::{mount, process};
 
 /// Parts of /proc the task may read but not write (Mesos's list).
 const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
@@ -187,27 +186,13 @@ fn mount_fs(
     data: Option<&CStr>,
 ) -> Result<(), String> {
     let t = cpath(target)?;
-    let data_ptr = data.map_or(ptr::null(), |d| d.as_ptr().cast());
-    // SAFETY: every string is a valid NUL-terminated C string that outlives the call; data is
-    // NULL or such a string.
-    let ret = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            t.as_ptr(),
-            fstype.as_ptr(),
-            flags,
-            data_ptr,
-        )
-    };
-    if ret != 0 {
-        let e = io::Error::last_os_error();
-        return Err(fail(
+    mount::mount(source, &t, fstype, flags, data).map_err(|e| {
+        fail(
             &format!("mount {} at", fstype.to_string_lossy()),
             target,
             &e,
-        ));
-    }
-    Ok(())
+        )
+    })
 }
 
 /// `chdir(root); pivot_root(".", "."); umount2(".", MNT_DETACH); chdir("/")`: the old root is
@@ -215,25 +200,10 @@ fn mount_fs(
 /// bind backend's is read-only).
 fn pivot_into(root: &Path) -> Result<(), String> {
     let r = cpath(root)?;
-    // SAFETY: valid C string.
-    if unsafe { libc::chdir(r.as_ptr()) } != 0 {
-        return Err(fail("chdir into", root, &io::Error::last_os_error()));
-    }
-    // SAFETY: pivot_root takes two valid C strings; "." for both is the documented idiom.
-    if unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) } != 0 {
-        return Err(fail("pivot_root into", root, &io::Error::last_os_error()));
-    }
-    // SAFETY: valid C string; MNT_DETACH lazily removes the old root stacked on ".".
-    if unsafe { libc::umount2(c".".as_ptr(), libc::MNT_DETACH) } != 0 {
-        return Err(fail(
-            "detach the old root from",
-            root,
-            &io::Error::last_os_error(),
-        ));
-    }
-    // SAFETY: valid C string.
-    if unsafe { libc::chdir(c"/".as_ptr()) } != 0 {
-        return Err(fail("chdir to / in", root, &io::Error::last_os_error()));
-    }
-    Ok(())
+    process::chdir(&r).map_err(|e| fail("chdir into", root, &e))?;
+    // "." for both is the documented idiom.
+    mount::pivot_root(c".", c".").map_err(|e| fail("pivot_root into", root, &e))?;
+    // MNT_DETACH lazily removes the old root stacked on ".".
+    mount::umount2(c".", true).map_err(|e| fail("detach the old root from", root, &e))?;
+    process::chdir(c"/").map_err(|e| fail("chdir to / in", root, &e))
 }

@@ -6,7 +6,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::{init, LaunchError};
 use crate::sys::fd;
-use crate::sys::process::{self, CStringArray, CloneResult, Cloned};
+use crate::sys::process::{self, CStringArray, Cloned};
 
 /// Everything the child needs, prepared by the containerizer.
 #[derive(Debug)]
@@ -73,36 +73,26 @@ pub fn spawn(spec: LaunchSpec, wait_release: bool) -> Result<Spawned, LaunchErro
     let (report_r, report_w) = fd::pipe(true).map_err(LaunchError::Pipe)?;
     let (release_r, release_w) = fd::pipe(false).map_err(LaunchError::Pipe)?;
     let cgroup_raw: Option<RawFd> = spec.cgroup_fd.as_ref().map(|f| f.as_raw_fd());
-    // SAFETY: the agent is single-threaded; the child runs `init::run`, which never returns.
-    let cloned = unsafe { process::clone_child(spec.namespaces, cgroup_raw) }.map_err(|err| {
-        LaunchError::Clone {
-            flags: spec.namespaces,
-            err,
-        }
-    })?;
-    match cloned {
-        CloneResult::Child => {
-            drop(report_r);
-            drop(release_w);
-            let release = if wait_release { Some(release_r) } else { None };
-            init::run(spec, release, report_w)
-        }
-        CloneResult::Parent(Cloned {
-            pid,
-            pidfd,
-            in_cgroup,
-        }) => {
-            drop(report_w);
-            drop(release_r);
-            Ok(Spawned {
-                pid,
-                pidfd,
-                exec_report: report_r,
-                release: if wait_release { Some(release_w) } else { None },
-                in_cgroup,
-            })
-        }
-    }
+    let flags = spec.namespaces;
+    let release = if wait_release { Some(release_r) } else { None };
+    // The closure owns the child's ends and the spec (with the cgroup fd), so the parent's
+    // copies close when clone_child drops it; the parent's ends (report_r, release_w) are
+    // closed in the child by the init's close_all_except.
+    let Cloned {
+        pid,
+        pidfd,
+        in_cgroup,
+    } = process::clone_child(flags, cgroup_raw, move || {
+        init::run(spec, release, report_w)
+    })
+    .map_err(|err| LaunchError::Clone { flags, err })?;
+    Ok(Spawned {
+        pid,
+        pidfd,
+        exec_report: report_r,
+        release: if wait_release { Some(release_w) } else { None },
+        in_cgroup,
+    })
 }
 
 /// Lets a child waiting on its release pipe go on.

@@ -2,11 +2,8 @@
 //! `Containerizer::resources` does: all online CPUs, RAM and work-dir disk minus headroom for
 //! the system, and ports 31000-32000.
 
-use std::ffi::CString;
 use std::fs;
 use std::io;
-use std::mem::MaybeUninit;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use super::{Partial, PortRange, Resources, ResourcesError};
@@ -88,15 +85,10 @@ fn detect_cpus(cpuinfo: &Path) -> Result<u64, ResourcesError> {
     if count > 0 {
         return Ok(count);
     }
-    // SAFETY: sysconf takes an integer name and touches no memory of ours.
-    let online = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
-    u64::try_from(online)
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or(ResourcesError::ParseProc {
-            path: cpuinfo.to_path_buf(),
-            reason: "no processor lines, and sysconf does not know the CPU count",
-        })
+    crate::sys::online_cpus().ok_or(ResourcesError::ParseProc {
+        path: cpuinfo.to_path_buf(),
+        reason: "no processor lines, and sysconf does not know the CPU count",
+    })
 }
 
 /// `MemTotal:  16318016 kB`, in bytes.
@@ -125,20 +117,7 @@ fn filesystem_size(path: &Path) -> Result<u64, ResourcesError> {
         path: existing.clone(),
         err,
     };
-    let c_path = CString::new(existing.as_os_str().as_bytes())
-        .map_err(|err| statvfs_error(io::Error::new(io::ErrorKind::InvalidInput, err)))?;
-    let mut stat = MaybeUninit::<libc::statvfs>::zeroed();
-    // SAFETY: `c_path` is a NUL-terminated string that outlives the call, and `stat` points to
-    // writable memory sized and aligned for a `statvfs`.
-    let rc = unsafe { libc::statvfs(c_path.as_ptr(), stat.as_mut_ptr()) };
-    if rc != 0 {
-        return Err(statvfs_error(io::Error::last_os_error()));
-    }
-    // SAFETY: statvfs returned 0, so it filled the struct (which was zeroed before anyway,
-    // and all-zero is a valid statvfs).
-    let stat = unsafe { stat.assume_init() };
-    #[allow(clippy::unnecessary_cast)] // the field widths differ between targets
-    Ok((stat.f_blocks as u64).saturating_mul(stat.f_frsize as u64))
+    crate::sys::fs::filesystem_size(&existing).map_err(statvfs_error)
 }
 
 /// The work dir may not exist before the agent's first start; its filesystem is that of the

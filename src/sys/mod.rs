@@ -1,9 +1,35 @@
 //! The OS layer: every libc call of the agent lives below this module, each `unsafe` block with a
 //! `SAFETY:` comment. Everything above calls the safe, typed functions exported here.
+//!
+//! Through `nix` (its safe wrappers; none of them allocates for the `&CStr`/slice arguments
+//! used between clone and exec): mount, umount2, pivot_root, sethostname, setresuid/setresgid,
+//! signal masks (sigprocmask), SO_PEERCRED, getpwnam_r/getgrnam_r/getgrouplist (`User`,
+//! `Group`), getrlimit/setrlimit, geteuid.
+//!
+//! Raw libc, where nix has nothing or does not fit:
+//! * clone3 (CLONE_INTO_CGROUP, CLONE_PIDFD), pidfd_open, pidfd_send_signal, close_range,
+//!   quotactl (XFS project quotas), seccomp, capabilities, prctl, inotify, eventfd: no nix API.
+//! * kill and sigwaitinfo: nix's `Signal` enum has no real-time signals, which the init
+//!   forwards to the task; the disposition reset calls rt_sigaction itself (glibc's refuses
+//!   signals 32 and 33, see `signal::reset_dispositions`).
+//! * setgroups: nix's takes `&[Gid]`, and the child that calls it holds `&[u32]` and must not
+//!   allocate a converted copy.
+//! * fork, execve, waitpid, _exit, pipe2, dup2, read/write/open/openat, renameat, flock,
+//!   fcntl: on the path between clone and exec, on raw descriptors (nix's take `AsFd`), or
+//!   plain enough that a wrapper would add nothing.
+//! * statfs/statvfs, mknod, xattrs, FICLONE, sysconf, chown: small, already typed here.
+//!
+//! `process::clone_child` and `process::fork_child` are safe functions because of one
+//! invariant of the whole crate: the agent and its container inits never start a thread (one
+//! mio loop; slow work goes to child processes), so a forked child may run arbitrary code
+//! before exec. Their child closures return `Infallible`: they exec or call `exit_now`, and
+//! never unwind back into the parent's stack.
 
 pub mod caps;
 pub mod fd;
+pub mod fs;
 pub mod mount;
+pub mod mountinfo;
 pub mod notify;
 pub mod process;
 pub mod quota;
@@ -51,6 +77,28 @@ impl_is_minus_one! { i32 i64 isize }
 pub fn getpid() -> i32 {
     // SAFETY: getpid has no preconditions and cannot fail.
     unsafe { libc::getpid() }
+}
+
+fn sysconf(name: libc::c_int) -> Option<u64> {
+    // SAFETY: sysconf takes an integer name and touches no memory of ours.
+    let v = unsafe { libc::sysconf(name) };
+    u64::try_from(v).ok().filter(|v| *v > 0)
+}
+
+/// Clock ticks per second (USER_HZ, the unit of /proc stat times and v1 `cpuacct.stat`);
+/// `None` if sysconf does not know it.
+pub fn clock_ticks() -> Option<u64> {
+    sysconf(libc::_SC_CLK_TCK)
+}
+
+/// The page size in bytes, if sysconf knows it.
+pub fn page_size() -> Option<u64> {
+    sysconf(libc::_SC_PAGESIZE)
+}
+
+/// The number of online CPUs, if sysconf knows it.
+pub fn online_cpus() -> Option<u64> {
+    sysconf(libc::_SC_NPROCESSORS_ONLN)
 }
 
 /// Seconds since the epoch, as Mesos's `timestamp` fields.

@@ -1,11 +1,15 @@
 //! Processes: clone3 into namespaces (and straight into a cgroup), pidfds, waiting, signals,
 //! and the calls a forked child makes before exec.
 
+use std::convert::Infallible;
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 
-use super::{cvt, cvt_retry};
+use nix::unistd::{Gid, Uid};
+
+use super::{cvt, cvt_retry, signal};
 
 pub const CLONE_NEWNS: u64 = libc::CLONE_NEWNS as u64;
 pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
@@ -43,21 +47,77 @@ pub struct Cloned {
 
 /// Which side of a clone we are on.
 #[derive(Debug)]
-pub enum CloneResult {
+enum CloneResult {
     Parent(Cloned),
     Child,
 }
 
-/// Clones a child process into new namespaces (`ns_flags`, the CLONE_NEW* bits), with a pidfd,
-/// and on cgroup v2 straight into the cgroup whose directory fd is `cgroup_fd`. Falls back to
-/// older kernels: without clone3 a plain clone (no pidfd, no cgroup), without
-/// CLONE_INTO_CGROUP a clone3 without it (`in_cgroup` false: the caller attaches the child).
+/// Clones a child process that runs `child` (which never returns, hence `Infallible`: it execs
+/// or calls `exit_now`) into new namespaces (`ns_flags`, the CLONE_NEW* bits), with a pidfd, and on
+/// cgroup v2 straight into the cgroup whose directory fd is `cgroup_fd`. Falls back to older
+/// kernels: without clone3 a plain clone (no pidfd, no cgroup), without CLONE_INTO_CGROUP a
+/// clone3 without it (`in_cgroup` false: the caller attaches the child).
 ///
+/// Signals are handled as sudo-rs does around its fork: all are blocked before the clone, so no
+/// handler of the agent's can run in the child; the parent restores its mask as soon as the
+/// clone returns; the child first resets every disposition to SIG_DFL, then restores the mask,
+/// then runs `child`.
+///
+/// Sound because mesolite's processes are single-threaded (see the module docs of `sys`): the
+/// child, a copy of this process, may then run arbitrary code before exec.
+pub fn clone_child<F: FnOnce() -> Infallible>(
+    ns_flags: u64,
+    cgroup_fd: Option<RawFd>,
+    child: F,
+) -> io::Result<Cloned> {
+    let saved = signal::block_all_saving()?;
+    // SAFETY: the process is single-threaded (module docs), and the child side never returns
+    // from here: `run_child` ends in exec or `exit_now`.
+    let cloned = unsafe { clone_raw(ns_flags, cgroup_fd) };
+    match cloned {
+        Ok(CloneResult::Child) => run_child(&saved, child),
+        Ok(CloneResult::Parent(cloned)) => {
+            signal::restore(&saved);
+            Ok(cloned)
+        }
+        Err(e) => {
+            signal::restore(&saved);
+            Err(e)
+        }
+    }
+}
+
+/// Forks a child that runs `child` (which never returns), with the same signal handling as
+/// [`clone_child`]: returns the child's pid.
+pub fn fork_child<F: FnOnce() -> Infallible>(child: F) -> io::Result<i32> {
+    let saved = signal::block_all_saving()?;
+    // SAFETY: the process is single-threaded (module docs), and the child side never returns
+    // from here.
+    let pid = cvt(unsafe { libc::fork() });
+    match pid {
+        Ok(0) => run_child(&saved, child),
+        other => {
+            signal::restore(&saved);
+            other
+        }
+    }
+}
+
+/// The child's side of a clone or fork: default dispositions, then the parent's mask, then
+/// `child`. A panic (in a debug build; release aborts) must not unwind into the parent's
+/// stack, so it ends the child too.
+fn run_child<F: FnOnce() -> Infallible>(saved: &signal::SavedMask, child: F) -> ! {
+    signal::reset_dispositions();
+    signal::restore(saved);
+    if let Ok(never) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)) {
+        match never {}
+    }
+    exit_now(127)
+}
+
 /// # Safety
-/// The process must be single-threaded (the agent is), so that the child, a copy of it, can run
-/// arbitrary code before exec. The child must end with `exit_now` or exec, never return into
-/// the caller's stack of the parent's event loop.
-pub unsafe fn clone_child(ns_flags: u64, cgroup_fd: Option<RawFd>) -> io::Result<CloneResult> {
+/// As for `fork`: single-threaded caller; the child must exec or `exit_now`.
+unsafe fn clone_raw(ns_flags: u64, cgroup_fd: Option<RawFd>) -> io::Result<CloneResult> {
     let mut pidfd: libc::c_int = -1;
     let mut args = CloneArgs {
         flags: ns_flags | CLONE_PIDFD,
@@ -127,16 +187,6 @@ unsafe fn clone3(args: &mut CloneArgs) -> libc::c_long {
             std::mem::size_of::<CloneArgs>(),
         )
     }
-}
-
-/// A plain fork (used by the container init to start the task).
-///
-/// # Safety
-/// As for `clone_child`: single-threaded caller, the child must exec or `exit_now`.
-pub unsafe fn fork() -> io::Result<Option<i32>> {
-    // SAFETY: the caller upholds the single-thread contract.
-    let pid = cvt(unsafe { libc::fork() })?;
-    Ok(if pid == 0 { None } else { Some(pid) })
 }
 
 /// Opens a pidfd for `pid` (Linux 5.3), close-on-exec.
@@ -286,17 +336,15 @@ pub fn set_name(name: &CStr) {
 pub fn switch_user(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {
     // SAFETY: `groups` is a valid slice of gid_t for its length.
     cvt(unsafe { libc::setgroups(groups.len(), groups.as_ptr()) })?;
-    // SAFETY: integer arguments only.
-    cvt(unsafe { libc::setresgid(gid, gid, gid) })?;
-    // SAFETY: integer arguments only.
-    cvt(unsafe { libc::setresuid(uid, uid, uid) })?;
+    let (gid, uid) = (Gid::from_raw(gid), Uid::from_raw(uid));
+    nix::unistd::setresgid(gid, gid, gid)?;
+    nix::unistd::setresuid(uid, uid, uid)?;
     Ok(())
 }
 
 /// sethostname(2) in the caller's UTS namespace.
 pub fn set_hostname(name: &[u8]) -> io::Result<()> {
-    // SAFETY: the pointer and length describe `name`.
-    cvt(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) })?;
+    nix::unistd::sethostname(std::ffi::OsStr::from_bytes(name))?;
     Ok(())
 }
 

@@ -2,9 +2,11 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::RawFd;
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+
+use nix::sys::socket::{getsockopt, sockopt};
 
 use super::cvt;
 
@@ -17,27 +19,12 @@ pub struct PeerCred {
 }
 
 /// Reads SO_PEERCRED of a connected unix socket.
-pub fn peer_cred(fd: RawFd) -> io::Result<PeerCred> {
-    let mut cred = libc::ucred {
-        pid: 0,
-        uid: 0,
-        gid: 0,
-    };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: `cred` and `len` are valid out pointers of the sizes given.
-    cvt(unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            std::ptr::addr_of_mut!(cred).cast(),
-            &mut len,
-        )
-    })?;
+pub fn peer_cred(fd: &impl AsFd) -> io::Result<PeerCred> {
+    let cred = getsockopt(fd, sockopt::PeerCredentials)?;
     Ok(PeerCred {
-        pid: cred.pid,
-        uid: cred.uid,
-        gid: cred.gid,
+        pid: cred.pid(),
+        uid: cred.uid(),
+        gid: cred.gid(),
     })
 }
 

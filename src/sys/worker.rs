@@ -8,21 +8,17 @@ use super::{fd, process};
 
 /// Runs `work` in a forked child whose stdout is `stdout` and which keeps no other descriptor
 /// of the agent's (its sockets and work_dir lock must not outlive it); the child exits with
-/// `work`'s return value. Returns the child's pid.
+/// `work`'s return value. Signals are handled around the fork as for every child
+/// ([`process::fork_child`]). Returns the child's pid.
 pub fn fork_worker(stdout: OwnedFd, work: impl FnOnce() -> i32) -> io::Result<i32> {
-    // SAFETY: the agent is single-threaded, so the child holds no lock another thread held;
-    // the child only moves descriptors, runs `work` and leaves with exit_now.
-    match unsafe { process::fork() }? {
-        Some(pid) => Ok(pid),
-        None => {
-            let code = match fd::dup2(stdout.as_raw_fd(), 1) {
-                Ok(()) => {
-                    fd::close_all_except(&[0, 1, 2]);
-                    work()
-                }
-                Err(_) => 127,
-            };
-            process::exit_now(code)
-        }
-    }
+    process::fork_child(move || {
+        let code = match fd::dup2(stdout.as_raw_fd(), 1) {
+            Ok(()) => {
+                fd::close_all_except(&[0, 1, 2]);
+                work()
+            }
+            Err(_) => 127,
+        };
+        process::exit_now(code)
+    })
 }

@@ -2,7 +2,6 @@
 
 use std::fs::File;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 use crate::error::{io_err, FetchError};
@@ -14,10 +13,7 @@ use crate::safe_fs;
 pub fn copy_cached(cache_file: &Path, dest: &Path) -> Result<u64, FetchError> {
     let mut input = File::open(cache_file).map_err(io_err("open", cache_file))?;
     let mut out = safe_fs::create(dest)?;
-    // SAFETY: both descriptors are open files owned by this frame for the whole call; FICLONE
-    // takes the source descriptor as its integer argument and touches no memory of ours.
-    let cloned = unsafe { libc::ioctl(out.as_raw_fd(), libc::FICLONE, input.as_raw_fd()) } == 0;
-    if cloned {
+    if mesolite::sys::fs::reflink(&input, &out) {
         return input
             .metadata()
             .map(|m| m.len())

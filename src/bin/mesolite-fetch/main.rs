@@ -4,6 +4,7 @@
 //! from stdout (see `mesolite::fetcher::protocol`); stderr is the sandbox's `stderr` file. All
 //! blocking work (network, copies, archives) lives here so the agent's loop never waits, and
 //! libcurl is linked into this binary only.
+#![deny(unsafe_code)]
 
 mod appc;
 mod deliver;

@@ -12,7 +12,7 @@ use crate::error::{io_err, FetchError};
 /// An archive entry name as a relative path: refuses absolute names and `..`, drops `.`.
 /// An empty result (the entry `./`) means "the sandbox itself".
 pub fn entry_relative(name: &Path) -> Result<PathBuf, FetchError> {
-    let unsafe_entry = |reason| FetchError::UnsafeEntry {
+    let escaping = |reason| FetchError::UnsafeEntry {
         entry: name.display().to_string(),
         reason,
     };
@@ -21,8 +21,8 @@ pub fn entry_relative(name: &Path) -> Result<PathBuf, FetchError> {
         match component {
             Component::Normal(part) => relative.push(part),
             Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => return Err(unsafe_entry("absolute path")),
-            Component::ParentDir => return Err(unsafe_entry("'..' component")),
+            Component::RootDir | Component::Prefix(_) => return Err(escaping("absolute path")),
+            Component::ParentDir => return Err(escaping("'..' component")),
         }
     }
     Ok(relative)

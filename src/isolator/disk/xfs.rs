@@ -125,56 +125,22 @@ pub struct MountEntry {
 /// listed among equals (it is on top).
 pub fn mount_of(mountinfo: &str, path: &Path) -> Option<MountEntry> {
     let mut best: Option<MountEntry> = None;
-    for line in mountinfo.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let Some(point) = left.split(' ').nth(4) else {
-            continue;
-        };
-        let mut right = right.split(' ');
-        let (Some(fstype), Some(source)) = (right.next(), right.next()) else {
-            continue;
-        };
-        let point = PathBuf::from(unescape(point));
-        if !path.starts_with(&point) {
+    for mount in crate::sys::mountinfo::parse(mountinfo) {
+        if !path.starts_with(&mount.mount_point) {
             continue;
         }
         let longer = best
             .as_ref()
-            .is_none_or(|b| point.as_os_str().len() >= b.mount_point.as_os_str().len());
+            .is_none_or(|b| mount.mount_point.as_os_str().len() >= b.mount_point.as_os_str().len());
         if longer {
             best = Some(MountEntry {
-                mount_point: point,
-                fstype: fstype.to_string(),
-                source: unescape(source),
+                mount_point: mount.mount_point,
+                fstype: mount.fs_type,
+                source: mount.source,
             });
         }
     }
     best
-}
-
-/// mountinfo writes space, tab, newline and backslash as octal escapes (`\040`).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match (b[i], oct) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The project quotas of the work_dir's filesystem, and which sandbox holds which ID.

@@ -77,20 +77,12 @@ pub fn usage(proc_dir: &Path, root: i32) -> std::io::Result<TreeUsage> {
 
 /// Clock ticks per second (USER_HZ).
 pub fn ticks_per_sec() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
+    crate::sys::clock_ticks().map_or(100.0, |t| t as f64)
 }
 
 /// The page size in bytes.
 pub fn page_size() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    u64::try_from(p).unwrap_or(4096)
+    crate::sys::page_size().unwrap_or(4096)
 }
 
 #[cfg(test)]

@@ -212,9 +212,9 @@ fn check_discovery_value(label: &Label) -> Result<(), SpecError> {
     if label.value.is_empty() {
         return bad("its value is empty");
     }
-    let unsafe_char =
+    let forbidden_char =
         |c: char| c == '/' || c.is_whitespace() || c.is_control() || "?#%\\".contains(c);
-    if label.value.chars().any(unsafe_char) || label.value == ".." {
+    if label.value.chars().any(forbidden_char) || label.value == ".." {
         return bad("its value must not contain '/', '?', '#', '%', '\\' or white space");
     }
     Ok(())

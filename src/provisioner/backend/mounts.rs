@@ -6,36 +6,13 @@ use std::path::{Path, PathBuf};
 
 use super::{io_err, BackendError};
 use crate::provisioner::sys;
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(field: &str) -> String {
-    let bytes = field.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let octal = bytes
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|b| (b'0'..=b'7').contains(b)));
-        match (bytes[i], octal) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
-                i += 4;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::sys::mountinfo;
 
 fn mount_points() -> io::Result<Vec<PathBuf>> {
     let text = fs::read_to_string("/proc/self/mountinfo")?;
-    Ok(text
-        .lines()
-        .filter_map(|line| line.split(' ').nth(4))
-        .map(|field| PathBuf::from(unescape(field)))
+    Ok(mountinfo::parse(&text)
+        .into_iter()
+        .map(|mount| mount.mount_point)
         .collect())
 }
 
@@ -87,9 +64,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape(r"/a\040b\134c"), r"/a b\c");
-        assert_eq!(unescape(r"/plain\x"), r"/plain\x");
+    fn mount_points_of_this_process() {
         assert!(mount_points().unwrap().contains(&PathBuf::from("/")));
         assert!(is_mount_point(Path::new("/proc")));
     }

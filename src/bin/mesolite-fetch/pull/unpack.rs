@@ -16,7 +16,7 @@ use super::error::{io_err, PullError};
 use crate::error::FetchError;
 use crate::safe_fs::{self, ensure_dir, entry_relative, prepare_file};
 
-fn unsafe_entry(entry: &Path, reason: &'static str) -> PullError {
+fn escaping_entry(entry: &Path, reason: &'static str) -> PullError {
     PullError::Unpack(FetchError::UnsafeEntry {
         entry: entry.display().to_string(),
         reason,
@@ -164,10 +164,10 @@ fn hardlink(
     target: &Path,
 ) -> Result<std::path::PathBuf, PullError> {
     let target_relative = entry_relative(target)
-        .map_err(|_| unsafe_entry(relative, "hard link pointing outside the layer"))?;
+        .map_err(|_| escaping_entry(relative, "hard link pointing outside the layer"))?;
     let target_name = target_relative
         .file_name()
-        .ok_or_else(|| unsafe_entry(relative, "hard link to the layer root"))?;
+        .ok_or_else(|| escaping_entry(relative, "hard link to the layer root"))?;
     let target_dir = ensure_dir(rootfs, target_relative.parent().unwrap_or(Path::new("")))?;
     let source = target_dir.join(target_name);
     let path = prepare_file(rootfs, relative)?;
