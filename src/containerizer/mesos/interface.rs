@@ -80,7 +80,7 @@ impl Containerizer for MesosContainerizer {
     }
 
     fn prune_images(&mut self) -> Result<usize, ControlError> {
-        MesosContainerizer::prune_images(self).map_err(ControlError::Refused)
+        MesosContainerizer::prune_images(self).map_err(|e| ControlError::Refused(e.to_string()))
     }
 
     fn total(&self) -> &Resources {

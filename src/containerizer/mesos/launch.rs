@@ -14,6 +14,7 @@ use mio::{Interest, Registry, Token};
 
 use super::checkpoint;
 use super::container::Init;
+use super::error::LaunchError;
 use super::State;
 use super::{slot_container, LaunchOutcome, MesosContainerizer, Notice};
 use crate::event::Source;
@@ -60,7 +61,7 @@ impl MesosContainerizer {
         }
         let user = match self.resolve_user(&req) {
             Ok(u) => u,
-            Err(msg) => return LaunchOutcome::Refused(msg),
+            Err(e) => return LaunchOutcome::Refused(e.to_string()),
         };
         self.metrics.launches += 1;
         let id = req.id.clone();
@@ -69,8 +70,8 @@ impl MesosContainerizer {
         self.insert(container);
         match self.start(&id, &req, user.as_ref(), registry, timers) {
             Ok(()) => LaunchOutcome::Pending,
-            Err(msg) => {
-                let msg = format!("Failed to launch container: {msg}");
+            Err(e) => {
+                let msg = format!("Failed to launch container: {e}");
                 self.metrics.launch_failures += 1;
                 log::warn!("Failed to launch container {id}: {msg}");
                 let _ = self.fail_launch(&id, &msg, registry, timers);
@@ -79,7 +80,7 @@ impl MesosContainerizer {
         }
     }
 
-    fn resolve_user(&self, req: &LaunchRequest) -> Result<Option<User>, String> {
+    fn resolve_user(&self, req: &LaunchRequest) -> Result<Option<User>, LaunchError> {
         let Some(name) = req.command.user.as_deref() else {
             return Ok(None);
         };
@@ -88,8 +89,11 @@ impl MesosContainerizer {
         }
         match lookup_user(name) {
             Ok(Some(u)) => Ok(Some(u)),
-            Ok(None) => Err(format!("Failed to launch container: unknown user '{name}'")),
-            Err(e) => Err(format!("Failed to look up user '{name}': {e}")),
+            Ok(None) => Err(LaunchError::UnknownUser(name.to_string())),
+            Err(source) => Err(LaunchError::UserLookup {
+                name: name.to_string(),
+                source,
+            }),
         }
     }
 
@@ -107,10 +111,10 @@ impl MesosContainerizer {
         user: Option<&User>,
         registry: &Registry,
         timers: &mut Timers,
-    ) -> Result<(), String> {
+    ) -> Result<(), LaunchError> {
         let (sandbox, ckpt) = match self.containers.get(id) {
             Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
-            None => return Err("container vanished".into()),
+            None => return Err(LaunchError::Vanished(id.clone())),
         };
         let record = checkpoint::LaunchRecord {
             version: checkpoint::VERSION,
@@ -119,8 +123,10 @@ impl MesosContainerizer {
             sandbox: sandbox.clone(),
             created: crate::sys::now_secs(),
         };
-        checkpoint::write(&ckpt.launch(), &record)
-            .map_err(|e| format!("Failed to checkpoint {}: {e}", ckpt.launch().display()))?;
+        checkpoint::write(&ckpt.launch(), &record).map_err(|source| LaunchError::Checkpoint {
+            path: ckpt.launch(),
+            source,
+        })?;
         super::crash::point("checkpoint");
         let (stdout, stderr) = make_sandbox(&sandbox, user)?;
         let runtime_fd = make_runtime_dir(&ckpt.runtime)?;
@@ -159,12 +165,12 @@ impl MesosContainerizer {
         staged: Staged,
         registry: &Registry,
         timers: &mut Timers,
-    ) -> Result<(), String> {
+    ) -> Result<(), LaunchError> {
         let Staged { stdio, image } = staged;
         let (stdout, stderr, runtime_fd) = stdio;
         let (sandbox, ckpt) = match self.containers.get(id) {
             Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
-            None => return Err("container vanished".into()),
+            None => return Err(LaunchError::Vanished(id.clone())),
         };
         // The runtime isolator of the image's kind applies its config (docker/runtime for a
         // Docker image, appc/runtime for an AppC one).
@@ -182,8 +188,7 @@ impl MesosContainerizer {
                         sandbox.join("stdout"),
                         sandbox.join("stderr"),
                     ] {
-                        chown(&path, Some(u.uid), Some(u.gid))
-                            .map_err(|e| format!("Failed to chown {}: {e}", path.display()))?;
+                        chown_to(&path, &u)?;
                     }
                     Some(u)
                 }
@@ -203,14 +208,17 @@ impl MesosContainerizer {
         if let (Some(cgroups), false) = (&self.cgroups, controllers.is_empty()) {
             let cg = cgroups
                 .create(id.as_str())
-                .map_err(|e| format!("Failed to create the container's cgroup: {e}"))?;
+                .map_err(LaunchError::CreateCgroup)?;
             if let Some(c) = self.containers.get_mut(id) {
                 c.cgroup = Some(cg);
             }
         }
         let mut plan = Plan::default();
         {
-            let c = self.containers.get(id).ok_or("container vanished")?;
+            let c = self
+                .containers
+                .get(id)
+                .ok_or_else(|| LaunchError::Vanished(id.clone()))?;
             let container = if req.container.given {
                 &req.container
             } else {
@@ -228,23 +236,24 @@ impl MesosContainerizer {
                 user: user.map(|u| (u.uid, u.gid)),
                 rootfs: image.as_ref().map(|i| i.rootfs.as_path()),
             };
-            self.isolators
-                .prepare(&ctx, &mut plan)
-                .map_err(|e| e.to_string())?;
+            self.isolators.prepare(&ctx, &mut plan)?;
         }
 
         self.set_state(id, State::Isolating);
         let cgroup_fd = match self.containers.get(id).and_then(|c| c.cgroup.as_ref()) {
-            Some(cg) => cg.v2_dir_fd().map_err(|e| e.to_string())?,
+            Some(cg) => cg.v2_dir_fd().map_err(LaunchError::CgroupDir)?,
             None => None,
         };
         let has_cgroup = self.containers.get(id).is_some_and(|c| c.cgroup.is_some());
         let spec = build_spec(
             req, &task, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd,
         )?;
-        let mut spawned = launcher::spawn(spec, has_cgroup).map_err(|e| e.to_string())?;
+        let mut spawned = launcher::spawn(spec, has_cgroup)?;
         super::crash::point("clone");
-        let c = self.containers.get_mut(id).ok_or("container vanished")?;
+        let c = self
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| LaunchError::Vanished(id.clone()))?;
         c.init = Some(Init {
             pid: spawned.pid,
             pidfd: spawned.pidfd.take(),
@@ -257,11 +266,16 @@ impl MesosContainerizer {
             pid: spawned.pid,
             start_time: checkpoint::start_time(&self.settings.proc_dir, spawned.pid).unwrap_or(0),
         };
-        checkpoint::write(&ckpt.pid(), &pid_record)
-            .map_err(|e| format!("Failed to checkpoint {}: {e}", ckpt.pid().display()))?;
+        checkpoint::write(&ckpt.pid(), &pid_record).map_err(|source| LaunchError::Checkpoint {
+            path: ckpt.pid(),
+            source,
+        })?;
         if let (Some(cg), false) = (&c.cgroup, spawned.in_cgroup) {
             cg.attach(spawned.pid)
-                .map_err(|e| format!("Failed to attach pid {} to its cgroup: {e}", spawned.pid))?;
+                .map_err(|source| LaunchError::Attach {
+                    pid: spawned.pid,
+                    source,
+                })?;
         }
         super::crash::point("attach");
         let mut lp = LoopParts {
@@ -270,8 +284,7 @@ impl MesosContainerizer {
             children: &mut self.children,
         };
         self.isolators
-            .isolate(&super::destroy::container_ctx(c), &mut lp)
-            .map_err(|e| e.to_string())?;
+            .isolate(&super::destroy::container_ctx(c), &mut lp)?;
         if let Some(pidfd) = &c.init.as_ref().and_then(|i| i.pidfd.as_ref()) {
             register(registry, pidfd, Source::Init(c.slot))?;
         }
@@ -280,8 +293,7 @@ impl MesosContainerizer {
         c.exec_report = Some(spawned.exec_report);
         if req.command.uris.is_empty() {
             if let Some(fd) = release {
-                crate::sys::fd::write_all(fd.as_raw_fd(), b"1")
-                    .map_err(|e| format!("Failed to release the container's init: {e}"))?;
+                crate::sys::fd::write_all(fd.as_raw_fd(), b"1").map_err(LaunchError::Release)?;
             }
             c.released = true;
             c.state = State::Running;
@@ -360,58 +372,71 @@ impl MesosContainerizer {
     }
 }
 
-fn register(registry: &Registry, fd: &OwnedFd, source: Source) -> Result<(), String> {
+fn register(registry: &Registry, fd: &OwnedFd, source: Source) -> Result<(), LaunchError> {
     registry
         .register(
             &mut SourceFd(&fd.as_raw_fd()),
             Token::from(source),
             Interest::READABLE,
         )
-        .map_err(|e| format!("Failed to watch a container fd: {e}"))
+        .map_err(LaunchError::Watch)
+}
+
+/// A failed operation `what` on `path`.
+fn path_error<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> LaunchError + 'a {
+    move |source| LaunchError::Path {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Gives `path` to the task's user.
+fn chown_to(path: &Path, user: &User) -> Result<(), LaunchError> {
+    chown(path, Some(user.uid), Some(user.gid)).map_err(path_error("chown", path))
 }
 
 /// Creates the sandbox and its `stdout`/`stderr`, owned by the task's user.
-fn make_sandbox(sandbox: &Path, user: Option<&User>) -> Result<(OwnedFd, OwnedFd), String> {
-    fs::create_dir_all(sandbox)
-        .map_err(|e| format!("Failed to create the sandbox {}: {e}", sandbox.display()))?;
-    let mut out = Vec::with_capacity(2);
-    for name in ["stdout", "stderr"] {
+fn make_sandbox(sandbox: &Path, user: Option<&User>) -> Result<(OwnedFd, OwnedFd), LaunchError> {
+    fs::create_dir_all(sandbox).map_err(path_error("create the sandbox", sandbox))?;
+    let open = |name: &str| -> Result<OwnedFd, LaunchError> {
         let path = sandbox.join(name);
         let f = OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o644)
             .open(&path)
-            .map_err(|e| format!("Failed to create {}: {e}", path.display()))?;
-        out.push(OwnedFd::from(f));
+            .map_err(path_error("create", &path))?;
         if let Some(u) = user {
-            chown(&path, Some(u.uid), Some(u.gid))
-                .map_err(|e| format!("Failed to chown {}: {e}", path.display()))?;
+            chown_to(&path, u)?;
         }
-    }
+        Ok(OwnedFd::from(f))
+    };
+    let stdout = open("stdout")?;
+    let stderr = open("stderr")?;
     if let Some(u) = user {
-        chown(sandbox, Some(u.uid), Some(u.gid))
-            .map_err(|e| format!("Failed to chown {}: {e}", sandbox.display()))?;
+        chown_to(sandbox, u)?;
     }
-    let stderr = out.pop().ok_or("no stderr")?;
-    let stdout = out.pop().ok_or("no stdout")?;
     Ok((stdout, stderr))
 }
 
 /// Creates `<runtime_dir>/containers/<id>` afresh and opens it for the init.
-fn make_runtime_dir(dir: &Path) -> Result<OwnedFd, String> {
-    fs::create_dir_all(dir).map_err(|e| format!("Failed to create {}: {e}", dir.display()))?;
+fn make_runtime_dir(dir: &Path) -> Result<OwnedFd, LaunchError> {
+    fs::create_dir_all(dir).map_err(path_error("create", dir))?;
     let _ = fs::remove_file(dir.join("status"));
     let f = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_DIRECTORY)
         .open(dir)
-        .map_err(|e| format!("Failed to open {}: {e}", dir.display()))?;
+        .map_err(path_error("open", dir))?;
     Ok(OwnedFd::from(f))
 }
 
-fn cstring(s: &str, what: &str) -> Result<CString, String> {
-    CString::new(s).map_err(|_| format!("{what} contains a NUL byte"))
+fn cstring(s: &str, what: &'static str) -> Result<CString, LaunchError> {
+    CString::new(s).map_err(|_| LaunchError::Nul { what })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -425,7 +450,7 @@ fn build_spec(
     stderr: OwnedFd,
     cgroup_fd: Option<OwnedFd>,
     runtime_dir: OwnedFd,
-) -> Result<LaunchSpec, String> {
+) -> Result<LaunchSpec, LaunchError> {
     let program = task.program.clone();
     let argv = task.argv.clone();
     // Inside an image the sandbox is where filesystem/linux mounted it.
@@ -483,7 +508,7 @@ fn build_spec(
                 .as_os_str()
                 .as_bytes(),
         )
-        .map_err(|_| "the working directory has a NUL byte")?,
+        .map_err(|_| LaunchError::NulCwd)?,
         stdout,
         stderr,
         user: user.map(|u| (u.uid, u.gid, u.groups.clone())),

@@ -6,6 +6,7 @@ mod checkpoint;
 mod container;
 mod crash;
 mod destroy;
+pub mod error;
 mod events;
 mod fetch;
 mod interface;
@@ -16,8 +17,10 @@ mod recover;
 mod usage;
 
 pub use container::{Container, Init};
+pub use error::{ChildStart, FetchError, LaunchError};
 pub use fetch::{FetchMetrics, FetchSettings};
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
+pub use provision::error::{ProvisionError, RuntimeError};
 pub use provision::ImageSettings;
 pub use recover::Recovered;
 

@@ -9,6 +9,7 @@ use mio::Registry;
 use super::child::{self, RequestParts};
 use super::plan::{FetchRun, Phase, Planned};
 use crate::children::{ChildEvent, Owner, Program};
+use crate::containerizer::mesos::error::{ChildStart, FetchError, LaunchError};
 use crate::containerizer::mesos::{slot_container, MesosContainerizer};
 use crate::containerizer::Notice;
 use crate::containerizer::State;
@@ -24,15 +25,18 @@ impl MesosContainerizer {
         uris: Vec<Uri>,
         user: Option<String>,
         registry: &Registry,
-    ) -> Result<(), String> {
-        let c = self.containers.get_mut(id).ok_or("container vanished")?;
+    ) -> Result<(), LaunchError> {
+        let c = self
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| LaunchError::Vanished(id.clone()))?;
         c.fetch = Some(FetchRun::new(uris, user, c.sandbox.clone()));
         c.state = State::Fetching;
-        self.advance_fetch(id, registry)
+        Ok(self.advance_fetch(id, registry)?)
     }
 
     /// Moves a run on: probe sizes, wait for others' downloads, or fetch.
-    fn advance_fetch(&mut self, id: &ContainerId, registry: &Registry) -> Result<(), String> {
+    fn advance_fetch(&mut self, id: &ContainerId, registry: &Registry) -> Result<(), FetchError> {
         let Some(c) = self.containers.get_mut(id) else {
             return Ok(());
         };
@@ -71,11 +75,11 @@ impl MesosContainerizer {
             request_file: &request_file,
         };
         let command = child::command(&self.fetcher.settings, mode, items, &parts)
-            .map_err(|e| format!("Failed to start the fetcher: {e}"))?;
+            .map_err(|e| FetchError::Start(ChildStart::Request(e)))?;
         let child = self
             .children
             .spawn(Owner::Fetch(slot), Program::Exec(command), registry)
-            .map_err(|e| format!("Failed to start the fetcher: {e}"))?;
+            .map_err(|e| FetchError::Start(ChildStart::Spawn(e)))?;
         run.child = Some((child, mode));
         run.child_items = indexes;
         run.phase = phase;
@@ -157,27 +161,22 @@ impl MesosContainerizer {
             self.fetcher.metrics.succeeded += 1;
             let released = match c.release.take() {
                 Some(fd) => {
-                    crate::sys::fd::write_all(fd.as_raw_fd(), b"1").map_err(|e| e.to_string())
+                    crate::sys::fd::write_all(fd.as_raw_fd(), b"1").map_err(FetchError::Release)
                 }
-                None => Err("the container's init is gone".to_string()),
+                None => Err(FetchError::InitGone),
             };
             match released {
                 Ok(()) => {
                     c.state = State::Running;
                     c.released = true;
                 }
-                Err(e) => notices.extend(self.fetch_failed(
-                    id,
-                    &format!("Failed to start the task: {e}"),
-                    registry,
-                    timers,
-                )),
+                Err(e) => notices.extend(self.fetch_failed(id, &e, registry, timers)),
             }
         } else {
-            let why = run
-                .error
-                .clone()
-                .unwrap_or_else(|| "the fetcher ended before fetching every URI".into());
+            let why = match run.error.take() {
+                Some(msg) => FetchError::Uri(msg),
+                None => FetchError::Incomplete,
+            };
             notices.extend(self.fetch_failed(id, &why, registry, timers));
         }
         if woke {
@@ -189,7 +188,7 @@ impl MesosContainerizer {
     fn fetch_failed(
         &mut self,
         id: &ContainerId,
-        why: &str,
+        why: &FetchError,
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {

@@ -3,8 +3,10 @@
 
 use mio::Registry;
 
+use super::error::ProvisionError;
 use super::{child, image_file, lookup, ImageRun, Images, PullRun};
 use crate::children::{ChildEvent, Children, Owner, Program};
+use crate::containerizer::mesos::error::{ChildStart, LaunchError};
 use crate::containerizer::mesos::{slot_container, MesosContainerizer};
 use crate::containerizer::Notice;
 use crate::provisioner::backend::{self, BackendKind, RootfsPaths};
@@ -51,11 +53,14 @@ impl MesosContainerizer {
         id: &ContainerId,
         registry: &Registry,
         timers: &mut Timers,
-    ) -> Result<(), String> {
+    ) -> Result<(), LaunchError> {
         match self.provision_step(id, registry)? {
             Step::Wait => Ok(()),
             Step::Go(mut p) => {
-                let stdio = p.stdio.take().ok_or("the launch lost its stdio")?;
+                let stdio = p
+                    .stdio
+                    .take()
+                    .ok_or_else(|| ProvisionError::LostStdio(id.clone()))?;
                 let staged = crate::containerizer::mesos::launch::Staged {
                     stdio,
                     image: p.run.take(),
@@ -65,17 +70,21 @@ impl MesosContainerizer {
         }
     }
 
-    fn provision_step(&mut self, id: &ContainerId, registry: &Registry) -> Result<Step, String> {
-        let images = self
-            .images
-            .as_mut()
-            .ok_or("Container images are not enabled (--image_providers)")?;
-        let c = self.containers.get_mut(id).ok_or("container vanished")?;
+    fn provision_step(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+    ) -> Result<Step, LaunchError> {
+        let images = self.images.as_mut().ok_or(ProvisionError::ImagesOff)?;
+        let c = self
+            .containers
+            .get_mut(id)
+            .ok_or_else(|| LaunchError::Vanished(id.clone()))?;
         let slot = c.slot;
         let p = c
             .provisioning
             .as_mut()
-            .ok_or("container is not provisioning")?;
+            .ok_or_else(|| ProvisionError::NotProvisioning(id.clone()))?;
         loop {
             if p.run.is_some() {
                 // What the benchmark reads: a warm image's whole provisioning step.
@@ -91,7 +100,7 @@ impl MesosContainerizer {
                 );
                 return match c.provisioning.take() {
                     Some(p) => Ok(Step::Go(p)),
-                    None => Err("container is not provisioning".into()),
+                    None => Err(ProvisionError::NotProvisioning(id.clone()).into()),
                 };
             }
             if p.copy.is_some() || p.pulling {
@@ -101,10 +110,10 @@ impl MesosContainerizer {
             let found = match lookup::lookup(images, &p.image, p.pulled)? {
                 Some(found) => found,
                 None if p.pulled => {
-                    return Err(format!(
-                        "Image '{}' is incomplete in the store after its pull",
-                        p.image.key()
-                    ))
+                    return Err(ProvisionError::Incomplete {
+                        image: p.image.key(),
+                    }
+                    .into())
                 }
                 None => {
                     p.pulling = true;
@@ -116,11 +125,19 @@ impl MesosContainerizer {
             let paths = RootfsPaths::new(work_dir, id.as_str(), backend, &rootfs_id(slot));
             let image_path = image_file(work_dir, id.as_str());
             if let Some(dir) = image_path.parent() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| format!("Failed to create {}: {e}", dir.display()))?;
+                std::fs::create_dir_all(dir).map_err(|source| ProvisionError::ImageFile {
+                    what: "create",
+                    path: dir.to_path_buf(),
+                    source,
+                })?;
             }
-            std::fs::write(&image_path, format!("{}\n", found.in_use))
-                .map_err(|e| format!("Failed to write {}: {e}", image_path.display()))?;
+            std::fs::write(&image_path, format!("{}\n", found.in_use)).map_err(|source| {
+                ProvisionError::ImageFile {
+                    what: "write",
+                    path: image_path.clone(),
+                    source,
+                }
+            })?;
             if backend == BackendKind::Copy {
                 let request = ProvisionRequest {
                     mode: "provision".into(),
@@ -134,17 +151,16 @@ impl MesosContainerizer {
                     .requests_dir
                     .join(format!("rootfs-{slot}.json"));
                 let command = child::command(&images.settings.binary, &request, &file)
-                    .map_err(|e| format!("Failed to start the rootfs copy: {e}"))?;
+                    .map_err(|e| ProvisionError::CopyStart(ChildStart::Request(e)))?;
                 let copy = self
                     .children
                     .spawn(Owner::Rootfs(slot), Program::Exec(command), registry)
-                    .map_err(|e| format!("Failed to start the rootfs copy: {e}"))?;
+                    .map_err(|e| ProvisionError::CopyStart(ChildStart::Spawn(e)))?;
                 p.copy = Some(copy);
                 p.config = Some(found.config);
                 return Ok(Step::Wait);
             }
-            backend::provision(backend, &found.layers, &paths)
-                .map_err(|e| format!("Failed to provision the rootfs: {e}"))?;
+            backend::provision(backend, &found.layers, &paths).map_err(ProvisionError::Backend)?;
             p.run = Some(ImageRun {
                 rootfs: paths.rootfs,
                 config: found.config,
@@ -222,7 +238,11 @@ impl MesosContainerizer {
                     }
                     self.advance_provisioning(&waiter, registry, timers)
                 }
-                Err(e) => Err(format!("Failed to pull image '{key}': {e}")),
+                Err(e) => Err(ProvisionError::Pull {
+                    image: key.clone(),
+                    error: e.clone(),
+                }
+                .into()),
             };
             if let Err(why) = went_on {
                 notices.extend(self.provisioning_failed(&waiter, &why, registry, timers));
@@ -253,8 +273,8 @@ impl MesosContainerizer {
         for line in lines {
             result = Some(match serde_json::from_str::<ProvisionEvent>(&line) {
                 Ok(ProvisionEvent::Provisioned { rootfs }) => Ok(rootfs),
-                Ok(ProvisionEvent::Failed { error }) => Err(error),
-                Err(e) => Err(format!("unreadable line {line:?}: {e}")),
+                Ok(ProvisionEvent::Failed { error }) => Err(ProvisionError::Copy(error)),
+                Err(source) => Err(ProvisionError::CopyOutput { line, source }),
             });
         }
         if !eof && result.is_none() {
@@ -274,8 +294,8 @@ impl MesosContainerizer {
                 });
                 self.advance_provisioning(&id, registry, timers)
             }
-            Some(Err(e)) => Err(format!("Failed to provision the rootfs: {e}")),
-            None => Err("Failed to provision the rootfs: the copy ended without a word".into()),
+            Some(Err(e)) => Err(e.into()),
+            None => Err(ProvisionError::CopySilent.into()),
         };
         match went_on {
             Ok(()) => Vec::new(),
@@ -287,7 +307,7 @@ impl MesosContainerizer {
     fn provisioning_failed(
         &mut self,
         id: &ContainerId,
-        why: &str,
+        why: &LaunchError,
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
@@ -359,7 +379,7 @@ fn join_or_start_pull(
     image: &crate::spec::Image,
     id: &ContainerId,
     registry: &Registry,
-) -> Result<(), String> {
+) -> Result<(), ProvisionError> {
     let key = image.key();
     if let Some(run) = images.pulls.get_mut(&key) {
         run.waiters.push(id.clone());
@@ -373,10 +393,10 @@ fn join_or_start_pull(
         .requests_dir
         .join(format!("pull-{slot}.json"));
     let command = child::command(&images.settings.binary, &request, &file)
-        .map_err(|e| format!("Failed to start the image puller: {e}"))?;
+        .map_err(|e| ProvisionError::PullerStart(ChildStart::Request(e)))?;
     let child = children
         .spawn(Owner::Pull(slot), Program::Exec(command), registry)
-        .map_err(|e| format!("Failed to start the image puller: {e}"))?;
+        .map_err(|e| ProvisionError::PullerStart(ChildStart::Spawn(e)))?;
     log::info!("Pulling image {key} ({child})");
     images.pulls_started += 1;
     images.pulls.insert(
@@ -421,24 +441,15 @@ impl MesosContainerizer {
 
     /// PRUNE_IMAGES: forgets images no container uses and removes their layers (AppC images
     /// too). Returns how many layers (AppC images count as one) were removed.
-    pub fn prune_images(&mut self) -> Result<usize, String> {
-        let images = self
-            .images
-            .as_ref()
-            .ok_or("Container images are not enabled (--image_providers)")?;
+    pub fn prune_images(&mut self) -> Result<usize, ProvisionError> {
+        let images = self.images.as_ref().ok_or(ProvisionError::ImagesOff)?;
         if !images.pulls.is_empty() {
-            return Err("Pulls are in progress; try again when they are done".into());
+            return Err(ProvisionError::PullsInProgress);
         }
         let keep = super::images_in_use(&self.settings.work_dir);
-        let removed = images
-            .store
-            .prune(&keep)
-            .map_err(|e| format!("Failed to prune images: {e}"))?;
+        let removed = images.store.prune(&keep).map_err(ProvisionError::Prune)?;
         let appc_removed = match &images.appc {
-            Some(store) => store
-                .prune(&keep)
-                .map_err(|e| format!("Failed to prune AppC images: {e}"))?
-                .len(),
+            Some(store) => store.prune(&keep).map_err(ProvisionError::PruneAppc)?.len(),
             None => 0,
         };
         log::info!(

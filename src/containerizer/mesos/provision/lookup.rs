@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::error::ProvisionError;
 use super::{ImageSettings, Images};
 use crate::config::ImageProvider;
 use crate::provisioner::appc::{AppcResolution, AppcStore};
@@ -32,18 +33,15 @@ pub(super) fn kind(image: &Image) -> ImageProvider {
 }
 
 /// The provider of an image, refused when `--image_providers` does not name it.
-pub(super) fn provider(settings: &ImageSettings, image: &Image) -> Result<ImageProvider, String> {
+pub(super) fn provider(
+    settings: &ImageSettings,
+    image: &Image,
+) -> Result<ImageProvider, ProvisionError> {
     let provider = kind(image);
     if settings.providers.contains(&provider) {
         return Ok(provider);
     }
-    let (what, name) = match provider {
-        ImageProvider::Docker => ("Docker", "docker"),
-        ImageProvider::Appc => ("AppC", "appc"),
-    };
-    Err(format!(
-        "{what} images are not enabled: --image_providers does not name '{name}'"
-    ))
+    Err(ProvisionError::ProviderOff(provider))
 }
 
 /// The image if it can be provisioned now (`cached` false asks for a pull first, unless
@@ -52,7 +50,7 @@ pub(super) fn lookup(
     images: &Images,
     image: &Image,
     pulled: bool,
-) -> Result<Option<Found>, String> {
+) -> Result<Option<Found>, ProvisionError> {
     provider(&images.settings, image)?;
     let cached = image.cached || pulled;
     match &image.spec {
@@ -74,11 +72,13 @@ pub(super) fn lookup(
             let store = images
                 .appc
                 .as_ref()
-                .ok_or("AppC images are not enabled: --image_providers does not name 'appc'")?;
+                .ok_or(ProvisionError::ProviderOff(ImageProvider::Appc))?;
             match store
                 .resolve(appc, cached)
-                .map_err(|e| format!("Failed to look up AppC image '{appc}': {e}"))?
-            {
+                .map_err(|source| ProvisionError::AppcLookup {
+                    image: Box::new(appc.clone()),
+                    source,
+                })? {
                 AppcResolution::Ready { layers, config } => Ok(Some(Found {
                     in_use: AppcStore::in_use_record(&layers),
                     layers: store.layer_rootfses(&layers),

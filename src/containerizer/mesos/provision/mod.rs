@@ -5,6 +5,7 @@
 //! copying trees would block the loop). Nothing here blocks on the network or on big trees.
 
 mod child;
+pub mod error;
 mod flow;
 mod lookup;
 pub mod runtime;

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
+use super::error::RuntimeError;
 use super::ImageRun;
 use crate::spec::Command;
 
@@ -29,11 +30,11 @@ pub fn task_command(
     image: Option<&ImageRun>,
     image_runtime: bool,
     sandbox_directory: &Path,
-) -> Result<TaskCommand, String> {
+) -> Result<TaskCommand, RuntimeError> {
     let config = image.filter(|_| image_runtime).map(|i| &i.config);
     let argv: Vec<String> = if cmd.shell {
         if cmd.value.is_empty() {
-            return Err("A shell command needs 'command.value'".into());
+            return Err(RuntimeError::NoShellValue);
         }
         vec!["sh".into(), "-c".into(), cmd.value.clone()]
     } else if !cmd.value.is_empty() {
@@ -56,13 +57,7 @@ pub fn task_command(
                         argv.extend_from_slice(rest);
                     }
                 }
-                None => {
-                    return Err(
-                        "No command to run: no 'command.value' and the image has neither \
-                         Entrypoint nor Cmd"
-                            .into(),
-                    )
-                }
+                None => return Err(RuntimeError::NoCommand),
             }
         } else if cmd.arguments.is_empty() {
             argv.extend(image_cmd);
@@ -206,7 +201,7 @@ mod tests {
 
 /// docker/runtime's `User` (`name`, `uid`, `name:group` or `uid:gid`), resolved in the image's
 /// own `/etc/passwd` and `/etc/group` (the host's mean nothing inside the image).
-pub fn image_user(rootfs: &Path, spec: &str) -> Result<crate::sys::user::User, String> {
+pub fn image_user(rootfs: &Path, spec: &str) -> Result<crate::sys::user::User, RuntimeError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -222,7 +217,9 @@ pub fn image_user(rootfs: &Path, spec: &str) -> Result<crate::sys::user::User, S
         (None, Ok(uid)) => Some(uid),
         (None, Err(_)) => None,
     }
-    .ok_or_else(|| format!("The image's user '{user}' is not in its /etc/passwd"))?;
+    .ok_or_else(|| RuntimeError::UnknownUser {
+        user: user.to_string(),
+    })?;
     let gid = match group {
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
@@ -232,7 +229,9 @@ pub fn image_user(rootfs: &Path, spec: &str) -> Result<crate::sys::user::User, S
                 .map(|l| l.split(':').collect::<Vec<_>>())
                 .find(|f| f.len() >= 3 && f[0] == g)
                 .and_then(|f| f[2].parse().ok())
-                .ok_or_else(|| format!("The image's group '{g}' is not in its /etc/group"))?,
+                .ok_or_else(|| RuntimeError::UnknownGroup {
+                    group: g.to_string(),
+                })?,
         },
         None => entry
             .as_ref()
