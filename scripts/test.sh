@@ -6,8 +6,9 @@
 # 0. scripts/packages.sh test: the Debian packages the build and the tests need, if missing.
 # 1. cargo build --release --features test-hooks: the binary the guest test and the integration
 #    tests use (test-hooks: the recovery tests' crash points, which the shipped binary lacks).
-# 2. cargo test --release --features test-hooks: unit tests and the integration tests in tests/ (root: they use real
-#    namespaces, cgroups and mounts on this host).
+# 2. cargo test --release --features test-hooks: unit tests and the integration tests in tests/
+#    (root: they use real namespaces, cgroups and mounts on this host). The same features as in 1,
+#    so nothing is built twice.
 # 3. tests/guest/agent-v2.sh: the release agent in a qemu guest whose only hierarchy is cgroup v2
 #    (about 20-40 s under TCG, one vCPU).
 # 4. tests/guest/xfs.sh: disk/xfs in the same guest with an XFS disk (this host's kernel has no XFS

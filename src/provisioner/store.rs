@@ -77,6 +77,16 @@ impl fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
+impl From<staging::StagingError> for StoreError {
+    fn from(e: staging::StagingError) -> Self {
+        StoreError::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
     move |source| StoreError::Io {
         op,
@@ -134,13 +144,13 @@ impl Store {
 
     /// A fresh directory under `staging/`, unique across processes.
     pub fn create_staging(&self) -> Result<PathBuf, StoreError> {
-        staging::create(&self.staging_root()).map_err(|(what, path, e)| io_err(what, &path)(e))
+        staging::create(&self.staging_root()).map_err(StoreError::from)
     }
 
     /// Removes everything under `staging/`: at agent start no pull is running, so it is all
     /// left over from a crash.
     pub fn clear_staging(&self) -> Result<(), StoreError> {
-        staging::clear(&self.staging_root()).map_err(|(what, path, e)| io_err(what, &path)(e))
+        staging::clear(&self.staging_root()).map_err(StoreError::from)
     }
 
     /// Moves an unpacked layer tree from staging into `layers/<digest>/`. If another pull got

@@ -57,6 +57,16 @@ impl fmt::Display for AppcStoreError {
 
 impl std::error::Error for AppcStoreError {}
 
+impl From<staging::StagingError> for AppcStoreError {
+    fn from(e: staging::StagingError) -> Self {
+        AppcStoreError::Io {
+            op: e.op,
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> AppcStoreError + 'a {
     move |source| AppcStoreError::Io {
         op,
@@ -114,12 +124,12 @@ impl AppcStore {
 
     /// A fresh directory under `staging/`, unique across processes.
     pub fn create_staging(&self) -> Result<PathBuf, AppcStoreError> {
-        staging::create(&self.staging_root()).map_err(|(what, path, e)| io_err(what, &path)(e))
+        staging::create(&self.staging_root()).map_err(AppcStoreError::from)
     }
 
     /// Removes everything under `staging/` (at agent start no fetch runs).
     pub fn clear_staging(&self) -> Result<(), AppcStoreError> {
-        staging::clear(&self.staging_root()).map_err(|(what, path, e)| io_err(what, &path)(e))
+        staging::clear(&self.staging_root()).map_err(AppcStoreError::from)
     }
 
     /// An image is stored once its directory holds a manifest file and a rootfs directory

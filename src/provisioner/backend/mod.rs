@@ -160,14 +160,50 @@ const OVERLAY_UNFRIENDLY: [(i64, &str); 5] = [
     (0xf15f, "ecryptfs"),
 ];
 
+/// Why overlay cannot be used for a store.
+#[derive(Debug)]
+pub enum OverlayUnavailable {
+    /// `/proc/filesystems` has no `overlay` line.
+    NotInKernel,
+    /// The store is on a filesystem overlayfs cannot use (`btrfs`, `zfs`, ...).
+    UnfriendlyFilesystem { filesystem: &'static str },
+    /// statfs of the store (or its deepest existing ancestor) failed.
+    Statfs { path: PathBuf, source: io::Error },
+}
+
+impl fmt::Display for OverlayUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OverlayUnavailable::NotInKernel => {
+                f.write_str("the kernel does not list overlay in /proc/filesystems")
+            }
+            OverlayUnavailable::UnfriendlyFilesystem { filesystem } => {
+                write!(f, "the store is on {filesystem}")
+            }
+            OverlayUnavailable::Statfs { path, source } => {
+                write!(f, "cannot statfs '{}': {source}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for OverlayUnavailable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OverlayUnavailable::Statfs { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
 /// Why overlay cannot be used for a store at `store_dir`, or `None` if it can.
-pub fn overlay_unavailable(store_dir: &Path) -> Option<String> {
+pub fn overlay_unavailable(store_dir: &Path) -> Option<OverlayUnavailable> {
     let filesystems = fs::read_to_string("/proc/filesystems").unwrap_or_default();
     let supported = filesystems
         .lines()
         .any(|l| l.split_whitespace().last() == Some("overlay"));
     if !supported {
-        return Some("the kernel does not list overlay in /proc/filesystems".to_string());
+        return Some(OverlayUnavailable::NotInKernel);
     }
     // The store may not exist yet: judge the deepest existing ancestor.
     let existing = store_dir
@@ -178,8 +214,11 @@ pub fn overlay_unavailable(store_dir: &Path) -> Option<String> {
         Ok(magic) => OVERLAY_UNFRIENDLY
             .iter()
             .find(|(m, _)| *m == magic)
-            .map(|(_, name)| format!("the store is on {name}")),
-        Err(err) => Some(format!("cannot statfs '{}': {err}", existing.display())),
+            .map(|&(_, filesystem)| OverlayUnavailable::UnfriendlyFilesystem { filesystem }),
+        Err(source) => Some(OverlayUnavailable::Statfs {
+            path: existing.to_path_buf(),
+            source,
+        }),
     }
 }
 
@@ -230,5 +269,30 @@ pub fn destroy_container(work_dir: &Path, container_id: &str) -> Result<(), Back
     match fs::remove_dir_all(&dir) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("remove", &dir)(e)),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_unavailable_reasons_read_as_before() {
+        assert_eq!(
+            OverlayUnavailable::NotInKernel.to_string(),
+            "the kernel does not list overlay in /proc/filesystems"
+        );
+        let fs = OverlayUnavailable::UnfriendlyFilesystem { filesystem: "zfs" };
+        assert_eq!(fs.to_string(), "the store is on zfs");
+        let statfs = OverlayUnavailable::Statfs {
+            path: PathBuf::from("/store"),
+            source: io::Error::from_raw_os_error(libc::EACCES),
+        };
+        assert!(
+            statfs
+                .to_string()
+                .starts_with("cannot statfs '/store': Permission denied"),
+            "{statfs}"
+        );
     }
 }
