@@ -8,7 +8,7 @@
 
 use std::ffi::CString;
 
-use super::init::strip_os;
+use super::SetupError;
 use crate::sys::caps::{self, CapSet};
 use crate::sys::mount;
 use crate::sys::rlimit::{self, Resource};
@@ -60,7 +60,7 @@ pub struct ChildSetup {
 
 impl ChildSetup {
     /// In the init, after the namespaces are set up and before the task is forked.
-    pub fn apply_in_init(&self) -> Result<(), String> {
+    pub fn apply_in_init(&self) -> Result<(), SetupError> {
         for step in &self.mounts {
             match step {
                 MountStep::Bind {
@@ -68,32 +68,23 @@ impl ChildSetup {
                     target,
                     read_only,
                 } => {
-                    mount::bind(source, target).map_err(|e| {
-                        format!(
-                            "Failed to mount {} at {}: {}",
-                            source.to_string_lossy(),
-                            target.to_string_lossy(),
-                            strip_os(&e)
-                        )
+                    mount::bind(source, target).map_err(|error| SetupError::Mount {
+                        source: source.to_string_lossy().into_owned(),
+                        target: target.to_string_lossy().into_owned(),
+                        error,
                     })?;
                     if *read_only {
-                        mount::remount_read_only(target).map_err(|e| {
-                            format!(
-                                "Failed to make {} read-only: {}",
-                                target.to_string_lossy(),
-                                strip_os(&e)
-                            )
-                        })?;
+                        mount::remount_read_only(target).map_err(SetupError::step(format!(
+                            "make {} read-only",
+                            target.to_string_lossy()
+                        )))?;
                     }
                 }
                 MountStep::Tmpfs { target, options } => {
-                    mount::mount_tmpfs(target, options).map_err(|e| {
-                        format!(
-                            "Failed to mount a tmpfs at {}: {}",
-                            target.to_string_lossy(),
-                            strip_os(&e)
-                        )
-                    })?;
+                    mount::mount_tmpfs(target, options).map_err(SetupError::step(format!(
+                        "mount a tmpfs at {}",
+                        target.to_string_lossy()
+                    )))?;
                 }
             }
         }
@@ -107,29 +98,25 @@ impl ChildSetup {
     /// In the task, before it switches to the container's user (while it may still raise
     /// limits and change its bounding set): rlimits, then the bounding set and the securebits
     /// that keep the chosen capabilities across the uid switch.
-    pub fn apply_before_user(&self) -> Result<(), String> {
+    pub fn apply_before_user(&self) -> Result<(), SetupError> {
         for l in &self.rlimits {
-            rlimit::set(l.resource, l.soft, l.hard).map_err(|e| {
-                format!(
-                    "Failed to set {} to {}/{}: {}",
-                    l.resource.name(),
-                    l.soft,
-                    l.hard,
-                    strip_os(&e)
-                )
-            })?;
+            rlimit::set(l.resource, l.soft, l.hard).map_err(SetupError::step(format!(
+                "set {} to {}/{}",
+                l.resource.name(),
+                l.soft,
+                l.hard
+            )))?;
         }
         if let Some(c) = &self.capabilities {
             if let Some(bounding) = c.bounding {
-                caps::drop_bounding(bounding, c.last_cap).map_err(|e| {
-                    format!("Failed to drop bounding capabilities: {}", strip_os(&e))
-                })?;
+                caps::drop_bounding(bounding, c.last_cap)
+                    .map_err(SetupError::step("drop bounding capabilities"))?;
             }
             if c.effective.is_some() {
                 // Keep the permitted set over setuid; and uid 0 gets nothing at exec for
                 // being uid 0, so a root task too keeps exactly the chosen set.
                 caps::set_securebits(caps::SECBIT_KEEP_CAPS | caps::SECBIT_NOROOT)
-                    .map_err(|e| format!("Failed to set the securebits: {}", strip_os(&e)))?;
+                    .map_err(SetupError::step("set the securebits"))?;
             }
         }
         Ok(())
@@ -137,29 +124,23 @@ impl ChildSetup {
 
     /// In the task, after the user switch, right before exec: privileges last (capabilities,
     /// no_new_privs, then seccomp, which must come after every other syscall it might forbid).
-    pub fn apply_before_exec(&self) -> Result<(), String> {
+    pub fn apply_before_exec(&self) -> Result<(), SetupError> {
         if let Some(effective) = self.capabilities.and_then(|c| c.effective) {
-            caps::set_all(effective).map_err(|e| {
-                format!(
-                    "Failed to set the capabilities to [{}]: {}",
-                    effective.names(),
-                    strip_os(&e)
-                )
-            })?;
+            caps::set_all(effective).map_err(SetupError::step(format!(
+                "set the capabilities to [{}]",
+                effective.names()
+            )))?;
         }
         if self.no_new_privs {
-            seccomp::set_no_new_privs()
-                .map_err(|e| format!("Failed to set no_new_privs: {}", strip_os(&e)))?;
+            seccomp::set_no_new_privs().map_err(SetupError::step("set no_new_privs"))?;
         }
         if let Some(program) = &self.seccomp {
             // The kernel takes a filter only under no_new_privs or from CAP_SYS_ADMIN.
             let admin = caps::effective().is_ok_and(|e| e.contains(caps::CAP_SYS_ADMIN));
             if !admin && !self.no_new_privs {
-                seccomp::set_no_new_privs()
-                    .map_err(|e| format!("Failed to set no_new_privs: {}", strip_os(&e)))?;
+                seccomp::set_no_new_privs().map_err(SetupError::step("set no_new_privs"))?;
             }
-            seccomp::install(program)
-                .map_err(|e| format!("Failed to load the seccomp filter: {}", strip_os(&e)))?;
+            seccomp::install(program).map_err(SetupError::step("load the seccomp filter"))?;
         }
         Ok(())
     }

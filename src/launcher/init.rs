@@ -10,7 +10,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::LaunchSpec;
+use super::{LaunchSpec, SetupError};
 use crate::sys::process::{self, CLONE_NEWNS, CLONE_NEWPID};
 use crate::sys::{fd, mount, signal};
 
@@ -51,11 +51,11 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
             );
         }
     }
-    if let Err(msg) = setup_namespaces(&spec) {
-        fail(&report, &msg);
+    if let Err(e) = setup_namespaces(&spec) {
+        fail(&report, &e.to_string());
     }
-    if let Err(msg) = spec.child.apply_in_init() {
-        fail(&report, &msg);
+    if let Err(e) = spec.child.apply_in_init() {
+        fail(&report, &e.to_string());
     }
     process::set_name(c"mesolite-init");
     process::set_cmdline(std::path::Path::new("/proc"), &spec.title);
@@ -77,27 +77,23 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
     process::exit_now(code.unwrap_or_else(|| 128 + sig.unwrap_or(0)))
 }
 
-fn setup_namespaces(spec: &LaunchSpec) -> Result<(), String> {
+fn setup_namespaces(spec: &LaunchSpec) -> Result<(), SetupError> {
     // The agent made itself unlikely to be OOM-killed; its containers must not inherit that.
     let _ = std::fs::write("/proc/self/oom_score_adj", "0");
     if spec.namespaces & CLONE_NEWNS != 0 {
-        mount::make_root_rslave()
-            .map_err(|e| format!("Failed to make / a slave mount: {}", strip_os(&e)))?;
+        mount::make_root_rslave().map_err(SetupError::step("make / a slave mount"))?;
     }
     if spec.mount_proc {
-        mount::mount_proc(c"/proc")
-            .map_err(|e| format!("Failed to mount /proc: {}", strip_os(&e)))?;
+        mount::mount_proc(c"/proc").map_err(SetupError::step("mount /proc"))?;
     }
     if let Some(h) = &spec.hostname {
-        process::set_hostname(h.as_bytes())
-            .map_err(|e| format!("Failed to set the hostname: {}", strip_os(&e)))?;
+        process::set_hostname(h.as_bytes()).map_err(SetupError::step("set the hostname"))?;
     }
     // Our own session and process group: the posix launcher kills the container through it.
-    process::setsid().map_err(|e| format!("Failed to create a session: {}", strip_os(&e)))?;
+    process::setsid().map_err(SetupError::step("create a session"))?;
     if spec.namespaces & CLONE_NEWPID == 0 {
         // Outside a pid namespace, orphans of the task must still come back to us.
-        process::set_child_subreaper()
-            .map_err(|e| format!("Failed to become a subreaper: {}", strip_os(&e)))?;
+        process::set_child_subreaper().map_err(SetupError::step("become a subreaper"))?;
     }
     Ok(())
 }
@@ -160,8 +156,8 @@ fn exec_task(spec: &LaunchSpec, report: &OwnedFd) -> ! {
             ),
         );
     }
-    if let Err(msg) = spec.child.apply_before_user() {
-        fail(report, &msg);
+    if let Err(e) = spec.child.apply_before_user() {
+        fail(report, &e.to_string());
     }
     if let Some((uid, gid, groups)) = &spec.user {
         if let Err(e) = process::switch_user(*uid, *gid, groups) {
@@ -171,8 +167,8 @@ fn exec_task(spec: &LaunchSpec, report: &OwnedFd) -> ! {
             );
         }
     }
-    if let Err(msg) = spec.child.apply_before_exec() {
-        fail(report, &msg);
+    if let Err(e) = spec.child.apply_before_exec() {
+        fail(report, &e.to_string());
     }
     let err = exec_program(spec);
     let name = spec.program.to_string_lossy();

@@ -4,11 +4,13 @@
 //! `linux` clones into the namespaces the isolators asked for; `posix` is a plain fork.
 
 mod child;
+mod error;
 mod init;
 mod rootfs;
 mod spawn;
 
 pub use child::{CapsStep, ChildSetup, MountStep, RLimitStep};
+pub use error::SetupError;
 pub use rootfs::RootSwitch;
 
 pub use spawn::{release, spawn, ExecReport, LaunchSpec, Spawned};

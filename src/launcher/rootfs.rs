@@ -9,6 +9,7 @@ use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
+use super::SetupError;
 use crate::sys::{mount, process};
 
 /// Parts of /proc the task may read but not write (Mesos's list).
@@ -46,7 +47,7 @@ pub struct RootSwitch {
 
 impl RootSwitch {
     /// Mounts everything into the rootfs, then makes it `/`.
-    pub fn enter(&self) -> Result<(), String> {
+    pub fn enter(&self) -> Result<(), SetupError> {
         let root = &self.rootfs;
         // pivot_root wants the new root to be a mount point (copy's rootfs is a directory).
         bind(root, root)?;
@@ -55,7 +56,7 @@ impl RootSwitch {
         bind(&self.sandbox, &sandbox_target)?;
         let proc_dir = inside(root, Path::new("/proc"));
         mkdirs(&proc_dir)?;
-        mount::mount_proc(&cpath(&proc_dir)?).map_err(|e| fail("mount proc at", &proc_dir, &e))?;
+        mount::mount_proc(&cpath(&proc_dir)?).map_err(|e| fail("mount proc at", &proc_dir, e))?;
         let sys = inside(root, Path::new("/sys"));
         mkdirs(&sys)?;
         mount_fs(
@@ -71,7 +72,7 @@ impl RootSwitch {
             if path.exists() {
                 bind(&path, &path)?;
                 mount::remount_read_only(&cpath(&path)?)
-                    .map_err(|e| fail("make read-only", &path, &e))?;
+                    .map_err(|e| fail("make read-only", &path, e))?;
             }
         }
         for masked in MASKED {
@@ -80,7 +81,7 @@ impl RootSwitch {
         pivot_into(root)
     }
 
-    fn make_dev(&self) -> Result<(), String> {
+    fn make_dev(&self) -> Result<(), SetupError> {
         let dev = inside(&self.rootfs, Path::new("/dev"));
         mkdirs(&dev)?;
         mount_fs(
@@ -96,7 +97,7 @@ impl RootSwitch {
                 continue;
             }
             let target = dev.join(name);
-            fs::write(&target, b"").map_err(|e| fail("create", &target, &e))?;
+            fs::write(&target, b"").map_err(|e| fail("create", &target, e))?;
             bind(&host, &target)?;
         }
         for (link, to) in [
@@ -107,7 +108,7 @@ impl RootSwitch {
             ("ptmx", "pts/ptmx"),
         ] {
             let path = dev.join(link);
-            std::os::unix::fs::symlink(to, &path).map_err(|e| fail("create", &path, &e))?;
+            std::os::unix::fs::symlink(to, &path).map_err(|e| fail("create", &path, e))?;
         }
         let pts = dev.join("pts");
         mkdirs(&pts)?;
@@ -131,7 +132,7 @@ impl RootSwitch {
 }
 
 /// Hides `path` if it exists.
-fn mask(path: &Path) -> Result<(), String> {
+fn mask(path: &Path) -> Result<(), SetupError> {
     match fs::metadata(path) {
         Ok(m) if m.is_dir() => mount_fs(
             c"tmpfs",
@@ -150,31 +151,27 @@ fn inside(root: &Path, path: &Path) -> PathBuf {
     root.join(path.strip_prefix("/").unwrap_or(path))
 }
 
-fn cpath(path: &Path) -> Result<CString, String> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| format!("Path {} has a NUL byte", path.display()))
+fn cpath(path: &Path) -> Result<CString, SetupError> {
+    CString::new(path.as_os_str().as_bytes()).map_err(|_| SetupError::Nul(path.to_path_buf()))
 }
 
-fn fail(op: &str, path: &Path, e: &io::Error) -> String {
-    format!(
-        "Failed to {op} {}: {}",
-        path.display(),
-        super::init::strip_os(e)
-    )
+fn fail(op: &str, path: &Path, error: io::Error) -> SetupError {
+    SetupError::Path {
+        op: op.to_string(),
+        path: path.to_path_buf(),
+        error,
+    }
 }
 
-fn mkdirs(path: &Path) -> Result<(), String> {
-    fs::create_dir_all(path).map_err(|e| fail("create", path, &e))
+fn mkdirs(path: &Path) -> Result<(), SetupError> {
+    fs::create_dir_all(path).map_err(|e| fail("create", path, e))
 }
 
-fn bind(source: &Path, target: &Path) -> Result<(), String> {
-    mount::bind(&cpath(source)?, &cpath(target)?).map_err(|e| {
-        format!(
-            "Failed to mount {} at {}: {}",
-            source.display(),
-            target.display(),
-            super::init::strip_os(&e)
-        )
+fn bind(source: &Path, target: &Path) -> Result<(), SetupError> {
+    mount::bind(&cpath(source)?, &cpath(target)?).map_err(|error| SetupError::Mount {
+        source: source.display().to_string(),
+        target: target.display().to_string(),
+        error,
     })
 }
 
@@ -184,26 +181,21 @@ fn mount_fs(
     fstype: &CStr,
     flags: libc::c_ulong,
     data: Option<&CStr>,
-) -> Result<(), String> {
+) -> Result<(), SetupError> {
     let t = cpath(target)?;
-    mount::mount(source, &t, fstype, flags, data).map_err(|e| {
-        fail(
-            &format!("mount {} at", fstype.to_string_lossy()),
-            target,
-            &e,
-        )
-    })
+    mount::mount(source, &t, fstype, flags, data)
+        .map_err(|e| fail(&format!("mount {} at", fstype.to_string_lossy()), target, e))
 }
 
 /// `chdir(root); pivot_root(".", "."); umount2(".", MNT_DETACH); chdir("/")`: the old root is
 /// stacked under the new one and detached, so nothing needs to be written in the rootfs (the
 /// bind backend's is read-only).
-fn pivot_into(root: &Path) -> Result<(), String> {
+fn pivot_into(root: &Path) -> Result<(), SetupError> {
     let r = cpath(root)?;
-    process::chdir(&r).map_err(|e| fail("chdir into", root, &e))?;
+    process::chdir(&r).map_err(|e| fail("chdir into", root, e))?;
     // "." for both is the documented idiom.
-    mount::pivot_root(c".", c".").map_err(|e| fail("pivot_root into", root, &e))?;
+    mount::pivot_root(c".", c".").map_err(|e| fail("pivot_root into", root, e))?;
     // MNT_DETACH lazily removes the old root stacked on ".".
-    mount::umount2(c".", true).map_err(|e| fail("detach the old root from", root, &e))?;
-    process::chdir(c"/").map_err(|e| fail("chdir to / in", root, &e))
+    mount::umount2(c".", true).map_err(|e| fail("detach the old root from", root, e))?;
+    process::chdir(c"/").map_err(|e| fail("chdir to / in", root, e))
 }
