@@ -108,6 +108,33 @@ impl fmt::Display for ChildError {
 
 impl std::error::Error for ChildError {}
 
+/// Why a helper child (the fetcher, the image puller, the rootfs copy) did not start.
+#[derive(Debug)]
+pub enum ChildStart {
+    /// Its request file could not be written or opened.
+    Request(io::Error),
+    /// The child runner could not start it.
+    Spawn(ChildError),
+}
+
+impl fmt::Display for ChildStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChildStart::Request(e) => e.fmt(f),
+            ChildStart::Spawn(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ChildStart {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ChildStart::Request(e) => Some(e),
+            ChildStart::Spawn(e) => Some(e),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Job {
     /// None once killed on request: it is reaped silently.

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use super::provision::error::{ProvisionError, RuntimeError};
 use crate::cgroups::CgroupError;
-use crate::children::ChildError;
+use crate::children::ChildStart;
 use crate::isolator::StepError;
 use crate::launcher;
 use crate::spec::ContainerId;
@@ -144,33 +144,6 @@ impl From<ProvisionError> for LaunchError {
 impl From<FetchError> for LaunchError {
     fn from(e: FetchError) -> LaunchError {
         LaunchError::Fetch(e)
-    }
-}
-
-/// Why a helper child (the fetcher, the image puller, the rootfs copy) did not start.
-#[derive(Debug)]
-pub enum ChildStart {
-    /// Its request file could not be written or opened.
-    Request(io::Error),
-    /// The child runner could not start it.
-    Spawn(ChildError),
-}
-
-impl fmt::Display for ChildStart {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ChildStart::Request(e) => e.fmt(f),
-            ChildStart::Spawn(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ChildStart {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ChildStart::Request(e) => Some(e),
-            ChildStart::Spawn(e) => Some(e),
-        }
     }
 }
 

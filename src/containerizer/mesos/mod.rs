@@ -17,7 +17,7 @@ mod recover;
 mod usage;
 
 pub use container::{Container, Init};
-pub use error::{ChildStart, FetchError, LaunchError};
+pub use error::{FetchError, LaunchError};
 pub use fetch::{FetchMetrics, FetchSettings};
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
 pub use provision::error::{ProvisionError, RuntimeError};

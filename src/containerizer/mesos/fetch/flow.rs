@@ -8,8 +8,9 @@ use mio::Registry;
 
 use super::child::{self, RequestParts};
 use super::plan::{FetchRun, Phase, Planned};
+use crate::children::ChildStart;
 use crate::children::{ChildEvent, Owner, Program};
-use crate::containerizer::mesos::error::{ChildStart, FetchError, LaunchError};
+use crate::containerizer::mesos::error::{FetchError, LaunchError};
 use crate::containerizer::mesos::{slot_container, MesosContainerizer};
 use crate::containerizer::Notice;
 use crate::containerizer::State;

@@ -7,8 +7,8 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+use crate::children::ChildStart;
 use crate::config::ImageProvider;
-use crate::containerizer::mesos::error::ChildStart;
 use crate::provisioner::appc::store::AppcStoreError;
 use crate::provisioner::appc::AppcImage;
 use crate::provisioner::backend::BackendError;

@@ -5,8 +5,9 @@ use mio::Registry;
 
 use super::error::ProvisionError;
 use super::{child, image_file, lookup, ImageRun, Images, PullRun};
+use crate::children::ChildStart;
 use crate::children::{ChildEvent, Children, Owner, Program};
-use crate::containerizer::mesos::error::{ChildStart, LaunchError};
+use crate::containerizer::mesos::error::LaunchError;
 use crate::containerizer::mesos::{slot_container, MesosContainerizer};
 use crate::containerizer::Notice;
 use crate::provisioner::backend::{self, BackendKind, RootfsPaths};
