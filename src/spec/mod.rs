@@ -7,12 +7,16 @@ use serde_json::Value;
 
 mod container_info;
 mod id;
+mod image;
+mod linux;
 mod network;
 mod uris;
+mod volumes;
 
-pub use container_info::{
-    ContainerInfo, Image, ImageSpec, LinuxInfo, RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
-};
+pub use container_info::ContainerInfo;
+pub use image::{Image, ImageSpec};
+pub use linux::{LinuxInfo, RLimit, Seccomp};
+pub use volumes::{Volume, VolumeMode, VolumeSource};
 
 use crate::resources::Resources;
 pub use id::ContainerId;
