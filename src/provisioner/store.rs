@@ -271,9 +271,11 @@ impl Store {
     }
 
     /// `PRUNE_IMAGES`: forgets every image not in `keep` (canonical references of images in use
-    /// or excluded) and removes every layer that no remaining image references. Returns the
-    /// removed layers.
-    pub fn prune(&self, keep: &[String]) -> Result<Vec<Digest>, StoreError> {
+    /// or excluded) and takes out every layer that no remaining image references: each is
+    /// renamed (cheap, whatever its size) into one fresh directory under `staging/`, which the
+    /// caller deletes where walking it blocks no one (and `clear_staging` at the next start, if
+    /// that never happens). Returns the removed layers and that directory, if any.
+    pub fn prune(&self, keep: &[String]) -> Result<(Vec<Digest>, Option<PathBuf>), StoreError> {
         let mut kept_layers = std::collections::HashSet::new();
         for record in self.images()? {
             if keep.contains(&record.reference) {
@@ -285,10 +287,11 @@ impl Store {
         let dir = self.layers_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
             Err(e) => return Err(io_err("list", &dir)(e)),
         };
         let mut removed = Vec::new();
+        let mut trash = None;
         for entry in entries.flatten() {
             let name = entry.file_name();
             let Some(digest) = name.to_str().and_then(|n| Digest::parse(n).ok()) else {
@@ -296,11 +299,15 @@ impl Store {
             };
             if !kept_layers.contains(&digest) {
                 let path = entry.path();
-                fs::remove_dir_all(&path).map_err(io_err("remove", &path))?;
+                let bin = match &trash {
+                    Some(bin) => bin,
+                    None => trash.insert(self.create_staging()?),
+                };
+                fs::rename(&path, bin.join(&name)).map_err(io_err("remove", &path))?;
                 removed.push(digest);
             }
         }
-        Ok(removed)
+        Ok((removed, trash))
     }
 }
 
@@ -420,8 +427,13 @@ mod tests {
         store
             .write_image(&image("library/y:1", vec![d('a'), d('c')]))
             .unwrap();
-        let removed = store.prune(&["library/x:1".to_string()]).unwrap();
+        let (removed, trash) = store.prune(&["library/x:1".to_string()]).unwrap();
         assert_eq!(removed, vec![d('c')]);
+        // The layer waits under staging/ for its deletion.
+        let trash = trash.unwrap();
+        assert!(trash.starts_with(store.staging_root()));
+        assert!(trash.join(d('c').to_string()).is_dir());
+        assert!(!store.layer_dir(&d('c')).exists());
         assert!(store.has_layer(&d('a'), WhiteoutFormat::Aufs));
         assert!(store.has_layer(&d('b'), WhiteoutFormat::Aufs));
         assert_eq!(store.read_image("library/y:1").unwrap(), None);

@@ -17,6 +17,7 @@
 //! * fork, execve, waitpid, _exit, pipe2, dup2, read/write/open/openat, renameat, flock,
 //!   fcntl: on the path between clone and exec, on raw descriptors (nix's take `AsFd`), or
 //!   plain enough that a wrapper would add nothing.
+//! * openat2 (RESOLVE_IN_ROOT, for an image's own files): no nix API.
 //! * statfs/statvfs, mknod, xattrs, FICLONE, sysconf, chown: small, already typed here.
 //!
 //! `process::clone_child` and `process::fork_child` are safe functions because of one
@@ -28,6 +29,7 @@
 pub mod caps;
 pub mod fd;
 pub mod fs;
+pub mod inroot;
 pub mod mount;
 pub mod mountinfo;
 pub mod notify;

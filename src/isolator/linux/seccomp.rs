@@ -3,6 +3,7 @@
 //! per container, `unconfined` for none). Built for x86_64 only: on another architecture the
 //! isolator refuses to start rather than run tasks unfiltered.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::super::{Feature, Isolator, IsolatorError, Plan, PrepareCtx};
@@ -61,6 +62,9 @@ pub struct LinuxSeccomp {
     config_dir: Option<PathBuf>,
     /// The agent's default, compiled once.
     default: Program,
+    /// Profiles of `--seccomp_config_dir` named by containers, each read and compiled at its
+    /// first launch only (a profile that fails is tried again at the next).
+    compiled: HashMap<String, Program>,
 }
 
 impl LinuxSeccomp {
@@ -79,6 +83,7 @@ impl LinuxSeccomp {
         Ok(LinuxSeccomp {
             config_dir: config_dir.map(Path::to_path_buf),
             default,
+            compiled: HashMap::new(),
         })
     }
 }
@@ -116,9 +121,14 @@ impl Isolator for LinuxSeccomp {
         plan.child.seccomp = match &ctx.container.linux.seccomp {
             None => Some(self.default.clone()),
             Some(Seccomp::Unconfined) => None,
+            Some(Seccomp::Profile(name)) if self.compiled.contains_key(name) => {
+                self.compiled.get(name).cloned()
+            }
             Some(Seccomp::Profile(name)) => match &self.config_dir {
                 Some(dir) if dir.join(name).exists() => {
-                    Some(load(dir, name).map_err(IsolatorError::Seccomp)?)
+                    let program = load(dir, name).map_err(IsolatorError::Seccomp)?;
+                    self.compiled.insert(name.clone(), program.clone());
+                    Some(program)
                 }
                 _ if name == "default" => Some(self.default.clone()),
                 _ => {
@@ -129,5 +139,48 @@ impl Isolator for LinuxSeccomp {
             },
         };
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_profile_is_read_and_compiled_at_its_first_launch_only() {
+        let dir = std::env::temp_dir().join(format!("mesolite-seccomp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let profile = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]});
+        std::fs::write(dir.join("p.json"), profile.to_string()).unwrap();
+        let mut isolator = LinuxSeccomp::new(Some(&dir), None).unwrap();
+        let mut container = crate::spec::ContainerInfo::default();
+        container.linux.seccomp = Some(Seccomp::Profile("p.json".into()));
+        let resources = crate::resources::Resources::default();
+        let ctx = PrepareCtx {
+            id: "c1",
+            slot: 1,
+            resources: &resources,
+            cgroup: None,
+            hostname: None,
+            container: &container,
+            sandbox: &dir,
+            enable_cfs: false,
+            user: None,
+            rootfs: None,
+        };
+        let mut first = Plan::default();
+        isolator.prepare(&ctx, &mut first).unwrap();
+        assert!(first.child.seccomp.is_some());
+        // Not read again: the second launch gets the same program without the file.
+        std::fs::remove_file(dir.join("p.json")).unwrap();
+        let mut second = Plan::default();
+        isolator.prepare(&ctx, &mut second).unwrap();
+        assert_eq!(
+            format!("{:?}", second.child.seccomp),
+            format!("{:?}", first.child.seccomp)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -278,9 +278,14 @@ impl AppcStore {
         format!("{IN_USE_PREFIX}{}", ids.join(","))
     }
 
-    /// `PRUNE_IMAGES`: removes every image that no record in `in_use` (what containers
-    /// recorded, Docker references among them) names. Returns the removed images.
-    pub fn prune(&self, in_use: &[String]) -> Result<Vec<ImageId>, AppcStoreError> {
+    /// `PRUNE_IMAGES`: takes out every image that no record in `in_use` (what containers
+    /// recorded, Docker references among them) names, renaming each (cheap) into one fresh
+    /// directory under `staging/` for the caller to delete where walking it blocks no one.
+    /// Returns the removed images and that directory, if any.
+    pub fn prune(
+        &self,
+        in_use: &[String],
+    ) -> Result<(Vec<ImageId>, Option<PathBuf>), AppcStoreError> {
         let kept: Vec<ImageId> = in_use
             .iter()
             .filter_map(|r| r.strip_prefix(IN_USE_PREFIX))
@@ -288,15 +293,20 @@ impl AppcStore {
             .filter_map(|id| ImageId::parse(id.trim()).ok())
             .collect();
         let mut removed = Vec::new();
+        let mut trash = None;
         for id in self.ids()? {
             if kept.contains(&id) {
                 continue;
             }
             let dir = self.image_dir(&id);
-            fs::remove_dir_all(&dir).map_err(io_err("remove", &dir))?;
+            let bin = match &trash {
+                Some(bin) => bin,
+                None => trash.insert(self.create_staging()?),
+            };
+            fs::rename(&dir, bin.join(id.to_string())).map_err(io_err("remove", &dir))?;
             removed.push(id);
         }
-        Ok(removed)
+        Ok((removed, trash))
     }
 }
 
@@ -371,10 +381,12 @@ mod tests {
 
         // Prune keeps what a container uses.
         let record = AppcStore::in_use_record(&[base.clone(), app_id.clone()]);
-        let removed = store
+        let (removed, trash) = store
             .prune(&[record, "library/busybox:latest".into()])
             .unwrap();
         assert_eq!(removed.len(), 1);
+        assert!(trash.unwrap().join(removed[0].to_string()).is_dir());
+        assert!(!store.has(&removed[0]));
         assert!(store.has(&base) && store.has(&app_id));
         fs::remove_dir_all(store.root()).unwrap();
     }

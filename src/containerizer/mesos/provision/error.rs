@@ -146,6 +146,9 @@ pub enum RuntimeError {
     UnknownUser { user: String },
     /// The group of the image's `User` is not in its `/etc/group`.
     UnknownGroup { group: String },
+    /// The image's `/etc/passwd` or `/etc/group` (`path`) cannot be read inside its rootfs:
+    /// not a regular file, too large, or unreadable (`reason`).
+    ImageFile { path: &'static str, reason: String },
 }
 
 impl fmt::Display for RuntimeError {
@@ -160,6 +163,9 @@ impl fmt::Display for RuntimeError {
             }
             RuntimeError::UnknownGroup { group } => {
                 write!(f, "The image's group '{group}' is not in its /etc/group")
+            }
+            RuntimeError::ImageFile { path, reason } => {
+                write!(f, "Failed to read the image's {path} to resolve its user: {reason}")
             }
         }
     }

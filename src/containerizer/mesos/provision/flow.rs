@@ -448,11 +448,24 @@ impl MesosContainerizer {
             return Err(ProvisionError::PullsInProgress);
         }
         let keep = super::images_in_use(&self.settings.work_dir);
-        let removed = images.store.prune(&keep).map_err(ProvisionError::Prune)?;
-        let appc_removed = match &images.appc {
-            Some(store) => store.prune(&keep).map_err(ProvisionError::PruneAppc)?.len(),
-            None => 0,
+        // The stores only rename what goes; the trees are deleted by a background `rm -rf`,
+        // so the loop never walks them.
+        let (removed, trash) = images.store.prune(&keep).map_err(ProvisionError::Prune)?;
+        let (appc_removed, appc_trash) = match &images.appc {
+            Some(store) => {
+                let (ids, trash) = store.prune(&keep).map_err(ProvisionError::PruneAppc)?;
+                (ids.len(), trash)
+            }
+            None => (0, None),
         };
+        for dir in trash.into_iter().chain(appc_trash) {
+            let mut rm = std::process::Command::new("rm");
+            rm.arg("-rf").arg(&dir);
+            if let Err(e) = self.children.spawn_background(rm) {
+                // Left under staging/, which the next start clears.
+                log::warn!("Failed to start rm -rf {}: {e}", dir.display());
+            }
+        }
         log::info!(
             "PRUNE_IMAGES: kept {} images in use, removed {} layers and {appc_removed} AppC images",
             keep.len(),

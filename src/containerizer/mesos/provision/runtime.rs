@@ -199,14 +199,33 @@ mod tests {
     }
 }
 
+/// The most of an image's `/etc/passwd` or `/etc/group` the agent reads.
+pub const IMAGE_USER_FILE_LIMIT: u64 = 1 << 20;
+
+/// An image's `/etc/passwd` or `/etc/group`, read inside its rootfs only (a link resolves in
+/// the rootfs, never out of it), if it is a regular file of at most `IMAGE_USER_FILE_LIMIT`
+/// bytes; a file the image does not have reads as empty.
+fn image_file(rootfs: &Path, path: &'static str) -> Result<String, RuntimeError> {
+    use crate::sys::inroot::{read_in_root, InRootError};
+    match read_in_root(rootfs, Path::new(path), IMAGE_USER_FILE_LIMIT) {
+        Ok(data) => Ok(String::from_utf8_lossy(&data).into_owned()),
+        Err(InRootError::Open(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(RuntimeError::ImageFile {
+            path,
+            reason: e.to_string(),
+        }),
+    }
+}
+
 /// docker/runtime's `User` (`name`, `uid`, `name:group` or `uid:gid`), resolved in the image's
-/// own `/etc/passwd` and `/etc/group` (the host's mean nothing inside the image).
+/// own `/etc/passwd` and `/etc/group` (the host's mean nothing inside the image), each read
+/// only when the spec needs it.
 pub fn image_user(rootfs: &Path, spec: &str) -> Result<crate::sys::user::User, RuntimeError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
-    let passwd = std::fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let passwd = image_file(rootfs, "/etc/passwd")?;
     // name:x:uid:gid:gecos:home:shell
     let entry = passwd
         .lines()
@@ -223,8 +242,7 @@ pub fn image_user(rootfs: &Path, spec: &str) -> Result<crate::sys::user::User, R
     let gid = match group {
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
-            Err(_) => std::fs::read_to_string(rootfs.join("etc/group"))
-                .unwrap_or_default()
+            Err(_) => image_file(rootfs, "/etc/group")?
                 .lines()
                 .map(|l| l.split(':').collect::<Vec<_>>())
                 .find(|f| f.len() >= 3 && f[0] == g)
@@ -275,5 +293,53 @@ mod user_tests {
         assert!(image_user(&root, "nobody").is_err());
         assert!(image_user(&root, "app:nogroup").is_err());
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn image_user_files_are_read_in_the_rootfs_only_and_bounded() {
+        let base =
+            std::env::temp_dir().join(format!("mesolite-imguser-links-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let image = |name: &str, passwd: Option<&str>| {
+            let root = base.join(name);
+            std::fs::create_dir_all(root.join("etc")).unwrap();
+            if let Some(target) = passwd {
+                std::os::unix::fs::symlink(target, root.join("etc/passwd")).unwrap();
+            }
+            root
+        };
+        // A link to /dev/zero or to the host's passwd never reads the host's file: a name
+        // fails, and so does a uid looked up in it.
+        for (name, target) in [("zero", "/dev/zero"), ("host", "/etc/passwd")] {
+            let root = image(name, Some(target));
+            let err = image_user(&root, "root").unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    RuntimeError::UnknownUser { .. } | RuntimeError::ImageFile { .. }
+                ),
+                "{name}: {err:?}"
+            );
+        }
+        // A device or FIFO is no passwd file.
+        let root = image("fifo", None);
+        crate::sys::fs::mknod(&root.join("etc/passwd"), libc::S_IFIFO | 0o644, 0, 0).unwrap();
+        let err = image_user(&root, "app").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Failed to read the image's /etc/passwd to resolve its user: not a regular file"
+        );
+        // Over the bound: refused, not read.
+        let root = image("big", None);
+        std::fs::write(root.join("etc/passwd"), "app:x:1:1::/:/bin/sh\n").unwrap();
+        let group = std::fs::File::create(root.join("etc/group")).unwrap();
+        group.set_len(IMAGE_USER_FILE_LIMIT + 1).unwrap();
+        let err = image_user(&root, "app:staff").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "Failed to read the image's /etc/group to resolve its user: larger than 1048576 bytes"
+        );
+        assert_eq!(image_user(&root, "app").unwrap().uid, 1);
+        std::fs::remove_dir_all(&base).unwrap();
     }
 }
