@@ -1,7 +1,7 @@
 #!/bin/bash
 # The fetcher's figures, side by side with the standard tools, in one run:
 #
-#   sudo bench/fetch.sh [SIZE_MIB]        (default 256)
+#   bench/fetch.sh [SIZE_MIB]        (default 256)
 #
 # 1. Download of a SIZE MiB file over loopback HTTP (python3 -m http.server): `curl -o` against
 #    mesolite-fetch with BYPASS_CACHE into a sandbox. Best of 3 each; throughput and ratio.

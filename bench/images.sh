@@ -1,7 +1,7 @@
 #!/bin/bash
 # Container images, side by side with the standard tools, in one run:
 #
-#   sudo bench/images.sh [--size MIB] [--runs N]        (defaults: 100 MiB, 5 runs)
+#   bench/images.sh [--size MIB] [--runs N]        (defaults: 100 MiB, 5 runs)
 #
 # 1. Warm provisioning of a SIZE MiB image (a busybox rootfs layer + a layer of SIZE 1 MiB random
 #    files; a single-layer variant for bind; a busybox-only image to show size independence), with

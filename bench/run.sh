@@ -1,7 +1,7 @@
 #!/bin/bash
 # The benchmark, one command:
 #
-#   sudo bench/run.sh [driver options, e.g. --iterations 500]
+#   bench/run.sh [driver options, e.g. --iterations 500]
 #
 # Builds the release binary, starts a private agent (temporary work_dir, runtime_dir and socket, its
 # own cgroups_root) with pid/ipc/uts namespaces and cpu/mem/pids cgroups, runs bench/driver.py

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds mesolite, installs it, and runs the agent on its defaults.
 #
-#   sudo scripts/install.sh
+#   scripts/install.sh     (as root; `sudo scripts/install.sh` from another account)
 #
 # Installs /usr/local/bin/mesolite, /etc/mesolite/agent.conf (from conf/agent.conf; an existing one
 # is kept), /etc/systemd/system/mesolite.service and the README. With systemd as PID 1 the service is

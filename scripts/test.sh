@@ -1,7 +1,7 @@
 #!/bin/bash
 # The project's test command (what .ci/run runs and the README names):
 #
-#   sudo scripts/test.sh
+#   scripts/test.sh        (as root; `sudo scripts/test.sh` from another account)
 #
 # 0. scripts/packages.sh test: the Debian packages the build and the tests need, if missing.
 # 1. cargo build --release --features test-hooks: the binary the guest test and the integration

@@ -74,3 +74,51 @@ fn a_missing_agent_is_a_clear_error() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/agent.sock"));
 }
+
+/// The CPUS of `ps`, on the node's cpus: without a CFS quota a `--cpus=0.5` container shows its
+/// allocation, 0.5 (Mesos's `cpus_limit` is then the whole node, no limit); with one, the quota too.
+#[test]
+fn ps_shows_the_cpu_allocation_and_a_hard_limit_only_where_set() {
+    if !root_or_skip("cli_ps_cpus") {
+        return;
+    }
+    for (flags, want) in [
+        (&[][..], "0.5"),
+        (&["--cgroups_enable_cfs"][..], "0.5 (max 0.5)"),
+    ] {
+        let agent = Agent::start(flags);
+        // Mesolite's notion of the node's cpus, as `ps` reads it.
+        let total = agent
+            .call(serde_json::json!({"type": "GET_METRICS", "get_metrics": {}}))
+            .json()
+            .unwrap()["get_metrics"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == "slave/cpus_total")
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap();
+        let o = cli(
+            &agent,
+            &[
+                "launch",
+                "--id=half",
+                "--cpus=0.5",
+                "--mem=32",
+                "--",
+                "sleep 1000",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let ps = stdout(&cli(&agent, &["ps"]));
+        let row = ps.lines().find(|l| l.starts_with("half ")).unwrap();
+        let cells: Vec<&str> = row
+            .split("  ")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .collect();
+        // ID, STATE, PID, CPUS, MEM, RSS; never the whole node's cpus as the container's.
+        assert_eq!(cells[3], want, "{flags:?} on {total} cpus:\n{ps}");
+    }
+}

@@ -84,10 +84,17 @@ fn health_version_flags_and_containers_endpoints() {
     let list = c.get("/containers").unwrap().json().unwrap();
     assert_eq!(list[0]["container_id"], "x");
     assert!(list[0]["statistics"]["timestamp"].as_f64().is_some());
-    assert_eq!(
-        c.get("/monitor/statistics.json").unwrap().json().unwrap()[0]["container_id"],
-        "x"
+    // Mesos's /containers names the ContainerStatus `status` (GET_CONTAINERS: `container_status`).
+    assert!(
+        list[0]["status"]["executor_pid"].as_u64().is_some(),
+        "{list}"
     );
+    assert!(list[0].get("container_status").is_none(), "{list}");
+    let stats = c.get("/monitor/statistics.json").unwrap().json().unwrap();
+    assert_eq!(stats[0]["container_id"], "x");
+    // Mesos writes the executor's framework and name for every entry; a standalone one has none.
+    assert_eq!(stats[0]["framework_id"], "", "{stats}");
+    assert_eq!(stats[0]["executor_name"], "", "{stats}");
     // A HEAD and a wrong method.
     assert_eq!(
         c.request("DELETE", "/health", &[], b"").unwrap().status,

@@ -201,10 +201,8 @@ fn memory_over_the_limit_is_a_memory_limitation() {
         "{w}"
     );
     assert_eq!(w["limitation"]["resources"][0]["name"], "mem", "{w}");
-    assert_eq!(
-        w["limitation"]["reason"],
-        "REASON_CONTAINER_LIMITATION_MEMORY"
-    );
+    // Mesos's TaskResourceLimitation has `resources` only: the reason is `reason` above.
+    assert_eq!(w["limitation"].as_object().map(|l| l.len()), Some(1), "{w}");
 }
 
 #[test]

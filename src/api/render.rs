@@ -57,6 +57,21 @@ pub(super) fn containers_v1(cz: &dyn Containerizer) -> Value {
     )
 }
 
+/// The executor fields Mesos writes for each `/monitor/statistics` and `/containers` entry
+/// (`src/slave/http.cpp`: `info.framework_id().value()`, `info.executor_id().value()`,
+/// `info.name()`, `info.source()`). A mesolite container is standalone: it has no framework
+/// and no ExecutorInfo, so `framework_id` and `executor_name` are the empty strings Mesos
+/// writes for unset fields, and `executor_id` and `source` are the container ID, as for
+/// Mesos's command executors (whose ID and source are their task's).
+fn executor_fields(id: &str) -> serde_json::Map<String, Value> {
+    let mut e = serde_json::Map::new();
+    e.insert("framework_id".into(), json!(""));
+    e.insert("executor_id".into(), json!(id));
+    e.insert("executor_name".into(), json!(""));
+    e.insert("source".into(), json!(id));
+    e
+}
+
 /// `/monitor/statistics`: one entry per live container.
 pub(super) fn statistics(cz: &dyn Containerizer) -> Value {
     let mut buf = Vec::with_capacity(4096);
@@ -66,13 +81,17 @@ pub(super) fn statistics(cz: &dyn Containerizer) -> Value {
             .filter_map(|c| {
                 let stats = cz.usage(&c.id, &mut buf)?;
                 let id = c.id.as_str();
-                Some(json!({"container_id": id, "executor_id": id, "source": id, "statistics": stats}))
+                let mut e = executor_fields(id);
+                e.insert("container_id".into(), json!(id));
+                e.insert("statistics".into(), json!(stats));
+                Some(Value::Object(e))
             })
             .collect(),
     )
 }
 
-/// `/containers`: Mesos's entries.
+/// `/containers`: Mesos's entries, whose container status is `status` (not the v1
+/// `container_status`), plus our `state`.
 pub(super) fn containers_v0(cz: &dyn Containerizer, only: Option<&str>) -> Value {
     let mut buf = Vec::with_capacity(4096);
     Value::Array(
@@ -80,13 +99,11 @@ pub(super) fn containers_v0(cz: &dyn Containerizer, only: Option<&str>) -> Value
             .iter()
             .filter(|c| only.is_none_or(|id| id == c.id.as_str()))
             .map(|c| {
-                let mut e = json!({
-                    "container_id": c.id.as_str(),
-                    "executor_id": c.id.as_str(),
-                    "source": c.id.as_str(),
-                    "state": c.state.name(),
-                    "container_status": status(c),
-                });
+                let mut e = executor_fields(c.id.as_str());
+                e.insert("container_id".into(), json!(c.id.as_str()));
+                e.insert("state".into(), json!(c.state.name()));
+                e.insert("status".into(), status(c));
+                let mut e = Value::Object(e);
                 if let Some(stats) = cz.usage(&c.id, &mut buf) {
                     e["statistics"] = json!(stats);
                 }

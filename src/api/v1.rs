@@ -173,11 +173,9 @@ pub(super) fn wait_response(containerizer: &dyn Containerizer, id: &ContainerId)
     if let Some(m) = &t.message {
         w.insert("message".into(), json!(m));
     }
-    if let (Some(resources), Some(r)) = (&t.limited, t.reason) {
-        w.insert(
-            "limitation".into(),
-            json!({"resources": resources, "reason": r.name()}),
-        );
+    // Mesos's TaskResourceLimitation has `resources` only; the reason is `reason` above.
+    if let Some(resources) = &t.limited {
+        w.insert("limitation".into(), json!({ "resources": resources }));
     }
     Response::json(
         200,

@@ -146,6 +146,29 @@ pub fn call(common: &Common, body: &Value, id: Option<&str>) -> Result<ClientRes
     check(common.client().post_json(API_PATH, body)?, id)
 }
 
+/// The node's cpus (GET_METRICS `slave/cpus_total`), for the human CPUS column to tell a hard
+/// limit from none (where Mesos reports the whole node); None if the agent does not say.
+pub fn node_cpus(common: &Common) -> Option<f64> {
+    let answer = call(
+        common,
+        &json!({"type": "GET_METRICS", "get_metrics": {}}),
+        None,
+    )
+    .ok()?
+    .json()
+    .ok()?;
+    metric(&answer, "slave/cpus_total")
+}
+
+/// A metric's value in a GET_METRICS answer.
+pub fn metric(answer: &Value, name: &str) -> Option<f64> {
+    answer["get_metrics"]["metrics"]
+        .as_array()?
+        .iter()
+        .find(|m| m["name"] == name)?["value"]
+        .as_f64()
+}
+
 /// The answer's JSON, or `UnexpectedAnswer` naming what the verb expected.
 pub fn answer_json(resp: &ClientResponse, what: &'static str) -> Result<Value, CliError> {
     resp.json().map_err(|_| CliError::UnexpectedAnswer {

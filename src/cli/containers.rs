@@ -4,13 +4,16 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 
-use super::agent::{answer_json, call, container_id, CliError, Common};
+use super::agent::{answer_json, call, container_id, node_cpus, CliError, Common};
 use super::args::{parse, ArgError, OptSpec};
-use super::table::{format_table, human_bytes, human_cpus, or_dash};
+use super::table::{cpus_cell, format_table, human_bytes, or_dash};
 
 pub const PS_HELP: &str = "\
 mesolite ps [--json] [--socket=PATH]
-    List containers: ID, state, init pid, CPU and memory limits, resident memory.
+    List containers: ID, state, init pid, CPUs, memory limit, resident memory.
+    CPUS is the container's allocation (the cpus it asked for); `0.5 (max 1)` adds a hard
+    limit where one is set (a CFS quota, with --cgroups_enable_cfs); without one the
+    container may use the whole node.
 ";
 pub const WAIT_HELP: &str = "\
 mesolite wait [--json] [--socket=PATH] ID
@@ -57,8 +60,9 @@ pub fn containers(answer: &Value) -> &[Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// The human table for a GET_CONTAINERS answer.
-pub fn ps_table(answer: &Value) -> String {
+/// The human table for a GET_CONTAINERS answer, with the node's cpus (from GET_METRICS) to
+/// tell a hard CPU limit from none.
+pub fn ps_table(answer: &Value, node_cpus: Option<f64>) -> String {
     let rows: Vec<Vec<String>> = containers(answer)
         .iter()
         .map(|c| {
@@ -71,7 +75,7 @@ pub fn ps_table(answer: &Value) -> String {
                         .as_u64()
                         .map(|p| p.to_string()),
                 ),
-                or_dash(stats["cpus_limit"].as_f64().map(human_cpus)),
+                cpus_cell(stats, node_cpus),
                 or_dash(stats["mem_limit_bytes"].as_u64().map(human_bytes)),
                 or_dash(stats["mem_rss_bytes"].as_u64().map(human_bytes)),
             ]
@@ -143,7 +147,8 @@ pub fn run_ps(args: &[String], env: Option<&str>, out: &mut dyn Write) -> Result
         out.write_all(&resp.body)?;
         writeln!(out)?;
     } else {
-        out.write_all(ps_table(&answer_json(&resp, "container list")?).as_bytes())?;
+        let list = answer_json(&resp, "container list")?;
+        out.write_all(ps_table(&list, node_cpus(&common)).as_bytes())?;
     }
     Ok(0)
 }
@@ -203,18 +208,35 @@ mod tests {
         let answer = json!({"type": "GET_CONTAINERS", "get_containers": {"containers": [
             {"container_id": {"value": "web-1"}, "state": "RUNNING",
              "container_status": {"container_id": {"value": "web-1"}, "executor_pid": 4242},
-             "resource_statistics": {"timestamp": 1.0, "cpus_limit": 0.5,
+             "resource_statistics": {"timestamp": 1.0, "cpus_limit": 2.0, "cpus_soft_limit": 0.5,
                                      "mem_limit_bytes": 67_108_864, "mem_rss_bytes": 1_843_200}},
+            {"container_id": {"value": "cfs"}, "state": "RUNNING",
+             "resource_statistics": {"timestamp": 1.0, "cpus_limit": 0.25, "cpus_soft_limit": 0.25}},
             {"container_id": {"value": "batch"}, "state": "TERMINATED"}]}});
+        // On a 2-cpu node: web-1 has no hard limit (the node), cfs a quota of its allocation.
         assert_eq!(
-            ps_table(&answer),
-            "ID     STATE       PID   CPUS  MEM      RSS\n\
-             web-1  RUNNING     4242  0.5   64.0MiB  1.8MiB\n\
-             batch  TERMINATED  -     -     -        -\n"
+            ps_table(&answer, Some(2.0)),
+            "ID     STATE       PID   CPUS             MEM      RSS\n\
+             web-1  RUNNING     4242  0.5              64.0MiB  1.8MiB\n\
+             cfs    RUNNING     -     0.25 (max 0.25)  -        -\n\
+             batch  TERMINATED  -     -                -        -\n"
+        );
+        // Without the node's cpus no limit is claimed; without a soft limit the limit stands in.
+        let old = json!({"get_containers": {"containers": [{"container_id": {"value": "a"},
+            "resource_statistics": {"timestamp": 1.0, "cpus_limit": 1.0}}]}});
+        assert_eq!(
+            ps_table(&old, None),
+            "ID  STATE  PID  CPUS  MEM  RSS\na   -      -    1     -    -\n"
         );
         assert_eq!(
-            ps_table(&json!({"get_containers": {}})),
+            ps_table(&json!({"get_containers": {}}), None),
             "ID  STATE  PID  CPUS  MEM  RSS\n"
+        );
+        let metrics =
+            json!({"get_metrics": {"metrics": [{"name": "slave/cpus_total", "value": 2.0}]}});
+        assert_eq!(
+            crate::cli::agent::metric(&metrics, "slave/cpus_total"),
+            Some(2.0)
         );
     }
 

@@ -4,13 +4,14 @@ use std::io::Write;
 
 use serde_json::Value;
 
-use super::agent::{answer_json, check, CliError, Common};
+use super::agent::{answer_json, check, node_cpus, CliError, Common};
 use super::args::parse;
-use super::table::{format_table, human_bytes, human_cpus, human_secs, or_dash};
+use super::table::{cpus_cell, format_table, human_bytes, human_secs, or_dash};
 
 pub const HELP: &str = "\
 mesolite stats [--json] [--socket=PATH] [ID]
-    Resource usage of every container (or of ID): CPU time, CPU limit, memory used and limit,
+    Resource usage of every container (or of ID): CPU time, CPUs (the allocation, with
+    `(max N)` where a hard limit is set, as in `mesolite ps`), memory used and limit,
     process count.
 ";
 
@@ -46,7 +47,8 @@ pub fn select(answer: &Value, id: Option<&str>) -> Result<Vec<Value>, CliError> 
     Ok(picked)
 }
 
-pub fn stats_table(entries: &[Value]) -> String {
+/// The human table; `node_cpus` (GET_METRICS) tells a hard CPU limit from none.
+pub fn stats_table(entries: &[Value], node_cpus: Option<f64>) -> String {
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
@@ -58,7 +60,7 @@ pub fn stats_table(entries: &[Value]) -> String {
                 or_dash(entry_id(e).map(str::to_string)),
                 or_dash(s["cpus_user_time_secs"].as_f64().map(human_secs)),
                 or_dash(s["cpus_system_time_secs"].as_f64().map(human_secs)),
-                or_dash(s["cpus_limit"].as_f64().map(human_cpus)),
+                cpus_cell(s, node_cpus),
                 or_dash(used.map(human_bytes)),
                 or_dash(s["mem_limit_bytes"].as_u64().map(human_bytes)),
                 or_dash(s["processes"].as_u64().map(|p| p.to_string())),
@@ -91,7 +93,7 @@ pub fn run(args: &[String], env: Option<&str>, out: &mut dyn Write) -> Result<i3
     if common.json {
         writeln!(out, "{}", Value::Array(entries))?;
     } else {
-        out.write_all(stats_table(&entries).as_bytes())?;
+        out.write_all(stats_table(&entries, node_cpus(&common)).as_bytes())?;
     }
     Ok(0)
 }
@@ -107,7 +109,8 @@ mod tests {
         json!([
             {"container_id": "web-1", "executor_id": "web-1", "source": "web-1",
              "statistics": {"timestamp": 1.0, "cpus_user_time_secs": 1.234,
-                            "cpus_system_time_secs": 0.5, "cpus_limit": 2.0,
+                            "cpus_system_time_secs": 0.5, "cpus_limit": 1.0,
+                            "cpus_soft_limit": 0.5,
                             "mem_total_bytes": 3_145_728, "mem_rss_bytes": 1024,
                             "mem_limit_bytes": 67_108_864, "processes": 3}},
             {"executor_id": "old", "statistics": {"timestamp": 1.0, "mem_rss_bytes": 2048}}
@@ -118,11 +121,13 @@ mod tests {
     fn table_prefers_total_memory_and_dashes_missing_fields() {
         let entries = select(&answer(), None).unwrap();
         assert_eq!(
-            stats_table(&entries),
-            "ID     CPU-USER  CPU-SYS  CPUS  MEM     MEM-LIMIT  PROCS\n\
-             web-1  1.23s     0.50s    2     3.0MiB  64.0MiB    3\n\
-             old    -         -        -     2.0KiB  -          -\n"
+            stats_table(&entries, Some(2.0)),
+            "ID     CPU-USER  CPU-SYS  CPUS         MEM     MEM-LIMIT  PROCS\n\
+             web-1  1.23s     0.50s    0.5 (max 1)  3.0MiB  64.0MiB    3\n\
+             old    -         -        -            2.0KiB  -          -\n"
         );
+        // On a 1-cpu node a limit of 1 is no limit.
+        assert!(stats_table(&entries, Some(1.0)).contains("0.50s    0.5   "));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Human output: aligned tables and readable sizes and durations.
 
+use serde_json::Value;
+
 /// Lays out `rows` under `headers` in left-aligned columns two spaces apart, one line each,
 /// without trailing spaces.
 pub fn format_table(headers: &[&str], rows: &[Vec<String>]) -> String {
@@ -52,6 +54,19 @@ pub fn human_bytes(bytes: u64) -> String {
 pub fn human_cpus(cpus: f64) -> String {
     let text = format!("{cpus:.3}");
     text.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The CPUS cell: the allocation (`cpus_soft_limit`, the cpus asked for), and the hard limit
+/// (`cpus_limit`) only where one is set: Mesos reports the whole node there when there is none.
+pub fn cpus_cell(stats: &Value, node_cpus: Option<f64>) -> String {
+    let limit = stats["cpus_limit"].as_f64();
+    let Some(alloc) = stats["cpus_soft_limit"].as_f64().or(limit) else {
+        return "-".to_string();
+    };
+    match limit.filter(|l| node_cpus.is_some_and(|n| *l < n - 1e-9)) {
+        Some(max) => format!("{} (max {})", human_cpus(alloc), human_cpus(max)),
+        None => human_cpus(alloc),
+    }
 }
 
 /// CPU time in seconds with two decimals: `0.12s`.
