@@ -4,6 +4,7 @@
 
 mod conn;
 mod endpoints;
+mod files;
 mod render;
 mod v1;
 

@@ -14,6 +14,7 @@
 //!   signals 32 and 33, see `signal::reset_dispositions`).
 //! * setgroups: nix's takes `&[Gid]`, and the child that calls it holds `&[u32]` and must not
 //!   allocate a converted copy.
+//! * openat2 (`RESOLVE_BENEATH`, for files in sandboxes and images): no nix API.
 //! * fork, execve, waitpid, _exit, pipe2, dup2, read/write/open/openat, renameat, flock,
 //!   fcntl: on the path between clone and exec, on raw descriptors (nix's take `AsFd`), or
 //!   plain enough that a wrapper would add nothing.
@@ -33,6 +34,7 @@ pub mod inroot;
 pub mod mount;
 pub mod mountinfo;
 pub mod notify;
+pub mod open;
 pub mod process;
 pub mod quota;
 pub mod rlimit;
