@@ -234,8 +234,7 @@ impl Server {
             return;
         };
         conn.deferred = false;
-        conn.outbuf
-            .extend_from_slice(&resp.to_bytes(conn.keep_alive));
+        resp.write_to(&mut conn.outbuf, conn.keep_alive);
         if !conn.keep_alive {
             conn.closing = true;
         }
