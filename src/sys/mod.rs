@@ -14,11 +14,11 @@
 //!   signals 32 and 33, see `signal::reset_dispositions`).
 //! * setgroups: nix's takes `&[Gid]`, and the child that calls it holds `&[u32]` and must not
 //!   allocate a converted copy.
-//! * openat2 (`RESOLVE_BENEATH`, for files in sandboxes and images): no nix API.
 //! * fork, execve, waitpid, _exit, pipe2, dup2, read/write/open/openat, renameat, flock,
 //!   fcntl: on the path between clone and exec, on raw descriptors (nix's take `AsFd`), or
 //!   plain enough that a wrapper would add nothing.
-//! * openat2 (RESOLVE_IN_ROOT, for an image's own files): no nix API.
+//! * openat2 (`RESOLVE_IN_ROOT` for an image's own files, `RESOLVE_BENEATH` for a sandbox's):
+//!   no nix API.
 //! * statfs/statvfs, mknod, xattrs, FICLONE, sysconf, chown: small, already typed here.
 //!
 //! `process::clone_child` and `process::fork_child` are safe functions because of one

@@ -6,7 +6,7 @@
 //! kernel has it (5.6+); elsewhere a component-by-component `openat(O_NOFOLLOW)` walk, which
 //! follows no link at all. Every open is `O_CLOEXEC | O_NOCTTY | O_NONBLOCK`.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::fmt;
 use std::fs::{File, FileType};
 use std::io;
@@ -158,19 +158,34 @@ fn c_name(name: &OsStr) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
 }
 
-fn openat2_beneath(dir: RawFd, name: &CString, flags: libc::c_int) -> io::Result<OwnedFd> {
+fn openat2_beneath(dir: RawFd, name: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     // openat2 refuses (EINVAL) with O_PATH any flag that has no meaning there.
     let base = if flags & libc::O_PATH != 0 {
         libc::O_CLOEXEC
     } else {
         BASE_FLAGS
     };
+    openat2(
+        dir,
+        name,
+        flags | base,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+    )
+}
+
+/// `openat2(dir, name, {flags, 0, resolve})`, retried on EINTR and on the EAGAIN the kernel
+/// answers when a rename or mount raced with the lookup.
+pub(crate) fn openat2(
+    dir: RawFd,
+    name: &CStr,
+    flags: libc::c_int,
+    resolve: u64,
+) -> io::Result<OwnedFd> {
     let how = OpenHow {
-        flags: (flags | base) as u64,
+        flags: flags as u64,
         mode: 0,
-        resolve: libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS,
+        resolve,
     };
-    // The kernel answers EAGAIN when a rename or mount raced with the lookup: try again.
     let mut tries = 0;
     loop {
         // SAFETY: `name` is a valid C string and `how` a valid open_how whose size is passed;
