@@ -4,6 +4,7 @@
 
 mod conn;
 mod endpoints;
+mod files;
 mod render;
 mod v1;
 
@@ -233,8 +234,7 @@ impl Server {
             return;
         };
         conn.deferred = false;
-        conn.outbuf
-            .extend_from_slice(&resp.to_bytes(conn.keep_alive));
+        resp.write_to(&mut conn.outbuf, conn.keep_alive);
         if !conn.keep_alive {
             conn.closing = true;
         }

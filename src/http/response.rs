@@ -97,6 +97,14 @@ impl Response {
     /// Serialises the status line, the headers, `Content-Length` (unless already set, e.g. for an
     /// answer to HEAD), `Connection: close` when the connection will not be kept, and the body.
     pub fn to_bytes(&self, keep_alive: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.write_to(&mut out, keep_alive);
+        out
+    }
+
+    /// As [`Response::to_bytes`], appended to `out` (a connection's output buffer) without an
+    /// intermediate copy of the body.
+    pub fn write_to(&self, out: &mut Vec<u8>, keep_alive: bool) {
         let mut head = format!(
             "HTTP/1.1 {} {}\r\n",
             self.status,
@@ -112,11 +120,10 @@ impl Response {
             head.push_str("Connection: close\r\n");
         }
         head.push_str("\r\n");
-        let mut out = head.into_bytes();
+        out.extend_from_slice(head.as_bytes());
         if !status_has_no_body(self.status) {
             out.extend_from_slice(&self.body);
         }
-        out
     }
 }
 

@@ -58,33 +58,12 @@ fn openat(dir: &OwnedFd, name: &CString, flags: libc::c_int) -> io::Result<Owned
 /// `openat2(dir, path, READ_FLAGS, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`.
 fn openat2_in_root(dir: &OwnedFd, path: &CString) -> io::Result<OwnedFd> {
     use std::os::fd::AsRawFd;
-    // The kernel's `struct open_how` (libc's is non-exhaustive).
-    #[repr(C)]
-    struct OpenHow {
-        flags: u64,
-        mode: u64,
-        resolve: u64,
-    }
-    let how = OpenHow {
-        flags: READ_FLAGS as u64,
-        mode: 0,
-        resolve: libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
-    };
-    // SAFETY: `dir` is an open descriptor, `path` a valid C string, and `how` an initialised
-    // open_how (the kernel's layout, three u64s) whose size is passed with it; the kernel only reads both.
-    let fd = cvt_retry(|| unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            path.as_ptr(),
-            &how as *const OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    })?;
-    let fd = libc::c_int::try_from(fd)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "openat2 returned no fd"))?;
-    // SAFETY: openat2 returned a fresh descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    super::open::openat2(
+        dir.as_raw_fd(),
+        path,
+        READ_FLAGS,
+        libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS,
+    )
 }
 
 /// Opens `path` (relative to `root`; a leading `/` is the root's) for reading, as a process

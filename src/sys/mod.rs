@@ -17,7 +17,8 @@
 //! * fork, execve, waitpid, _exit, pipe2, dup2, read/write/open/openat, renameat, flock,
 //!   fcntl: on the path between clone and exec, on raw descriptors (nix's take `AsFd`), or
 //!   plain enough that a wrapper would add nothing.
-//! * openat2 (RESOLVE_IN_ROOT, for an image's own files): no nix API.
+//! * openat2 (`RESOLVE_IN_ROOT` for an image's own files, `RESOLVE_BENEATH` for a sandbox's):
+//!   no nix API.
 //! * statfs/statvfs, mknod, xattrs, FICLONE, sysconf, chown: small, already typed here.
 //!
 //! `process::clone_child` and `process::fork_child` are safe functions because of one
@@ -33,6 +34,7 @@ pub mod inroot;
 pub mod mount;
 pub mod mountinfo;
 pub mod notify;
+pub mod open;
 pub mod process;
 pub mod quota;
 pub mod rlimit;
