@@ -351,3 +351,58 @@ fn recover_cleanup_destroys_everything_and_exits() {
     assert_eq!(count("sleep 6805"), 0);
     assert!(cgroup_dirs(&agent.cgroups_root).is_empty());
 }
+
+#[test]
+fn a_pid_record_without_a_start_time_matches_no_process() {
+    if !root_or_skip("pid_record_without_start_time") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let mut agent = Agent::start(&[]);
+    assert_eq!(
+        agent
+            .launch_shell("nostart", "sleep 6811", json!([]))
+            .status,
+        200
+    );
+    agent.sigkill();
+    // An unrelated process, leading a process group of its own as an init does, now holds the
+    // pid the record names; the record lost its start time.
+    let mut unrelated = Command::new("sleep")
+        .arg("1000")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let record = agent.runtime_dir.join("containers/nostart/pid.json");
+    std::fs::write(
+        &record,
+        format!(
+            r#"{{"version": 1, "pid": {}, "start_time": 0}}"#,
+            unrelated.id()
+        ),
+    )
+    .unwrap();
+    let agent = agent.restart();
+    Agent::eventually("terminated", Duration::from_secs(10), || {
+        agent.container("nostart").unwrap()["state"] == "TERMINATED"
+    });
+    let w = agent.wait_json("nostart");
+    assert_eq!(w["state"], "TASK_FAILED", "{w}");
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no start time"),
+        "{w}"
+    );
+    // The container's own processes went with its cgroup; the unrelated one is untouched.
+    assert_eq!(count("sleep 6811"), 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        unrelated.try_wait().unwrap().is_none(),
+        "the unrelated process was killed"
+    );
+    let _ = unrelated.kill();
+    let _ = unrelated.wait();
+    assert!(cgroup_dirs(&agent.cgroups_root).is_empty());
+}

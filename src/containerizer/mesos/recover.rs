@@ -145,14 +145,15 @@ impl MesosContainerizer {
             }
             Err(e) => return self.destroy_broken(c, &e.to_string(), registry, timers, summary),
         };
-        let alive = checkpoint::start_time(&self.settings.proc_dir, pid.pid)
-            .is_some_and(|t| t == pid.start_time || pid.start_time == 0);
-        let pidfd = if alive {
-            process::pidfd_open(pid.pid).ok()
-        } else {
-            None
-        };
-        match pidfd {
+        if pid.start_time == 0 {
+            // The pid alone may name any process now: never adopt it, never signal it.
+            let why = format!(
+                "{} records no start time: its init cannot be told from another process",
+                c.ckpt.pid().display()
+            );
+            return self.destroy_broken(c, &why, registry, timers, summary);
+        }
+        match self.open_init(&pid) {
             Some(fd) => {
                 let registered = registry.register(
                     &mut SourceFd(&fd.as_raw_fd()),
@@ -212,18 +213,33 @@ impl MesosContainerizer {
                 c.cgroup = Some(cgroups.open(id.as_str()));
             }
         }
-        // A pid checkpoint that still names our live init: kill it too.
+        // A pid checkpoint that still names our live init: kill it too (through a pidfd
+        // checked against the record, so a recycled pid is never hit).
         if let Ok(pid) = checkpoint::read::<PidRecord>(&c.ckpt.pid()) {
-            if checkpoint::start_time(&self.settings.proc_dir, pid.pid)
-                .is_some_and(|t| t == pid.start_time)
-            {
-                let _ = process::kill(pid.pid, libc::SIGKILL);
+            if let Some(fd) = self.open_init(&pid) {
+                let _ = process::pidfd_send_signal(&fd, libc::SIGKILL);
             }
         }
         c.state = State::Running;
         self.insert(c);
         summary.destroyed += 1;
         let _ = self.begin_destroy(&id, registry, timers);
+    }
+
+    /// A pidfd on the init `pid` records, if that very process still runs: the pidfd is
+    /// opened first, the start time checked after, and the pidfd found still live after that,
+    /// so it cannot refer to a process that took the pid since. A record without a start time
+    /// identifies nothing.
+    fn open_init(&self, pid: &PidRecord) -> Option<std::os::fd::OwnedFd> {
+        if pid.pid <= 1 || pid.start_time == 0 {
+            return None;
+        }
+        let fd = process::pidfd_open(pid.pid).ok()?;
+        if !pid.identifies(checkpoint::start_time(&self.settings.proc_dir, pid.pid)) {
+            return None;
+        }
+        process::pidfd_send_signal(&fd, 0).ok()?;
+        Some(fd)
     }
 
     /// A container with nothing in it yet, under a fresh slot.
