@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -21,6 +21,10 @@ use crate::resources::Resources;
 use crate::status::{Reason, TaskState, Termination};
 use crate::sys::process;
 use crate::timer::Timers;
+
+/// How long recovery may wait, in all, for the orphans in the cgroup hierarchies the
+/// containers do not use to be killed and removed (they are not destroyed as containers are).
+const UNUSED_SWEEP_BUDGET: Duration = Duration::from_secs(5);
 
 /// What recovery found, for the log and the benchmark.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +70,11 @@ impl MesosContainerizer {
             self.recover_one(id, rebooted, registry, timers, &mut summary);
         }
         if let Some(cgroups) = self.cgroups.clone() {
+            let mut orphans = BTreeSet::new();
             match cgroups.list() {
                 Ok(ids) => {
                     for orphan in ids.into_iter().filter(|i| !known.contains(i)) {
+                        orphans.insert(orphan.clone());
                         log::warn!(
                             "Destroying orphan container {orphan}: a cgroup with no checkpoint"
                         );
@@ -83,6 +89,27 @@ impl MesosContainerizer {
                     }
                 }
                 Err(e) => log::warn!("Failed to list cgroups for orphans: {e}"),
+            }
+            // The same orphans (or others) in the hierarchies the containers do not use.
+            for swept in cgroups.sweep_unused(|id| known.contains(id), UNUSED_SWEEP_BUDGET) {
+                let dir = swept.dir.display();
+                match &swept.result {
+                    Err(e) if swept.id.is_empty() => {
+                        log::warn!("Failed to list cgroups for orphans: {e}");
+                        continue;
+                    }
+                    Ok(()) => log::warn!(
+                        "Destroyed orphan cgroup {dir} (container {}): a cgroup with no checkpoint",
+                        swept.id
+                    ),
+                    Err(e) => log::error!(
+                        "Failed to destroy orphan cgroup {dir} (container {}): {e}; it is left behind",
+                        swept.id
+                    ),
+                }
+                if orphans.insert(swept.id) {
+                    summary.orphans += 1;
+                }
             }
         }
         log::info!(
