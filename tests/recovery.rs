@@ -5,7 +5,7 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{resources, root_or_skip, Agent};
@@ -348,4 +348,157 @@ fn recover_cleanup_destroys_everything_and_exits() {
     );
     assert_eq!(count("sleep 6805"), 0);
     assert!(cgroup_dirs(&agent.cgroups_root).is_empty());
+}
+
+#[test]
+fn a_pid_record_without_a_start_time_matches_no_process() {
+    if !root_or_skip("pid_record_without_start_time") {
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let mut agent = Agent::start(&[]);
+    assert_eq!(
+        agent
+            .launch_shell("nostart", "sleep 6811", json!([]))
+            .status,
+        200
+    );
+    agent.sigkill();
+    // An unrelated process, leading a process group of its own as an init does, now holds the
+    // pid the record names; the record lost its start time.
+    let mut unrelated = Command::new("sleep")
+        .arg("1000")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let record = agent.runtime_dir.join("containers/nostart/pid.json");
+    std::fs::write(
+        &record,
+        format!(
+            r#"{{"version": 1, "pid": {}, "start_time": 0}}"#,
+            unrelated.id()
+        ),
+    )
+    .unwrap();
+    let agent = agent.restart();
+    Agent::eventually("terminated", Duration::from_secs(10), || {
+        agent.container("nostart").unwrap()["state"] == "TERMINATED"
+    });
+    let w = agent.wait_json("nostart");
+    assert_eq!(w["state"], "TASK_FAILED", "{w}");
+    assert!(
+        w["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no start time"),
+        "{w}"
+    );
+    // The container's own processes went with its cgroup; the unrelated one is untouched.
+    assert_eq!(count("sleep 6811"), 0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        unrelated.try_wait().unwrap().is_none(),
+        "the unrelated process was killed"
+    );
+    let _ = unrelated.kill();
+    let _ = unrelated.wait();
+    assert!(cgroup_dirs(&agent.cgroups_root).is_empty());
+}
+
+/// The mount point of every cgroup v1 hierarchy of this host (one per hierarchy).
+fn v1_hierarchies() -> Vec<std::path::PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mut devices = Vec::new();
+    let mut found = Vec::new();
+    for line in text.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(dash) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        if fields.get(dash + 1) == Some(&"cgroup") && !devices.contains(&fields[2]) {
+            devices.push(fields[2]);
+            found.push(std::path::PathBuf::from(fields[4]));
+        }
+    }
+    found
+}
+
+/// Processes the test started, killed however it ends.
+struct Sleepers(Vec<(String, std::process::Child)>);
+
+impl Drop for Sleepers {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn an_orphan_in_every_v1_hierarchy_is_destroyed_at_start() {
+    if !root_or_skip("orphan_in_every_v1_hierarchy") {
+        return;
+    }
+    let hierarchies = v1_hierarchies();
+    if hierarchies.is_empty() {
+        eprintln!("SKIPPED orphan_in_every_v1_hierarchy: no cgroup v1 hierarchy on this host");
+        return;
+    }
+    let mut agent = Agent::start(&[]);
+    agent.stop();
+    let root = agent.cgroups_root.clone();
+    let sleeper = || {
+        Command::new("sleep")
+            .arg("6812")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // In the hierarchies the agent uses, the orphan is destroyed as a container is: one
+    // cgroup each, one process in all of them (as the agent would have put it).
+    let mut sleepers = Sleepers(vec![("the agent's hierarchies".into(), sleeper())]);
+    let in_all = sleepers.0[0].1.id().to_string();
+    for mount in &hierarchies {
+        let name = mount.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = mount.join(&root).join("orphan2");
+        if ["cpu", "cpuacct", "memory", "pids", "freezer"].contains(&name.as_str()) {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("cgroup.procs"), &in_all).unwrap();
+            continue;
+        }
+        // In the others the whole tree goes: a nested cgroup with a process of its own in
+        // each but cpuset (whose cgroups take one only once given cpus and mems).
+        let dir = dir.join("nested");
+        std::fs::create_dir_all(&dir).unwrap();
+        if name != "cpuset" {
+            let child = sleeper();
+            std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).unwrap();
+            sleepers.0.push((name, child));
+        }
+    }
+    let agent = agent.restart();
+    for (name, child) in &mut sleepers.0 {
+        Agent::eventually(
+            &format!("the orphan's process in {name} killed"),
+            Duration::from_secs(10),
+            || child.try_wait().unwrap().is_some(),
+        );
+    }
+    for mount in &hierarchies {
+        let dir = mount.join(&root).join("orphan2");
+        Agent::eventually(
+            &format!("{} removed", dir.display()),
+            Duration::from_secs(10),
+            || !dir.exists(),
+        );
+    }
+    assert!(agent.log_text().contains("orphan2"));
+    assert!(agent.container("orphan2").is_none());
+    drop(agent);
+    for mount in &hierarchies {
+        let _ = std::fs::remove_dir(mount.join(&root));
+    }
 }

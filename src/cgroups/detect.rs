@@ -18,6 +18,8 @@ pub(super) enum MountKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct CgroupMount {
     pub mount_point: PathBuf,
+    /// The super block (`major:minor`): one hierarchy mounted twice has the same.
+    pub device: (u32, u32),
     pub kind: MountKind,
 }
 
@@ -45,6 +47,7 @@ pub(super) fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
             };
             Some(CgroupMount {
                 mount_point: mount.mount_point,
+                device: (mount.major, mount.minor),
                 kind,
             })
         })
@@ -80,6 +83,37 @@ pub(super) fn v1_mount(
         mounts.iter().filter(|mount| mount.has_subsystem(subsystem)),
         hierarchy,
     )
+}
+
+/// One mount point of every v1 hierarchy (named ones such as `name=systemd` too), the one at
+/// or under `hierarchy` where a hierarchy is mounted twice, leaving out the hierarchies of
+/// `except` (mount points).
+pub(super) fn v1_hierarchies(
+    mounts: &[CgroupMount],
+    hierarchy: &Path,
+    except: &[&Path],
+) -> Vec<PathBuf> {
+    let excluded: Vec<(u32, u32)> = mounts
+        .iter()
+        .filter(|mount| except.contains(&mount.mount_point.as_path()))
+        .map(|mount| mount.device)
+        .collect();
+    let mut devices: Vec<(u32, u32)> = Vec::new();
+    for mount in mounts {
+        let v1 = matches!(mount.kind, MountKind::V1 { .. });
+        if v1 && !excluded.contains(&mount.device) && !devices.contains(&mount.device) {
+            devices.push(mount.device);
+        }
+    }
+    devices
+        .into_iter()
+        .filter_map(|device| {
+            prefer(
+                mounts.iter().filter(|mount| mount.device == device),
+                hierarchy,
+            )
+        })
+        .collect()
 }
 
 /// The mount point of the cgroup2 hierarchy.
@@ -228,6 +262,32 @@ mod tests {
         assert_eq!(
             v2_mount(&mounts, Path::new("/cg")).unwrap(),
             Path::new("/cg")
+        );
+    }
+
+    #[test]
+    fn test_v1_hierarchies_once_each_but_those_in_use() {
+        let h = Path::new("/sys/fs/cgroup");
+        let mounts = parse_mountinfo(samples::HYBRID);
+        let all = v1_hierarchies(&mounts, h, &[]);
+        assert_eq!(all.len(), 9, "{all:?}");
+        assert!(all.contains(&h.join("systemd")) && all.contains(&h.join("blkio")));
+        let used = [h.join("memory"), h.join("freezer")];
+        let used: Vec<&Path> = used.iter().map(PathBuf::as_path).collect();
+        let rest = v1_hierarchies(&mounts, h, &used);
+        assert_eq!(rest.len(), 7);
+        assert!(!rest.contains(&h.join("memory")) && rest.contains(&h.join("devices")));
+        assert!(v1_hierarchies(&parse_mountinfo(samples::PURE_V2), h, &[]).is_empty());
+        let twice = "\
+50 1 0:40 / /var/lib/other/blkio rw - cgroup cgroup rw,blkio
+51 1 0:40 / /cg/blkio rw - cgroup cgroup rw,blkio
+52 1 0:41 / /cg/memory rw - cgroup cgroup rw,memory
+53 1 0:41 / /elsewhere/memory rw - cgroup cgroup rw,memory
+";
+        let mounts = parse_mountinfo(twice);
+        assert_eq!(
+            v1_hierarchies(&mounts, Path::new("/cg"), &[Path::new("/elsewhere/memory")]),
+            [PathBuf::from("/cg/blkio")]
         );
     }
 

@@ -9,6 +9,7 @@
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::testutil::{cgroup_dir, read, remove_files, sleeper, v1_line, v2_line, Fake};
 use super::*;
@@ -234,4 +235,48 @@ fn test_hybrid_prefers_v2_only_when_it_has_the_controllers() {
     assert_eq!(cgroups.version(), Version::V2);
     assert!(cgroups.describe().starts_with("cgroup v2 (hybrid host): "));
     assert_eq!(read(&unified, "cgroup.subtree_control"), "+memory");
+}
+
+#[test]
+fn test_v1_sweeps_orphans_of_the_hierarchies_not_in_use() {
+    let fake = Fake::new(
+        |h| {
+            ["memory", "freezer", "blkio", "devices"]
+                .iter()
+                .enumerate()
+                .map(|(i, s)| v1_line(40 + i as u32, &h.join(s), s))
+                .collect::<String>()
+        },
+        "1:memory:/\n",
+    );
+    let cgroups = Cgroups::detect(&fake.cfg, &[Controller::Memory]).unwrap();
+    // An orphan with a nested cgroup in blkio, a kept container and an orphan in devices,
+    // and one in memory (in use: destroyed as a container instead).
+    cgroup_dir(&fake.dir("blkio/mesolite/orphan/nested/deeper"), &[]);
+    cgroup_dir(&fake.dir("devices/mesolite/kept"), &[]);
+    cgroup_dir(&fake.dir("devices/mesolite/orphan"), &[]);
+    cgroup_dir(&fake.dir("memory/mesolite/orphan"), &[]);
+    let swept = cgroups.sweep_unused(|id| id == "kept", Duration::from_secs(1));
+    let mut ids: Vec<&str> = swept.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["orphan", "orphan"]);
+    assert!(swept.iter().all(|s| s.result.is_ok()), "{swept:?}");
+    assert!(!fake.dir("blkio/mesolite/orphan").exists());
+    assert!(!fake.dir("devices/mesolite/orphan").exists());
+    assert!(fake.dir("devices/mesolite/kept").is_dir());
+    assert!(fake.dir("memory/mesolite/orphan").is_dir());
+
+    // Its processes are killed; one that will not go (a fake tree keeps its files) is
+    // reported once the budget is spent.
+    let (mut child, pid) = sleeper();
+    let dir = fake.dir("blkio/mesolite/busy");
+    cgroup_dir(&dir, &[("cgroup.procs", &format!("{pid}\n"))]);
+    let t0 = std::time::Instant::now();
+    let swept = cgroups.sweep_unused(|_| false, Duration::from_millis(100));
+    assert!(t0.elapsed() < Duration::from_secs(2));
+    assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
+    let busy: Vec<&Swept> = swept.iter().filter(|s| s.id == "busy").collect();
+    assert_eq!(busy.len(), 1);
+    assert!(busy[0].result.is_err());
+    assert_eq!(busy[0].dir, dir);
 }

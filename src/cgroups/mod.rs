@@ -25,6 +25,7 @@ mod kernel_tests;
 mod testutil;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub use container::ContainerCgroup;
 use container::{clock_ticks, sigkill, CFS_PERIOD_US};
@@ -160,6 +161,18 @@ pub struct Cgroups {
     features: Features,
     /// v1 with a cgroup2 mount beside it.
     hybrid: bool,
+    /// The mount points of the v1 hierarchies the containers do not use (all of them on v2):
+    /// swept of orphans at recovery.
+    unused_v1: Vec<PathBuf>,
+}
+
+/// An orphan cgroup in a v1 hierarchy the containers do not use, and how its removal went.
+#[derive(Debug)]
+pub struct Swept {
+    /// Empty when `<root>` itself could not be listed (`dir` is then `<root>`).
+    pub id: String,
+    pub dir: PathBuf,
+    pub result: Result<(), CgroupError>,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +217,7 @@ impl Cgroups {
                     layout: Layout::V2(base),
                     features,
                     hybrid: !pure,
+                    unused_v1: detect::v1_hierarchies(&mounts, &cfg.hierarchy, &[]),
                 });
             }
         }
@@ -215,12 +229,14 @@ impl Cgroups {
             has_cgroup_kill: false,
             has_freezer: paths.freezer.is_some(),
         };
+        let unused_v1 = detect::v1_hierarchies(&mounts, &cfg.hierarchy, &paths.distinct());
         Ok(Cgroups {
             root: cfg.root.clone(),
             controllers: wanted,
             layout: Layout::V1(paths),
             features,
             hybrid: v2_mount.is_some(),
+            unused_v1,
         })
     }
 
@@ -296,6 +312,37 @@ impl Cgroups {
         ids.sort_unstable();
         ids.dedup();
         Ok(ids)
+    }
+
+    /// Destroys every cgroup under `<root>` in the v1 hierarchies the containers do not use
+    /// (blkio, devices, cpuset, a named one... or all on v2) whose id `keep` refuses: its
+    /// processes are killed and its tree removed, deepest first. Orphans of the hierarchies in
+    /// use are destroyed as containers are, without waiting; these are not, so this waits for
+    /// them, all together no longer than `budget`: it is for recovery, before the agent serves
+    /// anything. What is still there then is reported in its `Swept` (and left).
+    pub fn sweep_unused(&self, keep: impl Fn(&str) -> bool, budget: Duration) -> Vec<Swept> {
+        let deadline = Instant::now() + budget;
+        let mut swept = Vec::new();
+        for mount in &self.unused_v1 {
+            let root = mount.join(&self.root);
+            let ids = match fs::subdirs(&root) {
+                Ok(ids) => ids,
+                Err(err) => {
+                    swept.push(Swept {
+                        id: String::new(),
+                        dir: root,
+                        result: Err(err),
+                    });
+                    continue;
+                }
+            };
+            for id in ids.into_iter().filter(|id| !keep(id)) {
+                let dir = root.join(&id);
+                let result = v1::sweep(&dir, deadline);
+                swept.push(Swept { id, dir, result });
+            }
+        }
+        swept
     }
 
     /// `<root>` in every hierarchy used.

@@ -2,6 +2,7 @@
 //! plus the freezer, which is what makes killing a forking process tree reliable.
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::detect::{self, CgroupMount};
 use super::error::CgroupError;
@@ -199,6 +200,62 @@ pub(super) fn destroy(dirs: &Paths) -> Result<(), CgroupError> {
         fs::rmdir(dir)?;
     }
     Ok(())
+}
+
+/// How long a sweep round waits for killed processes to exit before it tries again.
+const SWEEP_RETRY: Duration = Duration::from_millis(10);
+
+/// Kills every process in the cgroup tree at `dir` and removes the tree, deepest first, in
+/// rounds until it is gone or `deadline` passes (then the last error): for hierarchies the
+/// agent does not manage, which have no freezer of ours to stop forks with, so a fork that
+/// escapes one round is killed in the next. A frozen freezer cgroup is thawed for the kill to
+/// take effect. A missing `dir` is fine. This waits (bounded by `deadline`): it is for
+/// recovery, before the agent serves anything.
+pub(super) fn sweep(dir: &Path, deadline: Instant) -> Result<(), CgroupError> {
+    let mut buf = Vec::new();
+    loop {
+        let tree = tree(dir)?;
+        for cgroup in &tree {
+            match fs::read_pids(&cgroup.join("cgroup.procs"), &mut buf) {
+                // One that cannot be killed keeps its cgroup busy: the rmdir below says so.
+                Ok(pids) => pids.into_iter().for_each(|pid| {
+                    let _ = super::sigkill(pid);
+                }),
+                Err(err) if err.is_not_found() => {}
+                Err(err) => return Err(err),
+            }
+            let state = cgroup.join("freezer.state");
+            if state.is_file() {
+                let _ = fs::write(&state, "THAWED");
+            }
+        }
+        let removed = tree.iter().rev().try_for_each(|cgroup| fs::rmdir(cgroup));
+        match removed {
+            Err(err) if Instant::now() < deadline => {
+                log::debug!("cgroup {} not removed yet: {err}", dir.display());
+                std::thread::sleep(SWEEP_RETRY);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// `dir` and every cgroup under it, parents before their children; none if `dir` is missing.
+fn tree(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
+    let mut found = Vec::new();
+    if !dir.is_dir() {
+        return Ok(found);
+    }
+    let mut next = vec![dir.to_path_buf()];
+    while let Some(cgroup) = next.pop() {
+        next.extend(
+            fs::subdirs(&cgroup)?
+                .into_iter()
+                .map(|name| cgroup.join(name)),
+        );
+        found.push(cgroup);
+    }
+    Ok(found)
 }
 
 pub(super) fn usage(

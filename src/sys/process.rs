@@ -219,6 +219,27 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Sends `sig` to the process group `pgid`. Refuses (EINVAL) a `pgid` of 1 or less:
+/// kill(2) would read 0 as the caller's own group and -1 as every process.
+pub fn kill_group(pgid: i32, sig: i32) -> io::Result<()> {
+    if pgid <= 1 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    kill(-pgid, sig)
+}
+
+/// The session id and process group id of `pid` (getsid(2), getpgid(2)).
+pub fn session_and_group(pid: i32) -> io::Result<(i32, i32)> {
+    if pid <= 0 {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    // SAFETY: getsid and getpgid take a pid and have no memory-safety preconditions.
+    let sid = cvt(unsafe { libc::getsid(pid) })?;
+    // SAFETY: as above.
+    let pgid = cvt(unsafe { libc::getpgid(pid) })?;
+    Ok((sid, pgid))
+}
+
 /// Makes the process `command` spawns die (SIGKILL) with the agent: a helper (fetcher, puller,
 /// du) must not go on writing into the cache or the store behind a restarted agent. Containers
 /// are never spawned this way: they outlive the agent.
@@ -449,5 +470,33 @@ pub fn set_cmdline(proc_dir: &std::path::Path, title: &str) {
         let p = start as *mut u8;
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, n);
         std::ptr::write_bytes(p.add(n), 0, len - n);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kill_group_refuses_every_process_and_our_own_group() {
+        for pgid in [-1, 0, 1] {
+            let err = kill_group(pgid, 0).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{pgid}");
+        }
+    }
+
+    #[test]
+    fn session_and_group_of_a_session_leader() {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("100").process_group(0);
+        let mut child = cmd.spawn().unwrap();
+        let pid = i32::try_from(child.id()).unwrap();
+        let (_, pgid) = session_and_group(pid).unwrap();
+        assert_eq!(pgid, pid);
+        kill_group(pgid, libc::SIGKILL).unwrap();
+        let _ = child.wait();
+        assert!(session_and_group(0).is_err());
     }
 }

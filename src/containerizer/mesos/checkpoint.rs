@@ -32,8 +32,17 @@ pub struct LaunchRecord {
 pub struct PidRecord {
     pub version: u32,
     pub pid: i32,
-    /// Field 22 of /proc/<pid>/stat: tells a re-used pid from ours.
+    /// Field 22 of /proc/<pid>/stat: tells a re-used pid from ours. 0 is "unknown" (older
+    /// agents wrote it when the start time could not be read); it identifies nothing.
     pub start_time: u64,
+}
+
+impl PidRecord {
+    /// Whether the process whose start time is `now` (None: no such process) is the recorded
+    /// init. A record without a start time never matches: the pid alone may name anything.
+    pub fn identifies(&self, now: Option<u64>) -> bool {
+        self.start_time != 0 && now == Some(self.start_time)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -224,6 +233,21 @@ mod tests {
             Err(ReadError::Missing)
         ));
         let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_record_without_a_start_time_identifies_nothing() {
+        let rec = |start_time| PidRecord {
+            version: VERSION,
+            pid: 42,
+            start_time,
+        };
+        assert!(rec(7).identifies(Some(7)));
+        assert!(!rec(7).identifies(Some(8)));
+        assert!(!rec(7).identifies(None));
+        assert!(!rec(0).identifies(Some(0)));
+        assert!(!rec(0).identifies(Some(7)));
+        assert!(!rec(0).identifies(None));
     }
 
     #[test]

@@ -319,12 +319,37 @@ fn kill_everything(c: &mut super::Container) {
         }
     }
     if let Some(init) = c.init.as_ref().filter(|i| i.exit.is_none()) {
+        // The group first: once the init is dead its group can no longer be verified.
+        if let Some(pgid) = own_group(init) {
+            let _ = process::kill_group(pgid, libc::SIGKILL);
+        }
         let _ = match &init.pidfd {
             Some(fd) => process::pidfd_send_signal(fd, libc::SIGKILL),
             None => process::kill(init.pid, libc::SIGKILL),
         };
-        let _ = process::kill(-init.pid, libc::SIGKILL);
     }
+}
+
+/// The process group the init made (it calls setsid, so its session and group ids are its
+/// pid), if it is still there and still the init's: None for a pid of 1 or less, an init that
+/// has not made its session yet (it is in the agent's group then), and an adopted init that
+/// cannot be confirmed through its pidfd. The pid of our own unreaped child cannot be
+/// recycled; an adopted init is confirmed live through its pidfd after the ids are read, so
+/// the ids read were its own.
+fn own_group(init: &super::container::Init) -> Option<i32> {
+    if init.pid <= 1 || init.exit.is_some() {
+        return None;
+    }
+    let (sid, pgid) = process::session_and_group(init.pid).ok()?;
+    if sid != init.pid || pgid != init.pid {
+        return None;
+    }
+    match &init.pidfd {
+        Some(fd) => process::pidfd_send_signal(fd, 0).ok()?,
+        None if init.adopted => return None,
+        None => {}
+    }
+    Some(pgid)
 }
 
 /// The container as the isolators see it.
@@ -390,5 +415,67 @@ fn termination_of(c: &super::Container) -> Termination {
         reason: None,
         message: None,
         limited: None,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+    use crate::containerizer::mesos::container::Init;
+
+    fn init(pid: i32, adopted: bool, pidfd: bool) -> Init {
+        Init {
+            pid,
+            pidfd: if pidfd {
+                process::pidfd_open(pid).ok()
+            } else {
+                None
+            },
+            exit: None,
+            adopted,
+        }
+    }
+
+    #[test]
+    fn only_a_verified_group_of_its_own_is_signalled() {
+        assert_eq!(own_group(&init(1, false, false)), None);
+        assert_eq!(own_group(&init(0, false, false)), None);
+        assert_eq!(own_group(&init(-1, false, false)), None);
+        // In our session and group: not a group the init made.
+        let mut plain = std::process::Command::new("sleep")
+            .arg("100")
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(plain.id()).unwrap();
+        assert_eq!(own_group(&init(pid, false, true)), None);
+        assert_eq!(own_group(&init(pid, true, true)), None);
+        let _ = process::kill(pid, libc::SIGKILL);
+        let _ = plain.wait();
+        // A session leader, as the init is after setsid.
+        let mut leader = std::process::Command::new("setsid")
+            .args(["sleep", "100"])
+            .spawn()
+            .unwrap();
+        let pid = i32::try_from(leader.id()).unwrap();
+        let t0 = Instant::now();
+        while process::session_and_group(pid).ok().map(|(sid, _)| sid) != Some(pid)
+            && t0.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(own_group(&init(pid, false, false)), Some(pid));
+        assert_eq!(own_group(&init(pid, false, true)), Some(pid));
+        assert_eq!(own_group(&init(pid, true, true)), Some(pid));
+        assert_eq!(
+            own_group(&init(pid, true, false)),
+            None,
+            "an adopted init without a pidfd cannot be confirmed"
+        );
+        let mut ended = init(pid, false, true);
+        ended.exit = Some(0);
+        assert_eq!(own_group(&ended), None);
+        let _ = process::kill(pid, libc::SIGKILL);
+        let _ = leader.wait();
     }
 }

@@ -261,10 +261,22 @@ impl MesosContainerizer {
             adopted: false,
         });
         // Before the child may go on: from here a restarted agent can find and re-adopt it.
+        // Our unreaped, unreleased child always has a start time; a record without one could
+        // not tell the init from whatever gets its pid later, so such a launch fails instead.
+        let start_time = checkpoint::start_time(&self.settings.proc_dir, spawned.pid)
+            .filter(|t| *t != 0)
+            .ok_or_else(|| LaunchError::Checkpoint {
+                path: ckpt.pid(),
+                source: io::Error::other(format!(
+                    "cannot read the start time of the init {} from {}",
+                    spawned.pid,
+                    self.settings.proc_dir.display()
+                )),
+            })?;
         let pid_record = checkpoint::PidRecord {
             version: checkpoint::VERSION,
             pid: spawned.pid,
-            start_time: checkpoint::start_time(&self.settings.proc_dir, spawned.pid).unwrap_or(0),
+            start_time,
         };
         checkpoint::write(&ckpt.pid(), &pid_record).map_err(|source| LaunchError::Checkpoint {
             path: ckpt.pid(),

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::fd::AsRawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
@@ -21,6 +21,10 @@ use crate::resources::Resources;
 use crate::status::{Reason, TaskState, Termination};
 use crate::sys::process;
 use crate::timer::Timers;
+
+/// How long recovery may wait, in all, for the orphans in the cgroup hierarchies the
+/// containers do not use to be killed and removed (they are not destroyed as containers are).
+const UNUSED_SWEEP_BUDGET: Duration = Duration::from_secs(5);
 
 /// What recovery found, for the log and the benchmark.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -66,9 +70,11 @@ impl MesosContainerizer {
             self.recover_one(id, rebooted, registry, timers, &mut summary);
         }
         if let Some(cgroups) = self.cgroups.clone() {
+            let mut orphans = BTreeSet::new();
             match cgroups.list() {
                 Ok(ids) => {
                     for orphan in ids.into_iter().filter(|i| !known.contains(i)) {
+                        orphans.insert(orphan.clone());
                         log::warn!(
                             "Destroying orphan container {orphan}: a cgroup with no checkpoint"
                         );
@@ -83,6 +89,27 @@ impl MesosContainerizer {
                     }
                 }
                 Err(e) => log::warn!("Failed to list cgroups for orphans: {e}"),
+            }
+            // The same orphans (or others) in the hierarchies the containers do not use.
+            for swept in cgroups.sweep_unused(|id| known.contains(id), UNUSED_SWEEP_BUDGET) {
+                let dir = swept.dir.display();
+                match &swept.result {
+                    Err(e) if swept.id.is_empty() => {
+                        log::warn!("Failed to list cgroups for orphans: {e}");
+                        continue;
+                    }
+                    Ok(()) => log::warn!(
+                        "Destroyed orphan cgroup {dir} (container {}): a cgroup with no checkpoint",
+                        swept.id
+                    ),
+                    Err(e) => log::error!(
+                        "Failed to destroy orphan cgroup {dir} (container {}): {e}; it is left behind",
+                        swept.id
+                    ),
+                }
+                if orphans.insert(swept.id) {
+                    summary.orphans += 1;
+                }
             }
         }
         log::info!(
@@ -145,14 +172,15 @@ impl MesosContainerizer {
             }
             Err(e) => return self.destroy_broken(c, &e.to_string(), registry, timers, summary),
         };
-        let alive = checkpoint::start_time(&self.settings.proc_dir, pid.pid)
-            .is_some_and(|t| t == pid.start_time || pid.start_time == 0);
-        let pidfd = if alive {
-            process::pidfd_open(pid.pid).ok()
-        } else {
-            None
-        };
-        match pidfd {
+        if pid.start_time == 0 {
+            // The pid alone may name any process now: never adopt it, never signal it.
+            let why = format!(
+                "{} records no start time: its init cannot be told from another process",
+                c.ckpt.pid().display()
+            );
+            return self.destroy_broken(c, &why, registry, timers, summary);
+        }
+        match self.open_init(&pid) {
             Some(fd) => {
                 let registered = registry.register(
                     &mut SourceFd(&fd.as_raw_fd()),
@@ -212,18 +240,33 @@ impl MesosContainerizer {
                 c.cgroup = Some(cgroups.open(id.as_str()));
             }
         }
-        // A pid checkpoint that still names our live init: kill it too.
+        // A pid checkpoint that still names our live init: kill it too (through a pidfd
+        // checked against the record, so a recycled pid is never hit).
         if let Ok(pid) = checkpoint::read::<PidRecord>(&c.ckpt.pid()) {
-            if checkpoint::start_time(&self.settings.proc_dir, pid.pid)
-                .is_some_and(|t| t == pid.start_time)
-            {
-                let _ = process::kill(pid.pid, libc::SIGKILL);
+            if let Some(fd) = self.open_init(&pid) {
+                let _ = process::pidfd_send_signal(&fd, libc::SIGKILL);
             }
         }
         c.state = State::Running;
         self.insert(c);
         summary.destroyed += 1;
         let _ = self.begin_destroy(&id, registry, timers);
+    }
+
+    /// A pidfd on the init `pid` records, if that very process still runs: the pidfd is
+    /// opened first, the start time checked after, and the pidfd found still live after that,
+    /// so it cannot refer to a process that took the pid since. A record without a start time
+    /// identifies nothing.
+    fn open_init(&self, pid: &PidRecord) -> Option<std::os::fd::OwnedFd> {
+        if pid.pid <= 1 || pid.start_time == 0 {
+            return None;
+        }
+        let fd = process::pidfd_open(pid.pid).ok()?;
+        if !pid.identifies(checkpoint::start_time(&self.settings.proc_dir, pid.pid)) {
+            return None;
+        }
+        process::pidfd_send_signal(&fd, 0).ok()?;
+        Some(fd)
     }
 
     /// A container with nothing in it yet, under a fresh slot.
