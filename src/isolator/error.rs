@@ -5,7 +5,6 @@ use std::io;
 use std::path::PathBuf;
 
 use crate::cgroups::CgroupError;
-use crate::children::ChildError;
 
 use super::XfsError;
 
@@ -40,10 +39,6 @@ pub enum IsolatorError {
     Capabilities(super::linux::capabilities::CapsError),
     /// disk/xfs: the project quota.
     Quota(XfsError),
-    /// A helper process could not be started.
-    Child(ChildError),
-    /// The process tree of `pid` could not be read (posix/*).
-    Proc { pid: i32, source: io::Error },
     /// An fd could not be watched.
     Watch(io::Error),
 }
@@ -64,10 +59,6 @@ impl fmt::Display for IsolatorError {
             IsolatorError::Quota(e) => e.fmt(f),
             IsolatorError::Seccomp(e) => e.fmt(f),
             IsolatorError::Capabilities(e) => e.fmt(f),
-            IsolatorError::Child(e) => e.fmt(f),
-            IsolatorError::Proc { pid, source } => {
-                write!(f, "Failed to read the process tree of pid {pid}: {source}")
-            }
             IsolatorError::Watch(e) => write!(f, "Failed to watch: {e}"),
         }
     }

@@ -63,4 +63,12 @@ impl Container {
     pub fn init_pid(&self) -> Option<i32> {
         self.init.as_ref().map(|i| i.pid)
     }
+
+    /// The init's pid while it runs (not once it was reaped).
+    pub fn live_pid(&self) -> Option<i32> {
+        self.init
+            .as_ref()
+            .filter(|i| i.exit.is_none())
+            .map(|i| i.pid)
+    }
 }

@@ -262,8 +262,8 @@ impl MesosContainerizer {
         if !c.state.can_remove() {
             return Err(ControlError::StillRunning(id.clone()));
         }
-        // Cleanup again: what it could not release then (an XFS project whose reset failed,
-        // or found so at recovery) is released with the files.
+        // Cleanup again (it is idempotent): what an isolator could not release at the end of
+        // the destroy, or found held at recovery, is released with the files.
         let mut lp = LoopParts {
             registry,
             timers,
@@ -360,7 +360,7 @@ pub(super) fn container_ctx(c: &super::Container) -> ContainerCtx<'_> {
         resources: &c.resources,
         cgroup: c.cgroup.as_ref(),
         sandbox: &c.sandbox,
-        pid: c.init.as_ref().filter(|i| i.exit.is_none()).map(|i| i.pid),
+        pid: c.live_pid(),
     }
 }
 

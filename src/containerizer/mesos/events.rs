@@ -8,7 +8,7 @@ use super::State;
 use super::{slot_container, MesosContainerizer, Notice};
 use crate::children::{ChildEvent, Owner};
 use crate::event::Source;
-use crate::isolator::{ContainerCtx, Limited, LoopParts};
+use crate::isolator::{Limited, LoopParts};
 use crate::status::Limitation;
 use crate::timer::{TimerKind, Timers};
 
@@ -33,14 +33,7 @@ impl MesosContainerizer {
                     else {
                         return Vec::new();
                     };
-                    let ctx = ContainerCtx {
-                        id: c.id.as_str(),
-                        slot,
-                        resources: &c.resources,
-                        cgroup: c.cgroup.as_ref(),
-                        sandbox: &c.sandbox,
-                        pid: c.init.as_ref().filter(|i| i.exit.is_none()).map(|i| i.pid),
-                    };
+                    let ctx = super::destroy::container_ctx(c);
                     let mut lp = LoopParts {
                         registry,
                         timers: &mut *timers,

@@ -19,7 +19,7 @@ fn status_of(c: &super::Container) -> ContainerStatus {
     ContainerStatus {
         id: c.id.clone(),
         state: c.state,
-        executor_pid: c.init.as_ref().filter(|i| i.exit.is_none()).map(|i| i.pid),
+        executor_pid: c.live_pid(),
         termination: c.termination.clone(),
     }
 }

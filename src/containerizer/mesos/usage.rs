@@ -21,7 +21,7 @@ impl MesosContainerizer {
         let ctx = UsageCtx {
             slot: c.slot,
             cgroup: c.cgroup.as_ref(),
-            init_pid: c.init.as_ref().filter(|i| i.exit.is_none()).map(|i| i.pid),
+            init_pid: c.live_pid(),
             proc_dir: &self.settings.proc_dir,
             sandbox: &c.sandbox,
             resources: &c.resources,
