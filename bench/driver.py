@@ -7,170 +7,29 @@ write and a read per call. Prints a markdown report; --json FILE also writes the
 
 Measured (each launch series: --warmup untimed runs, then --iterations timed ones):
   launch-to-exit of /bin/true: mesolite LAUNCH_CONTAINER sent -> WAIT_CONTAINER answered (then
-    REMOVE_CONTAINER, untimed); `runc run` (busybox rootfs, same namespaces minus net, same
-    cgroup limits); `bwrap` (same namespaces, no cgroups: bwrap has none); plain fork+exec as floor.
+    REMOVE_CONTAINER, timed on its own); the C floor (floor.py: the same kernel work, in-process
+    and one process per launch); `runc run` (busybox rootfs, same namespaces minus net, same
+    cgroup limits); `bwrap` (same namespaces, no cgroups: bwrap has none); plain fork+exec.
   agent RSS: fresh, after the launch series, and with --sleepers `sleep 1000` containers.
-  GET /monitor/statistics latency with the sleepers running.
-  GET /health latency idle, and while another process runs launches and statistics polls.
+  launches per second with --clients parallel clients, new connections and keep-alive (load.py).
+  GET /monitor/statistics latency with the sleepers running, against the C floor's pass.
+  GET /health latency idle, and under the mixed load (load.py), with the agent's longest loop
+    iteration; statistics at --stats-large containers with /health meanwhile.
   binary sizes (mesolite's release profile strips).
 """
 
 import argparse
 import json
-import math
-import multiprocessing
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-MIB = 1024 * 1024
-
-
-class HttpError(Exception):
-    pass
-
-
-class Client:
-    """HTTP/1.1 over a unix socket, keep-alive, Content-Length or chunked answers."""
-
-    def __init__(self, path):
-        self.path = path
-        self.sock = None
-        self.buf = b""
-
-    def close(self):
-        if self.sock is not None:
-            self.sock.close()
-        self.sock = None
-        self.buf = b""
-
-    def _connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.connect(self.path)
-        self.sock = s
-        self.buf = b""
-
-    def _fill(self):
-        data = self.sock.recv(65536)
-        if not data:
-            raise EOFError("connection closed by the agent")
-        self.buf += data
-
-    def _read_until(self, sep):
-        while True:
-            i = self.buf.find(sep)
-            if i >= 0:
-                out, self.buf = self.buf[:i], self.buf[i + len(sep):]
-                return out
-            self._fill()
-
-    def _read_exact(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
-    def _response(self):
-        head = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
-        parts = head[0].split(" ", 2)
-        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
-            raise HttpError("bad status line %r" % head[0])
-        status = int(parts[1])
-        headers = {}
-        for line in head[1:]:
-            k, _, v = line.partition(":")
-            headers[k.strip().lower()] = v.strip()
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = b""
-            while True:
-                size = int(self._read_until(b"\r\n").split(b";")[0], 16)
-                if size == 0:
-                    self._read_until(b"\r\n")
-                    break
-                body += self._read_exact(size)
-                self._read_exact(2)
-        elif "content-length" in headers:
-            body = self._read_exact(int(headers["content-length"]))
-        else:
-            while True:
-                try:
-                    self._fill()
-                except EOFError:
-                    break
-            body, self.buf = self.buf, b""
-            headers["connection"] = "close"
-        if headers.get("connection", "").lower() == "close":
-            self.close()
-        return status, body
-
-    def request(self, method, target, body=None):
-        data = b"" if body is None else json.dumps(body).encode()
-        lines = ["%s %s HTTP/1.1" % (method, target), "Host: localhost"]
-        if body is not None:
-            lines += ["Content-Type: application/json", "Accept: application/json",
-                      "Content-Length: %d" % len(data)]
-        req = ("\r\n".join(lines) + "\r\n\r\n").encode() + data
-        for attempt in (0, 1):
-            fresh = self.sock is None
-            if fresh:
-                self._connect()
-            try:
-                self.sock.sendall(req)
-                return self._response()
-            except (EOFError, ConnectionResetError, BrokenPipeError):
-                # Retry once only on a reused connection that the agent had closed meanwhile.
-                self.close()
-                if fresh or attempt:
-                    raise
-        raise HttpError("unreachable")
-
-    def call(self, body, want=200):
-        status, data = self.request("POST", "/api/v1", body)
-        if status != want:
-            raise HttpError("%s: HTTP %d: %s" % (body["type"], status, data.decode(errors="replace")[:300]))
-        return json.loads(data) if data.strip() else None
-
-
-def resources(cpus, mem):
-    return [{"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
-            {"name": "mem", "type": "SCALAR", "scalar": {"value": mem}}]
-
-
-def launch(c, cid, argv, cpus, mem):
-    command = {"value": argv[0], "shell": False}
-    if len(argv) > 1:
-        command["arguments"] = argv
-    c.call({"type": "LAUNCH_CONTAINER", "launch_container": {
-        "container_id": {"value": cid}, "command": command, "resources": resources(cpus, mem)}})
-
-
-def wait(c, cid):
-    out = c.call({"type": "WAIT_CONTAINER", "wait_container": {"container_id": {"value": cid}}})
-    return (out or {}).get("wait_container", {})
-
-
-def kill(c, cid):
-    c.call({"type": "KILL_CONTAINER", "kill_container": {"container_id": {"value": cid}}})
-
-
-def remove(c, cid):
-    c.call({"type": "REMOVE_CONTAINER", "remove_container": {"container_id": {"value": cid}}})
-
-
-def pct(samples, p):
-    """Nearest-rank percentile, in the samples' unit."""
-    s = sorted(samples)
-    return s[max(0, math.ceil(p / 100.0 * len(s)) - 1)]
-
-
-def summary(samples_s):
-    ms = [x * 1000.0 for x in samples_s]
-    return {"n": len(ms), "p50_ms": pct(ms, 50), "p99_ms": pct(ms, 99), "min_ms": min(ms),
-            "max_ms": max(ms), "mean_ms": sum(ms) / len(ms)}
+from client import MIB, Client, HttpError, kill, launch, pct, remove, resources, summary, wait  # noqa: F401 (re-exported for the other bench scripts)
+import floor
+import load
 
 
 def series(name, warmup, iterations, one):
@@ -270,34 +129,20 @@ def bench_exec(args):
 
 # ---- the agent --------------------------------------------------------------------------------
 
-def bench_agent_launch(c, args, prefix):
+def bench_agent_launch(c, args, prefix, removes):
     def one(i):
         cid = "%s-true-%d" % (prefix, i + args.warmup)
         t0 = time.perf_counter()
         launch(c, cid, ["/bin/true"], args.cpus, args.mem)
         w = wait(c, cid)
-        dt = time.perf_counter() - t0
+        t1 = time.perf_counter()
         remove(c, cid)
+        if i >= 0:
+            removes.append(time.perf_counter() - t1)
         if w.get("exit_status", 0) != 0:
             raise RuntimeError("%s: /bin/true ended with %s" % (cid, json.dumps(w)))
-        return dt
+        return t1 - t0
     return series("mesolite", args.warmup, args.iterations, one)
-
-
-def loader(sock, prefix, stop, counts):
-    """The background load while /health is measured: launches and statistics polls, alternating."""
-    c = Client(sock)
-    i = 0
-    while not stop.is_set():
-        cid = "%s-load-%d" % (prefix, i)
-        launch(c, cid, ["/bin/true"], 0.1, 32)
-        wait(c, cid)
-        remove(c, cid)
-        status, _ = c.request("GET", "/monitor/statistics")
-        if status != 200:
-            raise HttpError("GET /monitor/statistics: HTTP %d" % status)
-        i += 1
-    counts.value = i
 
 
 def timed_get(c, path):
@@ -321,13 +166,17 @@ def bench_agent_before(args, results):
     c.close()
 
 
-def bench_agent_after(args, results):
-    """After the launch series: RSS, then sleepers, statistics and /health under load."""
+def bench_agent_after(args, results, hierarchies):
+    """After the launch series: RSS, launches per second, then sleepers, statistics (against
+    the floor's), the mixed load, and statistics at --stats-large containers."""
     c = Client(args.socket)
     prefix = "bench%d" % os.getpid()
     r = results["agent"]
     time.sleep(0.5)
     r["rss_after_launches_kib"] = rss_kib(args.agent_pid)
+    for key, keep_alive in (("throughput", False), ("throughput_keepalive", True)):
+        r[key] = load.throughput(args.socket, "%s-%s" % (prefix, key), args.clients, args.rounds,
+                                 keep_alive)
 
     sleepers = ["%s-sleep-%d" % (prefix, i) for i in range(args.sleepers)]
     started = []
@@ -346,29 +195,48 @@ def bench_agent_after(args, results):
                                % (len(entries), args.sleepers, status))
         r["statistics"] = summary(series("stats", 3, args.stats_requests,
                                          timed_get(c, "/monitor/statistics")))
+        if args.floor_dir:
+            passes, n, size = floor.statistics(args.floor_dir, args.cgroups_root, hierarchies,
+                                               args.stats_requests, os.cpu_count(),
+                                               args.sleeper_cpus, args.sleeper_mem)
+            r["stats_floor"] = dict(summary(passes), containers=n, json_bytes=size)
 
-        stop = multiprocessing.Event()
-        counts = multiprocessing.Value("i", 0)
-        p = multiprocessing.Process(target=loader, args=(args.socket, prefix, stop, counts))
-        p.start()
-        time.sleep(0.3)
-        try:
-            r["health_loaded"] = summary(series("health*", 0, args.health_requests,
-                                                timed_get(c, "/health")))
-        finally:
-            stop.set()
-            p.join(60)
-        if p.exitcode != 0:
-            raise RuntimeError("the load process failed (exit %s)" % p.exitcode)
-        r["load_rounds"] = counts.value
+        mixed = load.mixed(args.socket, prefix, args.mixed_launchers, args.health_requests)
+        r["health_loaded"] = mixed["health"]
+        r["load_rounds"] = mixed["launches"]
+        r["mixed"] = mixed
+
+        if args.stats_large > args.sleepers:
+            print("driver: statistics of %d containers" % args.stats_large, file=sys.stderr)
+            started += load.launch_sleepers(c, prefix, len(started), args.stats_large,
+                                            args.sleeper_cpus, args.sleeper_mem)
+            time.sleep(1.0)
+            r["stats_large"] = load.statistics_at(args.socket, args.stats_large_requests,
+                                                  args.health_large_requests)
+            if args.floor_dir:
+                passes, n, size = floor.statistics(args.floor_dir, args.cgroups_root, hierarchies,
+                                                   args.stats_large_requests, os.cpu_count(),
+                                                   args.sleeper_cpus, args.sleeper_mem)
+                r["stats_large_floor"] = dict(summary(passes), containers=n, json_bytes=size)
     finally:
-        for cid in started:
-            try:
-                kill(c, cid)
-                wait(c, cid)
-                remove(c, cid)
-            except (HttpError, OSError) as e:
-                print("driver: cleanup of %s: %s" % (cid, e), file=sys.stderr)
+        remove_all(c, started)
+
+
+def remove_all(c, ids):
+    """Kills every container first (they end in parallel), then waits for and removes each."""
+    for cid in ids:
+        try:
+            kill(c, cid)
+        except (HttpError, OSError, EOFError) as e:
+            print("driver: cleanup of %s: %s" % (cid, e), file=sys.stderr)
+            c.close()
+    for cid in ids:
+        try:
+            wait(c, cid)
+            remove(c, cid)
+        except (HttpError, OSError, EOFError) as e:
+            print("driver: cleanup of %s: %s" % (cid, e), file=sys.stderr)
+            c.close()
 
 
 # ---- report -----------------------------------------------------------------------------------
@@ -377,24 +245,91 @@ def fmt_ratio(a, b):
     return "%.2f×" % (a / b) if b else "n/a"
 
 
+def fmt_loop(loop):
+    if loop is None or loop.get("max_ms") is None:
+        return "n/a (this agent does not measure its loop)"
+    return "max %.1f ms, %d over 2 ms, %d over 5 ms" % (loop["max_ms"], loop["over_2ms"], loop["over_5ms"])
+
+
+def acceptance(results, args):
+    """Issue 12's acceptance targets beside this run's figures."""
+    a = results.get("agent", {})
+    rows = []
+
+    def row(what, figure, target, ok):
+        rows.append("| %s | %s | %s | %s |" % (what, figure, target, "n/a" if ok is None else ("yes" if ok else "**no**")))
+
+    base, fl, bw = results.get("agent_launch"), results.get("floor"), results.get("bwrap")
+    if base and fl:
+        ratio = base["p50_ms"] / fl["p50_ms"]
+        ok = ratio <= 1.25 and (bw is None or base["p50_ms"] < bw["p50_ms"])
+        row("launch-to-exit p50", "%.2f ms = %.2f× floor (%.2f ms); bwrap %s" % (
+            base["p50_ms"], ratio, fl["p50_ms"], "%.2f ms" % bw["p50_ms"] if bw else "n/a"),
+            "≤ 1.25× floor and below bwrap", ok)
+    m = a.get("mixed")
+    if m:
+        lm = m["loop"]["max_ms"]
+        row("longest loop iteration, mixed load", fmt_loop(m["loop"]), "≤ 2 ms", None if lm is None else lm <= 2.0)
+        row("/health p99, mixed load", "%.2f ms" % m["health"]["p99_ms"], "≤ 3 ms", m["health"]["p99_ms"] <= 3.0)
+    if "statistics" in a and "stats_floor" in a:
+        s, f = a["statistics"], a["stats_floor"]
+        row("/monitor/statistics, %d containers, p50" % f["containers"],
+            "%.2f ms = %.2f× floor (%.2f ms)" % (s["p50_ms"], s["p50_ms"] / f["p50_ms"], f["p50_ms"]),
+            "≤ 1.2× floor", s["p50_ms"] <= 1.2 * f["p50_ms"])
+    if "stats_large" in a:
+        s = a["stats_large"]
+        row("/monitor/statistics, %d containers, p50 / p99" % s["containers"],
+            "%.2f / %.2f ms" % (s["stats"]["p50_ms"], s["stats"]["p99_ms"]), "≤ 40 ms", s["stats"]["p99_ms"] <= 40.0)
+        row("/health p99 while it runs", "%.2f ms" % s["health"]["p99_ms"], "≤ 3 ms", s["health"]["p99_ms"] <= 3.0)
+    t = a.get("throughput")
+    if t:
+        row("launches per second, %d clients (new connection per request)" % t["clients"],
+            "%.0f/s, %d failed" % (t["per_sec"], t["failed"]), "≥ 400/s, none failed",
+            t["per_sec"] >= 400 and t["failed"] == 0)
+    rm = results.get("agent_remove")
+    if rm:
+        row("REMOVE_CONTAINER p99 (sequential)", "%.2f ms" % rm["p99_ms"], "≤ 0.5 ms", rm["p99_ms"] <= 0.5)
+    if t and t.get("remove"):
+        row("REMOVE_CONTAINER p99 (8 clients)", "%.2f ms" % t["remove"]["p99_ms"], "≤ 0.5 ms",
+            t["remove"]["p99_ms"] <= 0.5)
+    if not rows:
+        return []
+    return ["", "### Issue 12 acceptance", "", "| what | this run | target | met |", "|---|---|---|---|"] + rows
+
+
 def report(results, args):
     out = []
     a = results.get("agent", {})
     launches = [(name, results[key]) for name, key in
-                (("mesolite", "agent_launch"), ("runc run", "runc"), ("bwrap", "bwrap"),
-                 ("fork+exec (floor)", "exec")) if key in results]
+                (("mesolite", "agent_launch"), ("C floor (same kernel work, timed in-process)", "floor"),
+                 ("C floor, one process per launch (timed as runc, bwrap)", "floor_spawned"),
+                 ("runc run", "runc"), ("bwrap", "bwrap"), ("fork+exec", "exec")) if key in results]
     base = results.get("agent_launch")
+    fl = results.get("floor")
     out.append("### Launch-to-exit of /bin/true (%d runs each; pid+ipc+uts namespaces; cpus %.1f, mem %d MiB)"
                % (args.iterations, args.cpus, args.mem))
     out.append("")
-    out.append("| runtime | p50 ms | p99 ms | min ms | p50 ratio to mesolite | p99 ratio to mesolite |")
-    out.append("|---|---:|---:|---:|---:|---:|")
+    out.append("| runtime | p50 ms | p99 ms | min ms | p50 ratio to mesolite | p99 ratio to mesolite "
+               "| p50 ratio to floor | p99 ratio to floor |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, s in launches:
         r50 = fmt_ratio(s["p50_ms"], base["p50_ms"]) if base else "n/a"
         r99 = fmt_ratio(s["p99_ms"], base["p99_ms"]) if base else "n/a"
-        out.append("| %s | %.2f | %.2f | %.2f | %s | %s |" % (name, s["p50_ms"], s["p99_ms"], s["min_ms"], r50, r99))
+        f50 = fmt_ratio(s["p50_ms"], fl["p50_ms"]) if fl else "n/a"
+        f99 = fmt_ratio(s["p99_ms"], fl["p99_ms"]) if fl else "n/a"
+        out.append("| %s | %.2f | %.2f | %.2f | %s | %s | %s | %s |"
+                   % (name, s["p50_ms"], s["p99_ms"], s["min_ms"], r50, r99, f50, f99))
+    for name, key in (("mesolite REMOVE_CONTAINER", "agent_remove"), ("C floor removal (rmdirs, unlinks)", "floor_remove")):
+        if key in results:
+            s = results[key]
+            out.append("| %s | %.2f | %.2f | %.2f | | | | |" % (name, s["p50_ms"], s["p99_ms"], s["min_ms"]))
     out.append("")
-    out.append("Ratios above 1× mean the peer is slower. bwrap applies no cgroup limits; runc and mesolite do.")
+    out.append("Ratios above 1× mean the peer is slower. bwrap applies no cgroup limits; runc and mesolite do. "
+               "The C floor (bench/floor/launch_floor.c) does the agent's kernel work and nothing more: "
+               "%s cgroups, cpu.shares and memory limits, clone into new mnt+pid+ipc+uts namespaces, "
+               "/proc and /dev/shm mounted, an init that vforks the task. mesolite's figure is "
+               "LAUNCH sent to WAIT answered over its socket."
+               % "+".join(sub for sub, _ in results.get("hierarchies", [])))
     if a:
         out.append("")
         out.append("### Agent")
@@ -412,11 +347,34 @@ def report(results, args):
                        % (args.sleepers, s["p50_ms"], s["p99_ms"]))
         s = a["health_idle"]
         out.append("| GET /health idle, p50 / p99 | %.3f / %.3f ms |" % (s["p50_ms"], s["p99_ms"]))
+        if "stats_floor" in a:
+            s = a["stats_floor"]
+            out.append("| C floor of the same reads and JSON, %d containers, p50 / p99 | %.2f / %.2f ms |"
+                       % (s["containers"], s["p50_ms"], s["p99_ms"]))
         if "health_loaded" in a:
             s, i = a["health_loaded"], a["health_idle"]
-            out.append("| GET /health under launches + stats polls, p50 / p99 | %.3f / %.3f ms (%s / %s of idle; %d load rounds) |"
-                       % (s["p50_ms"], s["p99_ms"], fmt_ratio(s["p50_ms"], i["p50_ms"]),
-                          fmt_ratio(s["p99_ms"], i["p99_ms"]), a["load_rounds"]))
+            out.append("| GET /health (new connection each) under the mixed load, p50 / p99 / max | %.3f / %.3f / %.1f ms (%s / %s of idle; %d launches, %d statistics polls, %d failed) |"
+                       % (s["p50_ms"], s["p99_ms"], s["max_ms"], fmt_ratio(s["p50_ms"], i["p50_ms"]),
+                          fmt_ratio(s["p99_ms"], i["p99_ms"]), a["load_rounds"],
+                          a["mixed"]["stats_requests"], a["mixed"]["failed"]))
+            out.append("| longest loop iteration under the mixed load (agent's own measure) | %s |"
+                       % fmt_loop(a["mixed"]["loop"]))
+        for key, what in (("throughput", "new connection per request"), ("throughput_keepalive", "keep-alive")):
+            if key in a:
+                t = a[key]
+                out.append("| launches per second, %d clients, %s | %.0f/s (%d launches, %d failed; loop %s) |"
+                           % (t["clients"], what, t["per_sec"], t["launches"], t["failed"], fmt_loop(t["loop"])))
+        if "stats_large" in a:
+            s = a["stats_large"]
+            out.append("| GET /monitor/statistics, %d containers, p50 / p99 | %.2f / %.2f ms (loop %s) |"
+                       % (s["containers"], s["stats"]["p50_ms"], s["stats"]["p99_ms"], fmt_loop(s["loop_alone"])))
+            if "stats_large_floor" in a:
+                f = a["stats_large_floor"]
+                out.append("| C floor of the same, %d containers, p50 / p99 | %.2f / %.2f ms |"
+                           % (f["containers"], f["p50_ms"], f["p99_ms"]))
+            out.append("| GET /health while it runs, p50 / p99 / max | %.2f / %.2f / %.1f ms (loop %s) |"
+                       % (s["health"]["p50_ms"], s["health"]["p99_ms"], s["health"]["max_ms"], fmt_loop(s["loop"])))
+    out += acceptance(results, args)
     sizes = results.get("sizes", {})
     if sizes:
         out.append("")
@@ -445,7 +403,17 @@ def main():
     ap.add_argument("--sleeper-mem", type=int, default=32)
     ap.add_argument("--stats-requests", type=int, default=50)
     ap.add_argument("--health-requests", type=int, default=500)
-    ap.add_argument("--skip", default="", help="comma list of: agent,runc,bwrap,exec")
+    ap.add_argument("--clients", type=int, default=8, help="parallel clients for launches per second")
+    ap.add_argument("--rounds", type=int, default=25, help="launch/wait/remove cycles per client")
+    ap.add_argument("--mixed-launchers", type=int, default=2, help="launching clients in the mixed load")
+    ap.add_argument("--stats-large", type=int, default=1000, help="containers for the large statistics")
+    ap.add_argument("--stats-large-requests", type=int, default=20)
+    ap.add_argument("--health-large-requests", type=int, default=200,
+                    help="/health requests while the large statistics run")
+    ap.add_argument("--floor-dir", help="where bench/run.sh built launch_floor and stats_floor")
+    ap.add_argument("--cgroups-root", default="mesolite_bench",
+                    help="the agent's --cgroups_root (the statistics floor reads its containers)")
+    ap.add_argument("--skip", default="", help="comma list of: agent,runc,bwrap,exec,floor")
     ap.add_argument("--json", help="also write the raw results here")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -455,15 +423,26 @@ def main():
         sys.exit("driver: run as root (runc and the agent need it)")
 
     results = {"iterations": args.iterations}
+    results["hierarchies"] = floor.v1_hierarchies()
     tmp = tempfile.mkdtemp(prefix="mesolite-bench-")
     try:
         print("driver: launch-to-exit series (%d + %d warm-up each)" % (args.iterations, args.warmup), file=sys.stderr)
         agent = args.socket and "agent" not in skip
+        hierarchies = floor.v1_hierarchies()
+        if "floor" in skip or not hierarchies:
+            args.floor_dir = None
         if agent:
             bench_agent_before(args, results)
             c = Client(args.socket)
-            results["agent_launch"] = summary(bench_agent_launch(c, args, "bench%d-a" % os.getpid()))
+            removes = []
+            results["agent_launch"] = summary(bench_agent_launch(c, args, "bench%d-a" % os.getpid(), removes))
+            results["agent_remove"] = summary(removes)
             c.close()
+        if args.floor_dir:
+            launch_s, remove_s, spawned = floor.launches(args.floor_dir, tmp, args.cgroups_root + "_floor",
+                                                         hierarchies, args)
+            results["floor"], results["floor_remove"] = summary(launch_s), summary(remove_s)
+            results["floor_spawned"] = summary(spawned)
         if "runc" not in skip:
             results["runc"] = summary(bench_runc(tmp, args))
         if "bwrap" not in skip:
@@ -472,7 +451,7 @@ def main():
             results["exec"] = summary(bench_exec(args))
         if agent:
             print("driver: agent footprint and latency", file=sys.stderr)
-            bench_agent_after(args, results)
+            bench_agent_after(args, results, hierarchies)
         sizes = {}
         if args.binary:
             sizes["mesolite"] = os.stat(args.binary).st_size

@@ -18,6 +18,7 @@ pub mod fetcher;
 pub mod http;
 pub mod isolator;
 pub mod launcher;
+pub mod loop_stats;
 pub mod provisioner;
 pub mod resources;
 pub mod slot_map;

@@ -101,3 +101,75 @@ fn health_version_flags_and_containers_endpoints() {
         405
     );
 }
+
+fn snapshot(agent: &Agent, query: &str) -> serde_json::Value {
+    agent
+        .client()
+        .get(&format!("/metrics/snapshot{query}"))
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
+#[test]
+fn the_loop_measures_its_iterations_and_the_max_resets() {
+    if !root_or_skip("loop_stats") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let before = snapshot(&agent, "");
+    for name in [
+        "agent/loop_max_iteration_ms",
+        "agent/loop_iterations_over_2ms",
+        "agent/loop_iterations_over_5ms",
+    ] {
+        assert!(before[name].as_f64().is_some(), "{name} in {before}");
+    }
+    // The test binary's hook stalls the iteration that answers this request.
+    snapshot(&agent, "?test_stall_ms=200");
+    let stalled = snapshot(&agent, "?reset_loop_max=1");
+    assert!(
+        stalled["agent/loop_max_iteration_ms"].as_f64().unwrap() >= 200.0,
+        "{stalled}"
+    );
+    for name in [
+        "agent/loop_iterations_over_2ms",
+        "agent/loop_iterations_over_5ms",
+    ] {
+        assert!(
+            stalled[name].as_f64().unwrap() >= before[name].as_f64().unwrap() + 1.0,
+            "{name}: {before} then {stalled}"
+        );
+    }
+    // A new window: what is left are short iterations (the generous bound only catches a max
+    // that was not reset), while the counters stay monotonic.
+    let after = snapshot(&agent, "");
+    let max = after["agent/loop_max_iteration_ms"].as_f64().unwrap();
+    assert!(max > 0.0 && max < 200.0, "{after}");
+    assert!(
+        after["agent/loop_iterations_over_5ms"].as_f64().unwrap()
+            >= stalled["agent/loop_iterations_over_5ms"].as_f64().unwrap(),
+        "{after}"
+    );
+    let text = agent.client().get("/metrics").unwrap().text();
+    assert!(
+        text.contains("mesolite_loop_max_iteration_seconds "),
+        "{text}"
+    );
+    assert!(
+        text.contains("mesolite_loop_iterations_over_5ms_total "),
+        "{text}"
+    );
+    // The slow iteration is logged at debug (the tests run the agent at DEBUG) with what it did.
+    Agent::eventually(
+        "the slow iteration's log line",
+        std::time::Duration::from_secs(10),
+        || {
+            agent.log_text().lines().any(|l| {
+                l.contains("loop iteration took")
+                    && l.contains("GET /metrics/snapshot")
+                    && l.contains("Conn(")
+            })
+        },
+    );
+}

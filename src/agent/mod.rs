@@ -22,6 +22,7 @@ use crate::event::Source;
 use crate::http::Limits;
 use crate::isolator::{IsolatorError, Isolators};
 use crate::launcher::LauncherKind;
+use crate::loop_stats::{Iteration, LoopStats};
 use crate::provisioner::backend::BackendKind;
 use crate::timer::{TimerKind, Timers};
 
@@ -181,6 +182,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         started: Instant::now(),
         start_time: crate::sys::now_secs(),
         loop_iterations: 0,
+        loop_stats: LoopStats::default(),
     };
     log::info!(
         "mesolite {} listening on {}",
@@ -192,13 +194,16 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
     }
 
     let mut events = Events::with_capacity(256);
+    let mut iteration = Iteration::default();
     loop {
+        iteration.finish(&mut info.loop_stats);
         if let Err(e) = poll.poll(&mut events, timers.next_timeout()) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(AgentError::Poll(e));
         }
+        iteration.start();
         info.loop_iterations += 1;
         if cleanup && containerizer.all_terminated() {
             log::info!("--recover=cleanup: every container is destroyed");
@@ -247,6 +252,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 }
             }
             deliver(&mut server, &mut ctx);
+            iteration.source(source, server.requests, server.last_request());
         }
         for kind in timers.expired() {
             let registry = poll.registry();
@@ -257,14 +263,15 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 info: &info,
                 notices: Vec::new(),
             };
-            match kind {
+            match &kind {
                 TimerKind::ConnectionSweep => server.sweep(registry, ctx.timers),
                 other => {
-                    let n = ctx.containerizer.on_timer(&other, registry, ctx.timers);
+                    let n = ctx.containerizer.on_timer(other, registry, ctx.timers);
                     ctx.notices.extend(n);
                 }
             }
             deliver(&mut server, &mut ctx);
+            iteration.timer(kind, server.requests, server.last_request());
         }
     }
 }

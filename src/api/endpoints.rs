@@ -45,7 +45,15 @@ pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Response {
             r.body = render::prometheus(ctx).into_bytes();
             r
         }
-        "/metrics/snapshot" => Response::json(200, &render::metrics_snapshot(ctx)),
+        "/metrics/snapshot" => {
+            crate::loop_stats::test_stall(req.query_param("test_stall_ms"));
+            let resp = Response::json(200, &render::metrics_snapshot(ctx));
+            // After rendering: the answer holds the closing window's maximum.
+            if req.query_param("reset_loop_max") == Some("1") {
+                ctx.info.loop_stats.reset_max();
+            }
+            resp
+        }
         "/flags" => Response::json(200, &render::flags_v0(ctx.info)),
         _ => Response::json(200, &render::version(ctx.info)),
     }

@@ -34,6 +34,7 @@ pub struct AgentInfo {
     pub started: Instant,
     pub start_time: f64,
     pub loop_iterations: u64,
+    pub loop_stats: crate::loop_stats::LoopStats,
 }
 
 /// What a handler needs from the rest of the agent.
@@ -82,6 +83,8 @@ pub struct Server {
     /// Parked requests, by container: (connection, is it a LAUNCH).
     parked: HashMap<ContainerId, Vec<(u32, bool)>>,
     pub requests: u64,
+    /// "METHOD path" of the last request routed, for the loop's slow-iteration log.
+    last_request: String,
 }
 
 impl Server {
@@ -105,6 +108,7 @@ impl Server {
             next_conn: 1,
             parked: HashMap::new(),
             requests: 0,
+            last_request: String::new(),
         })
     }
 
@@ -215,6 +219,10 @@ impl Server {
         peer: Option<crate::sys::socket::PeerCred>,
         ctx: &mut Ctx<'_>,
     ) -> Reply {
+        self.last_request.clear();
+        self.last_request.push_str(req.method.as_str());
+        self.last_request.push(' ');
+        self.last_request.push_str(&req.path);
         if req.path == "/api/v1" {
             return v1::handle(req, peer, ctx);
         }
@@ -343,6 +351,10 @@ impl Server {
             self.close(slot, registry);
         }
         timers.add(SWEEP_EVERY, TimerKind::ConnectionSweep);
+    }
+
+    pub fn last_request(&self) -> &str {
+        &self.last_request
     }
 
     pub fn connections(&self) -> usize {

@@ -137,6 +137,18 @@ pub(super) fn metric_pairs(ctx: &Ctx<'_>) -> Vec<(String, f64)> {
             "agent/loop_iterations".to_string(),
             ctx.info.loop_iterations as f64,
         ),
+        (
+            "agent/loop_max_iteration_ms".to_string(),
+            ctx.info.loop_stats.max().as_secs_f64() * 1000.0,
+        ),
+        (
+            "agent/loop_iterations_over_2ms".to_string(),
+            ctx.info.loop_stats.over_budget as f64,
+        ),
+        (
+            "agent/loop_iterations_over_5ms".to_string(),
+            ctx.info.loop_stats.over_slow as f64,
+        ),
     ];
     for (state, n) in ctx.containerizer.count_by_state() {
         out.push((
@@ -225,6 +237,16 @@ pub(super) fn prometheus(ctx: &Ctx<'_>) -> String {
             ctx.info.loop_iterations,
         ),
         (
+            "mesolite_loop_iterations_over_2ms_total",
+            "Event loop iterations whose handling took over 2 ms.",
+            ctx.info.loop_stats.over_budget,
+        ),
+        (
+            "mesolite_loop_iterations_over_5ms_total",
+            "Event loop iterations whose handling took over 5 ms.",
+            ctx.info.loop_stats.over_slow,
+        ),
+        (
             "mesolite_fetches_succeeded_total",
             "Launches whose URIs were all fetched.",
             f.succeeded,
@@ -271,6 +293,13 @@ pub(super) fn prometheus(ctx: &Ctx<'_>) -> String {
     );
     let _ = writeln!(s, "mesolite_launch_latency_seconds_sum {}", h.sum);
     let _ = writeln!(s, "mesolite_launch_latency_seconds_count {}", h.count);
+    let _ = writeln!(
+        s,
+        "# HELP mesolite_loop_max_iteration_seconds The longest event loop iteration's handling \
+since the start or the last reset_loop_max.\n# TYPE mesolite_loop_max_iteration_seconds gauge\n\
+mesolite_loop_max_iteration_seconds {}",
+        ctx.info.loop_stats.max().as_secs_f64()
+    );
     let _ = writeln!(
         s,
         "# HELP mesolite_uptime_seconds Seconds since the agent started."
