@@ -345,3 +345,61 @@ fn seccomp_profiles_from_the_config_dir() {
     drop(agent);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_edited_seccomp_profile_takes_effect_at_sighup_only() {
+    if !root_or_skip("seccomp_sighup") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("mltest-seccomp-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = |errno: u32| {
+        json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                "errnoRet": errno}]})
+        .to_string()
+    };
+    std::fs::write(dir.join("p.json"), profile(13)).unwrap();
+    let agent = Agent::start(&[
+        "--isolation=linux/seccomp,namespaces/pid",
+        &format!("--seccomp_config_dir={}", dir.display()),
+    ]);
+    let chosen = json!({"linux_info": {"seccomp": {"profile_name": "p.json"}}});
+    let (status, _, err) = run(&agent, "first", "mkdir d", chosen.clone(), None);
+    assert_ne!(status, 0);
+    assert!(err.contains("Permission denied"), "{err}");
+    // Edited: the compiled profile is kept until SIGHUP.
+    std::fs::write(dir.join("p.json"), profile(1)).unwrap();
+    let (_, _, err) = run(&agent, "cached", "mkdir d", chosen.clone(), None);
+    assert!(err.contains("Permission denied"), "{err}");
+    let pid = agent.child.as_ref().unwrap().id() as i32;
+    // SAFETY: kill with our child's pid.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    Agent::eventually(
+        "profiles compiled again",
+        std::time::Duration::from_secs(10),
+        || agent.log_text().contains("seccomp profiles compiled again"),
+    );
+    let (status, _, err) = run(&agent, "edited", "mkdir d", chosen.clone(), None);
+    assert_ne!(status, 0);
+    assert!(err.contains("Operation not permitted"), "{err}");
+    // Removed, then SIGHUP: the next launch naming it is refused, saying why.
+    std::fs::remove_file(dir.join("p.json")).unwrap();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGHUP) };
+    Agent::eventually(
+        "profile dropped",
+        std::time::Duration::from_secs(10),
+        || {
+            agent
+                .log_text()
+                .contains("seccomp profile 'p.json' dropped")
+        },
+    );
+    let r = launch(&agent, "gone", "true", chosen, None);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("p.json"), "{}", r.text());
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -223,7 +223,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                     return Ok(());
                 }
                 if arrived.hangup {
-                    reload(&mut flags, args, env, &mut info);
+                    reload(&mut flags, args, env, &mut info, &mut *containerizer);
                 }
                 if !arrived.child {
                     continue;
@@ -346,7 +346,15 @@ fn deliver(server: &mut Server, ctx: &mut Ctx<'_>) {
 }
 
 /// SIGHUP: re-reads the conf file's reloadable settings and logs what changed.
-fn reload(flags: &mut Flags, args: &[String], env: &[(String, String)], info: &mut AgentInfo) {
+fn reload(
+    flags: &mut Flags,
+    args: &[String],
+    env: &[(String, String)],
+    info: &mut AgentInfo,
+    containerizer: &mut dyn Containerizer,
+) {
+    // Seccomp profiles are files of their own, edited apart from the conf file.
+    containerizer.reload();
     match crate::config::reload(flags, args, env) {
         Ok(changes) if changes.is_empty() => {
             log::info!("SIGHUP: configuration reloaded, nothing changed")

@@ -43,6 +43,8 @@ pub enum Owner {
     Pull(u32),
     /// A container's rootfs copy, by container slot.
     Rootfs(u32),
+    /// The lookup of a launch's `command.user`, by container slot.
+    User(u32),
     /// Work an isolator asked for, by isolator index and container slot.
     Isolator { index: u16, slot: u32 },
 }

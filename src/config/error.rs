@@ -1,7 +1,6 @@
 //! Errors of loading the agent's flags, each saying where the bad setting came from.
 
 use std::fmt;
-use std::io;
 use std::path::PathBuf;
 
 /// Where a setting came from.
@@ -57,7 +56,9 @@ pub enum ConfigError {
     /// A flag that cannot be set from where it was set (`config` inside the conf file).
     NotAllowed { source: Source, name: String },
     /// The conf file could not be read.
-    ReadConfig { path: PathBuf, err: io::Error },
+    /// The conf file: missing, not a regular file (a FIFO never blocks the start), or larger
+    /// than the bound.
+    ReadConfig(crate::sys::bounded::ReadError),
     /// Values that are fine alone but not together, or a path that must be absolute.
     Invalid { name: &'static str, reason: String },
 }
@@ -96,9 +97,7 @@ impl fmt::Display for ConfigError {
             Self::NotAllowed { source, name } => {
                 write!(f, "{source}: flag '{name}' cannot be set here")
             }
-            Self::ReadConfig { path, err } => {
-                write!(f, "failed to read conf file {}: {err}", path.display())
-            }
+            Self::ReadConfig(e) => write!(f, "failed to read conf file {e}"),
             Self::Invalid { name, reason } => write!(f, "flag '{name}': {reason}"),
         }
     }
@@ -107,7 +106,7 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::ReadConfig { err, .. } => Some(err),
+            Self::ReadConfig(e) => Some(e),
             _ => None,
         }
     }

@@ -1,12 +1,15 @@
 //! Reading settings from their three sources and layering them over the defaults:
 //! command line > `MESOLITE_<NAME>` environment > conf file > default.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::error::{ConfigError, Source};
 use super::spec::FlagSpec;
 use super::Flags;
+use crate::sys::bounded::{read_named, ReadError, ReadProblem};
+
+/// The largest conf file read (ours is a few KiB of comments).
+const MAX_CONF: u64 = 1 << 20;
 
 /// Prefix of the environment variables that set flags.
 pub(super) const ENV_PREFIX: &str = "MESOLITE_";
@@ -94,9 +97,12 @@ pub(super) fn env_settings(env: &[(String, String)]) -> Vec<Setting> {
 
 /// Reads `name = value` lines; `#` starts a comment (at line start, or after whitespace).
 pub(super) fn read_file(path: &Path) -> Result<Vec<Setting>, ConfigError> {
-    let text = fs::read_to_string(path).map_err(|err| ConfigError::ReadConfig {
-        path: path.to_path_buf(),
-        err,
+    let bytes = read_named(path, MAX_CONF).map_err(ConfigError::ReadConfig)?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        ConfigError::ReadConfig(ReadError {
+            path: path.to_path_buf(),
+            problem: ReadProblem::Read(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        })
     })?;
     let mut settings: Vec<Setting> = Vec::new();
     for (index, raw) in text.lines().enumerate() {

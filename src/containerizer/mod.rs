@@ -119,6 +119,9 @@ pub trait Containerizer {
 
     /// SIGCHLD.
     fn on_sigchld(&mut self, registry: &Registry, timers: &mut Timers) -> Vec<Notice>;
+
+    /// SIGHUP: what was read from files once (seccomp profiles) is read again.
+    fn reload(&mut self);
 }
 
 /// The fetcher's counters and cache sizes.

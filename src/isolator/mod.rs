@@ -180,4 +180,7 @@ pub trait Isolator {
 
     /// Metrics of this isolator, as (Mesos-style name, value).
     fn metrics(&self, _out: &mut Vec<(String, f64)>) {}
+
+    /// SIGHUP: what the isolator read from files once (and keeps) is read again.
+    fn reload(&mut self) {}
 }

@@ -200,6 +200,13 @@ impl Isolators {
         }
     }
 
+    /// SIGHUP: each isolator reads again what it read from files once.
+    pub fn reload(&mut self) {
+        for iso in &mut self.list {
+            iso.reload();
+        }
+    }
+
     pub fn metrics(&self, out: &mut Vec<(String, f64)>) {
         for iso in &self.list {
             iso.metrics(out);

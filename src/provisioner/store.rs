@@ -22,6 +22,10 @@ use crate::provisioner::manifest::ImageConfig;
 use crate::provisioner::reference::ImageReference;
 use crate::provisioner::staging;
 use crate::provisioner::whiteout::WhiteoutFormat;
+use crate::sys::bounded::read_file;
+
+/// The largest image record read (a record lists layers and a config: a few KiB).
+const MAX_RECORD: u64 = 4 << 20;
 
 /// What the store keeps about one image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,6 +64,8 @@ pub enum StoreError {
     },
     /// An image record that is not valid JSON.
     Corrupt { path: PathBuf, detail: String },
+    /// An image record that is not a regular file, leads out of the store, or is too big.
+    Unreadable(crate::sys::bounded::ReadError),
 }
 
 impl fmt::Display for StoreError {
@@ -71,6 +77,7 @@ impl fmt::Display for StoreError {
             StoreError::Corrupt { path, detail } => {
                 write!(f, "Corrupt image record '{}': {detail}", path.display())
             }
+            StoreError::Unreadable(e) => write!(f, "Unreadable image record {e}"),
         }
     }
 }
@@ -194,10 +201,10 @@ impl Store {
 
     pub fn read_image(&self, reference: &str) -> Result<Option<ImageRecord>, StoreError> {
         let path = self.image_path(reference);
-        let bytes = match fs::read(&path) {
+        let bytes = match read_file(&path, MAX_RECORD) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err("read", &path)(e)),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(StoreError::Unreadable(e)),
         };
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -260,7 +267,7 @@ impl Store {
         for entry in entries.flatten() {
             let path = entry.path();
             if path.extension().is_some_and(|e| e == "json") {
-                if let Ok(bytes) = fs::read(&path) {
+                if let Ok(bytes) = read_file(&path, MAX_RECORD) {
                     if let Ok(record) = serde_json::from_slice::<ImageRecord>(&bytes) {
                         records.push(record);
                     }

@@ -5,7 +5,7 @@
 
 use std::ffi::CString;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path};
@@ -123,24 +123,16 @@ pub fn read_in_root(root: &Path, path: &Path, limit: u64) -> Result<Vec<u8>, InR
     read_regular(file, limit)
 }
 
-/// Reads an open file whole, if `fstat` says it is a regular file and it holds at most `limit`
-/// bytes (counted as read: a file that grows meanwhile is refused too).
+/// Reads an open file whole, if `fstat` says it is a regular file of at most `limit` bytes
+/// ([`super::bounded::read_open`]).
 pub fn read_regular(file: File, limit: u64) -> Result<Vec<u8>, InRootError> {
-    let meta = file.metadata().map_err(InRootError::Read)?;
-    if !meta.is_file() {
-        return Err(InRootError::NotRegular);
-    }
-    if meta.len() > limit {
-        return Err(InRootError::TooLarge(limit));
-    }
-    let mut data = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut data)
-        .map_err(InRootError::Read)?;
-    if data.len() as u64 > limit {
-        return Err(InRootError::TooLarge(limit));
-    }
-    Ok(data)
+    use super::bounded::ReadProblem;
+    super::bounded::read_open(file, limit).map_err(|p| match p {
+        ReadProblem::NotRegular(_) => InRootError::NotRegular,
+        ReadProblem::TooLarge(limit) => InRootError::TooLarge(limit),
+        ReadProblem::Open(e) | ReadProblem::Read(e) => InRootError::Read(e),
+        ReadProblem::Escapes => InRootError::Open(io::Error::from_raw_os_error(libc::EXDEV)),
+    })
 }
 
 #[cfg(test)]

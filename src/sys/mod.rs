@@ -27,6 +27,7 @@
 //! before exec. Their child closures return `Infallible`: they exec or call `exit_now`, and
 //! never unwind back into the parent's stack.
 
+pub mod bounded;
 pub mod caps;
 pub mod fd;
 pub mod fs;

@@ -6,7 +6,7 @@ use std::io;
 use nix::unistd::Gid;
 
 /// A task's identity.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct User {
     pub name: String,
     pub uid: u32,

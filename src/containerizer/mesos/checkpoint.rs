@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::status::{Reason, TaskState, Termination};
+use crate::sys::bounded::read_file;
+
+/// The largest checkpoint read: ours are a few hundred bytes; anything bigger is not ours.
+const MAX_RECORD: u64 = 64 << 10;
 
 /// The format version of every checkpoint file; an unknown one is an error for that container.
 pub const VERSION: u32 = 1;
@@ -141,7 +145,8 @@ pub fn write<T: Serialize>(path: &Path, value: &T) -> io::Result<()> {
 #[derive(Debug)]
 pub enum ReadError {
     Missing,
-    Io(PathBuf, io::Error),
+    /// Not a regular file, a link out of its directory, too big, or an I/O error.
+    Unreadable(crate::sys::bounded::ReadError),
     Corrupt(PathBuf, String),
     Version(PathBuf, u32),
 }
@@ -150,7 +155,7 @@ impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ReadError::Missing => write!(f, "missing"),
-            ReadError::Io(p, e) => write!(f, "failed to read {}: {e}", p.display()),
+            ReadError::Unreadable(e) => write!(f, "failed to read {e}"),
             ReadError::Corrupt(p, e) => write!(f, "corrupt checkpoint {}: {e}", p.display()),
             ReadError::Version(p, v) => {
                 write!(
@@ -165,10 +170,10 @@ impl std::fmt::Display for ReadError {
 
 /// Reads a versioned JSON checkpoint.
 pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ReadError> {
-    let data = match fs::read(path) {
+    let data = match read_file(path, MAX_RECORD) {
         Ok(d) => d,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(ReadError::Missing),
-        Err(e) => return Err(ReadError::Io(path.to_path_buf(), e)),
+        Err(e) if e.is_not_found() => return Err(ReadError::Missing),
+        Err(e) => return Err(ReadError::Unreadable(e)),
     };
     let value: serde_json::Value = serde_json::from_slice(&data)
         .map_err(|e| ReadError::Corrupt(path.to_path_buf(), e.to_string()))?;
@@ -187,7 +192,8 @@ pub fn read<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ReadError> {
 
 /// The task's raw wait status as the init recorded it.
 pub fn read_status(path: &Path) -> Option<i32> {
-    fs::read_to_string(path).ok()?.trim().parse().ok()
+    let data = read_file(path, 64).ok()?;
+    std::str::from_utf8(&data).ok()?.trim().parse().ok()
 }
 
 /// The start time of `pid` (field 22 of `<proc>/<pid>/stat`), None if it does not exist.

@@ -55,6 +55,8 @@ pub struct Container {
     pub release: Option<OwnedFd>,
     /// The init was told to start the task (a task never released cannot have exec'd).
     pub released: bool,
+    /// STARTING: the launch waiting for its user's lookup.
+    pub resolving: Option<Box<super::user::Resolving>>,
     /// PROVISIONING: the launch waiting for its image and rootfs.
     pub provisioning: Option<Box<super::provision::Pending>>,
 }

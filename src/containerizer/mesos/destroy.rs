@@ -132,7 +132,8 @@ impl MesosContainerizer {
             c.destroy_started = Some(Instant::now());
         }
         kill_everything(c);
-        let mut notices = self.abort_provisioning(id, registry);
+        let mut notices = self.abort_user_lookup(id, registry);
+        notices.extend(self.abort_provisioning(id, registry));
         notices.extend(self.abort_fetch(id, registry, timers));
         notices.extend(self.try_finish_destroy(id, registry, timers));
         notices

@@ -79,6 +79,10 @@ impl Containerizer for MesosContainerizer {
         MesosContainerizer::usage(self, self.get(id)?, buf)
     }
 
+    fn reload(&mut self) {
+        self.isolators.reload();
+    }
+
     fn prune_images(&mut self) -> Result<usize, ControlError> {
         MesosContainerizer::prune_images(self).map_err(|e| ControlError::Refused(e.to_string()))
     }

@@ -23,7 +23,7 @@ use crate::launcher::{self, LaunchSpec};
 use crate::spec::LaunchRequest;
 use crate::sys::process::CStringArray;
 use crate::sys::socket::chown;
-use crate::sys::user::{lookup_user, User};
+use crate::sys::user::User;
 use crate::timer::Timers;
 
 /// What a launch has made before PREPARING: the task's stdout and stderr, the runtime
@@ -59,41 +59,52 @@ impl MesosContainerizer {
         if let Err(e) = self.isolators.check_supported(container) {
             return LaunchOutcome::Refused(e.to_string());
         }
-        let user = match self.resolve_user(&req) {
-            Ok(u) => u,
-            Err(e) => return LaunchOutcome::Refused(e.to_string()),
-        };
-        self.metrics.launches += 1;
         let id = req.id.clone();
-        let mut container = self.blank(id.clone());
-        container.resources = req.resources.clone();
-        self.insert(container);
-        match self.start(&id, &req, user.as_ref(), registry, timers) {
+        let mut c = self.blank(id.clone());
+        c.resources = req.resources.clone();
+        self.insert(c);
+        // The user is looked up off the loop; the launch goes on from its answer.
+        if let Some(name) = self.user_to_resolve(&req) {
+            return match self.begin_user_lookup(&id, name, req, registry, timers) {
+                Ok(()) => LaunchOutcome::Pending,
+                Err(e) => {
+                    self.forget(&id);
+                    LaunchOutcome::Refused(format!("Failed to look up the user: {e}"))
+                }
+            };
+        }
+        match self.start_launch(&id, &req, None, registry, timers) {
             Ok(()) => LaunchOutcome::Pending,
-            Err(e) => {
-                let msg = format!("Failed to launch container: {e}");
-                self.metrics.launch_failures += 1;
-                log::warn!("Failed to launch container {id}: {msg}");
-                let _ = self.fail_launch(&id, &msg, registry, timers);
-                LaunchOutcome::Failed(msg)
-            }
+            // Answered here: the notices of the failure have no one to tell yet.
+            Err((msg, _)) => LaunchOutcome::Failed(msg),
         }
     }
 
-    fn resolve_user(&self, req: &LaunchRequest) -> Result<Option<User>, LaunchError> {
-        let Some(name) = req.command.user.as_deref() else {
-            return Ok(None);
-        };
-        if !self.settings.switch_user {
-            return Ok(None);
-        }
-        match lookup_user(name) {
-            Ok(Some(u)) => Ok(Some(u)),
-            Ok(None) => Err(LaunchError::UnknownUser(name.to_string())),
-            Err(source) => Err(LaunchError::UserLookup {
-                name: name.to_string(),
-                source,
-            }),
+    /// STARTING with the task's user known (or none to switch to): the launch is counted,
+    /// then runs to its clone or its next wait. A failure is recorded and destroys what was
+    /// made; it comes back with its message and the destroy's notices.
+    pub(super) fn start_launch(
+        &mut self,
+        id: &super::ContainerId,
+        req: &LaunchRequest,
+        user: Option<&User>,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Result<(), (String, Vec<Notice>)> {
+        self.metrics.launches += 1;
+        self.start(id, req, user, registry, timers).map_err(|e| {
+            let msg = format!("Failed to launch container: {e}");
+            self.metrics.launch_failures += 1;
+            log::warn!("Failed to launch container {id}: {msg}");
+            let notices = self.fail_launch(id, &msg, registry, timers);
+            (msg, notices)
+        })
+    }
+
+    /// Drops a container nothing was made for yet.
+    pub(super) fn forget(&mut self, id: &super::ContainerId) {
+        if let Some(c) = self.containers.remove(id) {
+            self.by_slot.remove(&c.slot);
         }
     }
 

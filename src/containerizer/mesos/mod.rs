@@ -15,6 +15,7 @@ mod metrics;
 mod provision;
 mod recover;
 mod usage;
+mod user;
 
 pub use container::{Container, Init};
 pub use error::{FetchError, LaunchError};

@@ -298,6 +298,7 @@ impl MesosContainerizer {
             release: None,
             released: false,
             provisioning: None,
+            resolving: None,
             id,
         }
     }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::super::{Feature, Isolator, IsolatorError, Plan, PrepareCtx};
 use super::seccomp_profile;
 use crate::spec::Seccomp;
+use crate::sys::bounded::read_named;
 use crate::sys::seccomp::{self as sys, Program};
 
 /// Why a seccomp filter could not be had.
@@ -21,10 +22,8 @@ pub enum SeccompError {
         what: String,
         error: sys::CompileError,
     },
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    /// Missing, not a regular file, or larger than the bound.
+    Read(crate::sys::bounded::ReadError),
     Invalid {
         path: PathBuf,
         error: seccomp_profile::ProfileError,
@@ -41,13 +40,7 @@ impl std::fmt::Display for SeccompError {
             SeccompError::Compile { what, error } => {
                 write!(f, "Failed to build the seccomp filter of {what}: {error}")
             }
-            SeccompError::Read { path, source } => {
-                write!(
-                    f,
-                    "Failed to read seccomp profile {}: {source}",
-                    path.display()
-                )
-            }
+            SeccompError::Read(e) => write!(f, "Failed to read seccomp profile {e}"),
             SeccompError::Invalid { path, error } => {
                 write!(f, "Invalid seccomp profile {}: {error}", path.display())
             }
@@ -60,10 +53,13 @@ impl std::error::Error for SeccompError {}
 #[derive(Debug)]
 pub struct LinuxSeccomp {
     config_dir: Option<PathBuf>,
-    /// The agent's default, compiled once.
+    /// `--seccomp_profile_name`, if the default is a file's.
+    default_name: Option<String>,
+    /// The agent's default, compiled once (and again on SIGHUP).
     default: Program,
     /// Profiles of `--seccomp_config_dir` named by containers, each read and compiled at its
-    /// first launch only (a profile that fails is tried again at the next).
+    /// first launch only (a profile that fails is tried again at the next), and again on
+    /// SIGHUP, so that an edited profile takes effect without a restart.
     compiled: HashMap<String, Program>,
 }
 
@@ -82,6 +78,7 @@ impl LinuxSeccomp {
         };
         Ok(LinuxSeccomp {
             config_dir: config_dir.map(Path::to_path_buf),
+            default_name: profile.map(str::to_string),
             default,
             compiled: HashMap::new(),
         })
@@ -95,12 +92,13 @@ fn compile(filter: sys::Filter, what: &str) -> Result<Program, SeccompError> {
     })
 }
 
+/// The largest profile read (Docker's default is about 20 KiB).
+const MAX_PROFILE: u64 = 1 << 20;
+
 fn load(dir: &Path, name: &str) -> Result<Program, SeccompError> {
     let path = dir.join(name);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(source) => return Err(SeccompError::Read { path, source }),
-    };
+    let bytes = read_named(&path, MAX_PROFILE).map_err(SeccompError::Read)?;
+    let text = String::from_utf8_lossy(&bytes);
     let filter = match seccomp_profile::parse(&text) {
         Ok(filter) => filter,
         Err(error) => return Err(SeccompError::Invalid { path, error }),
@@ -111,6 +109,37 @@ fn load(dir: &Path, name: &str) -> Result<Program, SeccompError> {
 impl Isolator for LinuxSeccomp {
     fn name(&self) -> &'static str {
         "linux/seccomp"
+    }
+
+    /// Every profile is read and compiled again: one that now fails keeps the old program if
+    /// it is the default (launches naming none must go on), and is dropped otherwise, so the
+    /// next launch naming it says why it fails.
+    fn reload(&mut self) {
+        let Some(dir) = self.config_dir.clone() else {
+            return;
+        };
+        if let Some(name) = &self.default_name {
+            match load(&dir, name) {
+                Ok(program) => self.default = program,
+                Err(e) => log::error!("SIGHUP: keeping the old default seccomp profile: {e}"),
+            }
+        }
+        let names: Vec<String> = self.compiled.keys().cloned().collect();
+        for name in names {
+            match load(&dir, &name) {
+                Ok(program) => {
+                    self.compiled.insert(name, program);
+                }
+                Err(e) => {
+                    log::error!("SIGHUP: seccomp profile '{name}' dropped: {e}");
+                    self.compiled.remove(&name);
+                }
+            }
+        }
+        log::info!(
+            "SIGHUP: seccomp profiles compiled again ({} named by containers)",
+            self.compiled.len()
+        );
     }
 
     fn serves(&self) -> &'static [Feature] {
@@ -181,6 +210,21 @@ mod tests {
             format!("{:?}", second.child.seccomp),
             format!("{:?}", first.child.seccomp)
         );
+        // SIGHUP: an edited profile is compiled again; a vanished one is dropped.
+        let edited = serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["rmdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]});
+        std::fs::write(dir.join("p.json"), edited.to_string()).unwrap();
+        isolator.reload();
+        let mut third = Plan::default();
+        isolator.prepare(&ctx, &mut third).unwrap();
+        assert_ne!(
+            format!("{:?}", third.child.seccomp),
+            format!("{:?}", first.child.seccomp)
+        );
+        std::fs::remove_file(dir.join("p.json")).unwrap();
+        isolator.reload();
+        let err = isolator.prepare(&ctx, &mut Plan::default()).unwrap_err();
+        assert!(err.to_string().contains("p.json"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -5,8 +5,11 @@
 //! staging/<tmp>/                          fetches in progress
 //! ```
 //!
-//! An image is found by its ID, else by name and labels among the stored manifests (Mesos's
-//! cache, rebuilt from the manifests at each lookup: there are few images and they are small).
+//! An image is found by its ID, else by name and labels among the stored manifests, through an
+//! index of them in memory ([`AppcIndex`], Mesos's cache): built from the store when it is
+//! opened, updated by [`AppcStore::commit`] and [`AppcStore::prune`], and by
+//! [`AppcStore::refresh`] once another process (the fetcher) stored images. A lookup reads no
+//! manifest.
 
 use std::fmt;
 use std::fs;
@@ -14,13 +17,18 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::index::{AppcIndex, Indexed};
 use super::spec::{AciManifest, AppcImage, ImageId};
 use crate::provisioner::manifest::ImageConfig;
 use crate::provisioner::staging;
+use crate::sys::bounded::read_file;
 
 /// The prefix of what a provisioned container records about its AppC layers (see
 /// [`AppcStore::in_use_record`]), beside Docker's image references.
 const IN_USE_PREFIX: &str = "appc:";
+
+/// The largest manifest read (the spec's manifests are a few KiB).
+const MAX_MANIFEST: u64 = 1 << 20;
 
 #[derive(Debug)]
 pub enum AppcStoreError {
@@ -31,6 +39,8 @@ pub enum AppcStoreError {
     },
     /// A stored manifest, or a dependency it names, that cannot be used.
     Manifest { path: PathBuf, detail: String },
+    /// A stored manifest that is not a regular file, leads out of the store, or is too big.
+    Unreadable(crate::sys::bounded::ReadError),
     /// Image dependencies that lead back to an image on the way (names, outermost first).
     Cycle { chain: Vec<String> },
 }
@@ -44,6 +54,7 @@ impl fmt::Display for AppcStoreError {
             AppcStoreError::Manifest { path, detail } => {
                 write!(f, "Unusable AppC manifest '{}': {detail}", path.display())
             }
+            AppcStoreError::Unreadable(e) => write!(f, "Unreadable AppC manifest {e}"),
             AppcStoreError::Cycle { chain } => {
                 write!(
                     f,
@@ -91,11 +102,64 @@ pub enum AppcResolution {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppcStore {
     root: PathBuf,
+    index: AppcIndex,
 }
 
 impl AppcStore {
+    /// Opens the store, indexing what it holds (each manifest is read once, here).
     pub fn new(root: impl Into<PathBuf>) -> AppcStore {
-        AppcStore { root: root.into() }
+        let mut store = AppcStore {
+            root: root.into(),
+            index: AppcIndex::default(),
+        };
+        if let Err(e) = store.refresh() {
+            log::warn!("AppC store {}: {e}", store.root.display());
+        }
+        store
+    }
+
+    /// Brings the index up to date with what is stored: images gone are dropped, new ones
+    /// read (only their manifests), and the others' storing times taken again (a `stat`).
+    pub fn refresh(&mut self) -> Result<(), AppcStoreError> {
+        let ids = self.ids()?;
+        self.index.retain(|id| ids.contains(id));
+        for id in ids {
+            let stored = self.stored_at(&id);
+            match self.index.get(&id) {
+                Some(_) if !self.has(&id) => self.index.remove(&id),
+                Some(entry) if entry.stored == stored => {}
+                Some(entry) => {
+                    let manifest = entry.manifest.clone();
+                    self.index.insert(id, Indexed { manifest, stored });
+                }
+                None => match self.read_manifest(&id) {
+                    Ok(manifest) if self.has(&id) => {
+                        self.index.insert(id, Indexed { manifest, stored })
+                    }
+                    // Half stored or half removed (a crash): as if it were not there.
+                    Ok(_) => {}
+                    // Skipped, as a lookup skipped it before: it is fetched again.
+                    Err(e) => log::warn!("AppC store: image {id} left out: {e}"),
+                },
+            }
+        }
+        Ok(())
+    }
+
+    /// How many images the index holds.
+    pub fn indexed(&self) -> usize {
+        self.index.count()
+    }
+
+    fn stored_at(&self, id: &ImageId) -> SystemTime {
+        fs::symlink_metadata(self.image_dir(id))
+            .and_then(|m| m.modified())
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    }
+
+    /// The manifest of a stored image, as indexed.
+    pub fn manifest(&self, id: &ImageId) -> Option<&AciManifest> {
+        self.index.get(id).map(|e| &e.manifest)
     }
 
     pub fn root(&self) -> &Path {
@@ -144,7 +208,7 @@ impl AppcStore {
 
     pub fn read_manifest(&self, id: &ImageId) -> Result<AciManifest, AppcStoreError> {
         let path = self.manifest_path(id);
-        let bytes = fs::read(&path).map_err(io_err("read", &path))?;
+        let bytes = read_file(&path, MAX_MANIFEST).map_err(AppcStoreError::Unreadable)?;
         AciManifest::parse(&bytes).map_err(|e| AppcStoreError::Manifest {
             path,
             detail: e.to_string(),
@@ -168,30 +232,28 @@ impl AppcStore {
     /// The stored image answering `image`: by its ID when given, else the most recently
     /// stored of those whose manifest matches its name and labels.
     pub fn find(&self, image: &AppcImage) -> Option<ImageId> {
-        if let Some(id) = &image.id {
-            return self.has(id).then(|| id.clone());
-        }
-        let mut best: Option<(SystemTime, ImageId)> = None;
-        for id in self.ids().ok()? {
-            let Ok(manifest) = self.read_manifest(&id) else {
-                continue;
-            };
-            if !self.has(&id) || !image.matches(&manifest) {
-                continue;
-            }
-            let stored = fs::metadata(self.image_dir(&id))
-                .and_then(|m| m.modified())
-                .unwrap_or(SystemTime::UNIX_EPOCH);
-            if best.as_ref().is_none_or(|(t, _)| stored > *t) {
-                best = Some((stored, id));
-            }
-        }
-        best.map(|(_, id)| id)
+        let id = match &image.id {
+            Some(id) => self.index.get(id).map(|_| id)?,
+            None => self.index.newest_match(image)?,
+        };
+        // Taken out behind the agent's back (it is fetched again then).
+        self.has(id).then(|| id.clone())
     }
 
     /// Moves an unpacked image (`manifest`, `rootfs/`) from staging to `images/<id>`. If it is
     /// there already its tree is kept (and marked as the most recent), `staged` removed.
-    pub fn commit(&self, staged: &Path, id: &ImageId) -> Result<(), AppcStoreError> {
+    pub fn commit(&mut self, staged: &Path, id: &ImageId) -> Result<(), AppcStoreError> {
+        self.store(staged, id)?;
+        let stored = self.stored_at(id);
+        let manifest = match self.index.get(id) {
+            Some(entry) => entry.manifest.clone(),
+            None => self.read_manifest(id)?,
+        };
+        self.index.insert(id.clone(), Indexed { manifest, stored });
+        Ok(())
+    }
+
+    fn store(&self, staged: &Path, id: &ImageId) -> Result<(), AppcStoreError> {
         let images = self.images_dir();
         fs::create_dir_all(&images).map_err(io_err("create directory", &images))?;
         let target = self.image_dir(id);
@@ -227,7 +289,7 @@ impl AppcStore {
         let Some(top) = self.collect(image, &mut chain, &mut layers)? else {
             return Ok(AppcResolution::Fetch);
         };
-        let config = self.read_manifest(&top)?.image_config();
+        let config = self.indexed_manifest(&top)?.image_config();
         Ok(AppcResolution::Ready { layers, config })
     }
 
@@ -247,8 +309,8 @@ impl AppcStore {
             names.push(image.name.clone());
             return Err(AppcStoreError::Cycle { chain: names });
         }
-        let manifest = self.read_manifest(&id)?;
-        let dependencies = manifest
+        let dependencies = self
+            .indexed_manifest(&id)?
             .dependency_images()
             .map_err(|e| AppcStoreError::Manifest {
                 path: self.manifest_path(&id),
@@ -267,6 +329,14 @@ impl AppcStore {
         Ok(Some(id))
     }
 
+    /// The manifest of an image [`Self::find`] found.
+    fn indexed_manifest(&self, id: &ImageId) -> Result<&AciManifest, AppcStoreError> {
+        self.manifest(id).ok_or_else(|| AppcStoreError::Manifest {
+            path: self.manifest_path(id),
+            detail: "not in the store's index".into(),
+        })
+    }
+
     /// The layer trees for a backend, bottom first.
     pub fn layer_rootfses(&self, layers: &[ImageId]) -> Vec<PathBuf> {
         layers.iter().map(|id| self.rootfs(id)).collect()
@@ -283,7 +353,7 @@ impl AppcStore {
     /// directory under `staging/` for the caller to delete where walking it blocks no one.
     /// Returns the removed images and that directory, if any.
     pub fn prune(
-        &self,
+        &mut self,
         in_use: &[String],
     ) -> Result<(Vec<ImageId>, Option<PathBuf>), AppcStoreError> {
         let kept: Vec<ImageId> = in_use
@@ -304,6 +374,7 @@ impl AppcStore {
                 None => trash.insert(self.create_staging()?),
             };
             fs::rename(&dir, bin.join(id.to_string())).map_err(io_err("remove", &dir))?;
+            self.index.remove(&id);
             removed.push(id);
         }
         Ok((removed, trash))
@@ -323,7 +394,7 @@ mod tests {
     }
 
     /// Stores an image with this manifest; its ID is made up from the manifest.
-    fn add(store: &AppcStore, manifest: &serde_json::Value) -> ImageId {
+    fn add(store: &mut AppcStore, manifest: &serde_json::Value) -> ImageId {
         let bytes = serde_json::to_vec(manifest).unwrap();
         let id = ImageId::of_bytes(&bytes);
         let staged = store.create_staging().unwrap();
@@ -349,23 +420,23 @@ mod tests {
 
     #[test]
     fn dependencies_come_first_and_missing_ones_mean_fetch() {
-        let store = temp_store("deps");
+        let mut store = temp_store("deps");
         let app = image("example.com/app", "1");
         assert_eq!(store.resolve(&app, true).unwrap(), AppcResolution::Fetch);
         let deps = serde_json::json!([
             {"imageName": "example.com/base", "labels": [{"name": "version", "value": "1"}]},
             {"imageName": "example.com/extra", "labels": [{"name": "version", "value": "1"}]}]);
-        let app_id = add(&store, &manifest("example.com/app", "1", deps));
+        let app_id = add(&mut store, &manifest("example.com/app", "1", deps));
         assert_eq!(store.find(&app), Some(app_id.clone()));
         // Its dependencies are not there yet.
         assert_eq!(store.resolve(&app, true).unwrap(), AppcResolution::Fetch);
         let base = add(
-            &store,
+            &mut store,
             &manifest("example.com/base", "1", serde_json::json!([])),
         );
         let extra_deps =
             serde_json::json!([{"imageName": "example.com/base", "imageID": base.to_string()}]);
-        let extra = add(&store, &manifest("example.com/extra", "1", extra_deps));
+        let extra = add(&mut store, &manifest("example.com/extra", "1", extra_deps));
         let AppcResolution::Ready { layers, config } = store.resolve(&app, true).unwrap() else {
             panic!("not ready");
         };
@@ -392,14 +463,44 @@ mod tests {
     }
 
     #[test]
+    fn lookups_read_no_manifest_and_the_index_follows_the_store() {
+        let mut store = temp_store("index");
+        let id = add(&mut store, &manifest("d", "1", serde_json::json!([])));
+        // Made unreadable on disk: the index answers regardless, so nothing read it.
+        fs::write(store.manifest_path(&id), b"not json").unwrap();
+        assert_eq!(store.find(&image("d", "1")), Some(id.clone()));
+        assert!(matches!(
+            store.resolve(&image("d", "1"), true).unwrap(),
+            AppcResolution::Ready { .. }
+        ));
+        // Opened afresh, the store indexes what it holds, and leaves the broken one out.
+        let other = AppcStore::new(store.root());
+        assert_eq!(other.indexed(), 0);
+        assert_eq!(other.find(&image("d", "1")), None);
+        // Another process stores an image: found once the index is refreshed.
+        let mut other = other;
+        let mut writer = AppcStore::new(store.root());
+        let e = add(&mut writer, &manifest("e", "1", serde_json::json!([])));
+        assert_eq!(other.find(&image("e", "1")), None);
+        other.refresh().unwrap();
+        assert_eq!(other.find(&image("e", "1")), Some(e.clone()));
+        // Pruned: gone from the index at once.
+        other.prune(&[]).unwrap();
+        assert_eq!(other.find(&image("e", "1")), None);
+        assert_eq!(other.indexed(), 0);
+        store.clear_staging().unwrap();
+        fs::remove_dir_all(store.root()).unwrap();
+    }
+
+    #[test]
     fn cycles_are_refused_and_newest_match_wins() {
-        let store = temp_store("cycle");
+        let mut store = temp_store("cycle");
         let a_deps =
             serde_json::json!([{"imageName": "b", "labels": [{"name": "version", "value": "1"}]}]);
         let b_deps =
             serde_json::json!([{"imageName": "a", "labels": [{"name": "version", "value": "1"}]}]);
-        add(&store, &manifest("a", "1", a_deps));
-        add(&store, &manifest("b", "1", b_deps));
+        add(&mut store, &manifest("a", "1", a_deps));
+        add(&mut store, &manifest("b", "1", b_deps));
         let err = store
             .resolve(&image("a", "1"), true)
             .unwrap_err()
@@ -409,9 +510,9 @@ mod tests {
         // Two stored images answer the same request: the one stored last.
         let mut old = manifest("c", "1", serde_json::json!([]));
         old["app"]["exec"] = serde_json::json!(["/old"]);
-        let old = add(&store, &old);
+        let old = add(&mut store, &old);
         std::thread::sleep(std::time::Duration::from_millis(20));
-        let new = add(&store, &manifest("c", "1", serde_json::json!([])));
+        let new = add(&mut store, &manifest("c", "1", serde_json::json!([])));
         assert_eq!(store.find(&image("c", "1")), Some(new));
         // Storing the old one again makes it the most recent.
         std::thread::sleep(std::time::Duration::from_millis(20));

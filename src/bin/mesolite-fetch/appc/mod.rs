@@ -82,7 +82,10 @@ impl Run<'_> {
             chain.push(image.name.clone());
             return Err(AppcError::Cycle { chain });
         }
-        let dependencies = self.store.read_manifest(&id)?.dependency_images()?;
+        let dependencies = match self.store.manifest(&id) {
+            Some(manifest) => manifest.dependency_images()?,
+            None => self.store.read_manifest(&id)?.dependency_images()?,
+        };
         self.chain.push((id.clone(), image.name.clone()));
         for dependency in &dependencies {
             self.fetch(dependency)?;
@@ -92,15 +95,14 @@ impl Run<'_> {
     }
 
     /// Fetches one ACI into the store.
-    fn fetch_one(&self, image: &AppcImage) -> Result<ImageId, AppcError> {
+    fn fetch_one(&mut self, image: &AppcImage) -> Result<ImageId, AppcError> {
         let source = discovery_source(&self.request.uri_prefix, image)?;
         let staging = self.store.create_staging()?;
-        let result = self
-            .fetch_into(&staging, &source, image)
-            .and_then(|(id, size)| {
-                self.store.commit(&staging.join("image"), &id)?;
-                Ok((id, size))
-            });
+        let fetched = self.fetch_into(&staging, &source, image);
+        let result = fetched.and_then(|(id, size)| {
+            self.store.commit(&staging.join("image"), &id)?;
+            Ok((id, size))
+        });
         let _ = fs::remove_dir_all(&staging);
         let (id, size) = result?;
         emit(&PullEvent::Fetched {

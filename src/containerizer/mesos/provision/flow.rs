@@ -10,6 +10,7 @@ use crate::children::{ChildEvent, Children, Owner, Program};
 use crate::containerizer::mesos::error::LaunchError;
 use crate::containerizer::mesos::{slot_container, MesosContainerizer};
 use crate::containerizer::Notice;
+use crate::provisioner::appc::AppcStore;
 use crate::provisioner::backend::{self, BackendKind, RootfsPaths};
 use crate::provisioner::protocol::{ProvisionEvent, ProvisionRequest, PullEvent};
 use crate::spec::ContainerId;
@@ -225,6 +226,10 @@ impl MesosContainerizer {
             (None, false) => Err("the puller ended without finishing".to_string()),
         };
         log::info!("Pull of {key} ended: {outcome:?}");
+        // The fetcher stored AppC images (dependencies too, even of a failed pull).
+        if let Some(Err(e)) = images.appc.as_mut().map(AppcStore::refresh) {
+            log::warn!("AppC store: failed to index what the pull of {key} stored: {e}");
+        }
         let mut notices = Vec::new();
         for waiter in run.waiters {
             let went_on = match &outcome {
@@ -443,7 +448,7 @@ impl MesosContainerizer {
     /// PRUNE_IMAGES: forgets images no container uses and removes their layers (AppC images
     /// too). Returns how many layers (AppC images count as one) were removed.
     pub fn prune_images(&mut self) -> Result<usize, ProvisionError> {
-        let images = self.images.as_ref().ok_or(ProvisionError::ImagesOff)?;
+        let images = self.images.as_mut().ok_or(ProvisionError::ImagesOff)?;
         if !images.pulls.is_empty() {
             return Err(ProvisionError::PullsInProgress);
         }
@@ -451,7 +456,7 @@ impl MesosContainerizer {
         // The stores only rename what goes; the trees are deleted by a background `rm -rf`,
         // so the loop never walks them.
         let (removed, trash) = images.store.prune(&keep).map_err(ProvisionError::Prune)?;
-        let (appc_removed, appc_trash) = match &images.appc {
+        let (appc_removed, appc_trash) = match &mut images.appc {
             Some(store) => {
                 let (ids, trash) = store.prune(&keep).map_err(ProvisionError::PruneAppc)?;
                 (ids.len(), trash)
