@@ -26,10 +26,28 @@ impl UsagePass {
             .as_ref()
             .map_err(|kind| io::Error::from(*kind))
     }
+}
 
-    /// Whether procfs was walked in this pass.
-    #[cfg(test)]
-    pub(super) fn walked(&self) -> bool {
-        self.procs.get().is_some()
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+
+    #[test]
+    fn procfs_is_walked_once_per_pass_and_a_failure_is_kept() {
+        let pass = UsagePass::new();
+        let first = pass.procs(Path::new("/proc")).unwrap();
+        let again = pass.procs(Path::new("/proc")).unwrap();
+        assert!(
+            std::ptr::eq(first, again),
+            "the same table, not a second walk"
+        );
+        let missing = UsagePass::new();
+        let err = missing.procs(Path::new("/no/such/proc")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        assert!(
+            missing.procs(Path::new("/proc")).is_err(),
+            "not walked again"
+        );
     }
 }
