@@ -36,6 +36,10 @@ const SLICE: Duration = Duration::from_micros(500);
 /// that reads slowly holds back its own answer, not the agent's memory.
 const STREAM_BACKLOG: usize = 128 * 1024;
 
+/// Streamed pieces are sent once this much has gathered (or the body is done): each send wakes
+/// the client, and on a busy node every wake-up can cost the agent its CPU for a while.
+const STREAM_SEND_AT: usize = 64 * 1024;
+
 /// Facts about the agent the endpoints report.
 #[derive(Debug)]
 pub struct AgentInfo {
@@ -330,8 +334,10 @@ impl Server {
                 self.streaming.retain(|s| *s != slot);
                 self.flush(slot, ctx.registry);
                 self.process(slot, ctx);
+                self.flush(slot, ctx.registry);
+            } else if conn.outbuf.len() >= STREAM_SEND_AT {
+                self.flush(slot, ctx.registry);
             }
-            self.flush(slot, ctx.registry);
         }
     }
 
