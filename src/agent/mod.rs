@@ -197,7 +197,13 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
     let mut iteration = Iteration::default();
     loop {
         iteration.finish(&mut info.loop_stats);
-        if let Err(e) = poll.poll(&mut events, timers.next_timeout()) {
+        // A streamed answer still to write: look at the events, but do not sleep.
+        let timeout = if server.has_pending_work() {
+            Some(std::time::Duration::ZERO)
+        } else {
+            timers.next_timeout()
+        };
+        if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
@@ -272,6 +278,17 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             }
             deliver(&mut server, &mut ctx);
             iteration.timer(kind, server.requests, server.last_request());
+        }
+        if server.has_pending_work() {
+            let mut ctx = Ctx {
+                containerizer: &mut *containerizer,
+                registry: poll.registry(),
+                timers: &mut timers,
+                info: &info,
+                notices: Vec::new(),
+            };
+            server.run_pending(&mut ctx);
+            deliver(&mut server, &mut ctx);
         }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use mio::net::UnixStream;
 
+use super::stream::Stream;
 use crate::sys::socket::PeerCred;
 
 /// Read chunk size; requests are small, bodies at most 1 MiB.
@@ -26,6 +27,12 @@ pub struct Conn {
     pub want_write: bool,
     /// "100 Continue" was sent for the request being read.
     pub continue_sent: bool,
+    /// The request being answered is HEAD: its answer is the head alone.
+    pub head_only: bool,
+    /// A body being written over several loop iterations; no further request is read meanwhile.
+    pub body: Option<Stream>,
+    /// The peer closed its side: close once what it asked is answered.
+    pub peer_done: bool,
     pub last_activity: Instant,
 }
 
@@ -50,6 +57,9 @@ impl Conn {
             keep_alive: true,
             want_write: false,
             continue_sent: false,
+            head_only: false,
+            body: None,
+            peer_done: false,
             last_activity: Instant::now(),
         }
     }
@@ -82,6 +92,8 @@ impl Conn {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.outbuf.drain(..n);
+                    // A client reading a long answer is not idle.
+                    self.last_activity = Instant::now();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

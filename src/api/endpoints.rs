@@ -1,10 +1,23 @@
 //! The GET endpoints: `/monitor/statistics`, `/containers`, `/files/read`, `/metrics`,
 //! `/metrics/snapshot`, `/health`, `/flags`, `/version`.
 
-use super::{files, render, Ctx};
+use super::statistics::StatisticsBody;
+use super::{files, render, Ctx, Reply};
 use crate::http::{Method, Request, Response};
 
-pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Response {
+pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Reply {
+    if matches!(
+        req.path.as_str(),
+        "/monitor/statistics" | "/monitor/statistics.json"
+    ) && matches!(req.method, Method::Get | Method::Head)
+    {
+        let head = Response::new(200).with_header("Content-Type", "application/json");
+        return Reply::Stream(head, Box::new(StatisticsBody::new(ctx.containerizer)));
+    }
+    Reply::Now(respond(req, ctx))
+}
+
+fn respond(req: &Request, ctx: &mut Ctx<'_>) -> Response {
     let path = req.path.as_str();
     let known = matches!(
         path,
@@ -31,9 +44,6 @@ pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Response {
         return Response::new(200);
     }
     match path {
-        "/monitor/statistics" | "/monitor/statistics.json" => {
-            Response::json(200, &render::statistics(ctx.containerizer))
-        }
         "/containers" => Response::json(
             200,
             &render::containers_v0(ctx.containerizer, req.query_param("container_id")),

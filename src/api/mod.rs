@@ -6,6 +6,8 @@ mod conn;
 mod endpoints;
 mod files;
 mod render;
+mod statistics;
+mod stream;
 mod v1;
 
 use std::collections::HashMap;
@@ -25,6 +27,18 @@ use conn::{Conn, ReadOutcome};
 
 /// How often stalled connections are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// The loop time all streamed bodies together get per iteration, so the events that arrive
+/// meanwhile wait at most about this long for a streamed body.
+const SLICE: Duration = Duration::from_micros(500);
+
+/// A streamed body is made only while less than this waits unsent on its connection: a client
+/// that reads slowly holds back its own answer, not the agent's memory.
+const STREAM_BACKLOG: usize = 128 * 1024;
+
+/// Streamed pieces are sent once this much has gathered (or the body is done): each send wakes
+/// the client, and on a busy node every wake-up can cost the agent its CPU for a while.
+const STREAM_SEND_AT: usize = 64 * 1024;
 
 /// Facts about the agent the endpoints report.
 #[derive(Debug)]
@@ -58,12 +72,24 @@ impl std::fmt::Debug for Ctx<'_> {
     }
 }
 
-/// A handler's answer: now, or when the containerizer says so.
-#[derive(Debug)]
-pub enum Reply {
+/// A handler's answer: now, when the containerizer says so, or a head now and the body over
+/// the next loop iterations.
+pub(crate) enum Reply {
     Now(Response),
     Launch(ContainerId),
     Wait(ContainerId),
+    Stream(Response, Box<dyn stream::Body>),
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reply::Now(r) => f.debug_tuple("Now").field(r).finish(),
+            Reply::Launch(id) => f.debug_tuple("Launch").field(id).finish(),
+            Reply::Wait(id) => f.debug_tuple("Wait").field(id).finish(),
+            Reply::Stream(r, _) => f.debug_tuple("Stream").field(r).finish(),
+        }
+    }
 }
 
 /// Server settings.
@@ -82,6 +108,8 @@ pub struct Server {
     next_conn: u32,
     /// Parked requests, by container: (connection, is it a LAUNCH).
     parked: HashMap<ContainerId, Vec<(u32, bool)>>,
+    /// Connections streaming a body: the loop's pending work.
+    streaming: Vec<u32>,
     pub requests: u64,
     /// "METHOD path" of the last request routed, for the loop's slow-iteration log.
     last_request: String,
@@ -107,6 +135,7 @@ impl Server {
             conns: HashMap::new(),
             next_conn: 1,
             parked: HashMap::new(),
+            streaming: Vec::new(),
             requests: 0,
             last_request: String::new(),
         })
@@ -157,17 +186,15 @@ impl Server {
             Ok(ReadOutcome::Closed) => true,
             Err(_) => true,
         };
-        if closed && conn.inbuf.is_empty() {
-            self.close(slot, ctx.registry);
-            return;
-        }
-        self.process(slot, ctx);
         if closed {
             // Answer what was asked, then go: a half-closed client still reads.
-            if let Some(conn) = self.conns.get_mut(&slot) {
-                conn.closing = true;
+            conn.peer_done = true;
+            if conn.inbuf.is_empty() && conn.body.is_none() {
+                self.close(slot, ctx.registry);
+                return;
             }
         }
+        self.process(slot, ctx);
         self.flush(slot, ctx.registry);
     }
 
@@ -177,7 +204,10 @@ impl Server {
             let Some(conn) = self.conns.get_mut(&slot) else {
                 return;
             };
-            if conn.deferred || conn.closing || conn.inbuf.is_empty() {
+            if conn.deferred || conn.closing || conn.body.is_some() || conn.inbuf.is_empty() {
+                if conn.peer_done && !conn.deferred && conn.body.is_none() {
+                    conn.closing = true;
+                }
                 return;
             }
             let request = match parse_request(&conn.inbuf, &self.config.limits) {
@@ -203,12 +233,14 @@ impl Server {
                 }
             };
             conn.keep_alive = request.keep_alive;
+            conn.head_only = request.method == crate::http::Method::Head;
             let peer = conn.peer;
             self.requests += 1;
             match self.route(&request, peer, ctx) {
                 Reply::Now(resp) => self.respond(slot, resp),
                 Reply::Launch(id) => self.park(slot, id, true),
                 Reply::Wait(id) => self.park(slot, id, false),
+                Reply::Stream(head, body) => self.stream(slot, head, body, request.http_1_1),
             }
         }
     }
@@ -226,7 +258,7 @@ impl Server {
         if req.path == "/api/v1" {
             return v1::handle(req, peer, ctx);
         }
-        Reply::Now(endpoints::handle(req, ctx))
+        endpoints::handle(req, ctx)
     }
 
     fn park(&mut self, slot: u32, id: ContainerId, launch: bool) {
@@ -242,9 +274,78 @@ impl Server {
             return;
         };
         conn.deferred = false;
-        resp.write_to(&mut conn.outbuf, conn.keep_alive);
+        if conn.head_only {
+            resp.write_head_to(&mut conn.outbuf, conn.keep_alive);
+        } else {
+            resp.write_to(&mut conn.outbuf, conn.keep_alive);
+        }
         if !conn.keep_alive {
             conn.closing = true;
+        }
+    }
+
+    /// Writes the head of a streamed answer; its body follows in [`Server::run_pending`]. An
+    /// HTTP/1.0 client, which cannot read chunks, gets the body delimited by the close.
+    fn stream(&mut self, slot: u32, head: Response, body: Box<dyn stream::Body>, chunked: bool) {
+        let Some(conn) = self.conns.get_mut(&slot) else {
+            return;
+        };
+        conn.keep_alive &= chunked;
+        head.write_stream_head(&mut conn.outbuf, chunked, conn.keep_alive);
+        if conn.head_only {
+            if !conn.keep_alive {
+                conn.closing = true;
+            }
+            return;
+        }
+        conn.body = Some(stream::Stream::new(body, chunked));
+        self.streaming.push(slot);
+    }
+
+    /// Whether a streamed body can make progress now: the loop then polls without sleeping.
+    pub fn has_pending_work(&self) -> bool {
+        self.streaming.iter().any(|slot| {
+            self.conns
+                .get(slot)
+                .is_some_and(|c| c.outbuf.len() < STREAM_BACKLOG)
+        })
+    }
+
+    /// Writes the next piece of every streamed body whose client keeps up, within [`SLICE`] in
+    /// all; a finished one lets its connection read the requests pipelined behind it.
+    pub fn run_pending(&mut self, ctx: &mut Ctx<'_>) {
+        self.streaming.retain(|slot| self.conns.contains_key(slot));
+        let ready: Vec<u32> = self
+            .streaming
+            .iter()
+            .copied()
+            .filter(|slot| {
+                self.conns
+                    .get(slot)
+                    .is_some_and(|c| c.outbuf.len() < STREAM_BACKLOG)
+            })
+            .collect();
+        let share = SLICE / u32::try_from(ready.len()).unwrap_or(u32::MAX).max(1);
+        for slot in ready {
+            let Some(conn) = self.conns.get_mut(&slot) else {
+                continue;
+            };
+            let Some(stream) = conn.body.as_mut() else {
+                continue;
+            };
+            let until = Instant::now() + share;
+            if stream.slice(&*ctx.containerizer, &mut conn.outbuf, until) {
+                conn.body = None;
+                if !conn.keep_alive {
+                    conn.closing = true;
+                }
+                self.streaming.retain(|s| *s != slot);
+                self.flush(slot, ctx.registry);
+                self.process(slot, ctx);
+                self.flush(slot, ctx.registry);
+            } else if conn.outbuf.len() >= STREAM_SEND_AT {
+                self.flush(slot, ctx.registry);
+            }
         }
     }
 
@@ -256,7 +357,7 @@ impl Server {
         };
         match conn.flush() {
             Ok(true) => {
-                if conn.closing {
+                if conn.closing && conn.body.is_none() {
                     self.close(slot, registry);
                     return;
                 }

@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 use super::{AgentInfo, Ctx};
-use crate::containerizer::{ContainerStatus, Containerizer, LATENCY_BUCKETS};
+use crate::containerizer::{ContainerStatus, Containerizer, UsagePass, LATENCY_BUCKETS};
 
 pub(super) fn version(info: &AgentInfo) -> Value {
     json!({"version": info.version, "build_date": "", "build_time": 0, "build_user": ""})
@@ -39,6 +39,7 @@ fn status(c: &ContainerStatus) -> Value {
 /// GET_CONTAINERS entries: every container, with our `state`.
 pub(super) fn containers_v1(cz: &dyn Containerizer) -> Value {
     let mut buf = Vec::with_capacity(4096);
+    let pass = UsagePass::new();
     Value::Array(
         cz.list()
             .iter()
@@ -48,7 +49,7 @@ pub(super) fn containers_v1(cz: &dyn Containerizer) -> Value {
                     "state": c.state.name(),
                     "container_status": status(c),
                 });
-                if let Some(stats) = cz.usage(&c.id, &mut buf) {
+                if let Some(stats) = cz.usage(&c.id, &pass, &mut buf) {
                     e["resource_statistics"] = json!(stats);
                 }
                 e
@@ -63,7 +64,7 @@ pub(super) fn containers_v1(cz: &dyn Containerizer) -> Value {
 /// and no ExecutorInfo, so `framework_id` and `executor_name` are the empty strings Mesos
 /// writes for unset fields, and `executor_id` and `source` are the container ID, as for
 /// Mesos's command executors (whose ID and source are their task's).
-fn executor_fields(id: &str) -> serde_json::Map<String, Value> {
+pub(super) fn executor_fields(id: &str) -> serde_json::Map<String, Value> {
     let mut e = serde_json::Map::new();
     e.insert("framework_id".into(), json!(""));
     e.insert("executor_id".into(), json!(id));
@@ -72,28 +73,11 @@ fn executor_fields(id: &str) -> serde_json::Map<String, Value> {
     e
 }
 
-/// `/monitor/statistics`: one entry per live container.
-pub(super) fn statistics(cz: &dyn Containerizer) -> Value {
-    let mut buf = Vec::with_capacity(4096);
-    Value::Array(
-        cz.list()
-            .iter()
-            .filter_map(|c| {
-                let stats = cz.usage(&c.id, &mut buf)?;
-                let id = c.id.as_str();
-                let mut e = executor_fields(id);
-                e.insert("container_id".into(), json!(id));
-                e.insert("statistics".into(), json!(stats));
-                Some(Value::Object(e))
-            })
-            .collect(),
-    )
-}
-
 /// `/containers`: Mesos's entries, whose container status is `status` (not the v1
 /// `container_status`), plus our `state`.
 pub(super) fn containers_v0(cz: &dyn Containerizer, only: Option<&str>) -> Value {
     let mut buf = Vec::with_capacity(4096);
+    let pass = UsagePass::new();
     Value::Array(
         cz.list()
             .iter()
@@ -104,7 +88,7 @@ pub(super) fn containers_v0(cz: &dyn Containerizer, only: Option<&str>) -> Value
                 e.insert("state".into(), json!(c.state.name()));
                 e.insert("status".into(), status(c));
                 let mut e = Value::Object(e);
-                if let Some(stats) = cz.usage(&c.id, &mut buf) {
+                if let Some(stats) = cz.usage(&c.id, &pass, &mut buf) {
                     e["statistics"] = json!(stats);
                 }
                 e

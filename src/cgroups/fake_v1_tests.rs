@@ -125,7 +125,17 @@ fn test_v1_separate_mounts_full_cycle() {
     assert_eq!(stats.mem_cache_bytes, Some(8192));
     assert_eq!(stats.mem_mapped_file_bytes, Some(512));
     assert_eq!(stats.processes, Some(1));
-    assert_eq!(stats.threads, Some(2));
+    assert_eq!(
+        stats.threads,
+        Some(2),
+        "counted from tasks without pids.current"
+    );
+    // With the pids controller's own count, that is what threads are.
+    fs::write(fake.dir("pids/mesolite/c1/pids.current"), "5\n").unwrap();
+    let mut counted = crate::stats::ResourceStatistics::default();
+    c.usage(&[Controller::Pids], &mut buf, &mut counted)
+        .unwrap();
+    assert_eq!((counted.processes, counted.threads), (Some(1), Some(5)));
     let mut only_memory = crate::stats::ResourceStatistics::default();
     c.usage(&[Controller::Memory], &mut buf, &mut only_memory)
         .unwrap();

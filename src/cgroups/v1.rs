@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::detect::{self, CgroupMount};
 use super::error::CgroupError;
-use super::stat_files::StatFiles;
+use super::stat_files::{StatFile, StatFiles};
 use super::{fs, stats, Controller, ControllerSet};
 use crate::stats::ResourceStatistics;
 
@@ -265,25 +265,24 @@ pub(super) fn usage(
     buf: &mut Vec<u8>,
     out: &mut ResourceStatistics,
 ) -> Result<(), CgroupError> {
+    let bad = |which: StatFile, dir: &Path, text: &[u8]| fs::bad_content(&which.path(dir), text);
     if controllers.contains(Controller::Cpu) {
         if let Some(cpuacct) = &dirs.cpuacct {
-            let path = cpuacct.join("cpuacct.stat");
-            files.read(&path, buf)?;
-            stats::parse_cpuacct_stat(buf, super::clock_ticks(), out)
-                .map_err(|_| fs::bad_content(&path, buf))?;
+            let text = files.read(StatFile::CpuacctStat, cpuacct, buf)?;
+            stats::parse_cpuacct_stat(text, super::clock_ticks(), out)
+                .map_err(|_| bad(StatFile::CpuacctStat, cpuacct, text))?;
         }
         if let Some(cpu) = &dirs.cpu {
-            let path = cpu.join("cpu.stat");
-            files.read(&path, buf)?;
-            stats::parse_v1_cpu_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
+            let text = files.read(StatFile::CpuStat, cpu, buf)?;
+            stats::parse_v1_cpu_stat(text, out).map_err(|_| bad(StatFile::CpuStat, cpu, text))?;
         }
     }
     if controllers.contains(Controller::Memory) {
         if let Some(memory) = &dirs.memory {
-            out.mem_total_bytes = Some(files.read_u64(&memory.join("memory.usage_in_bytes"), buf)?);
-            let path = memory.join("memory.stat");
-            files.read(&path, buf)?;
-            stats::parse_v1_memory_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
+            out.mem_total_bytes = Some(files.read_u64(StatFile::V1MemoryUsage, memory, buf)?);
+            let text = files.read(StatFile::MemoryStat, memory, buf)?;
+            stats::parse_v1_memory_stat(text, out)
+                .map_err(|_| bad(StatFile::MemoryStat, memory, text))?;
         }
     }
     if let Some(dir) = dirs
@@ -291,10 +290,7 @@ pub(super) fn usage(
         .as_deref()
         .filter(|_| controllers.contains(Controller::Pids))
     {
-        files.read(&dir.join("cgroup.procs"), buf)?;
-        out.processes = Some(stats::count_lines(buf));
-        files.read(&dir.join("tasks"), buf)?;
-        out.threads = Some(stats::count_lines(buf));
+        super::stat_files::processes_and_threads(files, dir, StatFile::V1Tasks, buf, out)?;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use super::error::CgroupError;
-use super::stat_files::StatFiles;
+use super::stat_files::{StatFile, StatFiles};
 use super::{detect, fs, stats, CgroupsConfig, Controller, ControllerSet, Features};
 use crate::stats::ResourceStatistics;
 
@@ -240,28 +240,21 @@ pub(super) fn usage(
     buf: &mut Vec<u8>,
     out: &mut ResourceStatistics,
 ) -> Result<(), CgroupError> {
+    let bad = |which: StatFile, text: &[u8]| fs::bad_content(&which.path(dir), text);
     if controllers.contains(Controller::Cpu) {
-        let path = dir.join("cpu.stat");
-        files.read(&path, buf)?;
-        stats::parse_v2_cpu_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
+        let text = files.read(StatFile::CpuStat, dir, buf)?;
+        stats::parse_v2_cpu_stat(text, out).map_err(|_| bad(StatFile::CpuStat, text))?;
     }
     if controllers.contains(Controller::Memory) {
-        out.mem_total_bytes = Some(files.read_u64(&dir.join("memory.current"), buf)?);
-        let path = dir.join("memory.stat");
-        files.read(&path, buf)?;
-        stats::parse_v2_memory_stat(buf, out).map_err(|_| fs::bad_content(&path, buf))?;
-        let swap = dir.join("memory.swap.current");
-        if files.read_if_exists(&swap, buf)? {
-            let bytes =
-                stats::parse_u64(fs::trim(buf)).ok_or_else(|| fs::bad_content(&swap, buf))?;
+        out.mem_total_bytes = Some(files.read_u64(StatFile::V2MemoryCurrent, dir, buf)?);
+        let text = files.read(StatFile::MemoryStat, dir, buf)?;
+        stats::parse_v2_memory_stat(text, out).map_err(|_| bad(StatFile::MemoryStat, text))?;
+        if let Some(bytes) = files.read_u64_if_exists(StatFile::V2SwapCurrent, dir, buf)? {
             out.mem_swap_bytes = Some(bytes);
         }
     }
     if controllers.contains(Controller::Pids) {
-        files.read(&dir.join("cgroup.procs"), buf)?;
-        out.processes = Some(stats::count_lines(buf));
-        files.read(&dir.join("cgroup.threads"), buf)?;
-        out.threads = Some(stats::count_lines(buf));
+        super::stat_files::processes_and_threads(files, dir, StatFile::V2Threads, buf, out)?;
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 pub mod mesos;
 mod state;
 
+pub use crate::isolator::UsagePass;
 pub use crate::spec::{
     parse_container_id, parse_launch, Command, ContainerId, ContainerInfo, Image, LaunchRequest,
     LinuxInfo, RLimit, Seccomp, Volume, VolumeMode, VolumeSource,
@@ -80,8 +81,14 @@ pub trait Containerizer {
     /// Every container, in ID order.
     fn list(&self) -> Vec<ContainerStatus>;
 
-    /// A live container's ResourceStatistics; None once TERMINATED (or unknown).
-    fn usage(&self, id: &ContainerId, buf: &mut Vec<u8>) -> Option<ResourceStatistics>;
+    /// A live container's ResourceStatistics; None once TERMINATED (or unknown). `pass` holds
+    /// what one request measures once for all its containers (one procfs walk).
+    fn usage(
+        &self,
+        id: &ContainerId,
+        pass: &UsagePass,
+        buf: &mut Vec<u8>,
+    ) -> Option<ResourceStatistics>;
 
     /// PRUNE_IMAGES: how many layers (or AppC images) were removed.
     fn prune_images(&mut self) -> Result<usize, ControlError>;

@@ -24,6 +24,8 @@ pub struct Request {
     pub body: Vec<u8>,
     /// Whether the connection stays open after the answer.
     pub keep_alive: bool,
+    /// HTTP/1.1 or later: the client reads `Transfer-Encoding: chunked` answers.
+    pub http_1_1: bool,
 }
 
 impl Request {
@@ -177,6 +179,7 @@ pub fn parse_request(buf: &[u8], limits: &Limits) -> Parse {
             headers: head.headers,
             body,
             keep_alive,
+            http_1_1: head.version >= 1,
         },
         consumed: head.len + body_len,
     }
@@ -369,6 +372,8 @@ Content-Type: application/json\r\nContent-Length: 23\r\n\r\n{\"type\": \"GET_HEA
                 .keep_alive
         );
         assert!(!complete(b"GET / HTTP/1.0\r\n\r\n").0.keep_alive);
+        assert!(!complete(b"GET / HTTP/1.0\r\n\r\n").0.http_1_1);
+        assert!(complete(b"GET / HTTP/1.1\r\n\r\n").0.http_1_1);
         assert!(
             complete(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
                 .0

@@ -105,6 +105,32 @@ impl Response {
     /// As [`Response::to_bytes`], appended to `out` (a connection's output buffer) without an
     /// intermediate copy of the body.
     pub fn write_to(&self, out: &mut Vec<u8>, keep_alive: bool) {
+        self.write_head_to(out, keep_alive);
+        if !status_has_no_body(self.status) {
+            out.extend_from_slice(&self.body);
+        }
+    }
+
+    /// The head [`Response::write_to`] writes, `Content-Length` included, without the body: the
+    /// answer to a HEAD request.
+    pub fn write_head_to(&self, out: &mut Vec<u8>, keep_alive: bool) {
+        let length = (!status_has_no_body(self.status) && self.header("content-length").is_none())
+            .then_some(self.body.len());
+        self.head(out, length, keep_alive);
+    }
+
+    /// The head of an answer whose body follows in pieces: `Transfer-Encoding: chunked`, or
+    /// (for an HTTP/1.0 client, `chunked` false) delimited by closing the connection.
+    pub fn write_stream_head(&self, out: &mut Vec<u8>, chunked: bool, keep_alive: bool) {
+        let mut resp = self.clone();
+        if chunked {
+            resp.headers
+                .push(("Transfer-Encoding".to_string(), "chunked".to_string()));
+        }
+        resp.head(out, None, keep_alive && chunked);
+    }
+
+    fn head(&self, out: &mut Vec<u8>, length: Option<usize>, keep_alive: bool) {
         let mut head = format!(
             "HTTP/1.1 {} {}\r\n",
             self.status,
@@ -113,17 +139,14 @@ impl Response {
         for (k, v) in &self.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        if !status_has_no_body(self.status) && self.header("content-length").is_none() {
-            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        if let Some(length) = length {
+            head.push_str(&format!("Content-Length: {length}\r\n"));
         }
         if !keep_alive && self.header("connection").is_none() {
             head.push_str("Connection: close\r\n");
         }
         head.push_str("\r\n");
         out.extend_from_slice(head.as_bytes());
-        if !status_has_no_body(self.status) {
-            out.extend_from_slice(&self.body);
-        }
     }
 }
 
@@ -159,6 +182,26 @@ Content-Length: 25\r\nConnection: close\r\n\r\nno such container: web-1\n"
         assert!(text.contains("Content-Length: 99\r\n"));
         assert!(!text.contains("Content-Length: 7"));
         assert!(text.ends_with("\r\n\r\n{\"a\":1}"));
+    }
+
+    #[test]
+    fn heads_without_bodies() {
+        let r = Response::text(200, "abc");
+        let mut out = Vec::new();
+        r.write_head_to(&mut out, true);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 4\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        Response::new(200).write_stream_head(&mut out, true, true);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        );
+        let mut out = Vec::new();
+        Response::new(200).write_stream_head(&mut out, false, true);
+        assert_eq!(out, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n");
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod namespaces;
 mod ops;
 mod posix;
 mod set;
+mod usage_pass;
 mod volume;
 
 #[cfg(test)]
@@ -29,6 +30,7 @@ pub use error::{IsolatorError, Step, StepError};
 pub use feature::Feature;
 pub use ops::{LoopParts, Ops};
 pub use set::Isolators;
+pub use usage_pass::UsagePass;
 
 use std::path::Path;
 
@@ -88,6 +90,8 @@ pub struct UsageCtx<'a> {
     pub proc_dir: &'a Path,
     pub sandbox: &'a Path,
     pub resources: &'a Resources,
+    /// What the request measures once for all its containers.
+    pub pass: &'a UsagePass,
 }
 
 /// A limitation an isolator found, for the container in `slot`.

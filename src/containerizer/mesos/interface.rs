@@ -7,7 +7,7 @@ use mio::Registry;
 use super::MesosContainerizer;
 use crate::containerizer::{
     ContainerStatus, Containerizer, ControlError, FetchCounters, LaunchOutcome, Metrics, Notice,
-    Recovered, State,
+    Recovered, State, UsagePass,
 };
 use crate::event::Source;
 use crate::resources::Resources;
@@ -75,8 +75,13 @@ impl Containerizer for MesosContainerizer {
         self.containers().map(status_of).collect()
     }
 
-    fn usage(&self, id: &ContainerId, buf: &mut Vec<u8>) -> Option<ResourceStatistics> {
-        MesosContainerizer::usage(self, self.get(id)?, buf)
+    fn usage(
+        &self,
+        id: &ContainerId,
+        pass: &UsagePass,
+        buf: &mut Vec<u8>,
+    ) -> Option<ResourceStatistics> {
+        MesosContainerizer::usage(self, self.get(id)?, pass, buf)
     }
 
     fn reload(&mut self) {

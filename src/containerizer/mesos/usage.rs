@@ -5,12 +5,17 @@
 use super::container::Container;
 use super::MesosContainerizer;
 use super::State;
-use crate::isolator::UsageCtx;
+use crate::isolator::{UsageCtx, UsagePass};
 use crate::stats::ResourceStatistics;
 
 impl MesosContainerizer {
     /// Statistics of a container that is not TERMINATED; None otherwise.
-    pub fn usage(&self, c: &Container, buf: &mut Vec<u8>) -> Option<ResourceStatistics> {
+    pub fn usage(
+        &self,
+        c: &Container,
+        pass: &UsagePass,
+        buf: &mut Vec<u8>,
+    ) -> Option<ResourceStatistics> {
         if matches!(c.state, State::Terminated) {
             return None;
         }
@@ -25,6 +30,7 @@ impl MesosContainerizer {
             proc_dir: &self.settings.proc_dir,
             sandbox: &c.sandbox,
             resources: &c.resources,
+            pass,
         };
         self.isolators.usage(&ctx, buf, &mut out);
         let r = &c.resources;

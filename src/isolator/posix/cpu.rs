@@ -1,7 +1,5 @@
 //! `posix/cpu`: cpu times of the container's process tree.
 
-use std::path::Path;
-
 use super::super::{Isolator, IsolatorError, UsageCtx};
 use super::proctree;
 use crate::stats::ResourceStatistics;
@@ -23,7 +21,7 @@ impl Isolator for PosixCpu {
         let Some(pid) = ctx.init_pid else {
             return Ok(());
         };
-        let u = tree(ctx.proc_dir, pid)?;
+        let u = tree(ctx, pid)?;
         let hz = proctree::ticks_per_sec();
         out.cpus_user_time_secs = Some(u.utime_ticks as f64 / hz);
         out.cpus_system_time_secs = Some(u.stime_ticks as f64 / hz);
@@ -31,10 +29,15 @@ impl Isolator for PosixCpu {
     }
 }
 
-pub(super) fn tree(proc_dir: &Path, pid: i32) -> Result<proctree::TreeUsage, IsolatorError> {
-    proctree::usage(proc_dir, pid).map_err(|source| IsolatorError::Path {
-        what: "read",
-        path: proc_dir.to_path_buf(),
-        source,
-    })
+/// The usage of `pid`'s process tree, from the pass's one walk of procfs.
+pub(super) fn tree(ctx: &UsageCtx<'_>, pid: i32) -> Result<proctree::TreeUsage, IsolatorError> {
+    let table = ctx
+        .pass
+        .procs(ctx.proc_dir)
+        .map_err(|source| IsolatorError::Path {
+            what: "read",
+            path: ctx.proc_dir.to_path_buf(),
+            source,
+        })?;
+    Ok(table.tree_usage(pid))
 }

@@ -21,7 +21,7 @@ impl Isolator for PosixMem {
         let Some(pid) = ctx.init_pid else {
             return Ok(());
         };
-        let u = super::cpu::tree(ctx.proc_dir, pid)?;
+        let u = super::cpu::tree(ctx, pid)?;
         out.mem_rss_bytes = Some(u.rss_pages * proctree::page_size());
         if out.processes.is_none() {
             out.processes = Some(u.processes);

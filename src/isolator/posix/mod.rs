@@ -3,5 +3,5 @@
 
 pub mod cpu;
 pub mod mem;
-mod proctree;
+pub(super) mod proctree;
 pub mod rlimits;

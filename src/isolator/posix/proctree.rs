@@ -35,44 +35,62 @@ fn parse_stat(line: &str) -> Option<Stat> {
     })
 }
 
-/// Sums the usage of `root` and its descendants.
-pub fn usage(proc_dir: &Path, root: i32) -> std::io::Result<TreeUsage> {
-    let mut stats: HashMap<i32, Stat> = HashMap::new();
-    for entry in fs::read_dir(proc_dir)? {
-        let Ok(entry) = entry else { continue };
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        // A process may end between readdir and read: skip it.
-        if let Some(s) = fs::read_to_string(entry.path().join("stat"))
-            .ok()
-            .as_deref()
-            .and_then(parse_stat)
-        {
-            stats.insert(pid, s);
+/// Every process in procfs at one moment, with its parent: read once per statistics request
+/// and shared by every container `posix/cpu` and `posix/mem` measure, so a request over N
+/// containers walks `/proc` once rather than 2N times.
+#[derive(Debug, Default)]
+pub struct ProcTable {
+    stats: HashMap<i32, Stat>,
+    children: HashMap<i32, Vec<i32>>,
+}
+
+impl ProcTable {
+    /// Reads `<proc_dir>/<pid>/stat` of every process.
+    pub fn read(proc_dir: &Path) -> std::io::Result<ProcTable> {
+        let mut stats: HashMap<i32, Stat> = HashMap::new();
+        let mut line = String::new();
+        for entry in fs::read_dir(proc_dir)? {
+            let Ok(entry) = entry else { continue };
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            line.clear();
+            // A process may end between readdir and read: skip it.
+            let read = fs::File::open(entry.path().join("stat"))
+                .and_then(|mut f| std::io::Read::read_to_string(&mut f, &mut line));
+            if let Some(s) = read.ok().and_then(|_| parse_stat(&line)) {
+                stats.insert(pid, s);
+            }
         }
-    }
-    let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
-    for (pid, s) in &stats {
-        children.entry(s.ppid).or_default().push(*pid);
-    }
-    let mut total = TreeUsage::default();
-    let mut stack = vec![root];
-    while let Some(pid) = stack.pop() {
-        let Some(s) = stats.get(&pid) else { continue };
-        total.utime_ticks += s.utime;
-        total.stime_ticks += s.stime;
-        total.rss_pages += s.rss;
-        total.processes += 1;
-        if let Some(c) = children.get(&pid) {
-            stack.extend(c);
+        let mut children: HashMap<i32, Vec<i32>> = HashMap::new();
+        for (pid, s) in &stats {
+            children.entry(s.ppid).or_default().push(*pid);
         }
+        Ok(ProcTable { stats, children })
     }
-    Ok(total)
+
+    /// Sums the usage of `root` and its descendants.
+    pub fn tree_usage(&self, root: i32) -> TreeUsage {
+        let mut total = TreeUsage::default();
+        let mut stack = vec![root];
+        while let Some(pid) = stack.pop() {
+            let Some(s) = self.stats.get(&pid) else {
+                continue;
+            };
+            total.utime_ticks += s.utime;
+            total.stime_ticks += s.stime;
+            total.rss_pages += s.rss;
+            total.processes += 1;
+            if let Some(c) = self.children.get(&pid) {
+                stack.extend(c);
+            }
+        }
+        total
+    }
 }
 
 /// Clock ticks per second (USER_HZ).
@@ -100,8 +118,12 @@ mod tests {
     #[test]
     fn sums_a_real_process_tree() {
         let me = crate::sys::getpid();
-        let u = usage(Path::new("/proc"), me).expect("reads /proc");
+        let table = ProcTable::read(Path::new("/proc")).expect("reads /proc");
+        let u = table.tree_usage(me);
         assert!(u.processes >= 1);
         assert!(u.rss_pages > 0);
+        // The init's tree holds every process, this one among them.
+        assert!(table.tree_usage(1).processes > u.processes);
+        assert_eq!(table.tree_usage(-5), TreeUsage::default());
     }
 }
