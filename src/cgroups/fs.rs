@@ -66,6 +66,18 @@ pub(super) fn write_io(path: &Path, value: &str) -> io::Result<()> {
     }
 }
 
+/// Opens an existing cgroup file write-only (close-on-exec), to be written later.
+pub(super) fn open_write(path: &Path) -> Result<std::os::fd::OwnedFd, CgroupError> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map(std::os::fd::OwnedFd::from)
+        .map_err(|source| CgroupError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
 /// mkdir; an existing directory is fine.
 pub(super) fn mkdir(path: &Path) -> Result<(), CgroupError> {
     match fs::create_dir(path) {
