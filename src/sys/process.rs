@@ -376,12 +376,6 @@ pub fn chdir(path: &CStr) -> io::Result<()> {
     Ok(())
 }
 
-/// Opens a path read-write or read-only, for the child's stdio.
-pub fn open_raw(path: &CStr, flags: i32) -> io::Result<RawFd> {
-    // SAFETY: `path` is a valid C string; mode is ignored without O_CREAT.
-    cvt_retry(|| unsafe { libc::open(path.as_ptr(), flags) })
-}
-
 /// execve(2): returns only on failure.
 pub fn execve(
     path: &CStr,
