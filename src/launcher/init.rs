@@ -1,5 +1,5 @@
 //! The container's init: the first process of the container (pid 1 in its pid namespace). It
-//! forks the task, reaps every zombie in the container, forwards signals to the task, and
+//! spawns the task, reaps every zombie in the container, forwards signals to the task, and
 //! records the task's raw wait status in the runtime directory before it exits, so that an exit
 //! that happens while the agent is down is still known afterwards.
 //!
