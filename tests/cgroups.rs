@@ -107,3 +107,112 @@ fn cpu_shares_without_cfs_and_no_quota() {
         "-1"
     );
 }
+
+/// The v1 hierarchies the agent uses on this host (the freezer to kill with).
+const V1_HIERARCHIES: [&str; 5] = ["freezer", "cpu", "cpuacct", "memory", "pids"];
+
+#[test]
+fn the_init_and_its_task_are_in_every_v1_hierarchy() {
+    if !root_or_skip("init_and_task_in_every_hierarchy") {
+        return;
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/freezer/cgroup.procs").exists() {
+        eprintln!("SKIPPED init_and_task_in_every_hierarchy: no cgroup v1 here");
+        return;
+    }
+    let agent = Agent::start(&[]);
+    // The task's child too: forked after the init moved itself, so it inherits every cgroup.
+    let r = agent.launch_shell(
+        "everywhere",
+        "cat /proc/self/cgroup; sleep 1000",
+        resources(0.1, 32.0),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let init = agent.container("everywhere").unwrap()["container_status"]["executor_pid"]
+        .as_i64()
+        .expect("the init's pid");
+    let stdout = agent.sandbox("everywhere").join("stdout");
+    Agent::eventually(
+        "the task's cgroups printed",
+        Duration::from_secs(10),
+        || std::fs::read_to_string(&stdout).is_ok_and(|s| s.contains("freezer:")),
+    );
+    let printed = read(stdout);
+    let want = format!("/{}/everywhere", agent.cgroups_root);
+    for subsystem in V1_HIERARCHIES {
+        let line = printed
+            .lines()
+            .find(|l| l.split(':').nth(1) == Some(subsystem))
+            .unwrap_or_else(|| panic!("no {subsystem} line in {printed}"));
+        assert!(line.ends_with(&format!(":{want}")), "{line} in {printed}");
+        let procs = read(
+            agent
+                .v1_cgroup(subsystem, "everywhere")
+                .join("cgroup.procs"),
+        );
+        let pids: Vec<i64> = procs.lines().map(|l| l.parse().unwrap()).collect();
+        assert!(
+            pids.contains(&init),
+            "{subsystem}: init {init} not in {pids:?}"
+        );
+        // The init, the shell, and the sleep it forked (or exec'd into): the task's side too.
+        assert!(pids.len() >= 2, "{subsystem}: {pids:?}");
+    }
+    assert_eq!(agent.kill("everywhere", None).status, 200);
+    agent.wait_json("everywhere");
+    for subsystem in V1_HIERARCHIES {
+        assert!(!agent.v1_cgroup(subsystem, "everywhere").exists());
+    }
+}
+
+/// A real refusal of the init's own move: with RT group scheduling a new cpu cgroup has no
+/// real-time runtime (`cpu.rt_runtime_us` 0), and the kernel refuses to move a SCHED_FIFO
+/// process into it (EINVAL). An agent running SCHED_FIFO clones SCHED_FIFO inits.
+#[test]
+fn a_refused_move_into_a_cgroup_fails_the_launch_naming_the_hierarchy() {
+    if !root_or_skip("refused_self_attach") {
+        return;
+    }
+    if !std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists() {
+        eprintln!("SKIPPED refused_self_attach: no cgroup v1 cpu controller with RT group scheduling (CONFIG_RT_GROUP_SCHED)");
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let pid = agent.child.as_ref().unwrap().id().to_string();
+    let chrt = |args: &[&str]| {
+        std::process::Command::new("chrt")
+            .args(args)
+            .arg(&pid)
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !chrt(&["-f", "-p", "1"]) {
+        eprintln!("SKIPPED refused_self_attach: cannot make the agent SCHED_FIFO here (chrt missing, or this cgroup has no RT runtime)");
+        return;
+    }
+    let r = agent.launch_shell("fifo", "true", resources(0.1, 32.0));
+    let back = chrt(&["-o", "-p", "0"]);
+    assert!(back, "could not put the agent back to SCHED_OTHER");
+    assert_eq!(r.status, 400, "{}", r.text());
+    let want = format!(
+        "Failed to launch container: Failed to move the container's init into its cpu cgroup /sys/fs/cgroup/cpu/{}/fifo/cgroup.procs: Invalid argument",
+        agent.cgroups_root
+    );
+    assert!(r.text().contains(&want), "{}", r.text());
+    let w = agent.wait_json("fifo");
+    assert_eq!(w["reason"], "REASON_CONTAINER_LAUNCH_FAILED", "{w}");
+    assert_eq!(w["message"], want.as_str(), "{w}");
+    Agent::eventually(
+        "the failed container's cgroups removed",
+        Duration::from_secs(10),
+        || {
+            V1_HIERARCHIES
+                .iter()
+                .all(|s| !agent.v1_cgroup(s, "fifo").exists())
+        },
+    );
+    // Back to SCHED_OTHER, launches work again.
+    let r = agent.launch_shell("other", "true", resources(0.1, 32.0));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(agent.wait_json("other")["exit_status"], 0);
+}

@@ -18,6 +18,18 @@ const SHARES_PER_CPU: f64 = 1024.0;
 const MIN_SHARES: u64 = 2;
 const MAX_SHARES: u64 = 262_144;
 
+/// A container's `cgroup.procs` in one cgroup v1 hierarchy, opened by the agent before the
+/// clone: the container's init writes "0" (itself) into each before it does anything else, so
+/// the write, which on kernels without `favordynmods` waits for an RCU grace period, is never
+/// waited for in the agent's loop.
+#[derive(Debug)]
+pub struct ProcsFile {
+    /// The subsystems of the hierarchy (`freezer`, `cpu,cpuacct`).
+    pub hierarchy: String,
+    pub path: PathBuf,
+    pub fd: OwnedFd,
+}
+
 /// The cgroup(s) of one container.
 #[derive(Debug, Clone)]
 pub struct ContainerCgroup {
@@ -102,6 +114,15 @@ impl ContainerCgroup {
         match &self.kind {
             Kind::V1(_) => Ok(None),
             Kind::V2(dir) => v2::dir_fd(dir).map(Some),
+        }
+    }
+
+    /// v1: the container's `cgroup.procs` in every hierarchy (freezer first), for the init to
+    /// move itself in; v2: none, the init is born in its cgroup ([`Self::v2_dir_fd`]).
+    pub fn procs_files(&self) -> Result<Vec<ProcsFile>, CgroupError> {
+        match &self.kind {
+            Kind::V1(dirs) => v1::open_procs(dirs),
+            Kind::V2(_) => Ok(Vec::new()),
         }
     }
 

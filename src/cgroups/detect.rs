@@ -21,6 +21,9 @@ pub(super) struct CgroupMount {
     /// The super block (`major:minor`): one hierarchy mounted twice has the same.
     pub device: (u32, u32),
     pub kind: MountKind,
+    /// Mounted with `favordynmods` (Linux 6.0): cgroup.procs writes do not wait for an RCU
+    /// grace period (see README).
+    pub favordynmods: bool,
 }
 
 impl CgroupMount {
@@ -46,6 +49,10 @@ pub(super) fn parse_mountinfo(text: &str) -> Vec<CgroupMount> {
                 _ => return None,
             };
             Some(CgroupMount {
+                favordynmods: mount
+                    .super_options
+                    .split(',')
+                    .any(|option| option == "favordynmods"),
                 mount_point: mount.mount_point,
                 device: (mount.major, mount.minor),
                 kind,
@@ -122,6 +129,12 @@ pub(super) fn v2_mount(mounts: &[CgroupMount], hierarchy: &Path) -> Option<PathB
         mounts.iter().filter(|mount| mount.kind == MountKind::V2),
         hierarchy,
     )
+}
+
+/// Whether any cgroup mount has `favordynmods`. The lock it changes (the kernel's
+/// `cgroup_threadgroup_rwsem`) is one for all hierarchies, so one mount with it is enough.
+pub(super) fn favors_dynmods(mounts: &[CgroupMount]) -> bool {
+    mounts.iter().any(|mount| mount.favordynmods)
 }
 
 /// The cgroup2 path of the process from its `/proc/<pid>/cgroup` text (the `0::<path>` line).
@@ -214,6 +227,21 @@ mod tests {
             v2_mount(&mounts, h).unwrap(),
             Path::new("/sys/fs/cgroup/unified")
         );
+    }
+
+    #[test]
+    fn test_favordynmods() {
+        assert!(!favors_dynmods(&parse_mountinfo(samples::HYBRID)));
+        assert!(!favors_dynmods(&parse_mountinfo(samples::PURE_V2)));
+        let text = "\
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+41 31 0:38 / /sys/fs/cgroup/unified rw,relatime - cgroup2 cgroup2 rw,favordynmods
+";
+        let mounts = parse_mountinfo(text);
+        assert!(!mounts[0].favordynmods && mounts[1].favordynmods);
+        assert!(favors_dynmods(&mounts));
+        let v1 = "45 27 0:40 / /cg/x rw - cgroup cgroup rw,favordynmods,name=x\n";
+        assert!(favors_dynmods(&parse_mountinfo(v1)));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum CgroupError {
     List { path: PathBuf, source: io::Error },
     /// Opening or reading a cgroup file failed.
     Read { path: PathBuf, source: io::Error },
+    /// Opening a cgroup file for writing failed.
+    Open { path: PathBuf, source: io::Error },
     /// Writing a value to a cgroup file failed.
     Write {
         path: PathBuf,
@@ -91,6 +93,7 @@ impl fmt::Display for CgroupError {
                 write!(f, "cannot list cgroups in {}: {source}", path.display())
             }
             Self::Read { path, source } => write!(f, "cannot read {}: {source}", path.display()),
+            Self::Open { path, source } => write!(f, "cannot open {}: {source}", path.display()),
             Self::Write {
                 path,
                 value,
@@ -124,6 +127,7 @@ impl std::error::Error for CgroupError {
             | Self::Rmdir { source, .. }
             | Self::List { source, .. }
             | Self::Read { source, .. }
+            | Self::Open { source, .. }
             | Self::Write { source, .. }
             | Self::Kill { source, .. } => Some(source),
             Self::EnableController {
@@ -153,6 +157,7 @@ impl CgroupError {
             | Self::Rmdir { source, .. }
             | Self::List { source, .. }
             | Self::Read { source, .. }
+            | Self::Open { source, .. }
             | Self::Write { source, .. }
             | Self::Kill { source, .. } => source.raw_os_error(),
             _ => None,

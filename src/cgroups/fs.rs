@@ -54,16 +54,32 @@ pub(super) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
 
 /// [`write`] with the bare io error, for callers that interpret it.
 pub(super) fn write_io(path: &Path, value: &str) -> io::Result<()> {
-    let written = OpenOptions::new()
-        .write(true)
-        .truncate(true)
-        .open(path)?
-        .write(value.as_bytes())?;
+    let mut file = OpenOptions::new().write(true).truncate(true).open(path)?;
+    // Some writes give up with EINTR whenever a signal is pending, without being restarted (v1
+    // memory.limit_in_bytes checks before it even tries; the agent's SIGCHLD often is): again.
+    let written = loop {
+        match file.write(value.as_bytes()) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other?,
+        }
+    };
     if written == value.len() {
         Ok(())
     } else {
         Err(io::Error::new(io::ErrorKind::WriteZero, "short write"))
     }
+}
+
+/// Opens an existing cgroup file write-only (close-on-exec), to be written later.
+pub(super) fn open_write(path: &Path) -> Result<std::os::fd::OwnedFd, CgroupError> {
+    OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map(std::os::fd::OwnedFd::from)
+        .map_err(|source| CgroupError::Open {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 /// mkdir; an existing directory is fine.

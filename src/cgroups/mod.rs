@@ -27,8 +27,8 @@ mod testutil;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use container::ContainerCgroup;
 use container::{clock_ticks, sigkill, CFS_PERIOD_US};
+pub use container::{ContainerCgroup, ProcsFile};
 pub use error::CgroupError;
 pub use stat_files::set_stat_file_budget;
 
@@ -161,6 +161,8 @@ pub struct Cgroups {
     features: Features,
     /// v1 with a cgroup2 mount beside it.
     hybrid: bool,
+    /// Some cgroup mount has `favordynmods` (see [`detect::favors_dynmods`]).
+    favordynmods: bool,
     /// The mount points of the v1 hierarchies the containers do not use (all of them on v2):
     /// swept of orphans at recovery.
     unused_v1: Vec<PathBuf>,
@@ -217,6 +219,7 @@ impl Cgroups {
                     layout: Layout::V2(base),
                     features,
                     hybrid: !pure,
+                    favordynmods: detect::favors_dynmods(&mounts),
                     unused_v1: detect::v1_hierarchies(&mounts, &cfg.hierarchy, &[]),
                 });
             }
@@ -236,6 +239,7 @@ impl Cgroups {
             layout: Layout::V1(paths),
             features,
             hybrid: v2_mount.is_some(),
+            favordynmods: detect::favors_dynmods(&mounts),
             unused_v1,
         })
     }
@@ -255,13 +259,22 @@ impl Cgroups {
     pub fn describe(&self) -> String {
         let controllers: Vec<&str> = self.controllers.iter().map(Controller::name).collect();
         let host = if self.hybrid { " (hybrid host)" } else { "" };
+        let yes = |on: bool| if on { "yes" } else { "no" };
         match &self.layout {
+            // Only v1 moves processes by writing cgroup.procs (v2 clones into the cgroup).
             Layout::V1(paths) => format!(
-                "cgroup v1{host}: {} root={} controllers=[{}] freezer={}",
+                "cgroup v1{host}: {} root={} controllers=[{}] freezer={} favordynmods={}{}",
                 paths.describe(),
                 self.root,
                 controllers.join(","),
-                if self.features.has_freezer { "yes" } else { "no" },
+                yes(self.features.has_freezer),
+                yes(self.favordynmods),
+                if self.favordynmods {
+                    ""
+                } else {
+                    " (each container's init waits ~10 ms for the kernel to move it into its \
+                     cgroups; see the README on favordynmods)"
+                },
             ),
             Layout::V2(base) => format!(
                 "cgroup v2{host}: mount={} base={} root={} controllers=[{}] cgroup.kill={} cgroup.freeze={}",
@@ -269,8 +282,8 @@ impl Cgroups {
                 base.base.display(),
                 self.root,
                 controllers.join(","),
-                if self.features.has_cgroup_kill { "yes" } else { "no" },
-                if self.features.has_freezer { "yes" } else { "no" },
+                yes(self.features.has_cgroup_kill),
+                yes(self.features.has_freezer),
             ),
         }
     }

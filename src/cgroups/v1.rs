@@ -79,19 +79,40 @@ impl Paths {
         dirs
     }
 
-    pub fn describe(&self) -> String {
-        let entries = [
+    fn entries(&self) -> [(&'static str, &Option<PathBuf>); 5] {
+        [
             ("cpu", &self.cpu),
             ("cpuacct", &self.cpuacct),
             ("memory", &self.memory),
             ("pids", &self.pids),
             ("freezer", &self.freezer),
-        ];
-        let parts: Vec<String> = entries
+        ]
+    }
+
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = self
+            .entries()
             .iter()
             .filter_map(|(name, dir)| dir.as_ref().map(|dir| format!("{name}={}", dir.display())))
             .collect();
         parts.join(" ")
+    }
+
+    /// [`Paths::distinct`], each directory with the subsystems it serves (`cpu,cpuacct` where
+    /// they are co-mounted), for messages that name the hierarchy.
+    pub fn named(&self) -> Vec<(String, &Path)> {
+        let entries = self.entries();
+        self.distinct()
+            .into_iter()
+            .map(|dir| {
+                let names: Vec<&str> = entries
+                    .iter()
+                    .filter(|(_, d)| d.as_deref() == Some(dir))
+                    .map(|(name, _)| *name)
+                    .collect();
+                (names.join(","), dir)
+            })
+            .collect()
     }
 
     /// The directory whose `cgroup.procs` lists the container's processes.
@@ -143,6 +164,23 @@ pub(super) fn set_memory(dirs: &Paths, bytes: u64) -> Result<(), CgroupError> {
 
 pub(super) fn set_pids_max(dirs: &Paths, value: &str) -> Result<(), CgroupError> {
     fs::write(&need(&dirs.pids, "pids")?.join("pids.max"), value)
+}
+
+/// `cgroup.procs` of every hierarchy, freezer first, opened for writing: the container's init
+/// writes itself into them (see [`super::ProcsFile`]).
+pub(super) fn open_procs(dirs: &Paths) -> Result<Vec<super::ProcsFile>, CgroupError> {
+    dirs.named()
+        .into_iter()
+        .map(|(hierarchy, dir)| {
+            let path = dir.join("cgroup.procs");
+            let fd = fs::open_write(&path)?;
+            Ok(super::ProcsFile {
+                hierarchy,
+                path,
+                fd,
+            })
+        })
+        .collect()
 }
 
 pub(super) fn attach(dirs: &Paths, pid: i32) -> Result<(), CgroupError> {
@@ -321,6 +359,8 @@ mod tests {
             container.procs_dir(),
             Some(Path::new("/sys/fs/cgroup/freezer/mesolite/c1"))
         );
+        let names: Vec<String> = container.named().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["freezer", "cpu", "cpuacct", "memory", "pids"]);
     }
 
     #[test]
@@ -335,6 +375,16 @@ mod tests {
             [
                 Path::new("/sys/fs/cgroup/freezer"),
                 Path::new("/sys/fs/cgroup/cpu,cpuacct")
+            ]
+        );
+        assert_eq!(
+            paths.named(),
+            [
+                ("freezer".to_string(), Path::new("/sys/fs/cgroup/freezer")),
+                (
+                    "cpu,cpuacct".to_string(),
+                    Path::new("/sys/fs/cgroup/cpu,cpuacct")
+                )
             ]
         );
     }

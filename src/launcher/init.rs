@@ -1,56 +1,67 @@
 //! The container's init: the first process of the container (pid 1 in its pid namespace). It
-//! forks the task, reaps every zombie in the container, forwards signals to the task, and
+//! spawns the task, reaps every zombie in the container, forwards signals to the task, and
 //! records the task's raw wait status in the runtime directory before it exits, so that an exit
 //! that happens while the agent is down is still known afterwards.
 //!
 //! Runs in a forked copy of the single-threaded agent: it may allocate, but must never return
-//! into the agent's code; every way out is `exit_now`.
+//! into the agent's code; every way out is `exit_now`. Its task is spawned vfork-style
+//! (`sys::spawn`): everything the task's process needs is made here, before.
 
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::{LaunchSpec, SetupError};
-use crate::sys::process::{self, CLONE_NEWNS, CLONE_NEWPID};
+use crate::cgroups::ProcsFile;
+use crate::sys::process::{self, ArgvArea, CLONE_NEWNS, CLONE_NEWPID};
+use crate::sys::spawn::{self, ExecPlan, Failure, Step};
 use crate::sys::{fd, mount, signal};
 
 /// Exit code of the init or task when setting up failed (as a shell's "command not found").
 const SETUP_FAILED: i32 = 127;
 
-pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -> ! {
+pub(super) fn run(
+    mut spec: LaunchSpec,
+    argv: Option<ArgvArea>,
+    release: OwnedFd,
+    report: OwnedFd,
+) -> ! {
     // The clone reset every disposition to SIG_DFL; the init waits for signals synchronously.
     if signal::block_all().is_err() {
         process::exit_now(SETUP_FAILED);
     }
+    // First of all: into the container's v1 cgroups, so that everything the init does from here
+    // on, and every process it forks, is accounted and limited there.
+    if let Err(message) = attach_self(&spec.cgroup_procs) {
+        fail(&report, &message);
+    }
+    drop(std::mem::take(&mut spec.cgroup_procs));
     let mut keep: Vec<RawFd> = vec![
         report.as_raw_fd(),
+        release.as_raw_fd(),
         spec.stdout.as_raw_fd(),
         spec.stderr.as_raw_fd(),
         spec.runtime_dir.as_raw_fd(),
     ];
-    if let Some(r) = &release {
-        keep.push(r.as_raw_fd());
-    }
     keep.sort_unstable();
     fd::close_all_except(&keep);
 
-    if let Some(r) = release {
-        let mut byte = [0u8; 1];
-        // EOF means the agent gave up on this launch (or died): go no further, and say so for
-        // an agent that recovers this container.
-        if !matches!(fd::read(r.as_raw_fd(), &mut byte), Ok(1)) {
-            let _ = fd::write_file_at(
-                spec.runtime_dir.as_raw_fd(),
-                c"aborted",
-                c".aborted.tmp",
-                b"1\n",
-            );
-            fail(
-                &report,
-                "the container was destroyed before its task started",
-            );
-        }
+    let mut byte = [0u8; 1];
+    // EOF means the agent gave up on this launch (or died): go no further, and say so for an
+    // agent that recovers this container.
+    if !matches!(fd::read(release.as_raw_fd(), &mut byte), Ok(1)) {
+        let _ = fd::write_file_at(
+            spec.runtime_dir.as_raw_fd(),
+            c"aborted",
+            c".aborted.tmp",
+            b"1\n",
+        );
+        fail(
+            &report,
+            "the container was destroyed before its task started",
+        );
     }
+    drop(release);
     if let Err(e) = setup_namespaces(&spec) {
         fail(&report, &e.to_string());
     }
@@ -58,10 +69,18 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
         fail(&report, &e.to_string());
     }
     process::set_name(c"mesolite-init");
-    process::set_cmdline(std::path::Path::new("/proc"), &spec.title);
+    if let Some(area) = argv {
+        process::set_cmdline(area, &spec.title);
+    }
 
-    let task = match process::fork_child(|| exec_task(&spec, &report)) {
-        Ok(pid) => pid,
+    let task = match spawn_task(&spec) {
+        Ok((pid, None)) => pid,
+        Ok((pid, Some(failure))) => {
+            // The task exited 127 before its exec: say why, then reap it and record its status
+            // as for any other end.
+            let _ = fd::write_all(report.as_raw_fd(), describe(&spec, &failure).as_bytes());
+            pid
+        }
         Err(e) => fail(
             &report,
             &format!("Failed to fork the task: {}", strip_os(&e)),
@@ -75,6 +94,22 @@ pub(super) fn run(spec: LaunchSpec, release: Option<OwnedFd>, report: OwnedFd) -
     record_status(spec.runtime_dir.as_raw_fd(), status);
     let (code, sig) = process::decode_status(status);
     process::exit_now(code.unwrap_or_else(|| 128 + sig.unwrap_or(0)))
+}
+
+/// Writes "0" (the writer itself: inside a new pid namespace our own pid would be 1, which
+/// names nobody in the hierarchy's namespace) into each hierarchy's `cgroup.procs`.
+fn attach_self(procs: &[ProcsFile]) -> Result<(), String> {
+    for p in procs {
+        fd::write_all(p.fd.as_raw_fd(), b"0").map_err(|e| {
+            format!(
+                "Failed to move the container's init into its {} cgroup {}: {}",
+                p.hierarchy,
+                p.path.display(),
+                strip_os(&e)
+            )
+        })?;
+    }
+    Ok(())
 }
 
 fn setup_namespaces(spec: &LaunchSpec) -> Result<(), SetupError> {
@@ -130,76 +165,79 @@ fn record_status(dir: RawFd, status: i32) {
     let _ = fd::write_file_at(dir, c"status", c".status.tmp", text.as_bytes());
 }
 
-/// The task's side: stdio, working directory, user, then exec.
-fn exec_task(spec: &LaunchSpec, report: &OwnedFd) -> ! {
-    if signal::unblock_all().is_err() {
-        process::exit_now(SETUP_FAILED);
-    }
-    let null = process::open_raw(c"/dev/null", libc::O_RDONLY).unwrap_or(-1);
-    let stdio = [
-        (null, 0),
-        (spec.stdout.as_raw_fd(), 1),
-        (spec.stderr.as_raw_fd(), 2),
-    ];
-    for (from, to) in stdio {
-        if from >= 0 && fd::dup2(from, to).is_err() {
-            fail(report, "Failed to redirect the task's standard streams");
-        }
-    }
-    if let Err(e) = process::chdir(&spec.cwd) {
-        fail(
-            report,
-            &format!(
-                "Failed to chdir into the sandbox {:?}: {}",
-                spec.cwd,
-                strip_os(&e)
-            ),
-        );
-    }
-    if let Err(e) = spec.child.apply_before_user() {
-        fail(report, &e.to_string());
-    }
-    if let Some((uid, gid, groups)) = &spec.user {
-        if let Err(e) = process::switch_user(*uid, *gid, groups) {
-            fail(
-                report,
-                &format!("Failed to switch to uid {uid}: {}", strip_os(&e)),
-            );
-        }
-    }
-    if let Err(e) = spec.child.apply_before_exec() {
-        fail(report, &e.to_string());
-    }
-    let err = exec_program(spec);
-    let name = spec.program.to_string_lossy();
-    fail(
-        report,
-        &format!("Failed to execute '{name}': {}", strip_os(&err)),
-    )
+/// Spawns the task (vfork-style, see `sys::spawn`) with everything its process needs made
+/// here first: it may not allocate.
+fn spawn_task(spec: &LaunchSpec) -> io::Result<(i32, Option<Failure>)> {
+    // Without /dev/null the task keeps the init's stdin.
+    let null = std::fs::File::open("/dev/null").ok();
+    let programs = candidates(spec);
+    let setup = &spec.child;
+    let plan = ExecPlan {
+        stdio: [
+            null.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            spec.stdout.as_raw_fd(),
+            spec.stderr.as_raw_fd(),
+        ],
+        cwd: &spec.cwd,
+        rlimits: &setup.rlimits,
+        caps: setup.capabilities,
+        user: spec
+            .user
+            .as_ref()
+            .map(|(uid, gid, groups)| (*uid, *gid, groups.as_slice())),
+        no_new_privs: setup.no_new_privs,
+        seccomp: setup.seccomp.as_ref(),
+        programs: &programs,
+        argv: &spec.argv,
+        envp: &spec.envp,
+    };
+    spawn::spawn(&plan)
 }
 
-/// execve of the program, searching `search_path` for a bare name as execvp does.
-fn exec_program(spec: &LaunchSpec) -> io::Error {
-    let argv = spec.argv.as_ptrs();
-    let envp = spec.envp.as_ptrs();
+/// The paths to exec: the program itself, or a bare name in each directory of the search path
+/// (as execvp).
+fn candidates(spec: &LaunchSpec) -> Vec<CString> {
     if spec.program.as_bytes().contains(&b'/') || spec.search_path.is_empty() {
-        return process::execve(&spec.program, argv, envp);
+        return vec![spec.program.clone()];
     }
-    let mut best = io::Error::from_raw_os_error(libc::ENOENT);
-    for dir in &spec.search_path {
-        let mut path = dir.as_bytes().to_vec();
-        path.push(b'/');
-        path.extend_from_slice(spec.program.as_bytes());
-        let Ok(path) = CString::new(path) else {
-            continue;
-        };
-        let err = process::execve(&path, argv, envp);
-        // As execvp: a permission problem is more telling than "not found" elsewhere.
-        if err.raw_os_error() == Some(libc::EACCES) || best.raw_os_error() == Some(libc::ENOENT) {
-            best = err;
-        }
-    }
-    best
+    spec.search_path
+        .iter()
+        .filter_map(|dir| {
+            let mut path = dir.as_bytes().to_vec();
+            path.push(b'/');
+            path.extend_from_slice(spec.program.as_bytes());
+            CString::new(path).ok()
+        })
+        .collect()
+}
+
+/// The launch's error message for a step of the task's that failed.
+fn describe(spec: &LaunchSpec, failure: &Failure) -> String {
+    let error = strip_os(&failure.error);
+    let setup = &spec.child;
+    let what = match failure.step {
+        Step::Signals => "unblock signals".to_string(),
+        Step::Stdio => return "Failed to redirect the task's standard streams".to_string(),
+        Step::Chdir => format!("chdir into the sandbox {:?}", spec.cwd),
+        Step::RLimit(i) => match setup.rlimits.get(i) {
+            Some(l) => format!("set {} to {}/{}", l.resource.name(), l.soft, l.hard),
+            None => "set a resource limit".to_string(),
+        },
+        Step::DropBounding => "drop bounding capabilities".to_string(),
+        Step::SecureBits => "set the securebits".to_string(),
+        Step::SwitchUser => match &spec.user {
+            Some((uid, _, _)) => format!("switch to uid {uid}"),
+            None => "switch the user".to_string(),
+        },
+        Step::SetCaps => match setup.capabilities.and_then(|c| c.effective) {
+            Some(effective) => format!("set the capabilities to [{}]", effective.names()),
+            None => "set the capabilities".to_string(),
+        },
+        Step::NoNewPrivs => "set no_new_privs".to_string(),
+        Step::Seccomp => "load the seccomp filter".to_string(),
+        Step::Exec => format!("execute '{}'", spec.program.to_string_lossy()),
+    };
+    format!("Failed to {what}: {error}")
 }
 
 /// Reports why setting up failed and ends this process.

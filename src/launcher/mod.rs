@@ -1,5 +1,6 @@
 //! The launcher: clones a container's first process into its namespaces (and, on cgroup v2,
-//! straight into its cgroup), which becomes the container's init (`init.rs`) and forks the task.
+//! straight into its cgroup; on v1 it moves itself in), which becomes the container's init
+//! (`init.rs`) and spawns the task.
 //!
 //! `linux` clones into the namespaces the isolators asked for; `posix` is a plain fork.
 

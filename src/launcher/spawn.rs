@@ -3,10 +3,13 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::OnceLock;
 
 use super::{init, LaunchError};
+use crate::cgroups::ProcsFile;
 use crate::sys::fd;
-use crate::sys::process::{self, CStringArray, Cloned};
+use crate::sys::process::{self, ArgvArea, CStringArray, Cloned};
 
 /// Everything the child needs, prepared by the containerizer.
 #[derive(Debug)]
@@ -28,6 +31,9 @@ pub struct LaunchSpec {
     pub user: Option<(u32, u32, Vec<u32>)>,
     /// The container's cgroup v2 directory, to be born in (CLONE_INTO_CGROUP).
     pub cgroup_fd: Option<OwnedFd>,
+    /// The container's `cgroup.procs` in each cgroup v1 hierarchy: the init writes itself into
+    /// them before anything else, so that the write's wait is not the agent's.
+    pub cgroup_procs: Vec<ProcsFile>,
     /// The container's runtime directory, where the init records the task's exit.
     pub runtime_dir: OwnedFd,
     /// What isolators asked the child to do before exec.
@@ -44,8 +50,12 @@ pub struct Spawned {
     /// Readable end of the exec report pipe: EOF alone means the task exec'd; bytes are an
     /// `ExecReport` of why it could not.
     pub exec_report: OwnedFd,
-    /// Held until the child may go on (after a v1 cgroup attach); dropping it releases it.
+    /// Held until the child may go on (its pid checkpointed, its URIs fetched); closing it
+    /// without a write aborts the launch.
     pub release: Option<OwnedFd>,
+    /// The child is in its cgroup(s) before it runs anything of the container: born there (v2,
+    /// CLONE_INTO_CGROUP) or moving itself there first (v1, `cgroup_procs`). False only on a v2
+    /// kernel without CLONE_INTO_CGROUP (before 5.7): the caller attaches it then.
     pub in_cgroup: bool,
 }
 
@@ -67,15 +77,18 @@ impl ExecReport {
     }
 }
 
-/// Clones the container's init. The child waits on the release pipe if the caller has cgroups
-/// to attach it to (`wait_release`), then sets up and forks the task.
-pub fn spawn(spec: LaunchSpec, wait_release: bool) -> Result<Spawned, LaunchError> {
+/// Clones the container's init, which moves itself into its v1 cgroups, then waits on the
+/// release pipe before it sets up and forks the task. `proc_dir` is this agent's proc root.
+pub fn spawn(spec: LaunchSpec, proc_dir: &Path) -> Result<Spawned, LaunchError> {
+    // The init is a clone of this process: its argv lies where ours does.
+    static ARGV: OnceLock<Option<ArgvArea>> = OnceLock::new();
+    let argv = *ARGV.get_or_init(|| process::argv_area(proc_dir));
     let (report_r, report_w) = fd::pipe(true).map_err(LaunchError::Pipe)?;
     let (release_r, release_w) = fd::pipe(false).map_err(LaunchError::Pipe)?;
     let cgroup_raw: Option<RawFd> = spec.cgroup_fd.as_ref().map(|f| f.as_raw_fd());
+    let self_attach = !spec.cgroup_procs.is_empty();
     let flags = spec.namespaces;
-    let release = if wait_release { Some(release_r) } else { None };
-    // The closure owns the child's ends and the spec (with the cgroup fd), so the parent's
+    // The closure owns the child's ends and the spec (with the cgroup fds), so the parent's
     // copies close when clone_child drops it; the parent's ends (report_r, release_w) are
     // closed in the child by the init's close_all_except.
     let Cloned {
@@ -83,15 +96,15 @@ pub fn spawn(spec: LaunchSpec, wait_release: bool) -> Result<Spawned, LaunchErro
         pidfd,
         in_cgroup,
     } = process::clone_child(flags, cgroup_raw, move || {
-        init::run(spec, release, report_w)
+        init::run(spec, argv, release_r, report_w)
     })
     .map_err(|err| LaunchError::Clone { flags, err })?;
     Ok(Spawned {
         pid,
         pidfd,
         exec_report: report_r,
-        release: if wait_release { Some(release_w) } else { None },
-        in_cgroup,
+        release: Some(release_w),
+        in_cgroup: in_cgroup || self_attach,
     })
 }
 

@@ -14,6 +14,8 @@
 //!   signals 32 and 33, see `signal::reset_dispositions`).
 //! * setgroups: nix's takes `&[Gid]`, and the child that calls it holds `&[u32]` and must not
 //!   allocate a converted copy.
+//! * clone(CLONE_VM | CLONE_VFORK) with mmap'd stacks (`spawn`, the container's task: nix's
+//!   clone takes a closure, and the child here must run fixed code, see that module).
 //! * fork, execve, waitpid, _exit, pipe2, dup2, read/write/open/openat, renameat, flock,
 //!   fcntl: on the path between clone and exec, on raw descriptors (nix's take `AsFd`), or
 //!   plain enough that a wrapper would add nothing.
@@ -43,6 +45,7 @@ pub mod seccomp;
 mod seccomp_x86_64;
 pub mod signal;
 pub mod socket;
+pub mod spawn;
 pub mod user;
 pub mod worker;
 

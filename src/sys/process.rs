@@ -376,12 +376,6 @@ pub fn chdir(path: &CStr) -> io::Result<()> {
     Ok(())
 }
 
-/// Opens a path read-write or read-only, for the child's stdio.
-pub fn open_raw(path: &CStr, flags: i32) -> io::Result<RawFd> {
-    // SAFETY: `path` is a valid C string; mode is ignored without O_CREAT.
-    cvt_retry(|| unsafe { libc::open(path.as_ptr(), flags) })
-}
-
 /// execve(2): returns only on failure.
 pub fn execve(
     path: &CStr,
@@ -439,35 +433,41 @@ pub fn pidfds_supported() -> bool {
     pidfd_open(super::getpid()).is_ok()
 }
 
-/// Rewrites this process's command line as `ps` shows it (setproctitle), within the space the
-/// original argv strings occupied. Used by the container init, a fork of the agent, so that it
-/// is not listed as `mesolite agent ...` (and caught by `pkill -f 'mesolite agent'`).
-pub fn set_cmdline(proc_dir: &std::path::Path, title: &str) {
-    let Ok(stat) = std::fs::read_to_string(proc_dir.join("self/stat")) else {
-        return;
-    };
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return;
-    };
+/// Where this process's argv strings lie (`arg_start`, `arg_end` of `/proc/self/stat`): the
+/// space [`set_cmdline`] may rewrite. The container init is a clone of the agent, so the agent
+/// reads this once and every init uses it, without reading its own stat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArgvArea {
+    start: usize,
+    end: usize,
+}
+
+/// This process's [`ArgvArea`], from `<proc_dir>/self/stat`.
+pub fn argv_area(proc_dir: &std::path::Path) -> Option<ArgvArea> {
+    let stat = std::fs::read_to_string(proc_dir.join("self/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
     // After ')': field 3 is index 0, so arg_start (48) and arg_end (49) are 45 and 46.
-    let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    let (Some(start), Some(end)) = (
-        fields.get(45).and_then(|f| f.parse::<usize>().ok()),
-        fields.get(46).and_then(|f| f.parse::<usize>().ok()),
-    ) else {
-        return;
-    };
-    if end <= start || start == 0 {
-        return;
-    }
-    let len = end - start;
+    let mut fields = rest.split_ascii_whitespace().skip(45);
+    let start = fields.next()?.parse::<usize>().ok()?;
+    let end = fields.next()?.parse::<usize>().ok()?;
+    (end > start && start != 0).then_some(ArgvArea { start, end })
+}
+
+/// Rewrites this process's command line as `ps` shows it (setproctitle), within the space the
+/// original argv strings occupied (`area`, read by this process or by the process it is a
+/// clone of). Used by the container init, a clone of the agent, so that it is not listed as
+/// `mesolite agent ...` (and caught by `pkill -f 'mesolite agent'`).
+pub fn set_cmdline(area: ArgvArea, title: &str) {
+    let len = area.end - area.start;
     let bytes = title.as_bytes();
     let n = bytes.len().min(len - 1);
     // SAFETY: [arg_start, arg_end) is this process's own argv string area, on its stack and
-    // writable; the kernel reports it for this very process. Nothing in the container init reads
-    // argv after this point, and the write stays within the area (n < len, then zeros to len).
+    // writable: the kernel reported it for this process or for the one it was cloned from, at
+    // the same addresses in the copy (`ArgvArea` has no other constructor than `argv_area`).
+    // Nothing in the container init reads argv after this point, and the write stays within
+    // the area (n < len, then zeros to len).
     unsafe {
-        let p = start as *mut u8;
+        let p = area.start as *mut u8;
         std::ptr::copy_nonoverlapping(bytes.as_ptr(), p, n);
         std::ptr::write_bytes(p.add(n), 0, len - n);
     }
@@ -477,6 +477,13 @@ pub fn set_cmdline(proc_dir: &std::path::Path, title: &str) {
 #[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
     use super::*;
+
+    #[test]
+    fn argv_area_of_this_process() {
+        let area = argv_area(std::path::Path::new("/proc")).unwrap();
+        assert!(area.end > area.start);
+        assert!(argv_area(std::path::Path::new("/nonexistent")).is_none());
+    }
 
     #[test]
     fn kill_group_refuses_every_process_and_our_own_group() {

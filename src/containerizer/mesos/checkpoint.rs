@@ -197,9 +197,22 @@ pub fn read_status(path: &Path) -> Option<i32> {
 }
 
 /// The start time of `pid` (field 22 of `<proc>/<pid>/stat`), None if it does not exist.
+/// One read (procfs gives the whole line at once; it is far shorter than the buffer), once
+/// per launch for the pid checkpoint and once per container at recovery.
 pub fn start_time(proc_dir: &Path, pid: i32) -> Option<u64> {
-    let stat = fs::read_to_string(proc_dir.join(pid.to_string()).join("stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 1..];
+    use std::io::Read;
+    let mut buf = [0u8; 4096];
+    let n = fs::File::open(proc_dir.join(pid.to_string()).join("stat"))
+        .ok()?
+        .read(&mut buf)
+        .ok()?;
+    parse_start_time(buf.get(..n)?)
+}
+
+/// Field 22 of a `/proc/<pid>/stat` line (bytes: the command name may be anything).
+fn parse_start_time(stat: &[u8]) -> Option<u64> {
+    let close = stat.iter().rposition(|b| *b == b')')?;
+    let rest = std::str::from_utf8(stat.get(close + 1..)?).ok()?;
     // After ')': field 3 is at index 0, so field 22 is at index 19.
     rest.split_ascii_whitespace().nth(19)?.parse().ok()
 }
@@ -254,6 +267,14 @@ mod tests {
         assert!(!rec(0).identifies(Some(0)));
         assert!(!rec(0).identifies(Some(7)));
         assert!(!rec(0).identifies(None));
+    }
+
+    #[test]
+    fn start_time_past_any_command_name() {
+        let line = b"42 (a) b\xff) S 1 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 98765 1 2\n";
+        assert_eq!(parse_start_time(line), Some(98765));
+        assert_eq!(parse_start_time(b"42 (x) S 1"), None);
+        assert_eq!(parse_start_time(b"no paren"), None);
     }
 
     #[test]

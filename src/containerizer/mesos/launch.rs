@@ -251,15 +251,21 @@ impl MesosContainerizer {
         }
 
         self.set_state(id, State::Isolating);
-        let cgroup_fd = match self.containers.get(id).and_then(|c| c.cgroup.as_ref()) {
-            Some(cg) => cg.v2_dir_fd().map_err(LaunchError::CgroupDir)?,
-            None => None,
-        };
-        let has_cgroup = self.containers.get(id).is_some_and(|c| c.cgroup.is_some());
-        let spec = build_spec(
+        // v2: the init is born in its cgroup; v1: it writes itself into each hierarchy's
+        // cgroup.procs, opened here, so that the kernel's wait in that write is not the loop's.
+        let (cgroup_fd, cgroup_procs) =
+            match self.containers.get(id).and_then(|c| c.cgroup.as_ref()) {
+                Some(cg) => (
+                    cg.v2_dir_fd().map_err(LaunchError::CgroupDir)?,
+                    cg.procs_files().map_err(LaunchError::CgroupDir)?,
+                ),
+                None => (None, Vec::new()),
+            };
+        let mut spec = build_spec(
             req, &task, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd,
         )?;
-        let mut spawned = launcher::spawn(spec, has_cgroup)?;
+        spec.cgroup_procs = cgroup_procs;
+        let mut spawned = launcher::spawn(spec, &self.settings.proc_dir)?;
         super::crash::point("clone");
         let c = self
             .containers
@@ -293,6 +299,7 @@ impl MesosContainerizer {
             path: ckpt.pid(),
             source,
         })?;
+        // Only a v2 kernel without CLONE_INTO_CGROUP leaves the attach to us.
         if let (Some(cg), false) = (&c.cgroup, spawned.in_cgroup) {
             cg.attach(spawned.pid)
                 .map_err(|source| LaunchError::Attach {
@@ -300,6 +307,7 @@ impl MesosContainerizer {
                     source,
                 })?;
         }
+        // Checkpointed, in (or on v1 moving itself into) its cgroups, not released.
         super::crash::point("attach");
         let mut lp = LoopParts {
             registry,
@@ -316,9 +324,14 @@ impl MesosContainerizer {
         c.exec_report = Some(spawned.exec_report);
         if req.command.uris.is_empty() {
             if let Some(fd) = release {
-                crate::sys::fd::write_all(fd.as_raw_fd(), b"1").map_err(LaunchError::Release)?;
+                match crate::sys::fd::write_all(fd.as_raw_fd(), b"1") {
+                    Ok(()) => c.released = true,
+                    // The init has ended already (its move into its cgroups failed, or it was
+                    // killed): the exec report, watched above, says why.
+                    Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+                    Err(e) => return Err(LaunchError::Release(e)),
+                }
             }
-            c.released = true;
             c.state = State::Running;
             log::info!("Launched container {id} (init pid {})", spawned.pid);
             return Ok(());
@@ -536,6 +549,7 @@ fn build_spec(
         stderr,
         user: user.map(|u| (u.uid, u.gid, u.groups.clone())),
         cgroup_fd,
+        cgroup_procs: Vec::new(),
         runtime_dir,
         child: plan.child.clone(),
         title: format!("mesolite-init {}", req.id),
