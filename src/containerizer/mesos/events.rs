@@ -125,6 +125,8 @@ impl MesosContainerizer {
                 Owner::Fetch(slot) => self.on_fetch_event(slot, event, registry, timers),
                 Owner::Pull(slot) => self.on_pull_event(slot, event, registry, timers),
                 Owner::Rootfs(slot) => self.on_rootfs_event(slot, event, registry, timers),
+                // Not started yet.
+                Owner::Deleter => Vec::new(),
                 Owner::Isolator { index, slot } => {
                     let mut lp = LoopParts {
                         registry,
