@@ -248,18 +248,6 @@ impl Children {
         timers.add(after, TimerKind::ChildDeadline(id.0));
     }
 
-    /// Starts a helper nobody waits for (it is reaped on SIGCHLD).
-    pub fn spawn_background(&mut self, mut command: Command) -> io::Result<()> {
-        let child = command.spawn()?;
-        self.background.push(child);
-        Ok(())
-    }
-
-    /// Adopts an already spawned helper nobody waits for.
-    pub fn adopt_background(&mut self, child: Child) {
-        self.background.push(child);
-    }
-
     /// Kills a child; its owner hears nothing more of it.
     pub fn kill(&mut self, id: ChildId, registry: &Registry) {
         if let Some(pid) = self.detach(id, registry) {

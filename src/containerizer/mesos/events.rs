@@ -125,8 +125,7 @@ impl MesosContainerizer {
                 Owner::Fetch(slot) => self.on_fetch_event(slot, event, registry, timers),
                 Owner::Pull(slot) => self.on_pull_event(slot, event, registry, timers),
                 Owner::Rootfs(slot) => self.on_rootfs_event(slot, event, registry, timers),
-                // Not started yet.
-                Owner::Deleter => Vec::new(),
+                Owner::Deleter => self.on_deleter_event(event, registry, timers),
                 Owner::Isolator { index, slot } => {
                     let mut lp = LoopParts {
                         registry,
