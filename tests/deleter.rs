@@ -142,6 +142,16 @@ fn a_killed_deleter_is_restarted_and_finishes_what_it_was_given() {
         is_empty_dir(&trash(&agent))
     });
     assert!(agent.log_text().contains("Deleter ended"));
+    let snapshot = agent
+        .client()
+        .get("/metrics/snapshot")
+        .unwrap()
+        .json()
+        .unwrap();
+    assert!(
+        snapshot["containerizer/deleter/restarts"].as_f64() >= Some(1.0),
+        "{snapshot}"
+    );
     // And it serves on.
     let again = ended(&agent, "after");
     assert_eq!(agent.remove("after").status, 200);
