@@ -150,16 +150,6 @@ impl Deleter {
         }
     }
 
-    /// Whether nothing is left to delete.
-    pub fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.in_flight.is_empty()
-    }
-
-    /// Whether `id` is the deleter's stdout.
-    pub fn owns(&self, id: ChildId) -> bool {
-        self.child == Some(id)
-    }
-
     /// What the deleter wrote (answers), or its end (it is started again).
     pub fn on_event(
         &mut self,

@@ -79,10 +79,6 @@ impl TreeRemoval {
         Ok(removal)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Removes up to about `budget` entries.
     pub fn step(&mut self, mut budget: usize) -> Progress {
         if self.finished {
@@ -275,22 +271,22 @@ fn is_dir_error(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EISDIR | libc::EPERM))
 }
 
-/// Removes `path` whole (in one go: for tests and small trees).
-pub fn remove_now(path: &Path, proc_dir: &Path) -> Result<(), String> {
-    let mut removal = TreeRemoval::start(path, proc_dir)?;
-    loop {
-        if let Progress::Done(result) = removal.step(usize::MAX) {
-            return result;
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use std::fs;
     use std::os::unix::fs::symlink;
+
+    /// Removes `path` whole, in one go.
+    fn remove_now(path: &Path, proc_dir: &Path) -> Result<(), String> {
+        let mut removal = TreeRemoval::start(path, proc_dir)?;
+        loop {
+            if let Progress::Done(result) = removal.step(usize::MAX) {
+                return result;
+            }
+        }
+    }
 
     fn temp(name: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("mesolite-tree-{name}-{}", std::process::id()));
