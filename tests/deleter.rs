@@ -23,6 +23,13 @@ fn deleter_pid(agent: &Agent) -> Option<i32> {
     })
 }
 
+/// The nice value of `pid` (field 19 of its stat).
+fn nice(pid: i32) -> i64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let (_, rest) = stat.rsplit_once(") ").unwrap();
+    rest.split(' ').nth(16).unwrap().parse().unwrap()
+}
+
 fn trash(agent: &Agent) -> PathBuf {
     agent.work_dir.join("trash")
 }
@@ -128,6 +135,7 @@ fn a_killed_deleter_is_restarted_and_finishes_what_it_was_given() {
     }
     let agent = Agent::start(&[]);
     let first = deleter_pid(&agent).expect("the deleter runs from the start");
+    assert_eq!(nice(first), 10, "the deleter yields the CPU to the agent");
     let sandbox = ended(&agent, "busy");
     fill(&sandbox, 30, 1000);
     assert_eq!(agent.remove("busy").status, 200);

@@ -97,6 +97,7 @@ impl Deleter {
                 return 1;
             }
             crate::sys::process::set_name(c"mesolite-del");
+            crate::sys::process::lower_priority();
             serve::serve(proc_dir)
         };
         let id = children
