@@ -219,3 +219,31 @@ fn remove_is_answered_while_a_large_sandbox_is_still_being_deleted() {
     let again = ended(&agent, "large");
     assert!(again.is_dir());
 }
+
+#[test]
+fn an_id_launched_again_right_after_its_remove_runs_in_a_fresh_cgroup() {
+    if !root_or_skip("deleter_reuse") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    // Pipelined as closely as a client can: the old cgroups may still be being removed when
+    // the next LAUNCH of the ID comes; it waits for them rather than reusing them.
+    for round in 0..20 {
+        let r = agent.launch_shell(
+            "again",
+            &format!("exit {}", round % 3),
+            resources(0.1, 32.0),
+        );
+        assert_eq!(r.status, 200, "round {round}: {}", r.text());
+        let w = agent.wait_json("again");
+        assert_eq!(w["exit_status"], (round % 3) << 8, "round {round}: {w}");
+        assert_eq!(agent.remove("again").status, 200, "round {round}");
+    }
+    let cg = agent.v1_cgroup("memory", "again");
+    Agent::eventually("cgroup removed", Duration::from_secs(10), || !cg.exists());
+    let waited = agent
+        .log_text()
+        .matches("launched again while its old cgroups are removed")
+        .count();
+    eprintln!("{waited} of 20 launches waited for their old cgroups");
+}
