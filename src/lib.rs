@@ -1,7 +1,7 @@
 //! mesolite: a single-node container agent in the tradition of the Mesos containerizer.
 //!
 //! Layers (dependencies point down): `agent`/`cli` → `api` → `containerizer` → `launcher`,
-//! `isolator`, `cgroups`, `stats` → `sys`, `http`, `config`, `resources`.
+//! `isolator`, `cgroups`, `stats`, `deleter` → `sys`, `http`, `config`, `resources`.
 
 // Only the OS layer, `sys`, opts out of this lint (each of its blocks has a `SAFETY:` comment).
 #![deny(unsafe_code)]
@@ -13,6 +13,7 @@ pub mod children;
 pub mod cli;
 pub mod config;
 pub mod containerizer;
+pub mod deleter;
 pub mod event;
 pub mod fetcher;
 pub mod http;

@@ -29,6 +29,14 @@ fn cgroup_dirs(root: &str) -> Vec<String> {
     found
 }
 
+/// The deleter removes a container's cgroups right after its WAIT is answered: soon, not
+/// necessarily before the answer.
+fn assert_cgroups_removed(agent: &Agent, what: &str) {
+    Agent::eventually(what, Duration::from_secs(10), || {
+        cgroup_dirs(&agent.cgroups_root).is_empty()
+    });
+}
+
 #[test]
 fn twenty_containers_survive_a_crash_and_five_that_ended_report_their_status() {
     if !root_or_skip("survive_crash") {
@@ -83,11 +91,7 @@ fn twenty_containers_survive_a_crash_and_five_that_ended_report_their_status() {
         assert_eq!(w["exit_status"], 9);
         assert_eq!(w["state"], "TASK_KILLED");
     }
-    assert!(
-        cgroup_dirs(&agent.cgroups_root).is_empty(),
-        "{:?}",
-        cgroup_dirs(&agent.cgroups_root)
-    );
+    assert_cgroups_removed(&agent, "cgroups removed");
 }
 
 #[test]
@@ -130,11 +134,7 @@ fn a_crash_at_each_step_of_a_launch_leaves_nothing_unknown() {
             "{step}: {c} {w}"
         );
         assert_eq!(count(&marker), 0, "{step}: a process was left behind");
-        assert!(
-            cgroup_dirs(&agent.cgroups_root).is_empty(),
-            "{step}: {:?}",
-            cgroup_dirs(&agent.cgroups_root)
-        );
+        assert_cgroups_removed(&agent, &format!("{step}: cgroups removed"));
         // The ID can be reused once removed, and launches work again.
         assert_eq!(agent.remove("victim").status, 200);
         assert_eq!(agent.launch_shell("victim", "true", json!([])).status, 200);
@@ -284,7 +284,7 @@ fn corrupt_checkpoints_are_logged_and_their_containers_destroyed() {
         assert!(agent.log_text().contains(id));
     }
     assert!(agent.log_text().contains("format version 99"));
-    assert!(cgroup_dirs(&agent.cgroups_root).is_empty());
+    assert_cgroups_removed(&agent, "cgroups removed");
 }
 
 #[test]
@@ -315,7 +315,7 @@ fn one_agent_per_work_dir_and_a_reboot_ends_the_old_containers() {
     let w = agent.wait_json("old");
     assert!(w["message"].as_str().unwrap().contains("rebooted"), "{w}");
     assert_eq!(count("sleep 6804"), 0);
-    assert!(cgroup_dirs(&agent.cgroups_root).is_empty());
+    assert_cgroups_removed(&agent, "cgroups removed");
 }
 
 #[test]
@@ -347,6 +347,7 @@ fn recover_cleanup_destroys_everything_and_exits() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(count("sleep 6805"), 0);
+    // --recover=cleanup exits only once the deleter removed every cgroup.
     assert!(cgroup_dirs(&agent.cgroups_root).is_empty());
 }
 
@@ -402,7 +403,7 @@ fn a_pid_record_without_a_start_time_matches_no_process() {
     );
     let _ = unrelated.kill();
     let _ = unrelated.wait();
-    assert!(cgroup_dirs(&agent.cgroups_root).is_empty());
+    assert_cgroups_removed(&agent, "cgroups removed");
 }
 
 /// The mount point of every cgroup v1 hierarchy of this host (one per hierarchy).

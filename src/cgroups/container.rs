@@ -172,6 +172,22 @@ impl ContainerCgroup {
         }
     }
 
+    /// What [`ContainerCgroup::destroy`] would remove, in its order (freezer last), for a
+    /// process of its own to rmdir; the files held open here are closed first, since an open
+    /// file would keep the removed cgroup alive in the kernel.
+    pub fn release_for_removal(&self) -> Vec<PathBuf> {
+        self.stat_files.close_all();
+        match &self.kind {
+            Kind::V1(dirs) => dirs
+                .distinct()
+                .into_iter()
+                .rev()
+                .map(Path::to_path_buf)
+                .collect(),
+            Kind::V2(dir) => vec![dir.clone()],
+        }
+    }
+
     /// Fills `out` with what `controllers` (those of them in use) measure: cpu times and
     /// throttling for `Cpu`, memory for `Memory`, `processes` and `threads` for `Pids`. `buf` is
     /// reused across files and calls, so a statistics request over many containers allocates

@@ -1,5 +1,5 @@
 //! One runner for the agent's helper processes: the fetcher, the image puller and rootfs copy,
-//! `du`, the disk/xfs walk, background `rm -rf`. It spawns them, watches their stdout in the
+//! `du`, the disk/xfs walk, the deleter. It spawns them, watches their stdout in the
 //! loop (never blocking on it), reaps them on SIGCHLD, kills them on request or at their
 //! deadline, and hands what they wrote and how they ended back to their owner.
 //!
@@ -47,6 +47,8 @@ pub enum Owner {
     User(u32),
     /// Work an isolator asked for, by isolator index and container slot.
     Isolator { index: u16, slot: u32 },
+    /// The deleter (one, long-lived): its answers.
+    Deleter,
 }
 
 /// What runs.
@@ -55,6 +57,8 @@ pub enum Program {
     Exec(Command),
     /// A function in a forked child, its exit code the function's result.
     Fork(Box<dyn FnOnce() -> i32>),
+    /// As `Fork`, reading requests from this pipe as its stdin (the deleter).
+    Serve(OwnedFd, Box<dyn FnOnce() -> i32>),
 }
 
 impl fmt::Debug for Program {
@@ -62,6 +66,7 @@ impl fmt::Debug for Program {
         match self {
             Program::Exec(c) => write!(f, "Exec({:?})", c.get_program()),
             Program::Fork(_) => write!(f, "Fork"),
+            Program::Serve(..) => write!(f, "Serve"),
         }
     }
 }
@@ -164,7 +169,7 @@ impl Job {
 pub struct Children {
     jobs: SlotMap<Job>,
     next: u32,
-    /// Fire-and-forget helpers (`rm -rf`): reaped, never reported.
+    /// Helpers killed before they were watched: reaped, never reported.
     background: Vec<Child>,
 }
 
@@ -198,6 +203,12 @@ impl Children {
             Program::Fork(work) => {
                 let (read, write) = crate::sys::fd::pipe(true).map_err(ChildError::Pipe)?;
                 let pid = crate::sys::worker::fork_worker(write, work)
+                    .map_err(|e| ChildError::Spawn("fork".into(), e))?;
+                (pid, None, read)
+            }
+            Program::Serve(stdin, work) => {
+                let (read, write) = crate::sys::fd::pipe(true).map_err(ChildError::Pipe)?;
+                let pid = crate::sys::worker::fork_worker_fed(Some(stdin), write, work)
                     .map_err(|e| ChildError::Spawn("fork".into(), e))?;
                 (pid, None, read)
             }
@@ -237,18 +248,6 @@ impl Children {
     /// Kills `id` if it still runs `after` from now; its owner then learns it timed out.
     pub fn set_deadline(&self, id: ChildId, after: Duration, timers: &mut Timers) {
         timers.add(after, TimerKind::ChildDeadline(id.0));
-    }
-
-    /// Starts a helper nobody waits for (it is reaped on SIGCHLD).
-    pub fn spawn_background(&mut self, mut command: Command) -> io::Result<()> {
-        let child = command.spawn()?;
-        self.background.push(child);
-        Ok(())
-    }
-
-    /// Adopts an already spawned helper nobody waits for.
-    pub fn adopt_background(&mut self, child: Child) {
-        self.background.push(child);
     }
 
     /// Kills a child; its owner hears nothing more of it.

@@ -56,6 +56,13 @@ pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n.unsigned_abs())
 }
 
+/// One write of `buf` (retrying EINTR): how much was written; EAGAIN on a full non-blocking fd.
+pub fn write(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of `buf.len()` bytes.
+    let n = cvt_retry(|| unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) })?;
+    Ok(n.unsigned_abs())
+}
+
 /// Writes all of `buf`, retrying EINTR and short writes.
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
@@ -64,6 +71,18 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
         buf = &buf[n.unsigned_abs()..];
     }
     Ok(())
+}
+
+/// Waits up to `timeout_ms` (negative: forever) for `fd` to be readable (or at its end).
+pub fn poll_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `pfd` is one valid pollfd for the whole call.
+    let n = cvt_retry(|| unsafe { libc::poll(&mut pfd, 1, timeout_ms) })?;
+    Ok(n > 0)
 }
 
 /// Closes every descriptor of this process except those in `keep` (which must be sorted).

@@ -21,6 +21,8 @@
 //!   plain enough that a wrapper would add nothing.
 //! * openat2 (`RESOLVE_IN_ROOT` for an image's own files, `RESOLVE_BENEATH` for a sandbox's):
 //!   no nix API.
+//! * openat/unlinkat/renameat2/statx on directory descriptors for tree removal
+//!   (`tree`): relative to descriptors, never following a symlink.
 //! * statfs/statvfs, mknod, xattrs, FICLONE, sysconf, chown: small, already typed here.
 //!
 //! `process::clone_child` and `process::fork_child` are safe functions because of one
@@ -46,6 +48,7 @@ mod seccomp_x86_64;
 pub mod signal;
 pub mod socket;
 pub mod spawn;
+pub mod tree;
 pub mod user;
 pub mod worker;
 

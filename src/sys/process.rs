@@ -352,6 +352,25 @@ pub fn set_name(name: &CStr) {
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
 }
 
+/// Lowers this process's CPU and I/O priority (nice 10, best-effort I/O at its lowest level):
+/// for background work (the deleter) that must not take the agent's CPU or disk time.
+/// Best effort: a kernel that refuses leaves the priority as it was.
+pub fn lower_priority() {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    const IOPRIO_BEST_EFFORT_LOWEST: libc::c_int = (2 << 13) | 7;
+    // SAFETY: setpriority on this process (who 0) with a plain value.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+    // SAFETY: ioprio_set on this process (who 0) with a plain value; no memory is passed.
+    unsafe {
+        libc::syscall(
+            libc::SYS_ioprio_set,
+            IOPRIO_WHO_PROCESS,
+            0,
+            IOPRIO_BEST_EFFORT_LOWEST,
+        )
+    };
+}
+
 /// Changes to a user: supplementary groups, then gid, then uid (this order, since dropping the
 /// uid first would forbid the rest).
 pub fn switch_user(uid: u32, gid: u32, groups: &[u32]) -> io::Result<()> {

@@ -23,6 +23,17 @@ pub struct Init {
     pub adopted: bool,
 }
 
+/// What follows a container's end, after its WAIT was answered: removing its rootfs, the
+/// isolators' cleanup, its cgroups (by the deleter) and the termination checkpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cleanup {
+    /// Still to run (the container has not ended, or ended in this loop iteration).
+    Pending,
+    /// Done but for the cgroups, which the deleter is removing (this request).
+    Cgroups(crate::deleter::RequestId),
+    Done,
+}
+
 /// A container and everything the agent holds for it.
 #[derive(Debug)]
 pub struct Container {
@@ -59,6 +70,7 @@ pub struct Container {
     pub resolving: Option<Box<super::user::Resolving>>,
     /// PROVISIONING: the launch waiting for its image and rootfs.
     pub provisioning: Option<Box<super::provision::Pending>>,
+    pub cleanup: Cleanup,
 }
 
 impl Container {

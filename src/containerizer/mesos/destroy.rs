@@ -2,7 +2,6 @@
 //! and the init's process group), wait without blocking until the init is reaped and the cgroup
 //! is empty, remove the cgroup, and record how the container ended.
 
-use std::fs;
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
@@ -13,7 +12,7 @@ use super::checkpoint;
 use super::State;
 use super::{slot_container, ContainerId, ControlError, MesosContainerizer, Notice};
 use crate::event::Source;
-use crate::isolator::{ContainerCtx, LoopParts};
+use crate::isolator::ContainerCtx;
 use crate::status::{Reason, TaskState, Termination};
 use crate::sys::process;
 use crate::timer::{TimerKind, Timers};
@@ -139,6 +138,9 @@ impl MesosContainerizer {
         notices
     }
 
+    /// Ends the destroy once the init is reaped and the cgroup is empty: the termination is
+    /// known then, and WAIT is answered; the cleanup runs right after the answers are out (a
+    /// timer due at once fires after this loop iteration's events).
     pub(super) fn try_finish_destroy(
         &mut self,
         id: &ContainerId,
@@ -148,6 +150,10 @@ impl MesosContainerizer {
         let Some(c) = self.containers.get_mut(id) else {
             return Vec::new();
         };
+        if c.state == State::Terminated {
+            self.run_cleanup(id, registry, timers);
+            return Vec::new();
+        }
         if c.state != State::Destroying {
             return Vec::new();
         }
@@ -156,71 +162,44 @@ impl MesosContainerizer {
             Some(cg) => cg.is_empty().unwrap_or(true),
             None => true,
         };
-        if init_done && empty && c.limitation.is_none() && c.launch_failure.is_none() {
+        let ended = init_done && empty;
+        if ended && c.limitation.is_none() && c.launch_failure.is_none() {
             // A limit hit whose notice never came (the task's end was seen first).
             let found = self.isolators.on_exit(&container_ctx(c));
             c.limitation = found;
         }
-        let removed = init_done
-            && empty
-            && match &c.cgroup {
-                Some(cg) => match cg.destroy() {
-                    Ok(()) => true,
-                    Err(e) => {
-                        log::debug!("Container {id}: cgroup not removed yet: {e}");
-                        false
-                    }
-                },
-                None => true,
-            };
         let timed_out = c
             .destroy_started
             .is_some_and(|t| t.elapsed() > DESTROY_TIMEOUT);
-        if !removed && !timed_out {
+        if !ended && !timed_out {
             if !empty {
                 kill_everything(c);
             }
             timers.add(RETRY, TimerKind::DestroyRetry(c.slot));
             return Vec::new();
         }
-        // The init is gone (and its mount namespace with it): the rootfs can go.
-        if let Some(rm) = super::provision::remove_rootfs(&self.settings.work_dir, id.as_str()) {
-            self.children.adopt_background(rm);
-        }
-        if !removed {
+        if !ended {
             self.metrics.destroy_errors += 1;
-            log::error!("Failed to destroy container {id} within {DESTROY_TIMEOUT:?}: its cgroup is left behind");
-        }
-        // Nothing runs in the container any more: the isolators release what it held.
-        let mut lp = LoopParts {
-            registry,
-            timers,
-            children: &mut self.children,
-        };
-        self.isolators.cleanup(&container_ctx(c), &mut lp);
-        if c.orphan {
-            log::info!("Orphan container {id} destroyed");
-            let slot = c.slot;
-            self.containers.remove(id);
-            self.by_slot.remove(&slot);
-            return Vec::new();
+            log::error!("Failed to destroy container {id} within {DESTROY_TIMEOUT:?}: processes are left in its cgroup");
         }
         // A termination decided earlier (a reboot found at recovery) stands.
         let termination = c.termination.clone().unwrap_or_else(|| termination_of(c));
-        if let Err(e) = checkpoint::write(
-            &c.ckpt.termination(),
-            &checkpoint::TerminationRecord::of(&termination),
-        ) {
-            log::warn!("Container {id}: failed to checkpoint its termination: {e}");
+        if !c.orphan {
+            log::info!(
+                "Container {id} terminated: {} status {:?}",
+                termination.state.name(),
+                termination.status
+            );
         }
-        log::info!(
-            "Container {id} terminated: {} status {:?}",
-            termination.state.name(),
-            termination.status
-        );
-        c.cgroup = None;
         c.termination = Some(termination);
         c.state = State::Terminated;
+        c.cleanup = super::container::Cleanup::Pending;
+        if c.orphan {
+            // Nobody waits for an orphan.
+            self.run_cleanup(id, registry, timers);
+            return Vec::new();
+        }
+        timers.add(Duration::ZERO, TimerKind::DestroyRetry(c.slot));
         vec![Notice::Terminated(id.clone())]
     }
 
@@ -245,63 +224,6 @@ impl MesosContainerizer {
         }
         // A destroy that must wait goes on from the init's pidfd and the timers.
         self.begin_destroy(id, registry, timers)
-    }
-
-    /// REMOVE_CONTAINER: forgets a terminated container and deletes its sandbox and runtime
-    /// state. The sandbox is renamed away at once and deleted by a background `rm -rf`, so a
-    /// large sandbox never stalls the loop.
-    pub fn remove(
-        &mut self,
-        id: &ContainerId,
-        registry: &Registry,
-        timers: &mut Timers,
-    ) -> Result<(), ControlError> {
-        let c = self
-            .containers
-            .get(id)
-            .ok_or_else(|| ControlError::NotFound(id.clone()))?;
-        if !c.state.can_remove() {
-            return Err(ControlError::StillRunning(id.clone()));
-        }
-        // Cleanup again (it is idempotent): what an isolator could not release at the end of
-        // the destroy, or found held at recovery, is released with the files.
-        let mut lp = LoopParts {
-            registry,
-            timers,
-            children: &mut self.children,
-        };
-        self.isolators.cleanup(&container_ctx(c), &mut lp);
-        let _ = fs::remove_dir_all(&c.ckpt.runtime);
-        let _ = fs::remove_dir_all(&c.ckpt.meta);
-        let trash = self.settings.work_dir.join("containers").join(format!(
-            ".removed-{}-{}",
-            id,
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        match fs::rename(&c.sandbox, &trash) {
-            Ok(()) => {
-                let mut rm = std::process::Command::new("rm");
-                rm.arg("-rf").arg(&trash);
-                if let Err(e) = self.children.spawn_background(rm) {
-                    log::warn!("Failed to start rm -rf {}: {e}", trash.display());
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(ControlError::Failed(
-                    id.clone(),
-                    format!("Failed to remove the sandbox {}: {e}", c.sandbox.display()),
-                ))
-            }
-        }
-        let slot = c.slot;
-        self.by_slot.remove(&slot);
-        self.containers.remove(id);
-        log::info!("Removed container {id}");
-        Ok(())
     }
 }
 

@@ -126,6 +126,7 @@ impl MesosContainerizer {
                 Owner::Pull(slot) => self.on_pull_event(slot, event, registry, timers),
                 Owner::Rootfs(slot) => self.on_rootfs_event(slot, event, registry, timers),
                 Owner::User(slot) => self.on_user_event(slot, event, registry, timers),
+                Owner::Deleter => self.on_deleter_event(event, registry, timers),
                 Owner::Isolator { index, slot } => {
                     let mut lp = LoopParts {
                         registry,

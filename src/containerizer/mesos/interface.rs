@@ -37,6 +37,9 @@ impl Containerizer for MesosContainerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> LaunchOutcome {
+        if self.launch_must_wait(&req.id) {
+            return self.defer_launch(req);
+        }
         MesosContainerizer::launch(self, req, registry, timers)
     }
 
@@ -128,6 +131,7 @@ impl Containerizer for MesosContainerizer {
 
     fn extra_metrics(&self, out: &mut Vec<(String, f64)>) {
         self.isolators.metrics(out);
+        self.deleter_metrics(out);
     }
 
     fn on_event(

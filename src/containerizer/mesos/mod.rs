@@ -3,6 +3,7 @@
 //! loop and never blocks: slow steps wait for fd readiness or a timer.
 
 mod checkpoint;
+mod cleanup;
 mod container;
 mod crash;
 mod destroy;
@@ -32,10 +33,12 @@ use std::time::Duration;
 use super::{ControlError, LaunchOutcome, Notice, State};
 use crate::cgroups::Cgroups;
 use crate::children::Children;
+use crate::deleter::trash::Trash;
+use crate::deleter::{Deleter, RequestId};
 use crate::isolator::Isolators;
 use crate::launcher::LauncherKind;
 use crate::resources::Resources;
-use crate::spec::{ContainerId, ContainerInfo};
+use crate::spec::{ContainerId, ContainerInfo, LaunchRequest};
 
 /// What the containerizer needs from the agent's configuration.
 #[derive(Debug, Clone)]
@@ -65,8 +68,17 @@ pub struct MesosContainerizer {
     containers: BTreeMap<ContainerId, Container>,
     by_slot: HashMap<u32, ContainerId>,
     next_slot: u32,
-    /// Every helper process: fetchers, pulls, rootfs copies, isolators' work, `rm -rf`.
+    /// Every helper process: fetchers, pulls, rootfs copies, isolators' work, the deleter.
     children: Children,
+    /// Deletes trees and cgroups off the loop.
+    deleter: Deleter,
+    /// Where what is deleted is renamed first.
+    trash: Trash,
+    /// The deleter's cgroup removals, by the container they are of.
+    cgroup_removals: HashMap<RequestId, ContainerId>,
+    /// Removed containers whose cgroups the deleter is still removing (their ID cannot be
+    /// launched again until then), with a launch of the same ID waiting for it.
+    retiring: HashMap<ContainerId, Option<LaunchRequest>>,
     pub metrics: Metrics,
     /// The fetcher cache index and settings.
     pub fetcher: fetch::Fetcher,
@@ -94,7 +106,17 @@ impl MesosContainerizer {
         cgroups: Option<Cgroups>,
         fetch_settings: FetchSettings,
     ) -> MesosContainerizer {
+        let trash = Trash::new(vec![
+            settings.work_dir.join("trash"),
+            settings.runtime_dir.join("trash"),
+            // Only when containers/ is a filesystem of its own (`.` is in no container ID).
+            settings.work_dir.join("containers").join(".trash"),
+        ]);
         MesosContainerizer {
+            deleter: Deleter::new(settings.proc_dir.clone()),
+            trash,
+            cgroup_removals: HashMap::new(),
+            retiring: HashMap::new(),
             fetcher: fetch::Fetcher::new(fetch_settings),
             images: None,
             settings,

@@ -20,7 +20,7 @@ use crate::isolator::LoopParts;
 use crate::resources::Resources;
 use crate::status::{Reason, TaskState, Termination};
 use crate::sys::process;
-use crate::timer::Timers;
+use crate::timer::{TimerKind, Timers};
 
 /// How long recovery may wait, in all, for the orphans in the cgroup hierarchies the
 /// containers do not use to be killed and removed (they are not destroyed as containers are).
@@ -46,6 +46,7 @@ impl MesosContainerizer {
         timers: &mut Timers,
     ) -> Recovered {
         let mut summary = Recovered::default();
+        self.start_deleter(registry);
         let root = checkpoint::meta_root(&self.settings.work_dir);
         let mut known = BTreeSet::new();
         let names: Vec<String> = match fs::read_dir(&root) {
@@ -134,6 +135,9 @@ impl MesosContainerizer {
             Ok(t) => {
                 c.termination = Some(t.to_termination());
                 c.state = State::Terminated;
+                // Its cgroups may outlive an agent that died before the deleter removed them.
+                c.cgroup = self.cgroups.as_ref().map(|cg| cg.open(id.as_str()));
+                timers.add(Duration::ZERO, TimerKind::DestroyRetry(c.slot));
                 self.insert(c);
                 summary.terminated += 1;
                 return;
@@ -299,6 +303,7 @@ impl MesosContainerizer {
             released: false,
             provisioning: None,
             resolving: None,
+            cleanup: super::container::Cleanup::Pending,
             id,
         }
     }
@@ -319,10 +324,12 @@ impl MesosContainerizer {
         }
     }
 
-    /// True when no container is still being launched, running or destroyed.
+    /// True when no container is still being launched, running or destroyed (its cgroups
+    /// removed included).
     pub fn all_terminated(&self) -> bool {
-        self.containers
-            .values()
-            .all(|c| c.state == State::Terminated)
+        self.retiring.is_empty()
+            && self.containers.values().all(|c| {
+                c.state == State::Terminated && c.cleanup == super::container::Cleanup::Done
+            })
     }
 }

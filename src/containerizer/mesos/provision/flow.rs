@@ -439,8 +439,8 @@ impl MesosContainerizer {
             .collect();
         for id in super::stale_rootfses(&self.settings.work_dir, &live) {
             log::info!("Removing the rootfs of container {id}: it is not running");
-            if let Some(rm) = super::remove_rootfs(&self.settings.work_dir, &id) {
-                self.children.adopt_background(rm);
+            if let Some(moved) = super::remove_rootfs(&self.settings.work_dir, &id, &self.trash) {
+                self.deleter.submit(crate::deleter::What::Tree(moved));
             }
         }
     }
@@ -453,8 +453,8 @@ impl MesosContainerizer {
             return Err(ProvisionError::PullsInProgress);
         }
         let keep = super::images_in_use(&self.settings.work_dir);
-        // The stores only rename what goes; the trees are deleted by a background `rm -rf`,
-        // so the loop never walks them.
+        // The stores only rename what goes; the trees are deleted by the deleter, so the loop
+        // never walks them.
         let (removed, trash) = images.store.prune(&keep).map_err(ProvisionError::Prune)?;
         let (appc_removed, appc_trash) = match &mut images.appc {
             Some(store) => {
@@ -463,13 +463,9 @@ impl MesosContainerizer {
             }
             None => (0, None),
         };
+        // Under staging/, which the next start clears if the deleter could not.
         for dir in trash.into_iter().chain(appc_trash) {
-            let mut rm = std::process::Command::new("rm");
-            rm.arg("-rf").arg(&dir);
-            if let Err(e) = self.children.spawn_background(rm) {
-                // Left under staging/, which the next start clears.
-                log::warn!("Failed to start rm -rf {}: {e}", dir.display());
-            }
+            self.deleter.submit(crate::deleter::What::Tree(dir));
         }
         log::info!(
             "PRUNE_IMAGES: kept {} images in use, removed {} layers and {appc_removed} AppC images",

@@ -11,11 +11,11 @@ mod lookup;
 pub mod runtime;
 
 use crate::children::ChildId;
+use crate::deleter::trash::Trash;
 use std::collections::HashMap;
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::process::Child;
 use std::time::Duration;
 
 use super::ContainerId;
@@ -173,9 +173,9 @@ pub fn images_in_use(work_dir: &Path) -> Vec<String> {
 
 /// Removes a container's rootfs (idempotent). Mounts (bind, overlay) are undone here, which is
 /// quick (overlay is mounted volatile: no sync); what is left on disk (a copied tree, an overlay
-/// upper dir holding whatever the task wrote) is renamed away and deleted by a background
-/// `rm -rf`, returned.
-pub fn remove_rootfs(work_dir: &Path, id: &str) -> Option<Child> {
+/// upper dir holding whatever the task wrote) is renamed into the trash, for the deleter: its
+/// path there is returned.
+pub fn remove_rootfs(work_dir: &Path, id: &str, trash: &Trash) -> Option<PathBuf> {
     let dir = backend::container_dir(work_dir, id);
     if !dir.exists() {
         return None;
@@ -185,25 +185,10 @@ pub fn remove_rootfs(work_dir: &Path, id: &str) -> Option<Child> {
         log::warn!("Failed to remove the rootfs of container {id}: {e}");
         return None;
     }
-    let trash = work_dir.join("provisioner").join(format!(
-        ".removed-{id}-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    ));
-    if let Err(e) = fs::rename(&dir, &trash) {
-        log::warn!("Failed to remove {}: {e}", dir.display());
-        return None;
-    }
-    match std::process::Command::new("rm")
-        .arg("-rf")
-        .arg(&trash)
-        .spawn()
-    {
-        Ok(child) => Some(child),
+    match trash.take(&dir) {
+        Ok(moved) => moved,
         Err(e) => {
-            log::warn!("Failed to start rm -rf {}: {e}", trash.display());
+            log::warn!("Failed to remove {}: {e}", dir.display());
             None
         }
     }
@@ -240,10 +225,11 @@ mod tests {
         );
         assert_eq!(stale_rootfses(&work, &[]), vec!["c1".to_string()]);
         assert!(stale_rootfses(&work, &["c1".to_string()]).is_empty());
-        let mut rm = remove_rootfs(&work, "c1").unwrap();
-        rm.wait().unwrap();
+        let trash = Trash::new(vec![work.join("trash")]);
+        let moved = remove_rootfs(&work, "c1", &trash).unwrap();
+        assert!(moved.starts_with(work.join("trash")) && moved.join("backends").is_dir());
         assert!(!backend::container_dir(&work, "c1").exists());
-        assert!(remove_rootfs(&work, "c1").is_none());
+        assert!(remove_rootfs(&work, "c1", &trash).is_none());
         assert!(images_in_use(&work).is_empty());
         fs::remove_dir_all(&work).unwrap();
     }
