@@ -237,7 +237,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 Source::Init(_)
                 | Source::ExecReport(_)
                 | Source::Child(_)
-                | Source::Isolator { .. } => {
+                | Source::Isolator { .. }
+                | Source::Docker(_) => {
                     let n = ctx.containerizer.on_event(source, registry, ctx.timers);
                     ctx.notices.extend(n);
                 }

@@ -3,6 +3,7 @@
 //! namespaces, cgroups and isolators) is the one built; the Docker containerizer and the
 //! composing one slot in beside it.
 
+pub mod docker;
 pub mod mesos;
 mod state;
 
