@@ -22,6 +22,8 @@ pub enum Source {
     /// An fd an isolator watches for a container (an OOM notification...), by isolator index
     /// and container slot.
     Isolator { index: u16, slot: u32 },
+    /// A connection to dockerd's Engine API, by request ID.
+    Docker(u32),
 }
 
 const KIND_SHIFT: u32 = 32;
@@ -37,6 +39,7 @@ impl From<Source> for Token {
             Source::Init(n) => (4, n),
             Source::ExecReport(n) => (5, n),
             Source::Child(n) => (6, n),
+            Source::Docker(n) => (7, n),
             Source::Isolator { index, slot } => (ISOLATOR_KIND + usize::from(index), slot),
         };
         Token((kind << KIND_SHIFT) | slot as usize)
@@ -54,6 +57,7 @@ impl Source {
             4 => Source::Init(slot),
             5 => Source::ExecReport(slot),
             6 => Source::Child(slot),
+            7 => Source::Docker(slot),
             k if k >= ISOLATOR_KIND => Source::Isolator {
                 index: u16::try_from(k - ISOLATOR_KIND).ok()?,
                 slot,
@@ -76,6 +80,7 @@ mod tests {
             Source::Init(u32::MAX),
             Source::ExecReport(0),
             Source::Child(3),
+            Source::Docker(9),
             Source::Isolator { index: 0, slot: 4 },
             Source::Isolator {
                 index: u16::MAX,

@@ -18,6 +18,8 @@ pub enum TimerKind {
     ChildDeadline(u32),
     /// An isolator's periodic check, by isolator index.
     Isolator(u16),
+    /// A Docker Engine API request's deadline, by request ID.
+    Docker(u32),
 }
 
 /// A set of pending timers.

@@ -2,6 +2,7 @@
 //! signals, container pidfds and exec pipes) is a typed `Source`; timers bound the poll's sleep.
 //! Nothing in the loop blocks.
 
+mod compose;
 mod setup;
 mod signals;
 
@@ -154,8 +155,9 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         setup::ensure_dir(&images.requests_dir)?;
         mesos.enable_images(images);
     }
-    // From here on the agent talks to the containerizer only through its interface.
-    let containerizer: &mut dyn Containerizer = &mut mesos;
+    // From here on the agent talks to the containerizers only through the interface.
+    let mut composing = compose::build(&flags, mesos);
+    let containerizer: &mut dyn Containerizer = &mut composing;
     let recovery_started = Instant::now();
     if rebooted {
         log::warn!("The host rebooted since the last checkpoints: their containers ended with it");
@@ -248,7 +250,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 Source::Init(_)
                 | Source::ExecReport(_)
                 | Source::Child(_)
-                | Source::Isolator { .. } => {
+                | Source::Isolator { .. }
+                | Source::Docker(_) => {
                     let n = ctx.containerizer.on_event(source, registry, ctx.timers);
                     ctx.notices.extend(n);
                 }

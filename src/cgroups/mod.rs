@@ -10,6 +10,7 @@ mod detect;
 mod error;
 mod fs;
 mod oom;
+mod process;
 mod stat_files;
 mod stats;
 mod v1;
@@ -30,6 +31,7 @@ use std::time::{Duration, Instant};
 use container::{clock_ticks, sigkill, CFS_PERIOD_US};
 pub use container::{ContainerCgroup, ProcsFile};
 pub use error::CgroupError;
+pub use process::of_process;
 pub use stat_files::set_stat_file_budget;
 
 /// A resource controller this agent manages.

@@ -174,6 +174,15 @@ pub struct Children {
 }
 
 impl Children {
+    /// A runner whose children are numbered from `first` on, so that two runners in one loop
+    /// (each containerizer has its own) never give two children the same `Source::Child`.
+    pub fn numbered_from(first: u32) -> Children {
+        Children {
+            next: first,
+            ..Children::default()
+        }
+    }
+
     /// Starts `program` for `owner`.
     pub fn spawn(
         &mut self,

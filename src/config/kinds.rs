@@ -3,16 +3,18 @@
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 
-/// `--containerizers` entries. Only the Mesos (native) containerizer exists.
+/// `--containerizers` entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Containerizer {
     Mesos,
+    Docker,
 }
 
 impl Containerizer {
     pub fn name(&self) -> &'static str {
         match self {
             Self::Mesos => "mesos",
+            Self::Docker => "docker",
         }
     }
 
@@ -21,7 +23,7 @@ impl Containerizer {
         for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
             let containerizer = match name {
                 "mesos" => Containerizer::Mesos,
-                "docker" => return Err("containerizer 'docker' is not supported yet".to_string()),
+                "docker" => Containerizer::Docker,
                 other => return Err(format!("unknown containerizer '{other}'")),
             };
             if list.contains(&containerizer) {
@@ -175,9 +177,10 @@ mod tests {
             Containerizer::parse_list("mesos"),
             Ok(vec![Containerizer::Mesos])
         );
-        assert!(Containerizer::parse_list("mesos,docker")
-            .unwrap_err()
-            .contains("not supported yet"));
+        assert_eq!(
+            Containerizer::parse_list("docker, mesos"),
+            Ok(vec![Containerizer::Docker, Containerizer::Mesos])
+        );
         assert!(Containerizer::parse_list("lxc")
             .unwrap_err()
             .contains("unknown"));

@@ -40,7 +40,7 @@ spec::define_flags! {
     socket: PathBuf = "/run/mesolite/agent.sock";
     /// Group owning the API socket (mode 0660); none: the agent's own group.
     socket_group: Option<String> = "";
-    /// Comma-separated containerizers, tried in order; only 'mesos' for now.
+    /// Comma-separated containerizers, tried in order: 'mesos', 'docker'; the first that supports a container's ContainerInfo launches it.
     containerizers: Vec<Containerizer> = "mesos";
     /// Comma-separated isolators (Mesos names); filesystem/posix is added if no filesystem/* is given.
     isolation: Vec<Isolator> = "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid";
@@ -118,6 +118,14 @@ spec::define_flags! {
     appc_simple_discovery_uri_prefix: AppcDiscoveryPrefix = "http://";
     /// Where the sandbox is mounted inside a container that has an image (MESOS_SANDBOX).
     sandbox_directory: PathBuf = "/mnt/mesos/sandbox";
+    /// Docker containerizer: dockerd's Engine API socket.
+    docker_socket: PathBuf = "/var/run/docker.sock";
+    /// Docker containerizer: bound on each Engine API request (a stream's first answer); a hung dockerd fails the launch or kill.
+    docker_api_timeout: Duration = "30secs";
+    /// Docker containerizer: time between SIGTERM and SIGKILL when a container is destroyed (KILL with SIGKILL).
+    docker_stop_timeout: Duration = "0secs";
+    /// Docker containerizer: at recovery, remove 'mesos-' containers labelled with this work_dir that no checkpoint names.
+    docker_kill_orphans: bool = "true";
 }
 
 impl spec::FlagValue for ProjectRange {

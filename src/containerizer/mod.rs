@@ -3,6 +3,8 @@
 //! namespaces, cgroups and isolators) is the one built; the Docker containerizer and the
 //! composing one slot in beside it.
 
+pub mod composing;
+pub mod docker;
 pub mod mesos;
 mod state;
 
@@ -194,3 +196,22 @@ impl std::fmt::Display for ControlError {
 }
 
 impl std::error::Error for ControlError {}
+
+/// The limits of a container's statistics, as Mesos fills them (containerizer.cpp
+/// l.2505-2620): without CFS there is no hard CPU cap, so the CPU limit is the whole node.
+pub fn fill_limits(
+    out: &mut ResourceStatistics,
+    r: &Resources,
+    enable_cfs: bool,
+    total: &Resources,
+) {
+    if r.cpus > 0.0 {
+        out.cpus_soft_limit = Some(r.cpus);
+        out.cpus_limit = Some(if enable_cfs { r.cpus } else { total.cpus });
+    }
+    if r.mem_mb > 0.0 {
+        let bytes = (r.mem_mb * 1024.0 * 1024.0).round() as u64;
+        out.mem_limit_bytes = Some(bytes);
+        out.mem_soft_limit_bytes = Some(bytes);
+    }
+}

@@ -8,6 +8,8 @@ pub enum State {
     Preparing,
     Isolating,
     Fetching,
+    /// The Docker containerizer's: dockerd pulls the image.
+    Pulling,
     Running,
     Destroying,
     Terminated,
@@ -21,18 +23,20 @@ impl State {
             State::Preparing => "PREPARING",
             State::Isolating => "ISOLATING",
             State::Fetching => "FETCHING",
+            State::Pulling => "PULLING",
             State::Running => "RUNNING",
             State::Destroying => "DESTROYING",
             State::Terminated => "TERMINATED",
         }
     }
 
-    pub const ALL: [State; 8] = [
+    pub const ALL: [State; 9] = [
         State::Starting,
         State::Provisioning,
         State::Preparing,
         State::Isolating,
         State::Fetching,
+        State::Pulling,
         State::Running,
         State::Destroying,
         State::Terminated,

@@ -95,6 +95,91 @@ fn skip_trailers(buf: &[u8], mut pos: usize, body: Vec<u8>) -> Chunked {
     }
 }
 
+/// An incremental decoder for chunked bodies that stream (event streams, image pull progress,
+/// a container's output): it hands out each chunk's data as it arrives, where
+/// [`decode_chunked`] waits for the last chunk.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ChunkedDecoder {
+    state: DecoderState,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum DecoderState {
+    #[default]
+    Size,
+    /// Bytes of the current chunk still to come.
+    Data(usize),
+    /// The CRLF after a chunk's data.
+    DataEnd,
+    Trailers,
+    Done,
+}
+
+impl ChunkedDecoder {
+    /// Decodes what it can of `buf` (removing it) and appends the body bytes to `out`;
+    /// `Ok(true)` once the last chunk and the trailers are read (bytes after them stay in `buf`).
+    pub fn feed(&mut self, buf: &mut Vec<u8>, out: &mut Vec<u8>) -> Result<bool, &'static str> {
+        let mut pos = 0;
+        let result = loop {
+            match self.state {
+                DecoderState::Done => break Ok(true),
+                DecoderState::Size => {
+                    let Some(eol) = find_crlf(buf, pos) else {
+                        break too_long(buf.len() - pos, "chunk size line too long");
+                    };
+                    match chunk_size(&buf[pos..eol]) {
+                        Ok(Some(0)) => self.state = DecoderState::Trailers,
+                        Ok(Some(n)) => self.state = DecoderState::Data(n),
+                        Ok(None) => break Err("chunk size too large"),
+                        Err(msg) => break Err(msg),
+                    }
+                    pos = eol + 2;
+                }
+                DecoderState::Data(left) => {
+                    let take = left.min(buf.len() - pos);
+                    if take == 0 {
+                        break Ok(false);
+                    }
+                    out.extend_from_slice(&buf[pos..pos + take]);
+                    pos += take;
+                    self.state = match left - take {
+                        0 => DecoderState::DataEnd,
+                        rest => DecoderState::Data(rest),
+                    };
+                }
+                DecoderState::DataEnd => match buf.get(pos..pos + 2) {
+                    None => break Ok(false),
+                    Some(b"\r\n") => {
+                        pos += 2;
+                        self.state = DecoderState::Size;
+                    }
+                    Some(_) => break Err("chunk data not followed by CRLF"),
+                },
+                DecoderState::Trailers => {
+                    let Some(eol) = find_crlf(buf, pos) else {
+                        break too_long(buf.len() - pos, "trailer line too long");
+                    };
+                    if eol == pos {
+                        self.state = DecoderState::Done;
+                    }
+                    pos = eol + 2;
+                }
+            }
+        };
+        buf.drain(..pos);
+        result
+    }
+}
+
+/// An unterminated line: wait for more, unless it is already longer than any line may be.
+fn too_long(pending: usize, msg: &'static str) -> Result<bool, &'static str> {
+    if pending > MAX_LINE {
+        Err(msg)
+    } else {
+        Ok(false)
+    }
+}
+
 /// Encodes `body` as a single chunk plus the terminating chunk (used by tests and clients).
 pub fn encode_chunked(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 16);
@@ -183,5 +268,45 @@ mod tests {
                 consumed: enc.len()
             }
         );
+    }
+
+    #[test]
+    fn streaming_decoder_hands_out_data_as_it_arrives() {
+        let raw = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-T: a\r\n\r\nNEXT";
+        // Byte by byte: the data comes out as it arrives, the end is seen once.
+        let mut dec = ChunkedDecoder::default();
+        let (mut buf, mut out) = (Vec::new(), Vec::new());
+        let mut done_at = None;
+        for (i, b) in raw.iter().enumerate() {
+            buf.push(*b);
+            if dec.feed(&mut buf, &mut out).unwrap() && done_at.is_none() {
+                done_at = Some(i);
+            }
+            if i == 11 {
+                assert_eq!(out, b"hel");
+            }
+        }
+        assert_eq!(out, b"hello world");
+        assert_eq!(done_at, Some(raw.len() - 5));
+        assert_eq!(buf, b"NEXT");
+        // All at once: the same.
+        let mut dec = ChunkedDecoder::default();
+        let (mut buf, mut out) = (raw.to_vec(), Vec::new());
+        assert_eq!(dec.feed(&mut buf, &mut out), Ok(true));
+        assert_eq!(out, b"hello world");
+    }
+
+    #[test]
+    fn streaming_decoder_rejects_malformed_chunks() {
+        for bad in [&b"zz\r\n"[..], b"2\r\nabc\r\n", b"ffffffffffffffffffff\r\n"] {
+            let mut buf = bad.to_vec();
+            assert!(ChunkedDecoder::default()
+                .feed(&mut buf, &mut Vec::new())
+                .is_err());
+        }
+        let mut buf = vec![b'1'; MAX_LINE + 10];
+        assert!(ChunkedDecoder::default()
+            .feed(&mut buf, &mut Vec::new())
+            .is_err());
     }
 }

@@ -15,13 +15,16 @@ pub(crate) mod test_server;
 
 use std::fmt;
 
-pub use chunked::encode_chunked;
+pub use chunked::{encode_chunked, ChunkedDecoder};
 
 pub use client::{encode_request, Client, ClientError, ClientResponse};
 pub use percent::{parse_query, percent_decode, percent_encode, DecodeError};
 pub use request::{parse_request, wants_continue, Parse, Request, CONTINUE_RESPONSE};
 pub use response::{reason_phrase, Response};
-pub use response_parse::{parse_response, parse_response_with, ParseResponse, ResponseContext};
+pub use response_parse::{
+    parse_response, parse_response_head, parse_response_with, BodyFraming, ParseHead,
+    ParseResponse, ResponseContext, ResponseHead,
+};
 
 /// Most headers accepted in one message; more is answered like an oversized header block (431).
 const MAX_HEADERS: usize = 64;

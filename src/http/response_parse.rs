@@ -49,22 +49,16 @@ pub fn parse_response_with(buf: &[u8], max_body: usize, ctx: ResponseContext) ->
 }
 
 fn parse_open(buf: &[u8], max_body: usize, ctx: ResponseContext) -> ParseResponse {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) if n <= MAX_RESPONSE_HEAD => n,
-        Ok(httparse::Status::Partial) if buf.len() <= MAX_RESPONSE_HEAD => {
-            return ParseResponse::Incomplete
-        }
-        Ok(_) => return ParseResponse::Error(HttpError::new(502, "response head too large")),
-        Err(e) => {
-            return ParseResponse::Error(HttpError::new(502, format!("malformed response: {e}")))
-        }
+    let ResponseHead {
+        status,
+        headers,
+        len: head_len,
+        framing,
+    } = match parse_response_head(buf, ctx.request_was_head) {
+        ParseHead::Incomplete => return ParseResponse::Incomplete,
+        ParseHead::Error(e) => return ParseResponse::Error(e),
+        ParseHead::Complete(head) => head,
     };
-    let Some(status) = resp.code else {
-        return ParseResponse::Error(HttpError::new(502, "response without a status"));
-    };
-    let headers = own_headers(resp.headers);
     let rest = &buf[head_len..];
     let too_large = || {
         ParseResponse::Error(HttpError::new(
@@ -72,26 +66,28 @@ fn parse_open(buf: &[u8], max_body: usize, ctx: ResponseContext) -> ParseRespons
             format!("response body exceeds {max_body} bytes"),
         ))
     };
-    let (body, body_len) = if ctx.request_was_head || status_has_no_body(status) {
-        (Vec::new(), 0)
+    // A whole-response client has no use for what follows an upgrade.
+    let framing = if status == 101 {
+        BodyFraming::Empty
     } else {
-        match body_framing(&headers) {
-            Err(e) => return ParseResponse::Error(HttpError::new(502, e.message)),
-            Ok(Framing::Length(n)) if n > max_body => return too_large(),
-            Ok(Framing::Length(n)) => match rest.get(..n) {
-                Some(body) => (body.to_vec(), n),
-                None => return ParseResponse::Incomplete,
-            },
-            Ok(Framing::Chunked) => match decode_chunked(rest, max_body) {
-                Chunked::Incomplete => return ParseResponse::Incomplete,
-                Chunked::TooLarge => return too_large(),
-                Chunked::Malformed(msg) => return ParseResponse::Error(HttpError::new(502, msg)),
-                Chunked::Complete { body, consumed } => (body, consumed),
-            },
-            Ok(Framing::None) if rest.len() > max_body => return too_large(),
-            Ok(Framing::None) if ctx.at_eof => (rest.to_vec(), rest.len()),
-            Ok(Framing::None) => return ParseResponse::Incomplete,
-        }
+        framing
+    };
+    let (body, body_len) = match framing {
+        BodyFraming::Empty => (Vec::new(), 0),
+        BodyFraming::Length(n) if n > max_body => return too_large(),
+        BodyFraming::Length(n) => match rest.get(..n) {
+            Some(body) => (body.to_vec(), n),
+            None => return ParseResponse::Incomplete,
+        },
+        BodyFraming::Chunked => match decode_chunked(rest, max_body) {
+            Chunked::Incomplete => return ParseResponse::Incomplete,
+            Chunked::TooLarge => return too_large(),
+            Chunked::Malformed(msg) => return ParseResponse::Error(HttpError::new(502, msg)),
+            Chunked::Complete { body, consumed } => (body, consumed),
+        },
+        BodyFraming::UntilClose if rest.len() > max_body => return too_large(),
+        BodyFraming::UntilClose if ctx.at_eof => (rest.to_vec(), rest.len()),
+        BodyFraming::UntilClose => return ParseResponse::Incomplete,
     };
     ParseResponse::Complete {
         status,
@@ -99,6 +95,72 @@ fn parse_open(buf: &[u8], max_body: usize, ctx: ResponseContext) -> ParseRespons
         body,
         consumed: head_len + body_len,
     }
+}
+
+/// How the body after a response head is framed, for clients that read it as it streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body (HEAD, 1xx, 204, 304).
+    Empty,
+    Length(usize),
+    Chunked,
+    /// Until the peer closes (also what follows a 101 upgrade).
+    UntilClose,
+}
+
+/// A response head, without its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// Bytes of `buf` the head took.
+    pub len: usize,
+    pub framing: BodyFraming,
+}
+
+/// The result of trying to parse a response head.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ParseHead {
+    Incomplete,
+    Complete(ResponseHead),
+    Error(HttpError),
+}
+
+/// Parses the head of the response at the start of `buf`, for clients that read the body as
+/// it arrives (streams whose end may be far off) rather than whole.
+pub fn parse_response_head(buf: &[u8], request_was_head: bool) -> ParseHead {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut headers);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(n)) if n <= MAX_RESPONSE_HEAD => n,
+        Ok(httparse::Status::Partial) if buf.len() <= MAX_RESPONSE_HEAD => {
+            return ParseHead::Incomplete
+        }
+        Ok(_) => return ParseHead::Error(HttpError::new(502, "response head too large")),
+        Err(e) => return ParseHead::Error(HttpError::new(502, format!("malformed response: {e}"))),
+    };
+    let Some(status) = resp.code else {
+        return ParseHead::Error(HttpError::new(502, "response without a status"));
+    };
+    let headers = own_headers(resp.headers);
+    let framing = if status == 101 {
+        BodyFraming::UntilClose
+    } else if request_was_head || status_has_no_body(status) {
+        BodyFraming::Empty
+    } else {
+        match body_framing(&headers) {
+            Err(e) => return ParseHead::Error(HttpError::new(502, e.message)),
+            Ok(Framing::Length(n)) => BodyFraming::Length(n),
+            Ok(Framing::Chunked) => BodyFraming::Chunked,
+            Ok(Framing::None) => BodyFraming::UntilClose,
+        }
+    };
+    ParseHead::Complete(ResponseHead {
+        status,
+        headers,
+        len,
+        framing,
+    })
 }
 
 #[cfg(test)]
@@ -190,6 +252,44 @@ mod tests {
         assert!(matches!(
             parse_response_with(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab", 10, eof),
             ParseResponse::Error(_)
+        ));
+    }
+
+    #[test]
+    fn parses_heads_for_streaming() {
+        let bytes = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhel";
+        let head_len = bytes.len() - 6;
+        for n in 0..head_len {
+            assert_eq!(
+                parse_response_head(&bytes[..n], false),
+                ParseHead::Incomplete
+            );
+        }
+        let ParseHead::Complete(head) = parse_response_head(bytes, false) else {
+            panic!("incomplete")
+        };
+        assert_eq!((head.status, head.len), (200, head_len));
+        assert_eq!(head.framing, BodyFraming::Chunked);
+        let framing = |raw: &[u8]| match parse_response_head(raw, false) {
+            ParseHead::Complete(h) => h.framing,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            framing(b"HTTP/1.1 101 UPGRADED\r\nUpgrade: tcp\r\n\r\n"),
+            BodyFraming::UntilClose
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 204 No Content\r\n\r\n"),
+            BodyFraming::Empty
+        );
+        assert_eq!(
+            framing(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"),
+            BodyFraming::Length(3)
+        );
+        assert_eq!(framing(b"HTTP/1.1 200 OK\r\n\r\n"), BodyFraming::UntilClose);
+        assert!(matches!(
+            parse_response_head(b"HTTX/1.1 200 OK\r\n\r\n", false),
+            ParseHead::Error(_)
         ));
     }
 }

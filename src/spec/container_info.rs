@@ -20,6 +20,8 @@ pub struct ContainerInfo {
     pub image: Option<Image>,
     /// `network_infos`: the networks it joins (none: the host's network).
     pub network_infos: Vec<super::NetworkInfo>,
+    /// `type` DOCKER: `docker`, for the Docker containerizer.
+    pub docker: Option<super::DockerInfo>,
 }
 
 impl ContainerInfo {
@@ -29,17 +31,18 @@ impl ContainerInfo {
     }
 }
 
-/// ContainerInfo: MESOS containers, with or without a DOCKER image.
+/// ContainerInfo: MESOS containers (with or without an image), and DOCKER ones.
 pub fn parse(v: &Value) -> Result<ContainerInfo, String> {
     let obj = v.as_object().ok_or("'container' must be an object")?;
-    match obj.get("type").and_then(Value::as_str).unwrap_or("MESOS") {
-        "MESOS" => {}
+    let is_docker = match obj.get("type").and_then(Value::as_str).unwrap_or("MESOS") {
+        "MESOS" => false,
+        "DOCKER" => true,
         other => {
             return Err(format!(
-                "Unsupported container type {other}: only MESOS is enabled"
+                "Unsupported container type {other}: MESOS and DOCKER are"
             ))
         }
-    }
+    };
     let image = match obj.get("mesos").and_then(|m| m.get("image")) {
         None | Some(Value::Null) => None,
         Some(i) => Some(parse_image(i)?),
@@ -48,13 +51,20 @@ pub fn parse(v: &Value) -> Result<ContainerInfo, String> {
         None | Some(Value::Null) => Vec::new(),
         Some(n) => super::network::parse_network_infos(n)?,
     };
-    for unsupported in ["docker"] {
-        if obj
-            .get(unsupported)
-            .is_some_and(|x| !x.is_null() && x != &Value::Array(vec![]))
-        {
-            return Err(format!("'container.{unsupported}' is not supported yet"));
+    let docker_given = obj.get("docker").is_some_and(|x| !x.is_null());
+    let docker = match (is_docker, obj.get("docker")) {
+        (true, Some(d)) if docker_given => Some(super::docker::parse_docker(
+            d,
+            network_infos.first().and_then(|n| n.name.as_deref()),
+        )?),
+        (true, _) => return Err("'container.docker' is required for type DOCKER".into()),
+        (false, _) if docker_given => {
+            return Err("'container.docker' is only for type DOCKER".into())
         }
+        (false, _) => None,
+    };
+    if docker.is_some() && image.is_some() {
+        return Err("'container.mesos.image' is for type MESOS; DOCKER uses 'docker.image'".into());
     }
     let hostname = match obj.get("hostname") {
         None | Some(Value::Null) => None,
@@ -91,6 +101,7 @@ pub fn parse(v: &Value) -> Result<ContainerInfo, String> {
         linux,
         image,
         network_infos,
+        docker,
     })
 }
 

@@ -6,6 +6,7 @@
 use serde_json::Value;
 
 mod container_info;
+mod docker;
 mod id;
 mod image;
 mod linux;
@@ -14,6 +15,7 @@ mod uris;
 mod volumes;
 
 pub use container_info::ContainerInfo;
+pub use docker::{DockerInfo, DockerNetwork};
 pub use image::{Image, ImageSpec};
 pub use linux::{LinuxInfo, RLimit, Seccomp};
 pub use volumes::{Volume, VolumeMode, VolumeSource};
@@ -68,7 +70,7 @@ pub fn parse_launch(v: &Value) -> Result<LaunchRequest, String> {
         None | Some(Value::Null) => ContainerInfo::default(),
         Some(c) => container_info::parse(c)?,
     };
-    if command.value.is_empty() && container.image.is_none() {
+    if command.value.is_empty() && container.image.is_none() && container.docker.is_none() {
         return Err(
             "'command.value' is required (there is no image to take a command from)".into(),
         );

@@ -118,7 +118,7 @@ fn parse_one(v: &Value, at: &str) -> Result<NetworkInfo, String> {
 }
 
 /// An optional JSON array (absent or null: empty).
-fn array<'a>(v: Option<&'a Value>, at: &str) -> Result<&'a [Value], String> {
+pub(super) fn array<'a>(v: Option<&'a Value>, at: &str) -> Result<&'a [Value], String> {
     match v {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(items)) => Ok(items),
@@ -161,7 +161,7 @@ fn parse_ip(v: &Value, at: &str) -> Result<IpRequest, String> {
     Ok(IpRequest { protocol, address })
 }
 
-fn parse_port_mapping(v: &Value, at: &str) -> Result<PortMapping, String> {
+pub(super) fn parse_port_mapping(v: &Value, at: &str) -> Result<PortMapping, String> {
     let port = |field: &str| -> Result<u16, String> {
         v.get(field)
             .and_then(Value::as_u64)

@@ -85,7 +85,7 @@ impl MesosContainerizer {
                 let limited = self.isolators.on_timer(*index, &running, &mut lp);
                 self.limit_all(limited, registry, timers)
             }
-            TimerKind::ConnectionSweep => Vec::new(),
+            TimerKind::ConnectionSweep | TimerKind::Docker(_) => Vec::new(),
         }
     }
 

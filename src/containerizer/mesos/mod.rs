@@ -2,7 +2,7 @@
 //! each through its state machine, destroys them, and measures them. It runs inside the event
 //! loop and never blocks: slow steps wait for fd readiness or a timer.
 
-mod checkpoint;
+pub(crate) mod checkpoint;
 mod cleanup;
 mod container;
 mod crash;

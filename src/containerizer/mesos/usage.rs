@@ -33,21 +33,12 @@ impl MesosContainerizer {
             pass,
         };
         self.isolators.usage(&ctx, buf, &mut out);
-        let r = &c.resources;
-        if r.cpus > 0.0 {
-            out.cpus_soft_limit = Some(r.cpus);
-            // Without CFS there is no hard cap: the limit is the whole node, as Mesos reports.
-            out.cpus_limit = Some(if self.settings.enable_cfs {
-                r.cpus
-            } else {
-                self.settings.total.cpus
-            });
-        }
-        if r.mem_mb > 0.0 {
-            let bytes = (r.mem_mb * 1024.0 * 1024.0).round() as u64;
-            out.mem_limit_bytes = Some(bytes);
-            out.mem_soft_limit_bytes = Some(bytes);
-        }
+        crate::containerizer::fill_limits(
+            &mut out,
+            &c.resources,
+            self.settings.enable_cfs,
+            &self.settings.total,
+        );
         Some(out)
     }
 }

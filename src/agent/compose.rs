@@ -1,0 +1,50 @@
+//! The containerizers of `--containerizers`, composed in their order.
+
+use crate::config::{Containerizer as Kind, Flags};
+use crate::containerizer::composing::{docker_supports, mesos_supports, Composing, Member};
+use crate::containerizer::docker::{self, DockerContainerizer};
+use crate::containerizer::MesosContainerizer;
+
+/// The composing containerizer over the Mesos containerizer (built by the caller) and, when
+/// listed, the Docker one.
+pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
+    let total = mesos.settings().total.clone();
+    let mut mesos = Some(mesos);
+    let mut members = Vec::new();
+    for kind in &flags.containerizers {
+        match kind {
+            Kind::Mesos => {
+                if let Some(m) = mesos.take() {
+                    members.push(Member {
+                        name: "mesos",
+                        supports: mesos_supports,
+                        containerizer: Box::new(m),
+                    });
+                }
+            }
+            Kind::Docker => {
+                let settings = docker::Settings {
+                    work_dir: flags.work_dir.clone(),
+                    proc_dir: flags.proc_dir.clone(),
+                    cgroups_hierarchy: flags.cgroups_hierarchy.clone(),
+                    sandbox_directory: flags.sandbox_directory.clone(),
+                    enable_cfs: flags.cgroups_enable_cfs,
+                    total: total.clone(),
+                    socket: flags.docker_socket.clone(),
+                    api_timeout: flags.docker_api_timeout,
+                    stop_timeout: flags.docker_stop_timeout,
+                    shutdown_grace: flags.executor_shutdown_grace_period,
+                    kill_orphans: flags.docker_kill_orphans,
+                    pull_stall: flags.fetcher_stall_timeout,
+                };
+                log::info!("Docker containerizer on {}", settings.socket.display());
+                members.push(Member {
+                    name: "docker",
+                    supports: docker_supports,
+                    containerizer: Box::new(DockerContainerizer::new(settings)),
+                });
+            }
+        }
+    }
+    Composing::new(members)
+}

@@ -1,0 +1,42 @@
+//! Deletion of removed Docker containers' sandboxes and checkpoints: renamed into the trash in
+//! the loop, deleted by a deleter of this containerizer's own (as the Mesos containerizer's),
+//! so a REMOVE never waits on an unlink.
+
+use std::path::Path;
+
+use mio::Registry;
+
+use super::DockerContainerizer;
+use crate::children::{ChildEvent, Owner};
+use crate::deleter::What;
+
+impl DockerContainerizer {
+    /// Renames `path` into the trash and has the deleter remove it (started on first use).
+    pub(super) fn trash_and_delete(&mut self, path: &Path, registry: &Registry) {
+        if let Err(e) = self.deleter.start(&mut self.children, registry) {
+            log::warn!("Cannot start the deleter: {e}; it is retried at the next removal");
+        }
+        match self.trash.take(path) {
+            Ok(Some(moved)) => {
+                self.deleter.submit(What::Tree(moved));
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("Failed to move {} into the trash: {e}", path.display()),
+        }
+    }
+
+    /// What this containerizer's children (the deleter) wrote, or their ends.
+    pub(super) fn on_child_events(&mut self, events: Vec<ChildEvent>, registry: &Registry) {
+        for event in events {
+            let (ChildEvent::Lines { owner, .. } | ChildEvent::Finished { owner, .. }) = &event;
+            if *owner != Owner::Deleter {
+                continue;
+            }
+            for (_, result) in self.deleter.on_event(event, &mut self.children, registry) {
+                if let Err(e) = result {
+                    log::warn!("Deleter: {e}");
+                }
+            }
+        }
+    }
+}

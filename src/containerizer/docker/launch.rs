@@ -1,0 +1,686 @@
+//! LAUNCH_CONTAINER for DOCKER containers, and what each answer of dockerd moves them to:
+//! image inspect (present?) → pull (progress logged) → create → attach (output into the
+//! sandbox) → start → inspect (the pid) → RUNNING, answering the LAUNCH → wait → TERMINATED.
+
+use mio::Registry;
+
+use super::engine::{Call, EngineError, Mode, Progress, ReqId};
+use super::{checkpoint, create, name, Container, DockerContainerizer, Purpose};
+use crate::containerizer::{LaunchOutcome, Notice, State};
+use crate::http::percent_encode;
+use crate::spec::{ContainerId, LaunchRequest};
+use crate::status::{Reason, TaskState, Termination};
+use crate::timer::Timers;
+
+impl DockerContainerizer {
+    pub(super) fn launch(
+        &mut self,
+        req: LaunchRequest,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> LaunchOutcome {
+        if self.containers.contains_key(&req.id) {
+            return LaunchOutcome::AlreadyExists;
+        }
+        let Some(docker) = req.container.docker.clone() else {
+            return LaunchOutcome::Refused("Not a DOCKER container".into());
+        };
+        if !req.command.uris.is_empty() {
+            return LaunchOutcome::Refused(
+                "'command.uris' are not fetched for DOCKER containers yet".into(),
+            );
+        }
+        let mut available = self.settings.total.clone();
+        available.subtract(&self.allocated());
+        if !req.resources.fits_in(&available) {
+            return LaunchOutcome::Refused(format!(
+                "Insufficient resources: {}",
+                req.resources.shortfall(&available)
+            ));
+        }
+        let sandbox = self
+            .settings
+            .work_dir
+            .join("containers")
+            .join(req.id.as_str());
+        let ctx = create::Context {
+            work_dir: &self.settings.work_dir,
+            sandbox: &sandbox,
+            sandbox_directory: &self.settings.sandbox_directory,
+            enable_cfs: self.settings.enable_cfs,
+        };
+        let body = match create::body(&req, &docker, ctx) {
+            Ok(b) => b,
+            Err(e) => return LaunchOutcome::Refused(e),
+        };
+        if let Err(e) = std::fs::create_dir_all(&sandbox) {
+            return LaunchOutcome::Refused(format!(
+                "Failed to create the sandbox {}: {e}",
+                sandbox.display()
+            ));
+        }
+        let output = match super::output::Output::open(&sandbox) {
+            Ok(o) => o,
+            Err(e) => {
+                return LaunchOutcome::Refused(format!("Failed to open the output files: {e}"))
+            }
+        };
+        let id = req.id.clone();
+        let c = Container {
+            id: id.clone(),
+            state: State::Pulling,
+            resources: req.resources.clone(),
+            sandbox,
+            image: docker.image.clone(),
+            created: crate::sys::now_secs(),
+            pid: None,
+            cgroup: None,
+            termination: None,
+            killed: false,
+            launching: true,
+            body: Some(body),
+            made: false,
+            requests: Vec::new(),
+            output: Some(output),
+        };
+        checkpoint::save(&self.settings.work_dir, &record_of(&c));
+        self.containers.insert(id.clone(), c);
+        self.metrics.launches += 1;
+        let sent = if docker.force_pull_image {
+            self.pull(&id, registry, timers)
+        } else {
+            let path = format!("/images/{}/json", percent_encode(&docker.image));
+            let call = Call::get(path, self.settings.api_timeout);
+            self.send(Some(&id), Purpose::InspectImage, call, registry, timers)
+        };
+        match sent {
+            Ok(_) => LaunchOutcome::Pending,
+            Err(e) => {
+                let msg = format!("Failed to launch container: {e}");
+                self.fail(&id, msg.clone(), registry, timers);
+                LaunchOutcome::Failed(msg)
+            }
+        }
+    }
+
+    fn pull(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Result<ReqId, EngineError> {
+        let image = self
+            .containers
+            .get(id)
+            .map(|c| c.image.clone())
+            .unwrap_or_default();
+        log::info!("Container {id}: pulling image {image}");
+        let (from, tag) = split_tag(&image);
+        let mut path = format!("/images/create?fromImage={}", percent_encode(from));
+        if let Some(tag) = tag {
+            path.push_str(&format!("&tag={}", percent_encode(tag)));
+        }
+        let call = Call::post(path, None, self.settings.api_timeout)
+            .streaming(Mode::Stream, Some(self.settings.pull_stall));
+        let purpose = Purpose::Pull {
+            pending: Vec::new(),
+            error: None,
+        };
+        self.send(Some(id), purpose, call, registry, timers)
+    }
+
+    /// A request's progress: the next step of its container.
+    pub(super) fn on_reply(
+        &mut self,
+        req: ReqId,
+        progress: Progress,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let last = matches!(
+            progress,
+            Progress::Done { .. } | Progress::End | Progress::Failed(_)
+        );
+        let Some((owner, purpose)) = (if last {
+            self.requests.remove(&req)
+        } else {
+            self.requests
+                .get_mut(&req)
+                .map(|(o, p)| (o.clone(), std::mem::replace(p, Purpose::Remove)))
+        }) else {
+            return Vec::new();
+        };
+        if last {
+            if let Some(c) = owner.as_ref().and_then(|id| self.containers.get_mut(id)) {
+                c.requests.retain(|r| *r != req);
+            }
+        }
+        let Some(id) = owner else {
+            self.on_own_reply(purpose, progress, registry, timers);
+            return Vec::new();
+        };
+        let (purpose, notices) = self.step(&id, purpose, progress, registry, timers);
+        if !last {
+            if let (Some(slot), Some(p)) = (self.requests.get_mut(&req), purpose) {
+                slot.1 = p;
+            }
+        }
+        notices
+    }
+
+    /// One container's step; gives back the purpose of a stream still open.
+    fn step(
+        &mut self,
+        id: &ContainerId,
+        purpose: Purpose,
+        progress: Progress,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> (Option<Purpose>, Vec<Notice>) {
+        use Progress::{Data, Done, End, Failed, Streaming};
+        let timeout = self.settings.api_timeout;
+        let who = name(id);
+        let notices = match (purpose, progress) {
+            (Purpose::InspectImage, Done { status: 200, .. }) => self.create(id, registry, timers),
+            (Purpose::InspectImage, Done { status: 404, .. }) => {
+                match self.pull(id, registry, timers) {
+                    Ok(_) => Vec::new(),
+                    Err(e) => self.fail(
+                        id,
+                        format!("Failed to pull the image: {e}"),
+                        registry,
+                        timers,
+                    ),
+                }
+            }
+            (
+                Purpose::Pull {
+                    mut pending,
+                    mut error,
+                },
+                Data(data),
+            ) => {
+                pending.extend_from_slice(&data);
+                pull_progress(id, &mut pending, &mut error);
+                return (Some(Purpose::Pull { pending, error }), Vec::new());
+            }
+            (p @ Purpose::Pull { .. }, Streaming { .. }) => return (Some(p), Vec::new()),
+            (Purpose::Pull { error: Some(e), .. }, End) => {
+                let image = self
+                    .containers
+                    .get(id)
+                    .map(|c| c.image.clone())
+                    .unwrap_or_default();
+                self.fail(
+                    id,
+                    format!("Failed to pull image {image}: {e}"),
+                    registry,
+                    timers,
+                )
+            }
+            (Purpose::Pull { .. }, End) => {
+                log::info!("Container {id}: image pulled");
+                self.create(id, registry, timers)
+            }
+            (Purpose::Create, Done { status, body }) if status != 201 => {
+                // Not ours to remove: a name conflict names someone else's container.
+                if let Some(c) = self.containers.get_mut(id) {
+                    c.made = false;
+                }
+                let e = EngineError::from_answer(status, &body);
+                self.fail(
+                    id,
+                    format!("Failed to create the container: {e}"),
+                    registry,
+                    timers,
+                )
+            }
+            (Purpose::Create, Done { .. }) => {
+                let path = format!("/containers/{who}/attach?stream=1&stdout=1&stderr=1");
+                let call = Call::post(path, None, timeout).streaming(Mode::Hijack, None);
+                self.next(id, Purpose::Attach, call, registry, timers)
+            }
+            (Purpose::Attach, Streaming { .. }) => {
+                let call = Call::post(format!("/containers/{who}/start"), None, timeout);
+                let n = self.next(id, Purpose::Start, call, registry, timers);
+                return (Some(Purpose::Attach), n);
+            }
+            (p @ (Purpose::Attach | Purpose::Logs), Data(data)) => {
+                if let Some(out) = self.containers.get_mut(id).and_then(|c| c.output.as_mut()) {
+                    out.write(&data);
+                }
+                return (Some(p), Vec::new());
+            }
+            (Purpose::Attach | Purpose::Logs, End) => Vec::new(),
+            (Purpose::Logs, Streaming { .. }) => return (Some(Purpose::Logs), Vec::new()),
+            (
+                Purpose::Start,
+                Done {
+                    status: 204 | 304, ..
+                },
+            ) => {
+                let call = Call::get(format!("/containers/{who}/json"), timeout);
+                self.next(id, Purpose::Inspect, call, registry, timers)
+            }
+            (Purpose::Inspect, Done { status: 200, body }) => {
+                self.started(id, &body, registry, timers)
+            }
+            (Purpose::Wait { body }, Streaming { .. }) => {
+                return (Some(Purpose::Wait { body }), Vec::new())
+            }
+            (Purpose::Wait { mut body }, Data(data)) => {
+                body.extend_from_slice(&data);
+                return (Some(Purpose::Wait { body }), Vec::new());
+            }
+            (Purpose::Wait { body }, End) => {
+                let code = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("StatusCode").and_then(|c| c.as_i64()));
+                match code {
+                    Some(code) => self.exited(id, code, None),
+                    None => self.lost(
+                        id,
+                        format!(
+                            "dockerd's wait answer is not understood: {}",
+                            String::from_utf8_lossy(&body)
+                        ),
+                    ),
+                }
+            }
+            (Purpose::Wait { .. }, Done { status, body }) => {
+                self.lost(id, EngineError::from_answer(status, &body).to_string())
+            }
+            (Purpose::Wait { .. }, Failed(e)) => self.lost(id, e.to_string()),
+            (Purpose::Recover, Done { status, body }) => {
+                self.recovered(id, status, &body, registry, timers)
+            }
+            (Purpose::Recover, Failed(e)) => self.lost(id, e.to_string()),
+            (
+                Purpose::Stop | Purpose::Signal,
+                Done {
+                    status: 204 | 304, ..
+                },
+            ) => Vec::new(),
+            (Purpose::Stop | Purpose::Signal, Done { status, body }) => {
+                log::error!(
+                    "Container {id}: {}",
+                    EngineError::from_answer(status, &body)
+                );
+                Vec::new()
+            }
+            (Purpose::Stop | Purpose::Signal, Failed(e)) => {
+                log::error!("Container {id}: stopping it failed: {e}");
+                Vec::new()
+            }
+            (Purpose::Attach | Purpose::Logs, Failed(e)) => {
+                log::warn!("Container {id}: its output stream failed: {e}");
+                if self
+                    .containers
+                    .get(id)
+                    .is_some_and(|c| c.state == State::Pulling)
+                {
+                    self.fail(
+                        id,
+                        format!("Failed to attach to the container: {e}"),
+                        registry,
+                        timers,
+                    )
+                } else {
+                    Vec::new()
+                }
+            }
+            (_, Failed(e)) => self.fail(
+                id,
+                format!("Failed to launch container: {e}"),
+                registry,
+                timers,
+            ),
+            (_, Done { status, body }) => {
+                let e = EngineError::from_answer(status, &body);
+                self.fail(
+                    id,
+                    format!("Failed to launch container: {e}"),
+                    registry,
+                    timers,
+                )
+            }
+            (p, _) => return (Some(p), Vec::new()),
+        };
+        (None, notices)
+    }
+
+    /// The launch's next request; failing to send it fails the launch.
+    fn next(
+        &mut self,
+        id: &ContainerId,
+        purpose: Purpose,
+        call: Call,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        match self.send(Some(id), purpose, call, registry, timers) {
+            Ok(_) => Vec::new(),
+            Err(e) => self.fail(
+                id,
+                format!("Failed to launch container: {e}"),
+                registry,
+                timers,
+            ),
+        }
+    }
+
+    fn create(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let Some(body) = self.containers.get_mut(id).and_then(|c| c.body.take()) else {
+            return Vec::new();
+        };
+        if let Some(c) = self.containers.get_mut(id) {
+            c.made = true;
+        }
+        let path = format!("/containers/create?name={}", name(id));
+        let call = Call::post(path, Some(&body), self.settings.api_timeout);
+        match self.send(Some(id), Purpose::Create, call, registry, timers) {
+            Ok(_) => Vec::new(),
+            Err(e) => self.fail(
+                id,
+                format!("Failed to launch container: {e}"),
+                registry,
+                timers,
+            ),
+        }
+    }
+
+    /// Started: its pid and cgroup, RUNNING, the LAUNCH answered, and the wait begun.
+    fn started(
+        &mut self,
+        id: &ContainerId,
+        inspect: &[u8],
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        self.adopt_pid(id, inspect);
+        let Some(c) = self.containers.get_mut(id) else {
+            return Vec::new();
+        };
+        c.state = State::Running;
+        c.launching = false;
+        log::info!(
+            "Container {id} is running as Docker container {} (pid {:?})",
+            name(id),
+            c.pid
+        );
+        let mut notices = vec![Notice::Launched(id.clone())];
+        if let Err(e) = self.wait_for(id, registry, timers) {
+            notices.extend(self.lost(id, e.to_string()));
+        }
+        notices
+    }
+
+    /// The pid and cgroup from an inspect answer.
+    pub(super) fn adopt_pid(&mut self, id: &ContainerId, inspect: &[u8]) {
+        let pid = serde_json::from_slice::<serde_json::Value>(inspect)
+            .ok()
+            .and_then(|v| v.pointer("/State/Pid").and_then(|p| p.as_i64()))
+            .and_then(|p| i32::try_from(p).ok())
+            .filter(|p| *p > 0);
+        let s = &self.settings;
+        let cgroup = pid.and_then(|pid| {
+            let found = crate::cgroups::of_process(
+                &s.cgroups_hierarchy,
+                &s.proc_dir.join("self/mountinfo"),
+                &s.proc_dir.join(pid.to_string()).join("cgroup"),
+                id.as_str(),
+            );
+            found
+                .map_err(|e| {
+                    log::warn!("Container {id}: no statistics, its cgroup is unknown: {e}")
+                })
+                .ok()
+        });
+        if let Some(c) = self.containers.get_mut(id) {
+            c.pid = pid;
+            c.cgroup = cgroup;
+        }
+    }
+
+    pub(super) fn wait_for(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Result<ReqId, EngineError> {
+        // not-running: answers at once if it already exited; the stream then idles until it does.
+        let path = format!("/containers/{}/wait?condition=not-running", name(id));
+        let call = Call::post(path, None, self.settings.api_timeout).streaming(Mode::Stream, None);
+        self.send(
+            Some(id),
+            Purpose::Wait { body: Vec::new() },
+            call,
+            registry,
+            timers,
+        )
+    }
+
+    /// dockerd reported the container's exit code.
+    pub(super) fn exited(
+        &mut self,
+        id: &ContainerId,
+        code: i64,
+        message: Option<String>,
+    ) -> Vec<Notice> {
+        let Some(c) = self.containers.get(id) else {
+            return Vec::new();
+        };
+        let status = super::wait_status(code);
+        let state = if c.killed {
+            TaskState::Killed
+        } else if status == 0 {
+            TaskState::Finished
+        } else {
+            TaskState::Failed
+        };
+        log::info!("Container {id} exited with code {code}");
+        self.terminate(
+            id,
+            Termination {
+                status: Some(status),
+                state,
+                reason: None,
+                message,
+                limited: None,
+            },
+        )
+    }
+
+    /// The agent lost track of a started container (dockerd forgot it, or cannot be asked).
+    pub(super) fn lost(&mut self, id: &ContainerId, why: String) -> Vec<Notice> {
+        log::error!("Container {id}: {why}");
+        let state = if self.containers.get(id).is_some_and(|c| c.killed) {
+            TaskState::Killed
+        } else {
+            TaskState::Failed
+        };
+        self.terminate(
+            id,
+            Termination {
+                status: None,
+                state,
+                reason: Some(Reason::ExecutorTerminated),
+                message: Some(why),
+                limited: None,
+            },
+        )
+    }
+
+    /// The launch failed after the ID was taken: TERMINATED with the message; whatever dockerd
+    /// already made of it is removed.
+    pub(super) fn fail(
+        &mut self,
+        id: &ContainerId,
+        message: String,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let Some(c) = self.containers.get_mut(id) else {
+            return Vec::new();
+        };
+        if c.state == State::Terminated {
+            return Vec::new();
+        }
+        log::warn!("Container {id}: {message}");
+        let launching = c.launching;
+        let pending: Vec<ReqId> = std::mem::take(&mut c.requests);
+        for r in pending {
+            self.engine.cancel(r, registry);
+            self.requests.remove(&r);
+        }
+        if c.made {
+            self.remove_docker_container(id, registry, timers);
+        }
+        self.metrics.launch_failures += 1;
+        let mut notices = self.terminate(
+            id,
+            Termination {
+                status: None,
+                state: TaskState::Failed,
+                reason: Some(Reason::ContainerLaunchFailed),
+                message: Some(message.clone()),
+                limited: None,
+            },
+        );
+        if launching {
+            notices.insert(0, Notice::LaunchFailed(id.clone(), message));
+        }
+        notices
+    }
+
+    pub(super) fn terminate(&mut self, id: &ContainerId, t: Termination) -> Vec<Notice> {
+        let Some(c) = self.containers.get_mut(id) else {
+            return Vec::new();
+        };
+        if c.state == State::Terminated {
+            return Vec::new();
+        }
+        c.state = State::Terminated;
+        c.termination = Some(t);
+        c.pid = None;
+        c.cgroup = None;
+        let mut notices = Vec::new();
+        if c.launching {
+            c.launching = false;
+            let msg = c.termination.as_ref().and_then(|t| t.message.clone());
+            notices.push(Notice::LaunchFailed(
+                id.clone(),
+                msg.unwrap_or_else(|| "The container ended during its launch".into()),
+            ));
+        }
+        checkpoint::save(&self.settings.work_dir, &record_of(c));
+        notices.push(Notice::Terminated(id.clone()));
+        notices
+    }
+
+    /// `DELETE /containers/mesos-<id>?force=1`: kills it if it runs; answered in the log only.
+    pub(super) fn remove_docker_container(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) {
+        let call = Call::delete(
+            format!("/containers/{}?force=1", name(id)),
+            self.settings.api_timeout,
+        );
+        if let Err(e) = self.send(None, Purpose::Remove, call, registry, timers) {
+            log::warn!("Failed to remove Docker container {}: {e}", name(id));
+        }
+    }
+}
+
+/// The checkpoint of `c`.
+pub(super) fn record_of(c: &Container) -> checkpoint::Record {
+    checkpoint::Record {
+        version: checkpoint::VERSION,
+        id: c.id.to_string(),
+        resources: c.resources.to_json(),
+        sandbox: c.sandbox.clone(),
+        image: c.image.clone(),
+        created: c.created,
+        termination: c
+            .termination
+            .as_ref()
+            .map(checkpoint::TerminationRecord::of),
+    }
+}
+
+/// `name[:tag]` (a registry's port is not a tag; a digest stays in the name).
+fn split_tag(image: &str) -> (&str, Option<&str>) {
+    if image.contains('@') {
+        return (image, None);
+    }
+    match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
+        _ => (image, Some("latest")),
+    }
+}
+
+/// Logs the pull's progress lines as they complete; keeps the error one reports.
+fn pull_progress(id: &ContainerId, pending: &mut Vec<u8>, error: &mut Option<String>) {
+    while let Some(eol) = pending.iter().position(|b| *b == b'\n') {
+        let line: Vec<u8> = pending.drain(..=eol).collect();
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
+            continue;
+        };
+        if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
+            *error = Some(e.to_string());
+            continue;
+        }
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
+        if v.get("progressDetail")
+            .is_some_and(|p| p.get("current").is_some())
+        {
+            log::debug!(
+                "Container {id}: pull: {} {} {}",
+                field("id"),
+                field("status"),
+                field("progress")
+            );
+        } else {
+            log::info!("Container {id}: pull: {} {}", field("id"), field("status"));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_tags() {
+        assert_eq!(split_tag("busybox"), ("busybox", Some("latest")));
+        assert_eq!(split_tag("busybox:1.36"), ("busybox", Some("1.36")));
+        assert_eq!(
+            split_tag("127.0.0.1:5000/a/b"),
+            ("127.0.0.1:5000/a/b", Some("latest"))
+        );
+        assert_eq!(
+            split_tag("127.0.0.1:5000/a/b:2"),
+            ("127.0.0.1:5000/a/b", Some("2"))
+        );
+        assert_eq!(split_tag("a@sha256:00"), ("a@sha256:00", None));
+    }
+
+    #[test]
+    fn pull_progress_keeps_the_error() {
+        let id = ContainerId::parse("c").unwrap();
+        let mut pending = b"{\"status\":\"Pulling from library/x\",\"id\":\"1\"}\n{\"error\":\"manifest for x:9 not found\"}\n{\"sta".to_vec();
+        let mut error = None;
+        pull_progress(&id, &mut pending, &mut error);
+        assert_eq!(error.as_deref(), Some("manifest for x:9 not found"));
+        assert_eq!(pending, b"{\"sta");
+    }
+}

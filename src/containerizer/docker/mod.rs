@@ -1,0 +1,219 @@
+//! The Docker containerizer: containers of `ContainerInfo.type` DOCKER, run by dockerd and
+//! driven through its Engine API from the loop ([`engine`]). Each container goes PULLING (the
+//! image, unless present and not force-pulled) → RUNNING (created as `mesos-<id>`, attached,
+//! started, waited for) → DESTROYING (stopped) → TERMINATED; every step is one request whose
+//! answer comes back as an event, so no step blocks and a hung dockerd fails only the
+//! containers whose requests time out.
+//!
+//! Checkpoints: `<work_dir>/meta/docker/<id>/container.json` (what recovery re-adopts; which
+//! containerizer owns a container is which of their checkpoint trees holds it).
+
+mod checkpoint;
+mod cleanup;
+mod control;
+pub mod create;
+pub mod engine;
+mod interface;
+mod launch;
+mod output;
+mod recover;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{Metrics, State};
+use crate::cgroups::ContainerCgroup;
+use crate::children::Children;
+use crate::deleter::trash::Trash;
+use crate::deleter::Deleter;
+use crate::resources::Resources;
+use crate::spec::ContainerId;
+use crate::status::Termination;
+use engine::{Engine, ReqId};
+
+/// Docker's name for a container: `mesos-<id>` (Mesos's `DOCKER_NAME_PREFIX`).
+pub const NAME_PREFIX: &str = "mesos-";
+
+pub fn name(id: &ContainerId) -> String {
+    format!("{NAME_PREFIX}{id}")
+}
+
+/// What the Docker containerizer needs from the agent's configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub work_dir: PathBuf,
+    pub proc_dir: PathBuf,
+    pub cgroups_hierarchy: PathBuf,
+    pub sandbox_directory: PathBuf,
+    pub enable_cfs: bool,
+    pub total: Resources,
+    /// `--docker_socket`.
+    pub socket: PathBuf,
+    /// `--docker_api_timeout`: bounds every request (a stream's head).
+    pub api_timeout: Duration,
+    /// `--docker_stop_timeout`: SIGTERM to SIGKILL when a container is destroyed.
+    pub stop_timeout: Duration,
+    /// `--executor_shutdown_grace_period`: the same for a KILL with SIGTERM.
+    pub shutdown_grace: Duration,
+    /// `--docker_kill_orphans`.
+    pub kill_orphans: bool,
+    /// A pull that receives nothing for this long fails (`--fetcher_stall_timeout`).
+    pub pull_stall: Duration,
+}
+
+/// What a request in flight is for.
+#[derive(Debug)]
+enum Purpose {
+    InspectImage,
+    /// Progress lines not yet complete, and the error the stream reported.
+    Pull {
+        pending: Vec<u8>,
+        error: Option<String>,
+    },
+    Create,
+    Attach,
+    Start,
+    Inspect,
+    Wait {
+        body: Vec<u8>,
+    },
+    Stop,
+    Signal,
+    Remove,
+    Logs,
+    /// A checkpointed container's state after a restart.
+    Recover,
+    /// `mesos-` containers, for orphans.
+    ListOrphans,
+}
+
+/// One Docker container.
+#[derive(Debug)]
+struct Container {
+    id: ContainerId,
+    state: State,
+    resources: Resources,
+    sandbox: PathBuf,
+    image: String,
+    created: f64,
+    /// The container's init (dockerd's view), once started.
+    pid: Option<i32>,
+    cgroup: Option<ContainerCgroup>,
+    termination: Option<Termination>,
+    /// KILL_CONTAINER asked for its end (it ends TASK_KILLED).
+    killed: bool,
+    /// The LAUNCH is unanswered.
+    launching: bool,
+    /// A create was sent for it: dockerd may hold a container of ours to remove.
+    made: bool,
+    /// The create body, kept until the image is there.
+    body: Option<serde_json::Value>,
+    /// Requests in flight for it (cancelled when it is destroyed during the launch).
+    requests: Vec<ReqId>,
+    output: Option<output::Output>,
+}
+
+/// The Docker containers and the client to dockerd.
+#[derive(Debug)]
+pub struct DockerContainerizer {
+    settings: Settings,
+    engine: Engine,
+    containers: BTreeMap<ContainerId, Container>,
+    requests: HashMap<ReqId, (Option<ContainerId>, Purpose)>,
+    metrics: Metrics,
+    /// The deleter of removed sandboxes and checkpoints, and its runner.
+    children: Children,
+    deleter: Deleter,
+    trash: Trash,
+}
+
+/// The Docker containerizer's children are numbered apart from the Mesos containerizer's.
+const FIRST_CHILD_ID: u32 = 1 << 30;
+
+impl DockerContainerizer {
+    pub fn new(settings: Settings) -> DockerContainerizer {
+        let deleter = Deleter::new(settings.proc_dir.clone());
+        let trash = Trash::new(vec![settings.work_dir.join("trash")]);
+        DockerContainerizer {
+            engine: Engine::new(&settings.socket, settings.api_timeout),
+            settings,
+            containers: BTreeMap::new(),
+            requests: HashMap::new(),
+            metrics: Metrics::default(),
+            children: Children::numbered_from(FIRST_CHILD_ID),
+            deleter,
+            trash,
+        }
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    fn allocated(&self) -> Resources {
+        let mut sum = Resources::default();
+        for c in self
+            .containers
+            .values()
+            .filter(|c| c.state.holds_resources())
+        {
+            sum.add(&c.resources);
+        }
+        sum
+    }
+
+    fn count_by_state(&self) -> Vec<(State, usize)> {
+        State::ALL
+            .iter()
+            .map(|s| {
+                (
+                    *s,
+                    self.containers.values().filter(|c| c.state == *s).count(),
+                )
+            })
+            .collect()
+    }
+
+    /// Sends a request for `id` (None: the containerizer's own); a request that cannot even be
+    /// sent is returned as its failure.
+    fn send(
+        &mut self,
+        id: Option<&ContainerId>,
+        purpose: Purpose,
+        call: engine::Call,
+        registry: &mio::Registry,
+        timers: &mut crate::timer::Timers,
+    ) -> Result<ReqId, engine::EngineError> {
+        let req = self.engine.submit(call, registry, timers)?;
+        if let Some(c) = id.and_then(|id| self.containers.get_mut(id)) {
+            c.requests.push(req);
+        }
+        self.requests.insert(req, (id.cloned(), purpose));
+        Ok(req)
+    }
+}
+
+/// A raw wait status from dockerd's exit code: killed by signal N is 128+N, reported as N;
+/// any other code c as c<<8, as waitpid gives them for the Mesos containerizer.
+pub fn wait_status(exit_code: i64) -> i32 {
+    match exit_code {
+        129..=192 => (exit_code - 128) as i32,
+        c => ((c & 0xff) as i32) << 8,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_become_wait_statuses() {
+        assert_eq!(wait_status(0), 0);
+        assert_eq!(wait_status(42), 42 << 8);
+        assert_eq!(wait_status(137), 9);
+        assert_eq!(wait_status(143), 15);
+        assert_eq!(wait_status(128), 128 << 8);
+        assert_eq!(wait_status(255), 255 << 8);
+    }
+}
