@@ -18,12 +18,17 @@ pub enum TimerKind {
     ChildDeadline(u32),
     /// An isolator's periodic check, by isolator index.
     Isolator(u16),
+    /// The next step of a launch, by container slot.
+    LaunchStep(u32),
 }
 
 /// A set of pending timers.
 #[derive(Debug, Default)]
 pub struct Timers {
     heap: BinaryHeap<Reverse<(Instant, TimerKind)>>,
+    /// Deferred to the next loop iteration, with the iteration that deferred them.
+    deferred: Vec<(u64, TimerKind)>,
+    iteration: u64,
 }
 
 impl Timers {
@@ -31,17 +36,38 @@ impl Timers {
         self.heap.push(Reverse((Instant::now() + after, kind)));
     }
 
+    /// Due in the next loop iteration, not this one: a zero-delay `add` made while this
+    /// iteration's events are handled would fire before the iteration ends, so a long job cut
+    /// in steps this way would still run in one iteration.
+    pub fn defer(&mut self, kind: TimerKind) {
+        self.deferred.push((self.iteration, kind));
+    }
+
+    /// A new loop iteration begins (after its poll): what was deferred before is due.
+    pub fn tick(&mut self) {
+        self.iteration += 1;
+    }
+
     /// How long the loop may sleep before the next timer is due.
     pub fn next_timeout(&self) -> Option<Duration> {
+        if !self.deferred.is_empty() {
+            return Some(Duration::ZERO);
+        }
         self.heap
             .peek()
             .map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()))
     }
 
-    /// Removes and returns every timer that is due.
+    /// Removes and returns every timer that is due: those deferred in an earlier iteration
+    /// first, in the order they were deferred.
     pub fn expired(&mut self) -> Vec<TimerKind> {
         let now = Instant::now();
-        let mut out = Vec::new();
+        let iteration = self.iteration;
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
+            .into_iter()
+            .partition(|(at, _)| *at < iteration);
+        self.deferred = later;
+        let mut out: Vec<TimerKind> = due.into_iter().map(|(_, kind)| kind).collect();
         while let Some(Reverse((at, _))) = self.heap.peek() {
             if *at > now {
                 break;
@@ -66,6 +92,24 @@ mod tests {
         t.add(Duration::ZERO, TimerKind::DestroyRetry(1));
         let due = t.expired();
         assert_eq!(due.len(), 2);
+        assert!(t
+            .next_timeout()
+            .is_some_and(|d| d > Duration::from_secs(3000)));
+    }
+
+    #[test]
+    fn deferred_timers_wait_for_the_next_iteration() {
+        let mut t = Timers::default();
+        t.add(Duration::from_secs(3600), TimerKind::ConnectionSweep);
+        t.defer(TimerKind::LaunchStep(1));
+        assert_eq!(t.next_timeout(), Some(Duration::ZERO));
+        assert!(t.expired().is_empty(), "due in this iteration already");
+        t.tick();
+        t.defer(TimerKind::LaunchStep(2));
+        assert_eq!(t.expired(), [TimerKind::LaunchStep(1)]);
+        assert_eq!(t.next_timeout(), Some(Duration::ZERO));
+        t.tick();
+        assert_eq!(t.expired(), [TimerKind::LaunchStep(2)]);
         assert!(t
             .next_timeout()
             .is_some_and(|d| d > Duration::from_secs(3000)));
