@@ -27,6 +27,7 @@ pub enum TimerKind {
 pub struct Timers {
     heap: BinaryHeap<Reverse<(Instant, TimerKind)>>,
     /// Deferred to the next loop iteration, with the iteration that deferred them.
+    /// In the order deferred (so the first is the oldest).
     deferred: Vec<(u64, TimerKind)>,
     iteration: u64,
 }
@@ -58,16 +59,19 @@ impl Timers {
             .map(|Reverse((at, _))| at.saturating_duration_since(Instant::now()))
     }
 
-    /// Removes and returns every timer that is due: those deferred in an earlier iteration
-    /// first, in the order they were deferred.
+    /// Removes and returns every timer that is due, after the oldest deferred one: one deferred
+    /// a call, as each is a slice of a longer job and an iteration should run one slice (the
+    /// others stay due, for the iterations that follow).
     pub fn expired(&mut self) -> Vec<TimerKind> {
         let now = Instant::now();
-        let iteration = self.iteration;
-        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.deferred)
-            .into_iter()
-            .partition(|(at, _)| *at < iteration);
-        self.deferred = later;
-        let mut out: Vec<TimerKind> = due.into_iter().map(|(_, kind)| kind).collect();
+        let mut out = Vec::new();
+        if self
+            .deferred
+            .first()
+            .is_some_and(|(at, _)| *at < self.iteration)
+        {
+            out.push(self.deferred.remove(0).1);
+        }
         while let Some(Reverse((at, _))) = self.heap.peek() {
             if *at > now {
                 break;
@@ -104,12 +108,15 @@ mod tests {
         t.defer(TimerKind::LaunchStep(1));
         assert_eq!(t.next_timeout(), Some(Duration::ZERO));
         assert!(t.expired().is_empty(), "due in this iteration already");
-        t.tick();
         t.defer(TimerKind::LaunchStep(2));
-        assert_eq!(t.expired(), [TimerKind::LaunchStep(1)]);
+        t.tick();
+        t.defer(TimerKind::LaunchStep(3));
+        assert_eq!(t.expired(), [TimerKind::LaunchStep(1)], "one a call");
+        assert_eq!(t.expired(), [TimerKind::LaunchStep(2)]);
+        assert!(t.expired().is_empty(), "deferred in this iteration");
         assert_eq!(t.next_timeout(), Some(Duration::ZERO));
         t.tick();
-        assert_eq!(t.expired(), [TimerKind::LaunchStep(2)]);
+        assert_eq!(t.expired(), [TimerKind::LaunchStep(3)]);
         assert!(t
             .next_timeout()
             .is_some_and(|d| d > Duration::from_secs(3000)));
