@@ -141,8 +141,9 @@ impl MesosContainerizer {
     }
 
     /// Ends the destroy once the init is reaped and the cgroup is empty: the termination is
-    /// known then, and WAIT is answered; the cleanup runs right after the answers are out (a
-    /// timer due at once fires after this loop iteration's events).
+    /// known then, and WAIT is answered; the cleanup runs in a later loop iteration (deferred,
+    /// one container's an iteration, so that a burst of ends does not make one long iteration;
+    /// a REMOVE that comes first runs it itself).
     pub(super) fn try_finish_destroy(
         &mut self,
         id: &ContainerId,
@@ -201,7 +202,7 @@ impl MesosContainerizer {
             self.run_cleanup(id, registry, timers);
             return Vec::new();
         }
-        timers.add(Duration::ZERO, TimerKind::DestroyRetry(c.slot));
+        timers.defer(TimerKind::DestroyRetry(c.slot));
         vec![Notice::Terminated(id.clone())]
     }
 
