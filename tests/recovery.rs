@@ -105,7 +105,7 @@ fn a_crash_at_each_step_of_a_launch_leaves_nothing_unknown() {
         );
         return;
     }
-    for step in ["checkpoint", "clone", "attach"] {
+    for step in ["checkpoint", "prepare", "clone", "attach"] {
         let marker = format!("sleep 6{}", 100 + step.len());
         let mut agent = Agent::start_with_env(&[], &[("MESOLITE_TEST_CRASH_AT", step)]);
         // The agent dies in the middle of this launch: the client sees the connection drop.

@@ -212,6 +212,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             return Err(AgentError::Poll(e));
         }
         iteration.start();
+        timers.tick();
         info.loop_iterations += 1;
         if cleanup && containerizer.all_terminated() {
             log::info!("--recover=cleanup: every container is destroyed");

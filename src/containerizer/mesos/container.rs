@@ -70,6 +70,8 @@ pub struct Container {
     pub resolving: Option<Box<super::user::Resolving>>,
     /// PROVISIONING: the launch waiting for its image and rootfs.
     pub provisioning: Option<Box<super::provision::Pending>>,
+    /// A launch between two of its steps.
+    pub(super) staging: Option<Box<super::steps::Staging>>,
     pub cleanup: Cleanup,
 }
 

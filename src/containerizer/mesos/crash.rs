@@ -1,4 +1,4 @@
-//! The crash test hook: with the `test-hooks` feature (only the binary the tests build has it),
+//! The test hooks. The crash: with the `test-hooks` feature (only the binary the tests build has it),
 //! the agent dies at the launch step named by `MESOLITE_TEST_CRASH_AT`, so the recovery tests
 //! can show that a crash at any step leaves nothing unknown behind. Without the feature this is
 //! an empty function and the variable means nothing.
@@ -17,3 +17,24 @@ pub(super) fn point(step: &str) {
 #[cfg(not(feature = "test-hooks"))]
 #[inline(always)]
 pub(super) fn point(_step: &str) {}
+
+/// The pause between two launch steps: with the `test-hooks` feature,
+/// `MESOLITE_TEST_LAUNCH_STEP_PAUSE_MS` holds each launch that long between its steps, so a
+/// test can send a KILL or a second LAUNCH while it waits. None: the next loop iteration.
+#[cfg(feature = "test-hooks")]
+pub(super) fn step_pause() -> Option<std::time::Duration> {
+    use std::sync::OnceLock;
+    static PAUSE: OnceLock<Option<u64>> = OnceLock::new();
+    let ms = PAUSE.get_or_init(|| {
+        std::env::var("MESOLITE_TEST_LAUNCH_STEP_PAUSE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    ms.map(std::time::Duration::from_millis)
+}
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub(super) fn step_pause() -> Option<std::time::Duration> {
+    None
+}

@@ -92,7 +92,8 @@ impl MesosContainerizer {
         ) {
             c.killed = true;
         }
-        if signal == libc::SIGKILL {
+        // Between two launch steps nothing runs yet that could receive the signal.
+        if signal == libc::SIGKILL || (c.killed && c.staging.is_some()) {
             return Ok(self.begin_destroy(id, registry, timers));
         }
         if let Some(init) = c.init.as_ref().filter(|i| i.exit.is_none()) {
@@ -132,6 +133,7 @@ impl MesosContainerizer {
         }
         kill_everything(c);
         let mut notices = self.abort_user_lookup(id, registry);
+        notices.extend(self.abort_staging(id));
         notices.extend(self.abort_provisioning(id, registry));
         notices.extend(self.abort_fetch(id, registry, timers));
         notices.extend(self.try_finish_destroy(id, registry, timers));
@@ -139,8 +141,9 @@ impl MesosContainerizer {
     }
 
     /// Ends the destroy once the init is reaped and the cgroup is empty: the termination is
-    /// known then, and WAIT is answered; the cleanup runs right after the answers are out (a
-    /// timer due at once fires after this loop iteration's events).
+    /// known then, and WAIT is answered; the cleanup runs in a later loop iteration (deferred,
+    /// one container's an iteration, so that a burst of ends does not make one long iteration;
+    /// a REMOVE that comes first runs it itself).
     pub(super) fn try_finish_destroy(
         &mut self,
         id: &ContainerId,
@@ -199,7 +202,7 @@ impl MesosContainerizer {
             self.run_cleanup(id, registry, timers);
             return Vec::new();
         }
-        timers.add(Duration::ZERO, TimerKind::DestroyRetry(c.slot));
+        timers.defer(TimerKind::DestroyRetry(c.slot));
         vec![Notice::Terminated(id.clone())]
     }
 

@@ -66,6 +66,7 @@ impl MesosContainerizer {
                 Some(id) => self.begin_destroy(&id, registry, timers),
                 None => Vec::new(),
             },
+            TimerKind::LaunchStep(slot) => self.on_launch_step(*slot, registry, timers),
             TimerKind::ChildDeadline(id) => {
                 self.children.on_deadline(*id);
                 Vec::new()
@@ -125,7 +126,7 @@ impl MesosContainerizer {
                 Owner::Fetch(slot) => self.on_fetch_event(slot, event, registry, timers),
                 Owner::Pull(slot) => self.on_pull_event(slot, event, registry, timers),
                 Owner::Rootfs(slot) => self.on_rootfs_event(slot, event, registry, timers),
-                Owner::User(slot) => self.on_user_event(slot, event, registry, timers),
+                Owner::User(slot) => self.on_user_event(slot, event, timers),
                 Owner::Deleter => self.on_deleter_event(event, registry, timers),
                 Owner::Isolator { index, slot } => {
                     let mut lp = LoopParts {

@@ -1,5 +1,6 @@
-//! LAUNCH: STARTING → (PROVISIONING) → PREPARING → ISOLATING → RUNNING, synchronously up to the clone; the
-//! answer waits for the exec report (EOF: the task exec'd).
+//! LAUNCH: STARTING → (PROVISIONING) → PREPARING → ISOLATING → RUNNING, in steps run on
+//! successive loop iterations (steps.rs); the answer waits for the exec report (EOF: the task
+//! exec'd).
 
 use std::ffi::CString;
 use std::fs::{self, File, OpenOptions};
@@ -15,6 +16,7 @@ use mio::{Interest, Registry, Token};
 use super::checkpoint;
 use super::container::Init;
 use super::error::LaunchError;
+use super::steps::{Next, Prepared};
 use super::State;
 use super::{slot_container, LaunchOutcome, MesosContainerizer, Notice};
 use crate::event::Source;
@@ -28,6 +30,7 @@ use crate::timer::Timers;
 
 /// What a launch has made before PREPARING: the task's stdout and stderr, the runtime
 /// directory, and the image's rootfs.
+#[derive(Debug)]
 pub(super) struct Staged {
     pub stdio: (OwnedFd, OwnedFd, OwnedFd),
     pub image: Option<super::provision::ImageRun>,
@@ -73,32 +76,37 @@ impl MesosContainerizer {
                 }
             };
         }
-        match self.start_launch(&id, &req, None, registry, timers) {
-            Ok(()) => LaunchOutcome::Pending,
-            // Answered here: the notices of the failure have no one to tell yet.
-            Err((msg, _)) => LaunchOutcome::Failed(msg),
-        }
+        self.start_launch(&id, req, None, timers);
+        LaunchOutcome::Pending
     }
 
-    /// STARTING with the task's user known (or none to switch to): the launch is counted,
-    /// then runs to its clone or its next wait. A failure is recorded and destroys what was
-    /// made; it comes back with its message and the destroy's notices.
+    /// STARTING with the task's user known (or none to switch to): the launch is counted, and
+    /// its steps begin in the next loop iteration.
     pub(super) fn start_launch(
         &mut self,
         id: &super::ContainerId,
-        req: &LaunchRequest,
-        user: Option<&User>,
+        req: LaunchRequest,
+        user: Option<User>,
+        timers: &mut Timers,
+    ) {
+        self.metrics.launches += 1;
+        self.stage(id, req, user, Next::Start, timers);
+    }
+
+    /// A launch step failed: it is recorded and what was made destroyed; this gives the
+    /// message and the destroy's notices.
+    pub(super) fn launch_error(
+        &mut self,
+        id: &super::ContainerId,
+        e: &LaunchError,
         registry: &Registry,
         timers: &mut Timers,
-    ) -> Result<(), (String, Vec<Notice>)> {
-        self.metrics.launches += 1;
-        self.start(id, req, user, registry, timers).map_err(|e| {
-            let msg = format!("Failed to launch container: {e}");
-            self.metrics.launch_failures += 1;
-            log::warn!("Failed to launch container {id}: {msg}");
-            let notices = self.fail_launch(id, &msg, registry, timers);
-            (msg, notices)
-        })
+    ) -> (String, Vec<Notice>) {
+        let msg = format!("Failed to launch container: {e}");
+        self.metrics.launch_failures += 1;
+        log::warn!("Failed to launch container {id}: {msg}");
+        let notices = self.fail_launch(id, &msg, registry, timers);
+        (msg, notices)
     }
 
     /// Drops a container nothing was made for yet.
@@ -115,11 +123,13 @@ impl MesosContainerizer {
         }
     }
 
-    fn start(
+    /// START: the launch checkpoint, the sandbox and the runtime directory; then PROVISIONING
+    /// when there is an image, else PREPARE in the next iteration.
+    pub(super) fn start(
         &mut self,
         id: &super::ContainerId,
-        req: &LaunchRequest,
-        user: Option<&User>,
+        req: LaunchRequest,
+        user: Option<User>,
         registry: &Registry,
         timers: &mut Timers,
     ) -> Result<(), LaunchError> {
@@ -139,7 +149,7 @@ impl MesosContainerizer {
             source,
         })?;
         super::crash::point("checkpoint");
-        let (stdout, stderr) = make_sandbox(&sandbox, user)?;
+        let (stdout, stderr) = make_sandbox(&sandbox, user.as_ref())?;
         let runtime_fd = make_runtime_dir(&ckpt.runtime)?;
         let container = if req.container.given {
             &req.container
@@ -149,12 +159,8 @@ impl MesosContainerizer {
         if let Some(image) = container.image.clone() {
             // PROVISIONING: the launch goes on once the image's rootfs is made.
             self.set_state(id, State::Provisioning);
-            let pending = super::provision::Pending::new(
-                req.clone(),
-                user.cloned(),
-                (stdout, stderr, runtime_fd),
-                image,
-            );
+            let pending =
+                super::provision::Pending::new(req, user, (stdout, stderr, runtime_fd), image);
             if let Some(c) = self.containers.get_mut(id) {
                 c.provisioning = Some(Box::new(pending));
             }
@@ -164,23 +170,24 @@ impl MesosContainerizer {
             stdio: (stdout, stderr, runtime_fd),
             image: None,
         };
-        self.continue_launch(id, req, user, staged, registry, timers)
+        self.stage(id, req, user, Next::Prepare(staged), timers);
+        Ok(())
     }
 
-    /// PREPARING → ISOLATING → RUNNING (or FETCHING): isolators, then the clone.
+    /// PREPARE (PREPARING → ISOLATING): the cgroups and their limits, the isolators' plan;
+    /// the clone follows in the next iteration.
     pub(super) fn continue_launch(
         &mut self,
         id: &super::ContainerId,
-        req: &LaunchRequest,
-        user: Option<&User>,
+        req: LaunchRequest,
+        user: Option<User>,
         staged: Staged,
-        registry: &Registry,
         timers: &mut Timers,
     ) -> Result<(), LaunchError> {
         let Staged { stdio, image } = staged;
         let (stdout, stderr, runtime_fd) = stdio;
-        let (sandbox, ckpt) = match self.containers.get(id) {
-            Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
+        let sandbox = match self.containers.get(id) {
+            Some(c) => c.sandbox.clone(),
             None => return Err(LaunchError::Vanished(id.clone())),
         };
         // The runtime isolator of the image's kind applies its config (docker/runtime for a
@@ -190,7 +197,7 @@ impl MesosContainerizer {
             .is_some_and(|img| self.isolators.serves(Feature::runtime_of(img.provider)));
         // docker/runtime: the image's User runs the task when the command names none (an AppC
         // image's config has none: appc/runtime does not apply app.user, as in Mesos).
-        let image_user = match (&image, user, image_runtime && self.settings.switch_user) {
+        let image_user = match (&image, &user, image_runtime && self.settings.switch_user) {
             (Some(img), None, true) => match &img.config.user {
                 Some(spec) => {
                     let u = super::provision::runtime::image_user(&img.rootfs, spec)?;
@@ -207,7 +214,7 @@ impl MesosContainerizer {
             },
             _ => None,
         };
-        let user = user.or(image_user.as_ref());
+        let user = user.or(image_user);
         let task = super::provision::runtime::task_command(
             &req.command,
             image.as_ref(),
@@ -244,13 +251,39 @@ impl MesosContainerizer {
                 container,
                 sandbox: &sandbox,
                 enable_cfs: self.settings.enable_cfs,
-                user: user.map(|u| (u.uid, u.gid)),
+                user: user.as_ref().map(|u| (u.uid, u.gid)),
                 rootfs: image.as_ref().map(|i| i.rootfs.as_path()),
             };
             self.isolators.prepare(&ctx, &mut plan)?;
         }
-
+        super::crash::point("prepare");
         self.set_state(id, State::Isolating);
+        let prepared = Prepared {
+            task,
+            plan,
+            stdio: (stdout, stderr, runtime_fd),
+        };
+        self.stage(id, req, user, Next::Clone(prepared), timers);
+        Ok(())
+    }
+
+    /// CLONE (ISOLATING → RUNNING, or FETCHING): the init, its pid checkpoint, isolate, and
+    /// the release of the task.
+    pub(super) fn finish_launch(
+        &mut self,
+        id: &super::ContainerId,
+        req: &LaunchRequest,
+        user: Option<&User>,
+        prepared: Prepared,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Result<(), LaunchError> {
+        let Prepared { task, plan, stdio } = prepared;
+        let (stdout, stderr, runtime_fd) = stdio;
+        let (sandbox, ckpt) = match self.containers.get(id) {
+            Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
+            None => return Err(LaunchError::Vanished(id.clone())),
+        };
         // v2: the init is born in its cgroup; v1: it writes itself into each hierarchy's
         // cgroup.procs, opened here, so that the kernel's wait in that write is not the loop's.
         let (cgroup_fd, cgroup_procs) =

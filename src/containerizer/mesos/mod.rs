@@ -15,6 +15,7 @@ mod launch;
 mod metrics;
 mod provision;
 mod recover;
+mod steps;
 mod usage;
 mod user;
 

@@ -302,6 +302,7 @@ impl MesosContainerizer {
             release: None,
             released: false,
             provisioning: None,
+            staging: None,
             resolving: None,
             cleanup: super::container::Cleanup::Pending,
             id,

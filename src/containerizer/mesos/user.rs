@@ -124,7 +124,6 @@ impl MesosContainerizer {
         &mut self,
         slot: u32,
         event: ChildEvent,
-        registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
         let Some((id, c)) = slot_container(&self.by_slot, &mut self.containers, slot) else {
@@ -168,14 +167,8 @@ impl MesosContainerizer {
         match user {
             Ok(user) => {
                 log::debug!("Container {id}: user '{name}' is uid {}", user.uid);
-                match self.start_launch(&id, &req, Some(&user), registry, timers) {
-                    Ok(()) => Vec::new(),
-                    Err((msg, notices)) => {
-                        let mut all = vec![Notice::LaunchFailed(id, msg)];
-                        all.extend(notices);
-                        all
-                    }
-                }
+                self.start_launch(&id, req, Some(user), timers);
+                Vec::new()
             }
             Err(e) => {
                 log::warn!("Container {id}: {e}");
@@ -204,7 +197,7 @@ impl MesosContainerizer {
 
     /// Forgets a container that never got past its user lookup: it never was, as a launch
     /// refused at once; the LAUNCH gets `msg` and a WAIT hears it is not found.
-    fn forget_unstarted(&mut self, id: &ContainerId, msg: String) -> Vec<Notice> {
+    pub(super) fn forget_unstarted(&mut self, id: &ContainerId, msg: String) -> Vec<Notice> {
         self.forget(id);
         vec![
             Notice::LaunchFailed(id.clone(), msg),

@@ -67,7 +67,8 @@ impl MesosContainerizer {
                     stdio,
                     image: p.run.take(),
                 };
-                self.continue_launch(id, &p.req, p.user.as_ref(), staged, registry, timers)
+                let p = *p;
+                self.continue_launch(id, p.req, p.user, staged, timers)
             }
         }
     }
