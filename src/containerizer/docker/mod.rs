@@ -152,27 +152,11 @@ impl DockerContainerizer {
     }
 
     fn allocated(&self) -> Resources {
-        let mut sum = Resources::default();
-        for c in self
-            .containers
-            .values()
-            .filter(|c| c.state.holds_resources())
-        {
-            sum.add(&c.resources);
-        }
-        sum
+        State::held(self.containers.values().map(|c| (c.state, &c.resources)))
     }
 
     fn count_by_state(&self) -> Vec<(State, usize)> {
-        State::ALL
-            .iter()
-            .map(|s| {
-                (
-                    *s,
-                    self.containers.values().filter(|c| c.state == *s).count(),
-                )
-            })
-            .collect()
+        State::tally(self.containers.values().map(|c| c.state))
     }
 
     /// Sends a request for `id` (None: the containerizer's own); a request that cannot even be
