@@ -298,7 +298,7 @@ impl MesosContainerizer {
         } else if status != 0 {
             let text = crate::sys::bounded::read_file(&stderr, STDERR_LIMIT * 16)
                 .map(|b| tail(&b))
-                .unwrap_or_default();
+                .unwrap_or_else(|e| format!("(its stderr is not read: {e})"));
             Some(format!(
                 "it exited with wait status {status}: {}",
                 text.trim()
