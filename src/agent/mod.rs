@@ -136,6 +136,10 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         total,
         default_container,
         sandbox_directory: flags.sandbox_directory.clone(),
+        hooks: crate::containerizer::mesos::HookSettings {
+            dir: flags.hooks_dir.clone(),
+            timeout: flags.hooks_timeout,
+        },
     };
     let fetch_settings = FetchSettings {
         binary: helper_binary(flags.launcher_dir.as_deref(), "mesolite-fetch"),

@@ -45,6 +45,10 @@ pub enum Owner {
     Rootfs(u32),
     /// The lookup of a launch's `command.user`, by container slot.
     User(u32),
+    /// A container's `prelaunch` hook (`--hooks_dir`), by container slot.
+    Hook(u32),
+    /// A `remove` hook: its end is only logged.
+    RemoveHook,
     /// Work an isolator asked for, by isolator index and container slot.
     Isolator { index: u16, slot: u32 },
     /// The deleter (one, long-lived): its answers.
@@ -140,6 +144,14 @@ impl std::error::Error for ChildStart {
             ChildStart::Spawn(e) => Some(e),
         }
     }
+}
+
+/// SIGKILL to a child and, when it leads a process group of its own (a hook script), to that
+/// group: what the script started would otherwise hold its stdout open and its end never come.
+/// While the child is unreaped no other group can have its pid as pgid, so this hits nothing else.
+fn kill_job(pid: i32) {
+    let _ = process::kill_group(pid, libc::SIGKILL);
+    let _ = process::kill(pid, libc::SIGKILL);
 }
 
 #[derive(Debug)]
@@ -262,7 +274,7 @@ impl Children {
     /// Kills a child; its owner hears nothing more of it.
     pub fn kill(&mut self, id: ChildId, registry: &Registry) {
         if let Some(pid) = self.detach(id, registry) {
-            let _ = process::kill(pid, libc::SIGKILL);
+            kill_job(pid);
         }
     }
 
@@ -345,7 +357,7 @@ impl Children {
         if let Some(job) = self.jobs.get_mut(id) {
             if job.status.is_none() && job.owner.is_some() {
                 job.timed_out = true;
-                let _ = process::kill(job.pid, libc::SIGKILL);
+                kill_job(job.pid);
             }
         }
     }

@@ -118,6 +118,10 @@ spec::define_flags! {
     appc_simple_discovery_uri_prefix: AppcDiscoveryPrefix = "http://";
     /// Where the sandbox is mounted inside a container that has an image (MESOS_SANDBOX).
     sandbox_directory: PathBuf = "/mnt/mesos/sandbox";
+    /// Directory of hook executables 'prelaunch', 'postfetch', 'remove' (each optional) run at those points of a Mesos container's life; none: no hooks.
+    hooks_dir: Option<PathBuf> = "";
+    /// A hook still running after this long is killed; a killed prelaunch or postfetch hook fails the launch.
+    hooks_timeout: Duration = "30secs";
     /// Docker containerizer: dockerd's Engine API socket.
     docker_socket: PathBuf = "/var/run/docker.sock";
     /// Docker containerizer: bound on each Engine API request (a stream's first answer); a hung dockerd fails the launch or kill.

@@ -151,6 +151,7 @@ impl MesosContainerizer {
             c.ckpt.meta.clone(),
             c.sandbox.clone(),
         );
+        self.run_remove_hook(id, &sandbox, registry, timers);
         for dir in [runtime, meta] {
             if !self.trash_and_delete(&dir, registry) {
                 let _ = std::fs::remove_dir_all(&dir);

@@ -72,6 +72,10 @@ pub struct Container {
     pub provisioning: Option<Box<super::provision::Pending>>,
     /// A launch between two of its steps.
     pub(super) staging: Option<Box<super::steps::Staging>>,
+    /// The launch waiting for its `prelaunch` hook.
+    pub(super) hook: Option<Box<super::hooks::Hooking>>,
+    /// The `prelaunch` hook ran (or there is none to run).
+    pub(super) hooked: bool,
     pub cleanup: Cleanup,
 }
 

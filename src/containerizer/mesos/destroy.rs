@@ -93,7 +93,7 @@ impl MesosContainerizer {
             c.killed = true;
         }
         // Between two launch steps nothing runs yet that could receive the signal.
-        if signal == libc::SIGKILL || (c.killed && c.staging.is_some()) {
+        if signal == libc::SIGKILL || (c.killed && (c.staging.is_some() || c.hook.is_some())) {
             return Ok(self.begin_destroy(id, registry, timers));
         }
         if let Some(init) = c.init.as_ref().filter(|i| i.exit.is_none()) {
@@ -134,6 +134,7 @@ impl MesosContainerizer {
         kill_everything(c);
         let mut notices = self.abort_user_lookup(id, registry);
         notices.extend(self.abort_staging(id));
+        notices.extend(self.abort_hook(id, registry));
         notices.extend(self.abort_provisioning(id, registry));
         notices.extend(self.abort_fetch(id, registry, timers));
         notices.extend(self.try_finish_destroy(id, registry, timers));

@@ -56,6 +56,8 @@ pub enum LaunchError {
     Provision(Box<ProvisionError>),
     /// FETCHING could not begin.
     Fetch(FetchError),
+    /// The `prelaunch` hook failed, timed out or answered garbage.
+    Hook { hook: PathBuf, why: String },
 }
 
 impl fmt::Display for LaunchError {
@@ -90,6 +92,9 @@ impl fmt::Display for LaunchError {
             LaunchError::Runtime(e) => e.fmt(f),
             LaunchError::Provision(e) => e.fmt(f),
             LaunchError::Fetch(e) => e.fmt(f),
+            LaunchError::Hook { hook, why } => {
+                write!(f, "the hook {} failed: {why}", hook.display())
+            }
         }
     }
 }
@@ -112,7 +117,8 @@ impl std::error::Error for LaunchError {
             LaunchError::Vanished(_)
             | LaunchError::Nul { .. }
             | LaunchError::NulCwd
-            | LaunchError::UnknownUser(_) => None,
+            | LaunchError::UnknownUser(_)
+            | LaunchError::Hook { .. } => None,
         }
     }
 }

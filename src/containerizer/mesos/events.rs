@@ -127,6 +127,11 @@ impl MesosContainerizer {
                 Owner::Pull(slot) => self.on_pull_event(slot, event, registry, timers),
                 Owner::Rootfs(slot) => self.on_rootfs_event(slot, event, registry, timers),
                 Owner::User(slot) => self.on_user_event(slot, event, timers),
+                Owner::Hook(slot) => self.on_hook_event(slot, event, registry, timers),
+                Owner::RemoveHook => {
+                    super::hooks::on_remove_hook_event(event);
+                    Vec::new()
+                }
                 Owner::Deleter => self.on_deleter_event(event, registry, timers),
                 Owner::Isolator { index, slot } => {
                     let mut lp = LoopParts {

@@ -10,6 +10,7 @@ mod destroy;
 pub mod error;
 mod events;
 mod fetch;
+mod hooks;
 mod interface;
 mod launch;
 mod metrics;
@@ -18,6 +19,7 @@ mod recover;
 mod steps;
 mod usage;
 mod user;
+pub use hooks::HookSettings;
 
 pub use container::{Container, Init};
 pub use error::{FetchError, LaunchError};
@@ -57,6 +59,8 @@ pub struct Settings {
     pub default_container: ContainerInfo,
     /// `--sandbox_directory`: the sandbox's path inside a container with an image.
     pub sandbox_directory: PathBuf,
+    /// `--hooks_dir` and `--hooks_timeout`.
+    pub hooks: hooks::HookSettings,
 }
 
 /// The containers and the machinery to run them.

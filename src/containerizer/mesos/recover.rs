@@ -303,6 +303,8 @@ impl MesosContainerizer {
             released: false,
             provisioning: None,
             staging: None,
+            hook: None,
+            hooked: false,
             resolving: None,
             cleanup: super::container::Cleanup::Pending,
             id,

@@ -8,6 +8,7 @@ use std::os::fd::OwnedFd;
 
 use mio::Registry;
 
+use super::error::LaunchError;
 use super::launch::Staged;
 use super::provision::runtime::TaskCommand;
 use super::{slot_container, ContainerId, MesosContainerizer, Notice};
@@ -82,20 +83,38 @@ impl MesosContainerizer {
         let Staging { req, user, next } = *staging;
         let done = match next {
             Next::Start => self.start(&id, req, user, registry, timers),
-            Next::Prepare(staged) => self.continue_launch(&id, req, user, staged, timers),
+            Next::Prepare(staged) => {
+                match self.begin_prelaunch(&id, req, user, Next::Prepare(staged), registry, timers)
+                {
+                    Ok(Some((req, user, Next::Prepare(staged)))) => {
+                        self.continue_launch(&id, req, user, staged, timers)
+                    }
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
             Next::Clone(prepared) => {
                 self.finish_launch(&id, &req, user.as_ref(), prepared, registry, timers)
             }
         };
         match done {
             Ok(()) => Vec::new(),
-            Err(e) => {
-                let (msg, notices) = self.launch_error(&id, &e, registry, timers);
-                let mut all = vec![Notice::LaunchFailed(id, msg)];
-                all.extend(notices);
-                all
-            }
+            Err(e) => self.step_failed(&id, e, registry, timers),
         }
+    }
+
+    /// A launch step (or a hook) failed: the launch is answered and what it made destroyed.
+    pub(super) fn step_failed(
+        &mut self,
+        id: &ContainerId,
+        e: LaunchError,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let (msg, notices) = self.launch_error(id, &e, registry, timers);
+        let mut all = vec![Notice::LaunchFailed(id.clone(), msg)];
+        all.extend(notices);
+        all
     }
 
     /// DESTROYING between two steps: the launch is dropped (with the descriptors it held) and

@@ -160,19 +160,11 @@ impl MesosContainerizer {
         let mut notices = Vec::new();
         if complete && run.error.is_none() {
             self.fetcher.metrics.succeeded += 1;
-            let released = match c.release.take() {
-                Some(fd) => {
-                    crate::sys::fd::write_all(fd.as_raw_fd(), b"1").map_err(FetchError::Release)
-                }
-                None => Err(FetchError::InitGone),
-            };
-            match released {
-                Ok(()) => {
-                    c.state = State::Running;
-                    c.released = true;
-                }
-                Err(e) => notices.extend(self.fetch_failed(id, &e, registry, timers)),
-            }
+            notices.extend(match self.begin_postfetch(id, registry, timers) {
+                Ok(true) => Vec::new(),
+                Ok(false) => self.release_fetched(id, registry, timers),
+                Err(e) => self.step_failed(id, e, registry, timers),
+            });
         } else {
             let why = match run.error.take() {
                 Some(msg) => FetchError::Uri(msg),
@@ -184,6 +176,32 @@ impl MesosContainerizer {
             notices.extend(self.wake_waiting(registry, timers));
         }
         notices
+    }
+
+    /// The URIs are in the sandbox (and the `postfetch` hook, if any, content): the task goes.
+    pub(in crate::containerizer::mesos) fn release_fetched(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let Some(c) = self.containers.get_mut(id) else {
+            return Vec::new();
+        };
+        let released = match c.release.take() {
+            Some(fd) => {
+                crate::sys::fd::write_all(fd.as_raw_fd(), b"1").map_err(FetchError::Release)
+            }
+            None => Err(FetchError::InitGone),
+        };
+        match released {
+            Ok(()) => {
+                c.state = State::Running;
+                c.released = true;
+                Vec::new()
+            }
+            Err(e) => self.fetch_failed(id, &e, registry, timers),
+        }
     }
 
     fn fetch_failed(
