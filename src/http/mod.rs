@@ -4,6 +4,7 @@
 //! used by the CLI and tests. Bodies are framed by `Content-Length` or `chunked`; headers are parsed
 //! by `httparse`.
 
+pub mod base64;
 mod chunked;
 pub mod client;
 mod percent;
