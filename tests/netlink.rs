@@ -308,6 +308,15 @@ fn fill_sums_two_interfaces() {
     // veths have noqueue qdiscs, which are left out.
     assert!(st.net_traffic_control_statistics.is_empty());
 
+    // A figure for the report, not a bound: 100 samples (two dumps each) on one socket.
+    let start = Instant::now();
+    for _ in 0..100 {
+        net::fill(&mut inside, &["eth0", "eth1"], None, &mut st).unwrap();
+    }
+    let took = start.elapsed();
+    eprintln!("100 net::fill samples of 2 interfaces: {took:?}");
+    assert!(took < Duration::from_secs(20), "{took:?}");
+
     let err = net::fill(&mut inside, &["eth0", "eth9"], None, &mut st).unwrap_err();
     assert!(matches!(&err, NetlinkError::NoSuchLink { ifname, .. } if ifname == "eth9"));
     assert!(err.to_string().contains(&ns.name), "{err}");
