@@ -6,7 +6,7 @@
 //! wrong JSON type, an enum name Mesos lacks or a missing required field fails the test.
 //!
 //! Fields Mesos has but mesolite never writes (ResourceStatistics' `perf`, `blkio_statistics`,
-//! `net_*` messages, Resource's reservations, ...) are left out on purpose: the day mesolite writes
+//! `net_snmp_statistics`, Resource's reservations, ...) are left out on purpose: the day mesolite writes
 //! one, this test fails until its message's schema is added here from the proto.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -342,8 +342,27 @@ msg! {
         "net_tcp_rtt_microsecs_p99" => Double,
         "net_tcp_active_connections" => Double,
         "net_tcp_time_wait_connections" => Double,
+        "net_traffic_control_statistics" => Repeated(&Msg(&TRAFFIC_CONTROL_STATISTICS)),
     }
     required { "timestamp" }
+    ours {}
+}
+
+msg! {
+    TRAFFIC_CONTROL_STATISTICS "TrafficControlStatistics"
+    fields {
+        "id" => Str,
+        "backlog" => UInt64,
+        "bytes" => UInt64,
+        "drops" => UInt64,
+        "overlimits" => UInt64,
+        "packets" => UInt64,
+        "qlen" => UInt64,
+        "ratebps" => UInt64,
+        "ratepps" => UInt64,
+        "requeues" => UInt64,
+    }
+    required { "id" }
     ours {}
 }
 
@@ -682,6 +701,48 @@ fn holds_v1(call: &str, v: &Value) {
 fn empty_ok(what: &str, r: &mesolite::http::ClientResponse, status: u16) {
     assert_eq!(r.status, status, "{what}: {}", r.text());
     assert!(r.body.is_empty(), "{what}: body {:?}", r.text());
+}
+
+/// The network statistics as the agent writes them (its hand-written JSON) hold against the
+/// proto; an entry without its required `id` does not.
+#[test]
+fn net_statistics_hold_against_the_proto() {
+    use mesolite::stats::{ResourceStatistics, TrafficControlStatistics};
+    let tc = TrafficControlStatistics {
+        id: "eth0:1:0".into(),
+        backlog: Some(0),
+        bytes: Some(1 << 40),
+        drops: Some(1),
+        overlimits: Some(2),
+        packets: Some(3),
+        qlen: Some(0),
+        ratebps: Some(0),
+        ratepps: Some(0),
+        requeues: Some(0),
+    };
+    let st = ResourceStatistics {
+        timestamp: 1.5,
+        net_rx_packets: Some(1),
+        net_rx_bytes: Some(2),
+        net_rx_errors: Some(0),
+        net_rx_dropped: Some(0),
+        net_tx_packets: Some(3),
+        net_tx_bytes: Some(u64::MAX),
+        net_tx_errors: Some(0),
+        net_tx_dropped: Some(0),
+        net_traffic_control_statistics: vec![tc],
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    st.write_json(&mut out);
+    let mut v: Value = serde_json::from_slice(&out).unwrap();
+    let errs = errors("net", &v, &Msg(&RESOURCE_STATISTICS));
+    assert!(errs.is_empty(), "{errs:?}");
+    v["net_traffic_control_statistics"][0]
+        .as_object_mut()
+        .unwrap()
+        .remove("id");
+    assert_eq!(errors("no id", &v, &Msg(&RESOURCE_STATISTICS)).len(), 1);
 }
 
 #[test]

@@ -9,8 +9,8 @@
 use std::ffi::CString;
 
 use super::SetupError;
-use crate::sys::mount;
 use crate::sys::seccomp::Program;
+use crate::sys::{mount, netlink};
 
 /// One mount in the container's mount namespace.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,11 +39,17 @@ pub struct ChildSetup {
     pub seccomp: Option<Program>,
     /// filesystem/linux with an image: enter its rootfs after the mounts above.
     pub root: Option<super::RootSwitch>,
+    /// Bring `lo` up in the container's (new) network namespace, through netlink, before the
+    /// task runs: a fresh namespace's loopback is down.
+    pub loopback_up: bool,
 }
 
 impl ChildSetup {
     /// In the init, after the namespaces are set up and before the task is forked.
     pub fn apply_in_init(&self) -> Result<(), SetupError> {
+        if self.loopback_up {
+            netlink::loopback_up_in_current_netns().map_err(SetupError::Loopback)?;
+        }
         for step in &self.mounts {
             match step {
                 MountStep::Bind {

@@ -8,6 +8,7 @@ use std::io;
 use std::path::PathBuf;
 
 use super::init::strip_os;
+use crate::sys::netlink::NetlinkError;
 
 /// A setup step of the init or the task failed.
 #[derive(Debug)]
@@ -28,6 +29,8 @@ pub enum SetupError {
     },
     /// A path that cannot be given to the kernel.
     Nul(PathBuf),
+    /// "Failed to bring up the loopback interface in the container's network namespace: ...".
+    Loopback(NetlinkError),
 }
 
 impl SetupError {
@@ -54,6 +57,10 @@ impl fmt::Display for SetupError {
                 strip_os(error)
             ),
             SetupError::Nul(path) => write!(f, "Path {} has a NUL byte", path.display()),
+            SetupError::Loopback(e) => write!(
+                f,
+                "Failed to bring up the loopback interface in the container's network namespace: {e}"
+            ),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! left out of the JSON, as Mesos's protobuf-to-JSON does for unset fields.
 
 pub mod json;
+pub mod net;
 
 use serde::Serialize;
 
@@ -54,6 +55,70 @@ pub struct ResourceStatistics {
     pub disk_limit_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_used_bytes: Option<u64>,
+    /// Summed over the container's interfaces (`net::fill`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_rx_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_rx_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_rx_errors: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_rx_dropped: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_tx_packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_tx_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_tx_errors: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub net_tx_dropped: Option<u64>,
+    /// One per qdisc on the container's interfaces and their host-side peers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub net_traffic_control_statistics: Vec<TrafficControlStatistics>,
+}
+
+/// Mesos's `TrafficControlStatistics`: one qdisc's counters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TrafficControlStatistics {
+    /// `<interface>:<major>:<minor>`, the qdisc's handle in hex as `tc` writes it: "eth0:1:0"
+    /// for a `tbf` of handle `1:` on eth0, "veth12ab:ffff:0" for an ingress qdisc (see
+    /// `net::fill`).
+    pub id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drops: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overlimits: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qlen: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratebps: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratepps: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requeues: Option<u64>,
+}
+
+impl TrafficControlStatistics {
+    fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = json::Object::begin(out);
+        o.str("id", &self.id);
+        o.opt_u64("backlog", self.backlog);
+        o.opt_u64("bytes", self.bytes);
+        o.opt_u64("drops", self.drops);
+        o.opt_u64("overlimits", self.overlimits);
+        o.opt_u64("packets", self.packets);
+        o.opt_u64("qlen", self.qlen);
+        o.opt_u64("ratebps", self.ratebps);
+        o.opt_u64("ratepps", self.ratepps);
+        o.opt_u64("requeues", self.requeues);
+        o.end();
+    }
 }
 
 impl ResourceStatistics {
@@ -84,6 +149,25 @@ impl ResourceStatistics {
         o.opt_u64("mem_soft_limit_bytes", self.mem_soft_limit_bytes);
         o.opt_u64("disk_limit_bytes", self.disk_limit_bytes);
         o.opt_u64("disk_used_bytes", self.disk_used_bytes);
+        o.opt_u64("net_rx_packets", self.net_rx_packets);
+        o.opt_u64("net_rx_bytes", self.net_rx_bytes);
+        o.opt_u64("net_rx_errors", self.net_rx_errors);
+        o.opt_u64("net_rx_dropped", self.net_rx_dropped);
+        o.opt_u64("net_tx_packets", self.net_tx_packets);
+        o.opt_u64("net_tx_bytes", self.net_tx_bytes);
+        o.opt_u64("net_tx_errors", self.net_tx_errors);
+        o.opt_u64("net_tx_dropped", self.net_tx_dropped);
+        if !self.net_traffic_control_statistics.is_empty() {
+            let out = o.key("net_traffic_control_statistics");
+            out.push(b'[');
+            for (i, tc) in self.net_traffic_control_statistics.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                tc.write_json(out);
+            }
+            out.push(b']');
+        }
         o.end();
     }
 }
@@ -124,11 +208,39 @@ mod tests {
             mem_soft_limit_bytes: Some(67_108_864),
             disk_limit_bytes: Some(1 << 30),
             disk_used_bytes: Some(0),
+            net_rx_packets: Some(10),
+            net_rx_bytes: Some(1500),
+            net_rx_errors: Some(0),
+            net_rx_dropped: Some(1),
+            net_tx_packets: Some(u64::MAX),
+            net_tx_bytes: Some(2),
+            net_tx_errors: Some(3),
+            net_tx_dropped: Some(4),
+            net_traffic_control_statistics: vec![
+                TrafficControlStatistics {
+                    id: "eth0:1:0".into(),
+                    backlog: Some(0),
+                    bytes: Some(123_456),
+                    drops: Some(2),
+                    overlimits: Some(7),
+                    packets: Some(99),
+                    qlen: Some(0),
+                    ratebps: Some(0),
+                    ratepps: Some(0),
+                    requeues: Some(0),
+                },
+                TrafficControlStatistics {
+                    id: "ifb\"x:ffff:0".into(),
+                    bytes: Some(1),
+                    ..Default::default()
+                },
+            ],
         };
         let sparse = ResourceStatistics {
             timestamp: 12.0,
             mem_rss_bytes: Some(4096),
             cpus_limit: Some(f64::NAN),
+            net_tx_bytes: Some(8),
             ..Default::default()
         };
         for s in [full, sparse, ResourceStatistics::default()] {

@@ -38,6 +38,7 @@ pub mod fs;
 pub mod inroot;
 pub mod mount;
 pub mod mountinfo;
+pub mod netlink;
 pub mod notify;
 pub mod open;
 pub mod process;
