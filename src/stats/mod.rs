@@ -54,6 +54,13 @@ pub struct ResourceStatistics {
     pub disk_limit_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_used_bytes: Option<u64>,
+    /// The highest memory usage recorded (v1 `memory.max_usage_in_bytes`, v2 `memory.peak`):
+    /// not a Mesos field, so never in the JSON; `/metrics` reports it as cAdvisor does.
+    #[serde(skip)]
+    pub mem_max_usage_bytes: Option<u64>,
+    /// Inactive page cache (`inactive_file`), for cAdvisor's working set; not in the JSON.
+    #[serde(skip)]
+    pub mem_inactive_file_bytes: Option<u64>,
 }
 
 impl ResourceStatistics {
@@ -124,6 +131,8 @@ mod tests {
             mem_soft_limit_bytes: Some(67_108_864),
             disk_limit_bytes: Some(1 << 30),
             disk_used_bytes: Some(0),
+            mem_max_usage_bytes: Some(1 << 27),
+            mem_inactive_file_bytes: Some(4096),
         };
         let sparse = ResourceStatistics {
             timestamp: 12.0,
