@@ -45,7 +45,9 @@ fn the_seeds_curl_command_works_over_tcp() {
     };
     let agent = Agent::start(&[&format!("--port={port}")]);
     assert_eq!(
-        agent.launch_shell("seed-1", "sleep 1000", resources(0.1, 32.0)).status,
+        agent
+            .launch_shell("seed-1", "sleep 1000", resources(0.1, 32.0))
+            .status,
         200
     );
     let cmd = format!("curl -s http://localhost:{port}/monitor/statistics | python3 -mjson.tool");
@@ -90,7 +92,9 @@ fn without_credentials_tcp_is_read_only() {
     assert_eq!(with_login.status, 403);
     // The unix socket keeps its model: a local client may launch.
     assert_eq!(
-        agent.launch_shell("tcp-local", "sleep 1000", resources(0.1, 32.0)).status,
+        agent
+            .launch_shell("tcp-local", "sleep 1000", resources(0.1, 32.0))
+            .status,
         200
     );
     for mutating in [
@@ -120,7 +124,11 @@ fn without_credentials_tcp_is_read_only() {
         "tcp-local"
     );
     for read in ["GET_HEALTH", "GET_VERSION", "GET_FLAGS", "GET_METRICS"] {
-        assert_eq!(call(port, &json!({"type": read}), None).status, 200, "{read}");
+        assert_eq!(
+            call(port, &json!({"type": read}), None).status,
+            200,
+            "{read}"
+        );
     }
     let wait = call(
         port,
@@ -143,24 +151,38 @@ fn credentials_allow_writes_to_the_right_login_only() {
         &format!("--http_credentials={creds}"),
         "--authenticate_http_readwrite",
     ]);
-    let ok = call(port, &launch_call("tcp-auth"), Some(&basic("ops", "s3cret")));
+    let ok = call(
+        port,
+        &launch_call("tcp-auth"),
+        Some(&basic("ops", "s3cret")),
+    );
     assert_eq!(ok.status, 200, "{}", ok.text());
     assert_eq!(agent.container("tcp-auth").unwrap()["state"], "RUNNING");
-    assert!(agent.log_text().contains("LAUNCH_CONTAINER tcp-auth from TCP 127.0.0.1:"));
+    assert!(agent
+        .log_text()
+        .contains("LAUNCH_CONTAINER tcp-auth from TCP 127.0.0.1:"));
 
-    let wrong = call(port, &launch_call("tcp-wrong"), Some(&basic("ops", "guess")));
+    let wrong = call(
+        port,
+        &launch_call("tcp-wrong"),
+        Some(&basic("ops", "guess")),
+    );
     assert_eq!(wrong.status, 401, "{}", wrong.text());
     assert_eq!(
         wrong.header("WWW-Authenticate"),
         Some("Basic realm=\"mesos\"")
     );
     assert!(agent.container("tcp-wrong").is_none());
-    Agent::eventually("the failed login's log line", Duration::from_secs(10), || {
-        agent
-            .log_text()
-            .lines()
-            .any(|l| l.contains("Failed HTTP login from 127.0.0.1:") && l.contains("'ops'"))
-    });
+    Agent::eventually(
+        "the failed login's log line",
+        Duration::from_secs(10),
+        || {
+            agent
+                .log_text()
+                .lines()
+                .any(|l| l.contains("Failed HTTP login from 127.0.0.1:") && l.contains("'ops'"))
+        },
+    );
     let none = call(port, &launch_call("tcp-none"), None);
     assert_eq!(none.status, 401);
     for garbage in [
@@ -175,7 +197,11 @@ fn credentials_allow_writes_to_the_right_login_only() {
         assert_eq!(r.status, 401, "{garbage:?}: {}", r.text());
     }
     assert!(agent.container("tcp-garbage").is_none());
-    assert_eq!(get(port, "/health", None).status, 200, "alive after garbage");
+    assert_eq!(
+        get(port, "/health", None).status,
+        200,
+        "alive after garbage"
+    );
     // Reads need no login unless --authenticate_http_readonly.
     assert_eq!(get(port, "/monitor/statistics", None).status, 200);
     let kill = call(
@@ -214,7 +240,10 @@ fn readonly_authentication_guards_reads_on_tcp_only() {
     let w = call(port, &launch_call("ro-w"), Some(&basic("ops", "s3cret")));
     assert_eq!(w.status, 403, "{}", w.text());
     // The unix socket asks for nothing.
-    assert_eq!(agent.client().get("/monitor/statistics").unwrap().status, 200);
+    assert_eq!(
+        agent.client().get("/monitor/statistics").unwrap().status,
+        200
+    );
     drop(agent);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -52,7 +52,10 @@ impl Answer {
 pub fn basic(principal: &str, secret: &str) -> String {
     format!(
         "Basic {}",
-        encode(format!("{principal}:{secret}").as_bytes(), Alphabet::Standard)
+        encode(
+            format!("{principal}:{secret}").as_bytes(),
+            Alphabet::Standard
+        )
     )
 }
 
@@ -104,5 +107,11 @@ pub fn call(port: u16, body: &serde_json::Value, auth: Option<&str>) -> Answer {
     if let Some(a) = auth {
         headers.push(("Authorization", a));
     }
-    request(port, "POST", "/api/v1", &headers, body.to_string().as_bytes())
+    request(
+        port,
+        "POST",
+        "/api/v1",
+        &headers,
+        body.to_string().as_bytes(),
+    )
 }
