@@ -194,3 +194,42 @@ fn promtool_accepts_the_exposition_with_odd_container_ids() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn metrics_of_many_containers_are_streamed_and_complete() {
+    if !root_or_skip("metrics stream") {
+        return;
+    }
+    const N: usize = 40;
+    let port = free_port();
+    let agent = Agent::start(&[&format!("--port={port}")]);
+    for i in 0..N {
+        let r = agent.launch_shell(&format!("m{i}"), "sleep 1000", resources(0.01, 16.0));
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let r = get(port, "/metrics", None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Transfer-Encoding"), Some("chunked"));
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let text = r.text();
+    for i in 0..N {
+        for family in ["container_memory_rss", "container_cpu_user_seconds_total"] {
+            let line = format!("\n{family}{{container_id=\"m{i}\"}} ");
+            assert!(text.contains(&line), "no {line:?}");
+        }
+    }
+    // One HELP and TYPE per family, however many containers.
+    assert_eq!(
+        text.matches("# TYPE container_memory_rss gauge\n").count(),
+        1
+    );
+    // The agent's own metrics still lead the answer; HEAD gets the head alone.
+    assert!(text.starts_with("# HELP mesolite_containers"), "{text}");
+    assert!(text.contains("mesolite_containers{state=\"RUNNING\"} 40\n"));
+    let head = tcp::request(port, "HEAD", "/metrics", &[], b"");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty());
+}

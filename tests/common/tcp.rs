@@ -7,7 +7,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::Duration;
 
 use mesolite::http::base64::{encode, Alphabet};
-use mesolite::http::{parse_response, ParseResponse};
+use mesolite::http::{parse_response_with, ParseResponse, ResponseContext};
 
 /// A port nothing listens on now (the kernel's pick; a parallel test may still race for it).
 pub fn free_port() -> u16 {
@@ -81,7 +81,11 @@ pub fn request(
     s.write_all(body).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    match parse_response(&raw, 64 << 20) {
+    let ctx = ResponseContext {
+        request_was_head: method == "HEAD",
+        at_eof: true,
+    };
+    match parse_response_with(&raw, 64 << 20, ctx) {
         ParseResponse::Complete {
             status,
             headers,
