@@ -90,7 +90,11 @@ impl TcpAccess {
         };
         match (&mut self.authenticator, needs_login) {
             (Some(auth), true) => auth.authenticate(req, addr).map(Some),
-            _ => Ok(None),
+            // The agent refuses to start so; never let it mean "no login needed".
+            (None, true) => Err(super::auth::challenge(
+                "No --http_credentials to log in with",
+            )),
+            (_, false) => Ok(None),
         }
     }
 }
