@@ -8,6 +8,8 @@ use mio::Token;
 pub enum Source {
     /// The API's listening socket.
     Listener,
+    /// The API's TCP listener (`--port`).
+    TcpListener,
     /// signal-hook's self-pipe socket.
     Signals,
     /// An API client connection, by connection slot.
@@ -40,6 +42,7 @@ impl From<Source> for Token {
             Source::ExecReport(n) => (5, n),
             Source::Child(n) => (6, n),
             Source::Docker(n) => (7, n),
+            Source::TcpListener => (8, 0),
             Source::Isolator { index, slot } => (ISOLATOR_KIND + usize::from(index), slot),
         };
         Token((kind << KIND_SHIFT) | slot as usize)
@@ -58,6 +61,7 @@ impl Source {
             5 => Source::ExecReport(slot),
             6 => Source::Child(slot),
             7 => Source::Docker(slot),
+            8 => Source::TcpListener,
             k if k >= ISOLATOR_KIND => Source::Isolator {
                 index: u16::try_from(k - ISOLATOR_KIND).ok()?,
                 slot,
@@ -75,6 +79,7 @@ mod tests {
     fn tokens_round_trip() {
         for s in [
             Source::Listener,
+            Source::TcpListener,
             Source::Signals,
             Source::Conn(7),
             Source::Init(u32::MAX),

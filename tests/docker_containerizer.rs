@@ -166,6 +166,16 @@ fn docker_containerizer_scenarios() {
     assert_eq!(stats["mem_limit_bytes"], 67108864, "{c}");
     assert!(stats["mem_total_bytes"].as_u64().unwrap_or(0) > 0, "{c}");
     assert!(stats["cpus_user_time_secs"].is_number(), "{c}");
+    // /metrics has it under cAdvisor's names too, from the same statistics.
+    let metrics = agent.client().get("/metrics").unwrap().text();
+    for line in [
+        "container_spec_memory_limit_bytes{container_id=\"u1\"} 67108864\n",
+        "container_spec_cpu_shares{container_id=\"u1\"} 512\n",
+        "container_memory_usage_bytes{container_id=\"u1\"} ",
+        "container_memory_rss{container_id=\"u1\"} ",
+    ] {
+        assert!(metrics.contains(line), "no {line:?} in\n{metrics}");
+    }
 
     // Kill: SIGKILL destroys (docker stop -t 0): killed by signal 9, TASK_KILLED.
     assert_eq!(agent.kill("u1", Some(9)).status, 200);

@@ -42,6 +42,8 @@ pub enum AgentError {
     Resources(String),
     Lock(PathBuf, String),
     DiskXfs(crate::isolator::XfsError),
+    Tcp(std::net::SocketAddr, io::Error),
+    Credentials(crate::api::CredentialsError),
 }
 
 impl fmt::Display for AgentError {
@@ -65,6 +67,10 @@ impl fmt::Display for AgentError {
             AgentError::Resources(e) => write!(f, "Failed to determine the node's resources: {e}"),
             AgentError::Lock(p, e) => write!(f, "Failed to lock {}: {e}", p.display()),
             AgentError::DiskXfs(e) => write!(f, "Failed to set up disk/xfs: {e}"),
+            AgentError::Tcp(addr, e) => {
+                write!(f, "Failed to listen on TCP {addr} (--ip, --port): {e}")
+            }
+            AgentError::Credentials(e) => e.fmt(f),
         }
     }
 }
@@ -83,6 +89,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
     setup::budget_stat_files();
     let rebooted = setup::check_boot_id(&flags.proc_dir, &flags.work_dir);
     let mut signals = signals::Signals::install(poll.registry()).map_err(AgentError::Signals)?;
+    let tcp_access = setup::tcp_access(&flags)?;
 
     let launcher = match flags.launcher {
         Launcher::Linux => LauncherKind::Linux,
@@ -182,6 +189,17 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
     };
     let mut server = Server::new(listener, server_config, poll.registry(), &mut timers)
         .map_err(|e| AgentError::Socket(flags.socket.clone(), e))?;
+    if let (Some(port), Some(access)) = (flags.port, tcp_access) {
+        let addr = std::net::SocketAddr::new(flags.ip, port);
+        let listener = setup::bind_tcp(addr)?;
+        server
+            .listen_tcp(listener, access, poll.registry())
+            .map_err(|e| AgentError::Tcp(addr, e))?;
+        log::info!(
+            "Also serving the API over TCP on {addr} ({})",
+            access_summary(&flags)
+        );
+    }
     let mut info = AgentInfo {
         version: env!("CARGO_PKG_VERSION"),
         flags: flags.to_pairs(),
@@ -189,6 +207,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         start_time: crate::sys::now_secs(),
         loop_iterations: 0,
         loop_stats: LoopStats::default(),
+        cfs: flags.cgroups_enable_cfs,
     };
     log::info!(
         "mesolite {} listening on {}",
@@ -250,7 +269,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 notices: Vec::new(),
             };
             match source {
-                Source::Listener => server.accept(registry),
+                Source::Listener => server.accept(registry, false),
+                Source::TcpListener => server.accept(registry, true),
                 Source::Conn(slot) => server.on_conn(slot, &mut ctx),
                 Source::Init(_)
                 | Source::ExecReport(_)
@@ -360,6 +380,23 @@ fn helper_binary(launcher_dir: Option<&std::path::Path>, name: &str) -> PathBuf 
             .unwrap_or_else(|| PathBuf::from("/usr/local/bin")),
     };
     dir.join(name)
+}
+
+/// What TCP clients may do, for the start-up log line.
+fn access_summary(flags: &Flags) -> &'static str {
+    match (
+        flags.http_credentials.is_some(),
+        flags.authenticate_http_readonly,
+        flags.authenticate_http_readwrite,
+    ) {
+        (false, _, _) => "read-only, no authentication",
+        (true, false, false) => {
+            "read-only, no authentication; writes need --authenticate_http_readwrite"
+        }
+        (true, true, false) => "read-only, HTTP Basic authentication",
+        (true, false, true) => "reads open, writes with HTTP Basic authentication",
+        (true, true, true) => "reads and writes with HTTP Basic authentication",
+    }
 }
 
 /// Hands the notices gathered while handling one event to the server.

@@ -6,9 +6,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixDatagram, UnixStream as StdUnixStream};
 use std::path::Path;
 
-use mio::net::UnixListener;
+use std::net::SocketAddr;
+
+use mio::net::{TcpListener, UnixListener};
 
 use super::AgentError;
+use crate::api::{Authenticator, Credentials, CredentialsError, TcpAccess};
+use crate::config::Flags;
 use crate::sys::socket::chown;
 use crate::sys::user::lookup_group;
 
@@ -42,6 +46,48 @@ pub fn bind_socket(path: &Path, group: Option<&str>) -> Result<UnixListener, Age
         chown(path, None, Some(gid)).map_err(|e| AgentError::Socket(path.to_path_buf(), e))?;
     }
     Ok(listener)
+}
+
+/// What TCP clients may do (`--http_credentials`, `--authenticate_http_*`), when `--port` is
+/// given: checked at start, so a bad credentials file stops the agent before it recovers.
+pub fn tcp_access(flags: &Flags) -> Result<Option<TcpAccess>, AgentError> {
+    if flags.port.is_none() {
+        return Ok(None);
+    }
+    let authenticator = match &flags.http_credentials {
+        Some(path) => Some(Authenticator::new(
+            Credentials::load(path).map_err(AgentError::Credentials)?,
+        )),
+        None => {
+            for (set, name) in [
+                (
+                    flags.authenticate_http_readonly,
+                    "authenticate_http_readonly",
+                ),
+                (
+                    flags.authenticate_http_readwrite,
+                    "authenticate_http_readwrite",
+                ),
+            ] {
+                if set {
+                    return Err(AgentError::Credentials(CredentialsError::NeedsCredentials(
+                        name,
+                    )));
+                }
+            }
+            None
+        }
+    };
+    Ok(Some(TcpAccess {
+        authenticator,
+        authenticate_readonly: flags.authenticate_http_readonly,
+        authenticate_readwrite: flags.authenticate_http_readwrite,
+    }))
+}
+
+/// Binds `--ip`:`--port`.
+pub fn bind_tcp(addr: SocketAddr) -> Result<TcpListener, AgentError> {
+    TcpListener::bind(addr).map_err(|e| AgentError::Tcp(addr, e))
 }
 
 /// Tells systemd the agent is ready (`Type=notify`), without libsystemd: one datagram on

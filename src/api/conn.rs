@@ -4,18 +4,16 @@
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
-use mio::net::UnixStream;
-
+use super::listen::{Peer, Stream as Socket};
 use super::stream::Stream;
-use crate::sys::socket::PeerCred;
 
 /// Read chunk size; requests are small, bodies at most 1 MiB.
 const CHUNK: usize = 16 * 1024;
 
 #[derive(Debug)]
 pub struct Conn {
-    pub stream: UnixStream,
-    pub peer: Option<PeerCred>,
+    pub stream: Socket,
+    pub peer: Peer,
     pub inbuf: Vec<u8>,
     pub outbuf: Vec<u8>,
     /// A LAUNCH or WAIT is waiting for the containerizer: no further request is read.
@@ -46,7 +44,7 @@ pub enum ReadOutcome {
 }
 
 impl Conn {
-    pub fn new(stream: UnixStream, peer: Option<PeerCred>) -> Conn {
+    pub fn new(stream: Socket, peer: Peer) -> Conn {
         Conn {
             stream,
             peer,

@@ -1,6 +1,7 @@
 //! The GET endpoints: `/monitor/statistics`, `/containers`, `/files/read`, `/metrics`,
 //! `/metrics/snapshot`, `/health`, `/flags`, `/version`.
 
+use super::prometheus::{MetricsBody, Spec};
 use super::statistics::StatisticsBody;
 use super::{files, render, Ctx, Reply};
 use crate::http::{Method, Request, Response};
@@ -13,6 +14,16 @@ pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Reply {
     {
         let head = Response::new(200).with_header("Content-Type", "application/json");
         return Reply::Stream(head, Box::new(StatisticsBody::new(ctx.containerizer)));
+    }
+    if req.path == "/metrics" && matches!(req.method, Method::Get | Method::Head) {
+        let head = Response::new(200)
+            .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+        let spec = Spec { cfs: ctx.info.cfs };
+        let agent = render::prometheus(ctx);
+        return Reply::Stream(
+            head,
+            Box::new(MetricsBody::new(ctx.containerizer, agent, spec)),
+        );
     }
     Reply::Now(respond(req, ctx))
 }
@@ -49,12 +60,6 @@ fn respond(req: &Request, ctx: &mut Ctx<'_>) -> Response {
             &render::containers_v0(ctx.containerizer, req.query_param("container_id")),
         ),
         "/files/read" | "/files/read.json" => files::read_file(req, ctx.containerizer.work_dir()),
-        "/metrics" => {
-            let mut r = Response::new(200)
-                .with_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-            r.body = render::prometheus(ctx).into_bytes();
-            r
-        }
         "/metrics/snapshot" => {
             crate::loop_stats::test_stall(req.query_param("test_stall_ms"));
             let resp = Response::json(200, &render::metrics_snapshot(ctx));

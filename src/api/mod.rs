@@ -2,9 +2,13 @@
 //! operator API v1 (`v1.rs`) and the GET endpoints (`endpoints.rs`). A LAUNCH or WAIT that must
 //! wait for the containerizer is parked and answered when its `Notice` arrives.
 
+mod access;
+mod auth;
 mod conn;
 mod endpoints;
 mod files;
+mod listen;
+mod prometheus;
 mod render;
 mod statistics;
 mod stream;
@@ -14,7 +18,7 @@ use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
-use mio::net::UnixListener;
+use mio::net::{TcpListener, UnixListener};
 use mio::{Interest, Registry, Token};
 
 use crate::containerizer::{ContainerId, Containerizer, Notice};
@@ -24,6 +28,10 @@ use crate::http::{
 };
 use crate::timer::{TimerKind, Timers};
 use conn::{Conn, ReadOutcome};
+use listen::{Listener, Peer};
+
+pub use access::TcpAccess;
+pub use auth::{Authenticator, Credentials, CredentialsError};
 
 /// How often stalled connections are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
@@ -49,6 +57,8 @@ pub struct AgentInfo {
     pub start_time: f64,
     pub loop_iterations: u64,
     pub loop_stats: crate::loop_stats::LoopStats,
+    /// `--cgroups_enable_cfs`: whether the CPU limits are CFS quotas (for `/metrics`).
+    pub cfs: bool,
 }
 
 /// What a handler needs from the rest of the agent.
@@ -102,7 +112,9 @@ pub struct ServerConfig {
 
 #[derive(Debug)]
 pub struct Server {
-    listener: UnixListener,
+    listener: Listener,
+    /// `--port`'s listener and what its clients may do.
+    tcp: Option<(Listener, TcpAccess)>,
     config: ServerConfig,
     conns: HashMap<u32, Conn>,
     next_conn: u32,
@@ -122,7 +134,7 @@ impl Server {
         registry: &Registry,
         timers: &mut Timers,
     ) -> io::Result<Server> {
-        let mut listener = listener;
+        let mut listener = Listener::Unix(listener);
         registry.register(
             &mut listener,
             Token::from(Source::Listener),
@@ -131,6 +143,7 @@ impl Server {
         timers.add(SWEEP_EVERY, TimerKind::ConnectionSweep);
         Ok(Server {
             listener,
+            tcp: None,
             config,
             conns: HashMap::new(),
             next_conn: 1,
@@ -141,10 +154,35 @@ impl Server {
         })
     }
 
-    /// Accepts every pending connection.
-    pub fn accept(&mut self, registry: &Registry) {
+    /// Also serves the API on `listener` (`--port`), to clients held to `access`.
+    pub fn listen_tcp(
+        &mut self,
+        listener: TcpListener,
+        access: TcpAccess,
+        registry: &Registry,
+    ) -> io::Result<()> {
+        let mut listener = Listener::Tcp(listener);
+        registry.register(
+            &mut listener,
+            Token::from(Source::TcpListener),
+            Interest::READABLE,
+        )?;
+        self.tcp = Some((listener, access));
+        Ok(())
+    }
+
+    /// Accepts every pending connection on the unix socket or (`tcp`) the TCP listener.
+    pub fn accept(&mut self, registry: &Registry, tcp: bool) {
+        let listener = if tcp {
+            match &self.tcp {
+                Some((l, _)) => l,
+                None => return,
+            }
+        } else {
+            &self.listener
+        };
         loop {
-            let (mut stream, _) = match self.listener.accept() {
+            let (mut stream, peer) = match listener.accept() {
                 Ok(s) => s,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -160,7 +198,6 @@ impl Server {
                 );
                 continue;
             }
-            let peer = crate::sys::socket::peer_cred(&stream).ok();
             let slot = self.next_conn;
             self.next_conn = self.next_conn.wrapping_add(1).max(1);
             if let Err(e) = registry.register(
@@ -245,18 +282,24 @@ impl Server {
         }
     }
 
-    fn route(
-        &mut self,
-        req: &Request,
-        peer: Option<crate::sys::socket::PeerCred>,
-        ctx: &mut Ctx<'_>,
-    ) -> Reply {
+    fn route(&mut self, req: &Request, peer: Peer, ctx: &mut Ctx<'_>) -> Reply {
         self.last_request.clear();
         self.last_request.push_str(req.method.as_str());
         self.last_request.push(' ');
         self.last_request.push_str(&req.path);
+        let principal = match &mut self.tcp {
+            Some((_, access)) => match access.check(req, &peer) {
+                Ok(p) => p,
+                Err(resp) => return Reply::Now(resp),
+            },
+            None => None,
+        };
         if req.path == "/api/v1" {
-            return v1::handle(req, peer, ctx);
+            let who = match principal {
+                Some(p) => format!("{peer} (principal '{}')", p.escape_debug()),
+                None => peer.to_string(),
+            };
+            return v1::handle(req, &who, ctx);
         }
         endpoints::handle(req, ctx)
     }

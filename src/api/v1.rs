@@ -9,9 +9,9 @@ use crate::containerizer::{
     parse_container_id, parse_launch, ContainerId, Containerizer, ControlError, LaunchOutcome,
 };
 use crate::http::{Method, Request, Response};
-use crate::sys::socket::PeerCred;
 
-pub(super) fn handle(req: &Request, peer: Option<PeerCred>, ctx: &mut Ctx<'_>) -> Reply {
+/// `who` names the client in the log lines of calls that change state.
+pub(super) fn handle(req: &Request, who: &str, ctx: &mut Ctx<'_>) -> Reply {
     match check_headers(req) {
         Ok(()) => {}
         Err(resp) => return Reply::Now(resp),
@@ -31,10 +31,6 @@ pub(super) fn handle(req: &Request, peer: Option<PeerCred>, ctx: &mut Ctx<'_>) -
             "Failed to validate agent::Call: Expecting 'type' to be present",
         ));
     };
-    let who = match peer {
-        Some(p) => format!("uid {} pid {}", p.uid, p.pid),
-        None => "an unknown peer".to_string(),
-    };
     match kind {
         "GET_HEALTH" => ok(json!({"type": "GET_HEALTH", "get_health": {"healthy": true}})),
         "GET_VERSION" => ok(
@@ -48,11 +44,11 @@ pub(super) fn handle(req: &Request, peer: Option<PeerCred>, ctx: &mut Ctx<'_>) -
         }
         "GET_CONTAINERS" => ok(json!({"type": "GET_CONTAINERS",
             "get_containers": {"containers": render::containers_v1(ctx.containerizer)}})),
-        "LAUNCH_CONTAINER" => launch(&call, &who, ctx),
+        "LAUNCH_CONTAINER" => launch(&call, who, ctx),
         "WAIT_CONTAINER" => with_id(&call, "wait_container", |id| wait(id, ctx)),
-        "KILL_CONTAINER" => with_id(&call, "kill_container", |id| kill(id, &call, &who, ctx)),
-        "REMOVE_CONTAINER" => with_id(&call, "remove_container", |id| remove(id, &who, ctx)),
-        "PRUNE_IMAGES" => prune_images(&who, ctx),
+        "KILL_CONTAINER" => with_id(&call, "kill_container", |id| kill(id, &call, who, ctx)),
+        "REMOVE_CONTAINER" => with_id(&call, "remove_container", |id| remove(id, who, ctx)),
+        "PRUNE_IMAGES" => prune_images(who, ctx),
         other => Reply::Now(Response::text(
             400,
             format!(

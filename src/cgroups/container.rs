@@ -10,7 +10,7 @@ use super::{v1, v2, Controller, ControllerSet, Features};
 use crate::stats::ResourceStatistics;
 
 /// CFS period, 100 ms (Mesos `CPU_CFS_PERIOD`).
-pub(super) const CFS_PERIOD_US: u64 = 100_000;
+pub const CFS_PERIOD_US: u64 = 100_000;
 /// Smallest CFS quota, 1 ms (Mesos `MIN_CPU_CFS_QUOTA`).
 const MIN_CFS_QUOTA_US: u64 = 1_000;
 /// v1 shares per cpu and their bounds (the kernel's `MIN_SHARES`/`MAX_SHARES`).
@@ -217,7 +217,7 @@ impl ContainerCgroup {
 }
 
 /// v1 `cpu.shares` for `cpus` (Mesos truncates, then applies the minimum).
-pub(super) fn cpu_shares(cpus: f64) -> u64 {
+pub fn cpu_shares(cpus: f64) -> u64 {
     // `as` saturates: NaN and negatives become 0 and then the minimum.
     ((SHARES_PER_CPU * cpus) as u64).clamp(MIN_SHARES, MAX_SHARES)
 }
@@ -229,7 +229,7 @@ pub(super) fn cpu_weight(shares: u64) -> u64 {
 }
 
 /// CFS quota in µs for `cpus` per period.
-pub(super) fn cfs_quota_us(cpus: f64) -> u64 {
+pub fn cfs_quota_us(cpus: f64) -> u64 {
     ((CFS_PERIOD_US as f64 * cpus) as u64).max(MIN_CFS_QUOTA_US)
 }
 

@@ -25,7 +25,8 @@ const V1_FILES: &[(&str, &str)] = &[
     ("memory.limit_in_bytes", "9223372036854771712\n"),
     ("memory.soft_limit_in_bytes", "9223372036854771712\n"),
     ("memory.usage_in_bytes", "1048576\n"),
-    ("memory.stat", "rss 1\ntotal_rss 4096\ntotal_cache 8192\ntotal_mapped_file 512\ntotal_swap 0\ntotal_unevictable 0\n"),
+    ("memory.max_usage_in_bytes", "3145728\n"),
+    ("memory.stat", "rss 1\ntotal_rss 4096\ntotal_cache 8192\ntotal_mapped_file 512\ntotal_swap 0\ntotal_unevictable 0\ntotal_inactive_file 2048\n"),
     ("pids.max", "max\n"),
     ("freezer.state", "THAWED\n"),
 ];
@@ -123,6 +124,8 @@ fn test_v1_separate_mounts_full_cycle() {
     assert_eq!(stats.mem_total_bytes, Some(1_048_576));
     assert_eq!(stats.mem_rss_bytes, Some(4096));
     assert_eq!(stats.mem_cache_bytes, Some(8192));
+    assert_eq!(stats.mem_max_usage_bytes, Some(3_145_728));
+    assert_eq!(stats.mem_inactive_file_bytes, Some(2048));
     assert_eq!(stats.mem_mapped_file_bytes, Some(512));
     assert_eq!(stats.processes, Some(1));
     assert_eq!(

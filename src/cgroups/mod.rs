@@ -28,8 +28,8 @@ mod testutil;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use container::{clock_ticks, sigkill, CFS_PERIOD_US};
-pub use container::{ContainerCgroup, ProcsFile};
+pub use container::{cfs_quota_us, cpu_shares, ContainerCgroup, ProcsFile, CFS_PERIOD_US};
+use container::{clock_ticks, sigkill};
 pub use error::CgroupError;
 pub use process::of_process;
 pub use stat_files::set_stat_file_budget;

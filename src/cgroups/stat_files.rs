@@ -44,7 +44,9 @@ pub(super) enum StatFile {
     CpuacctStat,
     CpuStat,
     V1MemoryUsage,
+    V1MemoryMaxUsage,
     V2MemoryCurrent,
+    V2MemoryPeak,
     MemoryStat,
     V2SwapCurrent,
     Procs,
@@ -54,13 +56,15 @@ pub(super) enum StatFile {
 }
 
 impl StatFile {
-    const COUNT: usize = 10;
+    const COUNT: usize = 12;
 
     fn name(self) -> &'static str {
         match self {
             StatFile::CpuacctStat => "cpuacct.stat",
             StatFile::CpuStat => "cpu.stat",
             StatFile::V1MemoryUsage => "memory.usage_in_bytes",
+            StatFile::V1MemoryMaxUsage => "memory.max_usage_in_bytes",
+            StatFile::V2MemoryPeak => "memory.peak",
             StatFile::V2MemoryCurrent => "memory.current",
             StatFile::MemoryStat => "memory.stat",
             StatFile::V2SwapCurrent => "memory.swap.current",

@@ -120,6 +120,7 @@ pub(super) fn parse_v1_memory_stat(
                     | b"total_mapped_file"
                     | b"total_swap"
                     | b"total_unevictable"
+                    | b"total_inactive_file"
             )
         },
         |key, value| match key {
@@ -133,6 +134,7 @@ pub(super) fn parse_v1_memory_stat(
             }
             b"total_mapped_file" => out.mem_mapped_file_bytes = Some(value),
             b"total_swap" => out.mem_swap_bytes = Some(value),
+            b"total_inactive_file" => out.mem_inactive_file_bytes = Some(value),
             _ => out.mem_unevictable_bytes = Some(value),
         },
     )
@@ -145,7 +147,12 @@ pub(super) fn parse_v2_memory_stat(
 ) -> Result<(), BadValue> {
     for_each_pair(
         buf,
-        |key| matches!(key, b"anon" | b"file" | b"file_mapped" | b"unevictable"),
+        |key| {
+            matches!(
+                key,
+                b"anon" | b"file" | b"file_mapped" | b"unevictable" | b"inactive_file"
+            )
+        },
         |key, value| match key {
             b"anon" => {
                 out.mem_rss_bytes = Some(value);
@@ -156,6 +163,7 @@ pub(super) fn parse_v2_memory_stat(
                 out.mem_file_bytes = Some(value);
             }
             b"file_mapped" => out.mem_mapped_file_bytes = Some(value),
+            b"inactive_file" => out.mem_inactive_file_bytes = Some(value),
             _ => out.mem_unevictable_bytes = Some(value),
         },
     )

@@ -318,6 +318,8 @@ pub(super) fn usage(
     if controllers.contains(Controller::Memory) {
         if let Some(memory) = &dirs.memory {
             out.mem_total_bytes = Some(files.read_u64(StatFile::V1MemoryUsage, memory, buf)?);
+            out.mem_max_usage_bytes =
+                files.read_u64_if_exists(StatFile::V1MemoryMaxUsage, memory, buf)?;
             let text = files.read(StatFile::MemoryStat, memory, buf)?;
             stats::parse_v1_memory_stat(text, out)
                 .map_err(|_| bad(StatFile::MemoryStat, memory, text))?;

@@ -252,6 +252,8 @@ pub(super) fn usage(
         if let Some(bytes) = files.read_u64_if_exists(StatFile::V2SwapCurrent, dir, buf)? {
             out.mem_swap_bytes = Some(bytes);
         }
+        // Linux 5.19 and later.
+        out.mem_max_usage_bytes = files.read_u64_if_exists(StatFile::V2MemoryPeak, dir, buf)?;
     }
     if controllers.contains(Controller::Pids) {
         super::stat_files::processes_and_threads(files, dir, StatFile::V2Threads, buf, out)?;

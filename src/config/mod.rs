@@ -15,6 +15,7 @@ mod project_range;
 mod spec;
 pub mod values;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -68,6 +69,16 @@ spec::define_flags! {
     proc_dir: PathBuf = "/proc";
     /// Conf file of 'name = value' lines; the command line and MESOLITE_<NAME> variables win over it.
     config: Option<PathBuf> = "";
+    /// TCP listener: the address it binds (0.0.0.0: every IPv4 interface; :: also takes IPv6); used only with --port.
+    ip: IpAddr = "0.0.0.0";
+    /// TCP listener: serve the API over HTTP/1.1 on this port too (Mesos's agent port is 5051); none: no TCP listener.
+    port: Option<u16> = "";
+    /// TCP listener: JSON file {"credentials": [{"principal": ..., "secret": ...}]} of HTTP Basic logins; none: TCP is read-only.
+    http_credentials: Option<PathBuf> = "";
+    /// TCP listener: read-only endpoints and calls need a login from --http_credentials.
+    authenticate_http_readonly: bool = "false";
+    /// TCP listener: allow mutating calls (LAUNCH, KILL, REMOVE, PRUNE) to a login from --http_credentials; without this they get 403.
+    authenticate_http_readwrite: bool = "false";
     /// Most API clients connected at once.
     max_connections: u32 = "1024";
     /// A client that has not sent a whole request in this long is dropped.

@@ -135,6 +135,28 @@ impl FlagValue for u32 {
     }
 }
 
+impl FlagValue for u16 {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        text.parse()
+            .map_err(|_| "expected a whole number from 0 to 65535".to_string())
+    }
+
+    fn render_flag(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl FlagValue for std::net::IpAddr {
+    fn parse_flag(text: &str) -> Result<Self, String> {
+        text.parse()
+            .map_err(|_| "expected an IPv4 or IPv6 address, e.g. 0.0.0.0 or 127.0.0.1".to_string())
+    }
+
+    fn render_flag(&self) -> String {
+        self.to_string()
+    }
+}
+
 impl FlagValue for Duration {
     fn parse_flag(text: &str) -> Result<Self, String> {
         values::parse_duration(text).map_err(|err| err.to_string())

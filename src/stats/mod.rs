@@ -75,6 +75,13 @@ pub struct ResourceStatistics {
     /// One per qdisc on the container's interfaces and their host-side peers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub net_traffic_control_statistics: Vec<TrafficControlStatistics>,
+    /// The highest memory usage recorded (v1 `memory.max_usage_in_bytes`, v2 `memory.peak`):
+    /// not a Mesos field, so never in the JSON; `/metrics` reports it as cAdvisor does.
+    #[serde(skip)]
+    pub mem_max_usage_bytes: Option<u64>,
+    /// Inactive page cache (`inactive_file`), for cAdvisor's working set; not in the JSON.
+    #[serde(skip)]
+    pub mem_inactive_file_bytes: Option<u64>,
 }
 
 /// Mesos's `TrafficControlStatistics`: one qdisc's counters.
@@ -235,6 +242,8 @@ mod tests {
                     ..Default::default()
                 },
             ],
+            mem_max_usage_bytes: Some(1 << 27),
+            mem_inactive_file_bytes: Some(4096),
         };
         let sparse = ResourceStatistics {
             timestamp: 12.0,
