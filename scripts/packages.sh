@@ -17,10 +17,12 @@ build=(gcc libssl-dev pkg-config)
 # libcurl4-openssl-dev: curl's headers; python3-pyftpdlib: the fetcher tests' FTP server; curl:
 # the fetch benchmark; iputils-ping, keyutils: the capability and seccomp tests; docker-registry:
 # a registry on loopback for the image tests; docker.io: the image tests build images with
-# docker import / docker build on a private dockerd they start.
+# docker import / docker build on a private dockerd they start; containernetworking-plugins
+# iproute2 iptables: the network/cni tests (bridge, host-local, portmap, bandwidth; ip, tc and
+# iptables to check what they leave).
 test=("${build[@]}" qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xfsprogs runc
   bubblewrap procps systemd libcurl4-openssl-dev python3-pyftpdlib curl iputils-ping keyutils
-  docker-registry docker.io)
+  docker-registry docker.io containernetworking-plugins iproute2 iptables)
 
 case "${1:-}" in
   build) want=("${build[@]}") ;;

@@ -39,6 +39,9 @@ pub struct ChildSetup {
     pub seccomp: Option<Program>,
     /// filesystem/linux with an image: enter its rootfs after the mounts above.
     pub root: Option<super::RootSwitch>,
+    /// network/cni: the container has a network namespace of its own, whose `lo` the init
+    /// brings up.
+    pub loopback_up: bool,
 }
 
 impl ChildSetup {

@@ -15,6 +15,7 @@ pub const CLONE_NEWNS: u64 = libc::CLONE_NEWNS as u64;
 pub const CLONE_NEWPID: u64 = libc::CLONE_NEWPID as u64;
 pub const CLONE_NEWIPC: u64 = libc::CLONE_NEWIPC as u64;
 pub const CLONE_NEWUTS: u64 = libc::CLONE_NEWUTS as u64;
+pub const CLONE_NEWNET: u64 = libc::CLONE_NEWNET as u64;
 const CLONE_PIDFD: u64 = libc::CLONE_PIDFD as u64;
 const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
