@@ -195,10 +195,9 @@ fn destroy_releases_the_ip_veth_and_rules_also_after_a_restart() {
         return;
     }
     let mut cni = Cni::new("release", 3);
-    cni.bridge_network(
+    cni.single_address_network(
         "rel",
         0,
-        false,
         vec![json!({"type": "portmap", "capabilities": {"portMappings": true}})],
     );
     let bridge = cni.bridge_name(0);
@@ -499,6 +498,17 @@ fn verify_resource_statistics_and_bandwidth_qdisc() {
     );
     let agent = start(&cni, &[]);
     let gateway = format!("{}.1", cni.prefix(0));
+    let ifbs = || {
+        let out = std::process::Command::new("ip")
+            .args(["-o", "link", "show", "type", "ifb"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("bwp"))
+            .count()
+    };
+    let ifbs_before = ifbs();
     let r = launch(
         &agent,
         "talker",
@@ -517,6 +527,10 @@ fn verify_resource_statistics_and_bandwidth_qdisc() {
         last = statistics(&agent, "talker");
         last["net_tx_bytes"].as_u64().unwrap_or(0) >= 20 * 1000
     });
+    destroy(&agent, "talker");
+    // The bandwidth plugin's ifb went with the DEL.
+    assert_eq!(ifbs(), ifbs_before);
+    finish(agent);
     assert!(counted, "net_tx_bytes after 20 KB sent: {last}");
     assert!(last["net_rx_packets"].as_u64().unwrap_or(0) > 0, "{last}");
     let tc = last["net_traffic_control_statistics"]
@@ -531,8 +545,6 @@ fn verify_resource_statistics_and_bandwidth_qdisc() {
         tc.iter().any(|q| q["bytes"].as_u64().unwrap_or(0) > 0),
         "{tc:?}"
     );
-    destroy(&agent, "talker");
-    finish(agent);
 }
 
 #[test]

@@ -111,6 +111,17 @@ impl Cni {
         self.write_config(&format!("{name}.conflist"), &conf)
     }
 
+    /// A bridge network whose range holds one address (`<prefix>.2`): a second container gets
+    /// it only once the first released it.
+    pub fn single_address_network(&mut self, name: &str, n: u32, more: Vec<Value>) -> PathBuf {
+        let path = self.bridge_network(name, n, false, more);
+        let mut conf: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let host = format!("{}.2", self.prefix(n));
+        conf["plugins"][0]["ipam"]["ranges"][0][0]["rangeStart"] = json!(host);
+        conf["plugins"][0]["ipam"]["ranges"][0][0]["rangeEnd"] = json!(host);
+        self.write_config(&format!("{name}.conflist"), &conf)
+    }
+
     pub fn write_config(&self, file: &str, conf: &Value) -> PathBuf {
         let path = self.conf_dir.join(file);
         std::fs::write(&path, serde_json::to_vec_pretty(conf).unwrap()).unwrap();
