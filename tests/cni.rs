@@ -210,7 +210,7 @@ fn destroy_releases_the_ip_veth_and_rules_also_after_a_restart() {
     );
     let ip = addresses(&agent, "first")[0].1[0].clone();
     assert_eq!(bridge_ports(&bridge).len(), 1);
-    assert_eq!(cni.leases("rel"), [ip.clone()]);
+    assert_eq!(cni.leases("rel"), std::slice::from_ref(&ip));
     destroy(&agent, "first");
     assert!(bridge_ports(&bridge).is_empty(), "veth removed");
     assert!(cni.leases("rel").is_empty(), "lease released");
