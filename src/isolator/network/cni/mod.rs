@@ -12,6 +12,7 @@ mod config;
 mod files;
 mod invoke;
 mod netlink_glue;
+mod plan;
 mod state;
 
 use std::collections::HashMap;
@@ -20,8 +21,6 @@ use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-use serde_json::json;
 
 use super::super::{
     ChildOutcome, ContainerCtx, Feature, Isolated, Isolator, IsolatorError, IsolatorStatus, Ops,
@@ -35,7 +34,6 @@ use crate::sys::process::{CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS};
 use chain::{Attached, Exec, Run, Step};
 pub use config::CniDirs;
 use invoke::Verb;
-use state::Net;
 
 /// Loop slots of detaches (DELs outliving their container's slot) start here.
 const DETACH_BASE: u32 = 0x8000_0000;
@@ -91,58 +89,6 @@ impl NetworkCni {
         })
     }
 
-    /// The networks `container` names, with their configurations as the directory has them now.
-    fn plan_networks(&self, requests: &[&NetworkInfo]) -> Result<Vec<Net>, IsolatorError> {
-        let Some(dirs) = &self.dirs else {
-            return Err(IsolatorError::Request(
-                "the container names a network, but no --network_cni_config_dir is set".into(),
-            ));
-        };
-        let configs = config::load_all(dirs).map_err(IsolatorError::Config)?;
-        let mut nets = Vec::new();
-        if !netlink_glue::LOOPBACK_IN_INIT
-            && config::plugin_path(&dirs.plugins_dir, "loopback").is_some()
-        {
-            let lo = json!({"cniVersion": "0.3.1", "name": "mesolite-loopback",
-                            "plugins": [{"type": "loopback"}]});
-            nets.push(Net {
-                request: NetworkInfo::default(),
-                ifname: "lo".into(),
-                config: config::NetworkConfig {
-                    name: "mesolite-loopback".into(),
-                    list: lo,
-                },
-                result: None,
-                added: false,
-                internal: true,
-            });
-        }
-        for (i, req) in requests.iter().enumerate() {
-            let name = req.name.as_deref().unwrap_or("");
-            let config = configs.iter().find(|c| c.name == name).ok_or_else(|| {
-                IsolatorError::Request(format!(
-                    "unknown CNI network '{name}' (no usable configuration in {})",
-                    dirs.config_dir.display()
-                ))
-            })?;
-            if nets.iter().any(|n: &Net| n.name() == name) {
-                return Err(IsolatorError::Request(format!(
-                    "network '{name}' is named twice in 'network_infos'"
-                )));
-            }
-            invoke::check_labels(req).map_err(IsolatorError::Request)?;
-            nets.push(Net {
-                request: (*req).clone(),
-                ifname: format!("eth{i}"),
-                config: config.clone(),
-                result: None,
-                added: false,
-                internal: false,
-            });
-        }
-        Ok(nets)
-    }
-
     /// Starts the DELs of a container that is gone; its namespace and checkpoint go after.
     fn detach(&mut self, mut att: Attached, ops: &mut Ops<'_>) {
         att.run = Some(Run::new(Verb::Del, &att.nets));
@@ -162,30 +108,6 @@ impl NetworkCni {
 
     fn is_detaching(&self, id: &str) -> bool {
         self.detaching.values().any(|a| a.id == id)
-    }
-
-    /// Writes the container's /etc files once its networks are attached.
-    fn write_files(&self, att: &Attached) -> std::io::Result<()> {
-        let ips: Vec<std::net::IpAddr> = att
-            .nets
-            .iter()
-            .filter_map(|n| n.result.as_ref())
-            .flat_map(invoke::result_ips)
-            .map(|(_, ip)| ip)
-            .collect();
-        let results = att
-            .nets
-            .iter()
-            .filter(|n| !n.internal)
-            .filter_map(|n| n.result.as_ref());
-        let resolv = files::resolv_conf(
-            results,
-            self.default_dns.as_deref(),
-            Path::new("/etc/resolv.conf"),
-        );
-        fs::write(att.dir.join("hostname"), format!("{}\n", att.hostname))?;
-        fs::write(att.dir.join("hosts"), files::hosts(&att.hostname, &ips))?;
-        fs::write(att.dir.join("resolv.conf"), resolv)
     }
 
     /// The ADD chain of the container in `slot` moved on.
