@@ -19,10 +19,12 @@ build=(gcc libssl-dev pkg-config)
 # a registry on loopback for the image tests; docker.io: the image tests build images with
 # docker import / docker build on a private dockerd they start; iproute2: ip and tc set up the
 # namespaces, veths and qdiscs of the netlink tests; prometheus: the Prometheus server (and
-# promtool) that tests/prometheus.rs starts to scrape the agent's /metrics.
+# promtool) that tests/prometheus.rs starts to scrape the agent's /metrics;
+# containernetworking-plugins iptables: the network/cni tests (bridge, host-local, portmap,
+# bandwidth; iptables to check what they leave).
 test=("${build[@]}" qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xfsprogs runc
   bubblewrap procps systemd libcurl4-openssl-dev python3-pyftpdlib curl iputils-ping keyutils
-  docker-registry docker.io iproute2 prometheus)
+  docker-registry docker.io iproute2 prometheus containernetworking-plugins iptables)
 
 case "${1:-}" in
   build) want=("${build[@]}") ;;

@@ -10,6 +10,7 @@
 //! one, this test fails until its message's schema is added here from the proto.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod cni_support;
 mod common;
 
 use std::time::Duration;
@@ -245,13 +246,32 @@ msg! {
     ours {}
 }
 
-// `NetworkInfo` (without `labels`, which mesolite never writes).
+msg! {
+    LABEL "Label"
+    fields {
+        "key" => Str,
+        "value" => Str,
+    }
+    required { "key" }
+    ours {}
+}
+
+msg! {
+    LABELS "Labels"
+    fields {
+        "labels" => Repeated(&Msg(&LABEL)),
+    }
+    required {}
+    ours {}
+}
+
 msg! {
     NETWORK_INFO "NetworkInfo"
     fields {
         "ip_addresses" => Repeated(&Msg(&IP_ADDRESS)),
         "name" => Str,
         "groups" => Repeated(&Str),
+        "labels" => Msg(&LABELS),
         "port_mappings" => Repeated(&Msg(&PORT_MAPPING)),
     }
     required {}
@@ -903,4 +923,47 @@ fn every_answer_has_mesos_field_names_and_types() {
         &agent.call(json!({"type": "PRUNE_IMAGES"})),
         200,
     );
+}
+
+#[test]
+fn cni_network_infos_have_mesos_shapes() {
+    if !root_or_skip("api_schema_cni") || !cni_support::plugins_or_skip("api_schema_cni") {
+        return;
+    }
+    let mut cni = cni_support::Cni::new("schema", 11);
+    cni.bridge_network("schemanet", 0, false, vec![]);
+    let flags = cni.flags();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let mut agent = Agent::start(&flags);
+    let r = agent.call(json!({"type": "LAUNCH_CONTAINER", "launch_container": {
+        "container_id": {"value": "net"},
+        "command": {"value": "sleep 60", "shell": true},
+        "container": {"type": "MESOS", "network_infos": [{"name": "schemanet",
+            "groups": ["g"], "labels": {"labels": [{"key": "k", "value": "v"}]},
+            "ip_addresses": [{"protocol": "IPv4"}]}]}}}));
+    empty_ok("LAUNCH_CONTAINER on a CNI network", &r, 200);
+    let r = agent.call(json!({"type": "GET_CONTAINERS",
+        "get_containers": {"show_nested": false, "show_standalone": true}}));
+    let v = r.json().unwrap();
+    holds_v1("GET_CONTAINERS", &v);
+    let n = &v["get_containers"]["containers"][0]["container_status"]["network_infos"][0];
+    assert_eq!(n["name"], "schemanet", "{v}");
+    assert_eq!(n["ip_addresses"][0]["protocol"], "IPv4", "{v}");
+    assert!(n["ip_addresses"][0]["ip_address"]
+        .as_str()
+        .unwrap()
+        .starts_with(&cni.prefix(0)));
+    assert_eq!(n["labels"]["labels"][0]["key"], "k", "{v}");
+    let v: Value = agent.client().get("/containers").unwrap().json().unwrap();
+    holds("/containers", &v, &CONTAINERS_V0);
+    assert_eq!(
+        v[0]["status"]["network_infos"][0]["name"], "schemanet",
+        "{v}"
+    );
+    agent.kill("net", None);
+    agent.wait_json("net");
+    let dir = cni_support::cni_root(&agent.runtime_dir).join("net");
+    Agent::eventually("detached", Duration::from_secs(30), || !dir.exists());
+    agent.stop();
+    cni_support::unmount_root(&agent.runtime_dir);
 }

@@ -33,6 +33,10 @@ fn status(c: &ContainerStatus) -> Value {
     if let Some(pid) = c.executor_pid {
         s["executor_pid"] = json!(pid);
     }
+    if !c.network_infos.is_empty() {
+        let n: Vec<Value> = c.network_infos.iter().map(|n| n.to_json()).collect();
+        s["network_infos"] = Value::Array(n);
+    }
     s
 }
 

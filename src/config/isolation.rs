@@ -24,6 +24,7 @@ pub enum Isolator {
     /// Not a Mesos isolator (Mesos names containers through network/cni); kept beside the
     /// other namespaces.
     NamespacesUts,
+    NetworkCni,
     VolumeSandboxPath,
     VolumeHostPath,
     AppcRuntime,
@@ -48,6 +49,7 @@ const ALL: &[Isolator] = &[
     Isolator::NamespacesIpc,
     Isolator::NamespacesPid,
     Isolator::NamespacesUts,
+    Isolator::NetworkCni,
     Isolator::VolumeSandboxPath,
     Isolator::VolumeHostPath,
     Isolator::AppcRuntime,
@@ -76,7 +78,6 @@ const NOT_YET: &[&str] = &[
     "volume/secret",
     "volume/csi",
     "gpu/nvidia",
-    "network/cni",
     "network/port_mapping",
     "network/ports",
     "environment_secret",
@@ -100,6 +101,7 @@ impl Isolator {
             Self::NamespacesIpc => "namespaces/ipc",
             Self::NamespacesPid => "namespaces/pid",
             Self::NamespacesUts => "namespaces/uts",
+            Self::NetworkCni => "network/cni",
             Self::VolumeSandboxPath => "volume/sandbox_path",
             Self::VolumeHostPath => "volume/host_path",
             Self::AppcRuntime => "appc/runtime",
@@ -124,6 +126,7 @@ impl Isolator {
                 | Self::NamespacesIpc
                 | Self::NamespacesPid
                 | Self::NamespacesUts
+                | Self::NetworkCni
                 | Self::VolumeSandboxPath
                 | Self::VolumeHostPath
         )
@@ -296,8 +299,8 @@ mod tests {
             Err("Unknown or unsupported isolator 'foo/bar'".to_string())
         );
         assert_eq!(
-            parse_isolation("network/cni"),
-            Err("isolator 'network/cni' is not supported yet".to_string())
+            parse_isolation("network/port_mapping"),
+            Err("isolator 'network/port_mapping' is not supported yet".to_string())
         );
         assert_eq!(
             parse_isolation("docker/volume"),

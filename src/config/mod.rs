@@ -133,6 +133,16 @@ spec::define_flags! {
     hooks_dir: Option<PathBuf> = "";
     /// A hook still running after this long is killed; a killed prelaunch or postfetch hook fails the launch.
     hooks_timeout: Duration = "30secs";
+    /// network/cni: directory of CNI network configs (.conf, .conflist), re-read on each launch; none: only the host network.
+    network_cni_config_dir: Option<PathBuf> = "";
+    /// network/cni: directory of CNI plugin executables (CNI_PATH); needed with network_cni_config_dir.
+    network_cni_plugins_dir: Option<PathBuf> = "";
+    /// network/cni: a plugin still running after this long is killed, failing its launch (ADD) or only logged (DEL).
+    network_cni_plugin_timeout: Duration = "60secs";
+    /// network/cni: keep the network checkpoints under work_dir (not runtime_dir), so that a reboot's leftovers get their DEL.
+    network_cni_root_dir_persist: bool = "false";
+    /// network/cni: nameserver lines for the resolv.conf of containers whose CNI result has no DNS, e.g. 'nameserver 10.0.0.2'; none: the host's /etc/resolv.conf.
+    default_container_dns: Option<String> = "";
     /// Docker containerizer: dockerd's Engine API socket.
     docker_socket: PathBuf = "/var/run/docker.sock";
     /// Docker containerizer: bound on each Engine API request (a stream's first answer); a hung dockerd fails the launch or kill.

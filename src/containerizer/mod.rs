@@ -38,6 +38,8 @@ pub struct ContainerStatus {
     pub executor_pid: Option<i32>,
     /// How it ended, once TERMINATED.
     pub termination: Option<Termination>,
+    /// The networks it joined (network/cni), with their addresses.
+    pub network_infos: Vec<crate::spec::NetworkInfo>,
 }
 
 /// The containerizer interface. Every call runs in the event loop and returns without

@@ -16,6 +16,7 @@ mod feature;
 mod filesystem;
 mod linux;
 mod namespaces;
+mod network;
 mod ops;
 mod posix;
 mod set;
@@ -30,6 +31,7 @@ pub use error::{IsolatorError, Step, StepError};
 pub use feature::Feature;
 pub use ops::{LoopParts, Ops};
 pub use set::Isolators;
+
 pub use usage_pass::UsagePass;
 
 use std::path::Path;
@@ -39,6 +41,13 @@ use crate::children::ChildEvent;
 use crate::resources::Resources;
 use crate::stats::ResourceStatistics;
 use crate::status::Limitation;
+
+/// What isolators add to a container's status.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct IsolatorStatus {
+    /// The networks joined, with the addresses they gave.
+    pub network_infos: Vec<crate::spec::NetworkInfo>,
+}
 
 /// What isolators contribute to a launch, before the clone.
 #[derive(Debug, Default)]
@@ -97,6 +106,33 @@ pub struct UsageCtx<'a> {
 /// A limitation an isolator found, for the container in `slot`.
 pub type Limited = (u32, Limitation);
 
+/// How an isolator's `isolate` ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolated {
+    /// Done: as far as this isolator goes, the task may start.
+    Done,
+    /// Children of its are still at work (CNI plugins): the task waits until its `on_child`
+    /// reports the container in [`ChildOutcome::isolated`].
+    Pending,
+}
+
+/// What an isolator's child event brings about.
+#[derive(Debug, Default)]
+pub struct ChildOutcome {
+    pub limited: Vec<Limited>,
+    /// Containers (slots) whose pending isolate this settled: done, or failed (the launch fails).
+    pub isolated: Vec<(u32, Result<(), IsolatorError>)>,
+}
+
+impl From<Vec<Limited>> for ChildOutcome {
+    fn from(limited: Vec<Limited>) -> ChildOutcome {
+        ChildOutcome {
+            limited,
+            isolated: Vec::new(),
+        }
+    }
+}
+
 /// The isolator interface. Every step but `name` is optional.
 pub trait Isolator {
     fn name(&self) -> &'static str;
@@ -120,13 +156,14 @@ pub trait Isolator {
         Ok(())
     }
 
-    /// After the clone, before the task may run.
+    /// After the clone, before the task may run; `Pending` holds the task back until this
+    /// isolator's children are done.
     fn isolate(
         &mut self,
         _ctx: &ContainerCtx<'_>,
         _ops: &mut Ops<'_>,
-    ) -> Result<(), IsolatorError> {
-        Ok(())
+    ) -> Result<Isolated, IsolatorError> {
+        Ok(Isolated::Done)
     }
 
     /// An fd this isolator watches for the container became readable.
@@ -140,8 +177,8 @@ pub trait Isolator {
     }
 
     /// A child this isolator asked for (for the container in `slot`) wrote or finished.
-    fn on_child(&mut self, _slot: u32, _event: ChildEvent, _ops: &mut Ops<'_>) -> Vec<Limited> {
-        Vec::new()
+    fn on_child(&mut self, _slot: u32, _event: ChildEvent, _ops: &mut Ops<'_>) -> ChildOutcome {
+        ChildOutcome::default()
     }
 
     /// Everything in the container is gone: a limitation it hit whose notice never came.
@@ -181,6 +218,13 @@ pub trait Isolator {
     ) -> Result<(), IsolatorError> {
         Ok(())
     }
+
+    /// After recovery: `known` tells the IDs of the containers the agent has; what this
+    /// isolator holds for any other (a previous agent's leftovers) is released.
+    fn recovered(&mut self, _known: &dyn Fn(&str) -> bool, _ops: &mut Ops<'_>) {}
+
+    /// What the container's status shows of this isolator (the networks it joined).
+    fn status(&self, _slot: u32, _out: &mut IsolatorStatus) {}
 
     /// Metrics of this isolator, as (Mesos-style name, value).
     fn metrics(&self, _out: &mut Vec<(String, f64)>) {}

@@ -10,11 +10,12 @@ use crate::stats::ResourceStatistics;
 use crate::status::Limitation;
 
 use super::{
-    appc_runtime, cgroups, disk, docker_runtime, filesystem, linux, namespaces, posix, volume,
+    appc_runtime, cgroups, disk, docker_runtime, filesystem, linux, namespaces, network, posix,
+    volume,
 };
 use super::{
-    ContainerCtx, Feature, Isolator, IsolatorError, Limited, LoopParts, Plan, PrepareCtx, Step,
-    StepError, UsageCtx,
+    ChildOutcome, ContainerCtx, Feature, Isolated, Isolator, IsolatorError, IsolatorStatus,
+    Limited, LoopParts, Plan, PrepareCtx, Step, StepError, UsageCtx,
 };
 
 /// The isolators of this agent.
@@ -102,21 +103,50 @@ impl Isolators {
         Ok(())
     }
 
-    /// ISOLATE, in order, once the init exists.
+    /// ISOLATE, in order, once the init exists: the isolators (by index) still at work for
+    /// it, whose `on_child` says when they are done.
     pub fn isolate(
         &mut self,
         ctx: &ContainerCtx<'_>,
         lp: &mut LoopParts<'_>,
-    ) -> Result<(), StepError> {
+    ) -> Result<Vec<u16>, StepError> {
+        let mut pending = Vec::new();
         for (index, iso) in self.indexed() {
-            iso.isolate(ctx, &mut lp.ops(index))
+            let done = iso
+                .isolate(ctx, &mut lp.ops(index))
                 .map_err(|error| StepError {
                     isolator: iso.name(),
                     step: Step::Isolate,
                     error,
                 })?;
+            if done == Isolated::Pending {
+                pending.push(index);
+            }
         }
-        Ok(())
+        Ok(pending)
+    }
+
+    /// The name of the isolator at `index` (for a message).
+    pub fn name_of(&self, index: u16) -> &'static str {
+        self.list
+            .get(usize::from(index))
+            .map_or("isolator", |i| i.name())
+    }
+
+    /// After recovery: each isolator releases what it holds for containers not `known`.
+    pub fn recovered(&mut self, known: &dyn Fn(&str) -> bool, lp: &mut LoopParts<'_>) {
+        for (index, iso) in self.indexed() {
+            iso.recovered(known, &mut lp.ops(index));
+        }
+    }
+
+    /// What the isolators add to the status of the container in `slot`.
+    pub fn status(&self, slot: u32) -> IsolatorStatus {
+        let mut out = IsolatorStatus::default();
+        for iso in &self.list {
+            iso.status(slot, &mut out);
+        }
+        out
     }
 
     /// RECOVER a container found running after a restart, in order. A failure is logged: the
@@ -179,10 +209,10 @@ impl Isolators {
         slot: u32,
         event: ChildEvent,
         lp: &mut LoopParts<'_>,
-    ) -> Vec<Limited> {
+    ) -> ChildOutcome {
         match self.list.get_mut(usize::from(index)) {
             Some(iso) => iso.on_child(slot, event, &mut lp.ops(index)),
-            None => Vec::new(),
+            None => ChildOutcome::default(),
         }
     }
 
@@ -250,6 +280,7 @@ fn build_one(name: IsolatorName, flags: &Flags) -> Result<Box<dyn Isolator>, Iso
             flags.default_container_shm_size.map(|b| b.0),
         )),
         IsolatorName::NamespacesUts => Box::new(namespaces::uts::NamespacesUts),
+        IsolatorName::NetworkCni => Box::new(network_cni(flags)?),
         IsolatorName::VolumeSandboxPath => Box::new(volume::sandbox_path::VolumeSandboxPath),
         IsolatorName::VolumeHostPath => Box::new(volume::host_path::VolumeHostPath),
         IsolatorName::DiskDu => Box::new(disk::du::DiskDu::new(
@@ -265,4 +296,35 @@ fn build_one(name: IsolatorName, flags: &Flags) -> Result<Box<dyn Isolator>, Iso
             .map_err(IsolatorError::Seccomp)?,
         ),
     })
+}
+
+/// network/cni from its flags: both directories or neither (then only the host network).
+fn network_cni(flags: &Flags) -> Result<network::cni::NetworkCni, IsolatorError> {
+    let dirs = match (
+        &flags.network_cni_config_dir,
+        &flags.network_cni_plugins_dir,
+    ) {
+        (Some(config_dir), Some(plugins_dir)) => Some(network::cni::CniDirs {
+            config_dir: config_dir.clone(),
+            plugins_dir: plugins_dir.clone(),
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(IsolatorError::Config(
+                "--network_cni_config_dir and --network_cni_plugins_dir go together".into(),
+            ))
+        }
+    };
+    let base = if flags.network_cni_root_dir_persist {
+        &flags.work_dir
+    } else {
+        &flags.runtime_dir
+    };
+    network::cni::NetworkCni::new(
+        dirs,
+        base.join("isolators/network/cni"),
+        flags.network_cni_plugin_timeout,
+        flags.default_container_dns.clone(),
+        flags.proc_dir.clone(),
+    )
 }

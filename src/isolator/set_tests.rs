@@ -97,9 +97,14 @@ impl Isolator for Recording {
         self.step("prepare", ctx.slot)
     }
 
-    fn isolate(&mut self, ctx: &ContainerCtx<'_>, ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
+    fn isolate(
+        &mut self,
+        ctx: &ContainerCtx<'_>,
+        ops: &mut Ops<'_>,
+    ) -> Result<Isolated, IsolatorError> {
         self.step("isolate", ctx.slot)?;
-        self.watch(ctx.slot, ops)
+        self.watch(ctx.slot, ops)?;
+        Ok(Isolated::Done)
     }
 
     fn recover(&mut self, ctx: &ContainerCtx<'_>, ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
@@ -126,7 +131,7 @@ impl Isolator for Recording {
         Vec::new()
     }
 
-    fn on_child(&mut self, slot: u32, event: ChildEvent, _ops: &mut Ops<'_>) -> Vec<Limited> {
+    fn on_child(&mut self, slot: u32, event: ChildEvent, _ops: &mut Ops<'_>) -> ChildOutcome {
         match event {
             ChildEvent::Lines { lines, .. } => {
                 self.log.borrow_mut().push(format!(
@@ -134,10 +139,10 @@ impl Isolator for Recording {
                     self.name,
                     lines.join(",")
                 ));
-                Vec::new()
+                ChildOutcome::default()
             }
             ChildEvent::Finished { status, .. } => {
-                vec![(slot, limitation(&format!("child ended {status}")))]
+                vec![(slot, limitation(&format!("child ended {status}")))].into()
             }
         }
     }
@@ -376,7 +381,7 @@ fn a_timer_runs_a_child_whose_output_and_end_come_back_to_the_isolator() {
         for e in events {
             let (ChildEvent::Lines { owner, .. } | ChildEvent::Finished { owner, .. }) = &e;
             if let crate::children::Owner::Isolator { index, slot } = *owner {
-                out.extend(set.on_child(index, slot, e, &mut lp.parts()));
+                out.extend(set.on_child(index, slot, e, &mut lp.parts()).limited);
             }
         }
         (!out.is_empty()).then_some(out)

@@ -22,7 +22,9 @@ pub use volumes::{Volume, VolumeMode, VolumeSource};
 
 use crate::resources::Resources;
 pub use id::ContainerId;
-pub use network::{IpProtocol, IpRequest, NetworkInfo, PortMapping, PortProtocol};
+pub use network::{
+    parse_network_infos, IpProtocol, IpRequest, NetworkInfo, PortMapping, PortProtocol,
+};
 
 /// The task's command (Mesos's CommandInfo).
 #[derive(Debug, Clone, PartialEq)]

@@ -55,6 +55,60 @@ pub struct NetworkInfo {
     pub port_mappings: Vec<PortMapping>,
 }
 
+impl IpProtocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            IpProtocol::V4 => "IPv4",
+            IpProtocol::V6 => "IPv6",
+        }
+    }
+}
+
+impl NetworkInfo {
+    /// In Mesos's JSON shape (what `network_infos` in a ContainerStatus holds).
+    pub fn to_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        if let Some(name) = &self.name {
+            m.insert("name".into(), Value::from(name.as_str()));
+        }
+        let ips: Vec<Value> = self
+            .ip_addresses
+            .iter()
+            .map(|ip| {
+                let mut a = serde_json::json!({"protocol": ip.protocol.name()});
+                if let Some(addr) = ip.address {
+                    a["ip_address"] = Value::from(addr.to_string());
+                }
+                a
+            })
+            .collect();
+        m.insert("ip_addresses".into(), Value::Array(ips));
+        if !self.groups.is_empty() {
+            m.insert("groups".into(), serde_json::json!(self.groups));
+        }
+        if !self.labels.is_empty() {
+            let labels: Vec<Value> = self
+                .labels
+                .iter()
+                .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+                .collect();
+            m.insert("labels".into(), serde_json::json!({ "labels": labels }));
+        }
+        if !self.port_mappings.is_empty() {
+            let pm: Vec<Value> = self
+                .port_mappings
+                .iter()
+                .map(|p| {
+                    serde_json::json!({"host_port": p.host_port,
+                        "container_port": p.container_port, "protocol": p.protocol.name()})
+                })
+                .collect();
+            m.insert("port_mappings".into(), Value::Array(pm));
+        }
+        Value::Object(m)
+    }
+}
+
 /// Parses `container.network_infos`.
 pub fn parse_network_infos(v: &Value) -> Result<Vec<NetworkInfo>, String> {
     let items = v

@@ -111,3 +111,28 @@ fn c_path(path: &Path) -> io::Result<CString> {
     CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
 }
+
+/// Bind-mounts `source` on `target` (not recursively): a namespace file (`/proc/<pid>/ns/net`)
+/// on an empty file keeps that namespace alive and nameable.
+pub fn bind_path(source: &Path, target: &Path) -> io::Result<()> {
+    let source = c_path(source)?;
+    let target = c_path(target)?;
+    nix::mount::mount(Some(&*source), &*target, NONE, MsFlags::MS_BIND, NONE)?;
+    Ok(())
+}
+
+/// Makes `dir` a shared mount of its own (bound on itself first if it is no mount point), so
+/// that unmounting below it reaches the copies other mount namespaces took of it.
+pub fn make_shared_mount(dir: &Path) -> io::Result<()> {
+    let dir = c_path(dir)?;
+    let shared = || nix::mount::mount(NONE, &*dir, NONE, MsFlags::MS_SHARED, NONE);
+    match shared() {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::EINVAL) => {
+            nix::mount::mount(Some(&*dir), &*dir, NONE, MsFlags::MS_BIND, NONE)?;
+            shared()?;
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -22,6 +22,7 @@ fn status_of(c: &super::Container) -> ContainerStatus {
         state: c.state,
         executor_pid: c.pid,
         termination: c.termination.clone(),
+        network_infos: Vec::new(),
     }
 }
 

@@ -74,6 +74,8 @@ pub struct Container {
     pub(super) staging: Option<Box<super::steps::Staging>>,
     /// The launch waiting for its `prelaunch` hook.
     pub(super) hook: Option<Box<super::hooks::Hooking>>,
+    /// ISOLATING: the launch waiting for isolators' children (CNI plugins).
+    pub(super) isolating: Option<Box<super::isolating::Isolating>>,
     /// The `prelaunch` hook ran (or there is none to run).
     pub(super) hooked: bool,
     pub cleanup: Cleanup,

@@ -93,7 +93,8 @@ impl MesosContainerizer {
             c.killed = true;
         }
         // Between two launch steps nothing runs yet that could receive the signal.
-        if signal == libc::SIGKILL || (c.killed && (c.staging.is_some() || c.hook.is_some())) {
+        let unreleased = c.staging.is_some() || c.hook.is_some() || c.isolating.is_some();
+        if signal == libc::SIGKILL || (c.killed && unreleased) {
             return Ok(self.begin_destroy(id, registry, timers));
         }
         if let Some(init) = c.init.as_ref().filter(|i| i.exit.is_none()) {
@@ -135,6 +136,7 @@ impl MesosContainerizer {
         let mut notices = self.abort_user_lookup(id, registry);
         notices.extend(self.abort_staging(id));
         notices.extend(self.abort_hook(id, registry));
+        notices.extend(self.abort_isolating(id));
         notices.extend(self.abort_provisioning(id, registry));
         notices.extend(self.abort_fetch(id, registry, timers));
         notices.extend(self.try_finish_destroy(id, registry, timers));

@@ -139,8 +139,10 @@ impl MesosContainerizer {
                         timers: &mut *timers,
                         children: &mut self.children,
                     };
-                    let limited = self.isolators.on_child(index, slot, event, &mut lp);
-                    self.limit_all(limited, registry, timers)
+                    let outcome = self.isolators.on_child(index, slot, event, &mut lp);
+                    let mut n = self.limit_all(outcome.limited, registry, timers);
+                    n.extend(self.on_isolated(index, outcome.isolated, registry, timers));
+                    n
                 }
             });
         }

@@ -15,12 +15,13 @@ use crate::spec::{ContainerId, LaunchRequest};
 use crate::stats::ResourceStatistics;
 use crate::timer::{TimerKind, Timers};
 
-fn status_of(c: &super::Container) -> ContainerStatus {
+fn status_of(cz: &MesosContainerizer, c: &super::Container) -> ContainerStatus {
     ContainerStatus {
         id: c.id.clone(),
         state: c.state,
         executor_pid: c.live_pid(),
         termination: c.termination.clone(),
+        network_infos: cz.isolator_status(c.slot).network_infos,
     }
 }
 
@@ -71,11 +72,11 @@ impl Containerizer for MesosContainerizer {
     }
 
     fn status(&self, id: &ContainerId) -> Option<ContainerStatus> {
-        self.get(id).map(status_of)
+        self.get(id).map(|c| status_of(self, c))
     }
 
     fn list(&self) -> Vec<ContainerStatus> {
-        self.containers().map(status_of).collect()
+        self.containers().map(|c| status_of(self, c)).collect()
     }
 
     fn usage(

@@ -347,7 +347,8 @@ impl MesosContainerizer {
             timers,
             children: &mut self.children,
         };
-        self.isolators
+        let pending = self
+            .isolators
             .isolate(&super::destroy::container_ctx(c), &mut lp)?;
         if let Some(pidfd) = &c.init.as_ref().and_then(|i| i.pidfd.as_ref()) {
             register(registry, pidfd, Source::Init(c.slot))?;
@@ -355,6 +356,25 @@ impl MesosContainerizer {
         let release = spawned.release.take();
         register(registry, &spawned.exec_report, Source::ExecReport(c.slot))?;
         c.exec_report = Some(spawned.exec_report);
+        let fetch_user = if self.settings.switch_user {
+            req.command.user.clone()
+        } else {
+            None
+        };
+        if !pending.is_empty() {
+            // The isolators' children finish the isolate; the launch goes on from them.
+            c.release = release;
+            c.isolating = Some(Box::new(super::isolating::Isolating {
+                pending,
+                uris: req.command.uris.clone(),
+                user: fetch_user,
+            }));
+            log::debug!(
+                "Container {id}: waiting for its isolators (init pid {})",
+                spawned.pid
+            );
+            return Ok(());
+        }
         if req.command.uris.is_empty() {
             if let Some(fd) = release {
                 match crate::sys::fd::write_all(fd.as_raw_fd(), b"1") {
@@ -376,12 +396,7 @@ impl MesosContainerizer {
             req.command.uris.len(),
             spawned.pid
         );
-        let user = if self.settings.switch_user {
-            req.command.user.clone()
-        } else {
-            None
-        };
-        self.start_fetch(id, req.command.uris.clone(), user, registry)
+        self.start_fetch(id, req.command.uris.clone(), fetch_user, registry)
     }
 
     /// The exec report pipe is readable: EOF alone means the task exec'd.

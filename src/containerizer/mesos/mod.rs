@@ -12,6 +12,7 @@ mod events;
 mod fetch;
 mod hooks;
 mod interface;
+mod isolating;
 mod launch;
 mod metrics;
 mod provision;
@@ -143,6 +144,11 @@ impl MesosContainerizer {
             children: &mut self.children,
         };
         self.isolators.start(&mut lp);
+    }
+
+    /// What the isolators show in the status of the container in `slot`.
+    pub fn isolator_status(&self, slot: u32) -> crate::isolator::IsolatorStatus {
+        self.isolators.status(slot)
     }
 
     pub fn settings(&self) -> &Settings {

@@ -113,6 +113,15 @@ impl MesosContainerizer {
                 }
             }
         }
+        // What isolators hold for containers no checkpoint names (networks of a previous agent).
+        let ids: BTreeSet<String> = self.containers.keys().map(|k| k.to_string()).collect();
+        let mut lp = LoopParts {
+            registry,
+            timers: &mut *timers,
+            children: &mut self.children,
+        };
+        self.isolators
+            .recovered(&|id: &str| ids.contains(id) || known.contains(id), &mut lp);
         log::info!(
             "Recovered {} running containers; {} ended while the agent was down; {} terminated kept; \
              {} destroyed; {} orphans destroyed",
@@ -304,6 +313,7 @@ impl MesosContainerizer {
             provisioning: None,
             staging: None,
             hook: None,
+            isolating: None,
             hooked: false,
             resolving: None,
             cleanup: super::container::Cleanup::Pending,

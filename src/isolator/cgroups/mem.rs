@@ -4,7 +4,9 @@
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use super::super::{ContainerCtx, Isolator, IsolatorError, Ops, Plan, PrepareCtx, UsageCtx};
+use super::super::{
+    ContainerCtx, Isolated, Isolator, IsolatorError, Ops, Plan, PrepareCtx, UsageCtx,
+};
 use crate::cgroups::Controller;
 use crate::resources::Resources;
 use crate::slot_map::SlotMap;
@@ -65,12 +67,16 @@ impl Isolator for CgroupsMem {
         }
     }
 
-    fn isolate(&mut self, ctx: &ContainerCtx<'_>, ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
+    fn isolate(
+        &mut self,
+        ctx: &ContainerCtx<'_>,
+        ops: &mut Ops<'_>,
+    ) -> Result<Isolated, IsolatorError> {
         // A container that cannot be watched still runs: it loses only the limitation's reason.
         if let Err(e) = self.watch(ctx, ops) {
             log::warn!("Container {}: cannot watch for OOM: {e}", ctx.id);
         }
-        Ok(())
+        Ok(Isolated::Done)
     }
 
     fn recover(&mut self, ctx: &ContainerCtx<'_>, ops: &mut Ops<'_>) -> Result<(), IsolatorError> {

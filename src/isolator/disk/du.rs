@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::super::{ContainerCtx, Isolator, IsolatorError, Limited, Ops, UsageCtx};
+use super::super::{
+    ChildOutcome, ContainerCtx, Isolated, Isolator, IsolatorError, Limited, Ops, UsageCtx,
+};
 use super::{disk_limit, disk_limitation};
 use crate::children::{ChildEvent, ChildId, Program};
 use crate::slot_map::SlotMap;
@@ -109,9 +111,13 @@ impl Isolator for DiskDu {
         ops.tick(MIN_TICK);
     }
 
-    fn isolate(&mut self, ctx: &ContainerCtx<'_>, _ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
+    fn isolate(
+        &mut self,
+        ctx: &ContainerCtx<'_>,
+        _ops: &mut Ops<'_>,
+    ) -> Result<Isolated, IsolatorError> {
         self.track(ctx);
-        Ok(())
+        Ok(Isolated::Done)
     }
 
     fn recover(&mut self, ctx: &ContainerCtx<'_>, _ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
@@ -152,9 +158,9 @@ impl Isolator for DiskDu {
         Vec::new()
     }
 
-    fn on_child(&mut self, slot: u32, event: ChildEvent, _ops: &mut Ops<'_>) -> Vec<Limited> {
+    fn on_child(&mut self, slot: u32, event: ChildEvent, _ops: &mut Ops<'_>) -> ChildOutcome {
         let Some(run) = self.running.as_mut().filter(|r| r.slot == slot) else {
-            return Vec::new();
+            return ChildOutcome::default();
         };
         match event {
             ChildEvent::Lines { lines, .. } => {
@@ -164,11 +170,11 @@ impl Isolator for DiskDu {
                         .and_then(|l| l.split_ascii_whitespace().next())
                         .and_then(|n| n.parse().ok());
                 }
-                Vec::new()
+                ChildOutcome::default()
             }
             ChildEvent::Finished { .. } => match self.running.take() {
-                Some(run) => self.finished(run),
-                None => Vec::new(),
+                Some(run) => self.finished(run).into(),
+                None => ChildOutcome::default(),
             },
         }
     }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::super::{
-    ContainerCtx, Isolator, IsolatorError, Limited, Ops, Plan, PrepareCtx, UsageCtx,
+    ChildOutcome, ContainerCtx, Isolator, IsolatorError, Limited, Ops, Plan, PrepareCtx, UsageCtx,
 };
 use super::xfs::{reset_tree, XfsQuota};
 use super::{disk_limit, disk_limitation};
@@ -154,13 +154,13 @@ impl Isolator for DiskXfs {
     }
 
     /// A project reset ended: its ID is free (or stays reserved, if it failed).
-    fn on_child(&mut self, slot: u32, event: ChildEvent, _ops: &mut Ops<'_>) -> Vec<Limited> {
+    fn on_child(&mut self, slot: u32, event: ChildEvent, _ops: &mut Ops<'_>) -> ChildOutcome {
         if let ChildEvent::Finished { status, .. } = event {
             if let Some((projid, sandbox)) = self.resets.remove(slot) {
                 let reset = crate::sys::process::decode_status(status) == (Some(0), None);
                 self.quota.finish_cleanup(&sandbox, projid, reset);
             }
         }
-        Vec::new()
+        ChildOutcome::default()
     }
 }

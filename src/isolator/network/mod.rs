@@ -1,0 +1,3 @@
+//! Network isolators: `network/cni`.
+
+pub mod cni;
