@@ -53,7 +53,7 @@ const V2_ROOT: &[(&str, &str)] = &[
 #[test]
 fn test_v2_full_cycle_with_cgroup_kill() {
     let fake = pure_v2(V2_ROOT);
-    let cgroups = Cgroups::detect(&fake.cfg, &Controller::ALL).unwrap();
+    let cgroups = Cgroups::detect(&fake.cfg, &Controller::CORE).unwrap();
     assert_eq!(cgroups.version(), Version::V2);
     assert_eq!(
         cgroups.features(),
@@ -96,7 +96,7 @@ fn test_v2_full_cycle_with_cgroup_kill() {
 
     fs::write(dir.join("cgroup.threads"), "4242\n4243\n4244\n").unwrap();
     let mut stats = crate::stats::ResourceStatistics::default();
-    c.usage(&Controller::ALL, &mut Vec::new(), &mut stats)
+    c.usage(&Controller::CORE, &mut Vec::new(), &mut stats)
         .unwrap();
     assert_eq!(stats.cpus_user_time_secs, Some(2.0));
     assert_eq!(stats.cpus_system_time_secs, Some(1.0));
@@ -143,7 +143,7 @@ fn test_v2_kill_without_cgroup_kill_freezes_and_kills_each() {
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
     assert_eq!(read(&dir, "cgroup.freeze"), "0", "thawed again");
     let mut stats = crate::stats::ResourceStatistics::default();
-    c.usage(&Controller::ALL, &mut Vec::new(), &mut stats)
+    c.usage(&Controller::CORE, &mut Vec::new(), &mut stats)
         .unwrap();
     assert_eq!(stats.mem_total_bytes, None, "memory not in use");
     assert_eq!(stats.processes, None, "pids not in use");
@@ -170,7 +170,7 @@ fn test_v2_under_systemd_moves_the_agent_and_uses_the_unit_cgroup() {
     cgroup_dir(&unit.join("agent"), &[("cgroup.procs", "")]);
     cgroup_dir(&unit.join("mesolite"), V2_ROOT);
 
-    let cgroups = Cgroups::detect(&cfg, &Controller::ALL).unwrap();
+    let cgroups = Cgroups::detect(&cfg, &Controller::CORE).unwrap();
     assert_eq!(
         read(&unit.join("agent"), "cgroup.procs"),
         std::process::id().to_string()
@@ -195,7 +195,7 @@ fn test_v2_under_systemd_moves_the_agent_and_uses_the_unit_cgroup() {
         "0::/system.slice/mesolite.service/agent\n",
     )
     .unwrap();
-    let again = Cgroups::detect(&cfg, &Controller::ALL).unwrap();
+    let again = Cgroups::detect(&cfg, &Controller::CORE).unwrap();
     assert_eq!(again.open("c1").dirs(), c.dirs());
 }
 
@@ -207,7 +207,7 @@ fn test_v2_errors_name_the_controller_and_level() {
         &fake.cfg.hierarchy,
         &[("cgroup.controllers", "cpu memory\n")],
     );
-    let err = Cgroups::detect(&fake.cfg, &Controller::ALL).unwrap_err();
+    let err = Cgroups::detect(&fake.cfg, &Controller::CORE).unwrap_err();
     assert!(
         matches!(
             err,

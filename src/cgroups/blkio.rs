@@ -1,0 +1,416 @@
+//! I/O statistics (`cgroups/blkio`): v1 `blkio.throttle.*` and, where a proportional-weight
+//! scheduler keeps them, CFQ's `blkio.*` or BFQ's `blkio.bfq.*` files; v2 `io.stat`. Shaped as
+//! Mesos's `CgroupInfo.Blkio.Statistics`: one entry per device, then the total.
+//!
+//! On v1 (Linux 6.9 and later) the throttle counters only move on a disk whose request queue
+//! has blk-throttle turned on, which the kernel does lazily, at the first throttle rule written
+//! for that disk in any cgroup. So at start the agent writes a rule of 0 (no limit, which is
+//! also how a rule is removed) for every disk: that turns the accounting on and limits nothing.
+
+use std::path::Path;
+
+use super::error::CgroupError;
+use super::{fs, Cgroups, Controller, Layout};
+use crate::stats::{
+    BlkioOp, BlkioStatistics, BlkioValue, CfqStatistics, DeviceNumber, ThrottlingStatistics,
+};
+
+/// The files of CFQ (`blkio.`, Linux < 5.0) or BFQ (`blkio.bfq.`) with per-operation values.
+const CFQ_VALUES: [(&str, fn(&mut CfqStatistics) -> &mut Vec<BlkioValue>); 6] = [
+    ("io_serviced", |s| &mut s.io_serviced),
+    ("io_service_bytes", |s| &mut s.io_service_bytes),
+    ("io_service_time", |s| &mut s.io_service_time),
+    ("io_wait_time", |s| &mut s.io_wait_time),
+    ("io_merged", |s| &mut s.io_merged),
+    ("io_queued", |s| &mut s.io_queued),
+];
+
+/// The CFQ/BFQ files with one value per device.
+const CFQ_SCALARS: [(&str, fn(&mut CfqStatistics) -> &mut Option<u64>); 2] =
+    [("sectors", |s| &mut s.sectors), ("time", |s| &mut s.time)];
+
+const THROTTLE_VALUES: [(&str, fn(&mut ThrottlingStatistics) -> &mut Vec<BlkioValue>); 2] = [
+    ("blkio.throttle.io_serviced", |s| &mut s.io_serviced),
+    ("blkio.throttle.io_service_bytes", |s| {
+        &mut s.io_service_bytes
+    }),
+];
+
+/// One line of a blkio file: `MAJ:MIN Op value`, `MAJ:MIN value` or `Total value`.
+#[derive(Debug, PartialEq, Eq)]
+struct Line {
+    device: Option<DeviceNumber>,
+    op: Option<BlkioOp>,
+    value: u64,
+}
+
+/// The lines of a blkio file; a line with an operation Mesos has no name for (`Discard`) is
+/// left out. `None` for a line of any other shape.
+fn parse_lines(text: &str) -> Option<Vec<Line>> {
+    let mut lines = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let words: Vec<&str> = line.split_ascii_whitespace().collect();
+        let (device, op, value) = match words.as_slice() {
+            ["Total", value] => (None, Some(BlkioOp::Total), value),
+            [device, value] => (Some(parse_device(device)?), None, value),
+            [device, op, value] => match BlkioOp::parse(op) {
+                Some(op) => (Some(parse_device(device)?), Some(op), value),
+                None => continue,
+            },
+            _ => return None,
+        };
+        lines.push(Line {
+            device,
+            op,
+            value: value.parse().ok()?,
+        });
+    }
+    Some(lines)
+}
+
+fn parse_device(text: &str) -> Option<DeviceNumber> {
+    let (major, minor) = text.split_once(':')?;
+    Some(DeviceNumber {
+        major_number: major.parse().ok()?,
+        minor_number: minor.parse().ok()?,
+    })
+}
+
+/// Entries by device, the total (no device) last.
+struct Entries<T>(Vec<(Option<DeviceNumber>, T)>);
+
+impl<T: Default> Entries<T> {
+    fn new() -> Self {
+        Entries(Vec::new())
+    }
+
+    fn get(&mut self, device: Option<DeviceNumber>) -> &mut T {
+        let i = match self.0.iter().position(|(d, _)| *d == device) {
+            Some(i) => i,
+            None => {
+                self.0.push((device, T::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    fn add_values(&mut self, lines: &[Line], field: fn(&mut T) -> &mut Vec<BlkioValue>) {
+        for line in lines {
+            let op = line.op.unwrap_or(BlkioOp::Unknown);
+            field(self.get(line.device)).push(BlkioValue {
+                op,
+                value: line.value,
+            });
+        }
+    }
+
+    /// Sorted by device, total last, each given its device.
+    fn finish(mut self, set_device: fn(&mut T, Option<DeviceNumber>)) -> Vec<T> {
+        self.0.sort_by_key(|(d, _)| (d.is_none(), *d));
+        self.0
+            .into_iter()
+            .map(|(d, mut t)| {
+                set_device(&mut t, d);
+                t
+            })
+            .collect()
+    }
+}
+
+fn read_lines(path: &Path, buf: &mut Vec<u8>) -> Result<Option<Vec<Line>>, CgroupError> {
+    if !fs::read_into_if_exists(path, buf)? {
+        return Ok(None);
+    }
+    let text = String::from_utf8_lossy(buf);
+    parse_lines(&text)
+        .map(Some)
+        .ok_or_else(|| fs::bad_content(path, buf))
+}
+
+/// The statistics of a v1 blkio cgroup directory.
+pub(super) fn read_v1(dir: &Path, buf: &mut Vec<u8>) -> Result<BlkioStatistics, CgroupError> {
+    let mut throttling = Entries::<ThrottlingStatistics>::new();
+    for (file, field) in THROTTLE_VALUES {
+        if let Some(lines) = read_lines(&dir.join(file), buf)? {
+            throttling.add_values(&lines, field);
+        }
+    }
+    let mut stats = BlkioStatistics {
+        throttling: throttling.finish(|s, d| s.device = d),
+        ..BlkioStatistics::default()
+    };
+    let prefix = ["blkio.", "blkio.bfq."]
+        .into_iter()
+        .find(|p| dir.join(format!("{p}io_serviced")).exists());
+    if let Some(prefix) = prefix {
+        stats.cfq = read_cfq(dir, prefix, "", buf)?;
+        stats.cfq_recursive = read_cfq(dir, prefix, "_recursive", buf)?;
+    }
+    Ok(stats)
+}
+
+fn read_cfq(
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<CfqStatistics>, CgroupError> {
+    let mut cfq = Entries::<CfqStatistics>::new();
+    for (name, field) in CFQ_VALUES {
+        if let Some(lines) = read_lines(&dir.join(format!("{prefix}{name}{suffix}")), buf)? {
+            cfq.add_values(&lines, field);
+        }
+    }
+    for (name, field) in CFQ_SCALARS {
+        if let Some(lines) = read_lines(&dir.join(format!("{prefix}{name}{suffix}")), buf)? {
+            for line in lines {
+                *field(cfq.get(line.device)) = Some(line.value);
+            }
+        }
+    }
+    Ok(cfq.finish(|s, d| s.device = d))
+}
+
+/// The statistics of a v2 cgroup directory, from `io.stat` (`MAJ:MIN rbytes=.. wbytes=..
+/// rios=.. wios=.. dbytes=.. dios=..`), as throttling statistics: bytes and operations read,
+/// written and both, per device and in total. Discards are left out, as on v1.
+pub(super) fn read_v2(dir: &Path, buf: &mut Vec<u8>) -> Result<BlkioStatistics, CgroupError> {
+    let path = dir.join("io.stat");
+    if !fs::read_into_if_exists(&path, buf)? {
+        return Ok(BlkioStatistics::default());
+    }
+    let text = String::from_utf8_lossy(buf);
+    let throttling = parse_io_stat(&text).ok_or_else(|| fs::bad_content(&path, buf))?;
+    Ok(BlkioStatistics {
+        throttling,
+        ..BlkioStatistics::default()
+    })
+}
+
+fn parse_io_stat(text: &str) -> Option<Vec<ThrottlingStatistics>> {
+    let mut entries = Entries::<ThrottlingStatistics>::new();
+    let mut total = [0u64; 4];
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let mut words = line.split_ascii_whitespace();
+        let device = parse_device(words.next()?)?;
+        // rbytes, wbytes, rios, wios
+        let mut v = [0u64; 4];
+        for word in words {
+            let (key, value) = word.split_once('=')?;
+            let slot = match key {
+                "rbytes" => 0,
+                "wbytes" => 1,
+                "rios" => 2,
+                "wios" => 3,
+                _ => continue,
+            };
+            v[slot] = value.parse().ok()?;
+        }
+        for (t, x) in total.iter_mut().zip(v) {
+            *t = t.saturating_add(x);
+        }
+        *entries.get(Some(device)) = io_stat_entry(v);
+    }
+    *entries.get(None) = io_stat_entry(total);
+    Some(entries.finish(|s, d| s.device = d))
+}
+
+fn io_stat_entry([rbytes, wbytes, rios, wios]: [u64; 4]) -> ThrottlingStatistics {
+    let values = |read: u64, write: u64| {
+        vec![
+            BlkioValue {
+                op: BlkioOp::Read,
+                value: read,
+            },
+            BlkioValue {
+                op: BlkioOp::Write,
+                value: write,
+            },
+            BlkioValue {
+                op: BlkioOp::Total,
+                value: read.saturating_add(write),
+            },
+        ]
+    };
+    ThrottlingStatistics {
+        device: None,
+        io_serviced: values(rios, wios),
+        io_service_bytes: values(rbytes, wbytes),
+    }
+}
+
+impl Cgroups {
+    /// v1: turns blk-throttle's accounting on for every disk in `sys_block` (`/sys/block`) by
+    /// writing a rule of 0 (no limit) into `<blkio>/<root>/blkio.throttle.read_bps_device`; see
+    /// the module's comment. Returns the disks it could not (loop devices without a file, say)
+    /// with the kernel's reason, for the log. Nothing to do on v2, whose `io.stat` always counts.
+    pub fn enable_blkio_accounting(&self, sys_block: &Path) -> Vec<(String, CgroupError)> {
+        let Layout::V1(paths) = &self.layout else {
+            return Vec::new();
+        };
+        let Some(blkio) = paths
+            .blkio
+            .as_ref()
+            .filter(|_| self.controllers.contains(Controller::Blkio))
+        else {
+            return Vec::new();
+        };
+        let rule_file = blkio
+            .join(&self.root)
+            .join("blkio.throttle.read_bps_device");
+        let Ok(disks) = std::fs::read_dir(sys_block) else {
+            return Vec::new();
+        };
+        let mut failed = Vec::new();
+        let mut buf = Vec::new();
+        for disk in disks.flatten() {
+            let name = disk.file_name().to_string_lossy().into_owned();
+            let dev = match fs::read_into(&disk.path().join("dev"), &mut buf) {
+                Ok(()) => String::from_utf8_lossy(fs::trim(&buf)).into_owned(),
+                Err(e) => {
+                    failed.push((name, e));
+                    continue;
+                }
+            };
+            if let Err(e) = fs::write(&rule_file, &format!("{dev} 0")) {
+                failed.push((name, e));
+            }
+        }
+        failed
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+    use crate::cgroups::testutil::{cgroup_dir, TempDir};
+
+    const DEV: DeviceNumber = DeviceNumber {
+        major_number: 254,
+        minor_number: 0,
+    };
+
+    fn v(op: BlkioOp, value: u64) -> BlkioValue {
+        BlkioValue { op, value }
+    }
+
+    #[test]
+    fn v1_throttle_files_give_devices_then_the_total() {
+        let tmp = TempDir::new();
+        let dir = tmp.path().join("c1");
+        cgroup_dir(
+            &dir,
+            &[
+                (
+                    "blkio.throttle.io_service_bytes",
+                    "8:0 Read 5\n8:0 Write 0\n254:0 Read 4096\n254:0 Write 10489856\n\
+                     254:0 Sync 10493952\n254:0 Async 0\n254:0 Discard 7\n254:0 Total 10493952\n\
+                     Total 10493957\n",
+                ),
+                ("blkio.throttle.io_serviced", "254:0 Write 3\nTotal 3\n"),
+            ],
+        );
+        let stats = read_v1(&dir, &mut Vec::new()).unwrap();
+        assert!(stats.cfq.is_empty() && stats.cfq_recursive.is_empty());
+        let [first, vda, total] = stats.throttling.as_slice() else {
+            panic!("{:?}", stats.throttling);
+        };
+        assert_eq!(first.device.unwrap().major_number, 8);
+        assert_eq!(vda.device, Some(DEV));
+        assert_eq!(vda.io_serviced, [v(BlkioOp::Write, 3)]);
+        assert_eq!(
+            vda.io_service_bytes,
+            [
+                v(BlkioOp::Read, 4096),
+                v(BlkioOp::Write, 10_489_856),
+                v(BlkioOp::Sync, 10_493_952),
+                v(BlkioOp::Async, 0),
+                v(BlkioOp::Total, 10_493_952),
+            ],
+            "Discard has no Mesos name and is left out"
+        );
+        assert_eq!(total.device, None);
+        assert_eq!(total.io_service_bytes, [v(BlkioOp::Total, 10_493_957)]);
+    }
+
+    #[test]
+    fn v1_bfq_files_fill_cfq_and_cfq_recursive() {
+        let tmp = TempDir::new();
+        let dir = tmp.path().join("c1");
+        cgroup_dir(
+            &dir,
+            &[
+                ("blkio.bfq.io_serviced", "254:0 Read 2\nTotal 2\n"),
+                ("blkio.bfq.io_serviced_recursive", "254:0 Read 9\nTotal 9\n"),
+                ("blkio.bfq.time", "254:0 17\n"),
+            ],
+        );
+        let stats = read_v1(&dir, &mut Vec::new()).unwrap();
+        assert!(stats.throttling.is_empty(), "no throttle files here");
+        assert_eq!(stats.cfq.len(), 2);
+        assert_eq!(stats.cfq[0].device, Some(DEV));
+        assert_eq!(stats.cfq[0].time, Some(17));
+        assert_eq!(stats.cfq[0].io_serviced, [v(BlkioOp::Read, 2)]);
+        assert_eq!(stats.cfq[1].io_serviced, [v(BlkioOp::Total, 2)]);
+        assert_eq!(stats.cfq_recursive[0].io_serviced, [v(BlkioOp::Read, 9)]);
+    }
+
+    #[test]
+    fn malformed_lines_are_errors_with_the_path() {
+        let tmp = TempDir::new();
+        let dir = tmp.path().join("c1");
+        cgroup_dir(&dir, &[("blkio.throttle.io_serviced", "254:0 Read x\n")]);
+        let err = read_v1(&dir, &mut Vec::new()).unwrap_err();
+        assert!(
+            err.to_string().contains("blkio.throttle.io_serviced"),
+            "{err}"
+        );
+        assert_eq!(parse_lines("a b c d"), None);
+        assert_eq!(parse_lines("254 Read 1"), None);
+    }
+
+    #[test]
+    fn v2_io_stat_is_read_written_and_total_per_device_and_in_all() {
+        let tmp = TempDir::new();
+        let dir = tmp.path().join("c1");
+        cgroup_dir(
+            &dir,
+            &[(
+                "io.stat",
+                "254:0 rbytes=4096 wbytes=10485760 rios=1 wios=80 dbytes=0 dios=0\n\
+                 8:16 rbytes=1 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
+            )],
+        );
+        let stats = read_v2(&dir, &mut Vec::new()).unwrap();
+        let [sdb, vda, total] = stats.throttling.as_slice() else {
+            panic!("{:?}", stats.throttling);
+        };
+        assert_eq!(sdb.device.unwrap().minor_number, 16);
+        assert_eq!(vda.device, Some(DEV));
+        assert_eq!(
+            vda.io_service_bytes,
+            [
+                v(BlkioOp::Read, 4096),
+                v(BlkioOp::Write, 10_485_760),
+                v(BlkioOp::Total, 10_489_856)
+            ]
+        );
+        assert_eq!(total.device, None);
+        assert_eq!(
+            total.io_serviced,
+            [
+                v(BlkioOp::Read, 2),
+                v(BlkioOp::Write, 80),
+                v(BlkioOp::Total, 82)
+            ]
+        );
+        let empty = tmp.path().join("c2");
+        cgroup_dir(&empty, &[]);
+        assert_eq!(
+            read_v2(&empty, &mut Vec::new()).unwrap(),
+            BlkioStatistics::default()
+        );
+    }
+}
