@@ -264,7 +264,17 @@ impl Drop for Agent {
             }
         }
         self.stop();
-        for sub in ["cpu", "cpuacct", "memory", "pids", "freezer", "unified", ""] {
+        for sub in [
+            "cpu",
+            "cpuacct",
+            "memory",
+            "pids",
+            "blkio",
+            "perf_event",
+            "freezer",
+            "unified",
+            "",
+        ] {
             let root = Path::new("/sys/fs/cgroup")
                 .join(sub)
                 .join(&self.cgroups_root);
