@@ -216,13 +216,11 @@ impl Drop for LoopDisk {
 /// The Write and Total bytes of device `dev` in a statistics' `blkio_statistics.throttling`.
 fn written(stats: &Value, dev: &str) -> Option<(u64, u64)> {
     let (major, minor) = dev.split_once(':')?;
+    let (major, minor): (u64, u64) = (major.parse().ok()?, minor.parse().ok()?);
     let entry = stats["blkio_statistics"]["throttling"]
         .as_array()?
         .iter()
-        .find(|e| {
-            e["device"]["major_number"].to_string() == major
-                && e["device"]["minor_number"].to_string() == minor
-        })?
+        .find(|e| e["device"]["major_number"] == major && e["device"]["minor_number"] == minor)?
         .clone();
     let op = |name: &str| {
         entry["io_service_bytes"]

@@ -15,8 +15,12 @@ use crate::stats::{
     BlkioOp, BlkioStatistics, BlkioValue, CfqStatistics, DeviceNumber, ThrottlingStatistics,
 };
 
+/// A file's name and the list (or value) of the statistics it fills.
+type ValuesFile<T> = (&'static str, fn(&mut T) -> &mut Vec<BlkioValue>);
+type ScalarFile<T> = (&'static str, fn(&mut T) -> &mut Option<u64>);
+
 /// The files of CFQ (`blkio.`, Linux < 5.0) or BFQ (`blkio.bfq.`) with per-operation values.
-const CFQ_VALUES: [(&str, fn(&mut CfqStatistics) -> &mut Vec<BlkioValue>); 6] = [
+const CFQ_VALUES: [ValuesFile<CfqStatistics>; 6] = [
     ("io_serviced", |s| &mut s.io_serviced),
     ("io_service_bytes", |s| &mut s.io_service_bytes),
     ("io_service_time", |s| &mut s.io_service_time),
@@ -26,10 +30,10 @@ const CFQ_VALUES: [(&str, fn(&mut CfqStatistics) -> &mut Vec<BlkioValue>); 6] = 
 ];
 
 /// The CFQ/BFQ files with one value per device.
-const CFQ_SCALARS: [(&str, fn(&mut CfqStatistics) -> &mut Option<u64>); 2] =
+const CFQ_SCALARS: [ScalarFile<CfqStatistics>; 2] =
     [("sectors", |s| &mut s.sectors), ("time", |s| &mut s.time)];
 
-const THROTTLE_VALUES: [(&str, fn(&mut ThrottlingStatistics) -> &mut Vec<BlkioValue>); 2] = [
+const THROTTLE_VALUES: [ValuesFile<ThrottlingStatistics>; 2] = [
     ("blkio.throttle.io_serviced", |s| &mut s.io_serviced),
     ("blkio.throttle.io_service_bytes", |s| {
         &mut s.io_service_bytes

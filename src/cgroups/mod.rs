@@ -302,7 +302,11 @@ impl Cgroups {
 
     /// One log line describing the layout.
     pub fn describe(&self) -> String {
-        let controllers: Vec<&str> = self.controllers.iter().map(Controller::name).collect();
+        let name = match self.layout {
+            Layout::V1(_) => Controller::v1_name,
+            Layout::V2(_) => Controller::name,
+        };
+        let controllers: Vec<&str> = self.controllers.iter().map(name).collect();
         let host = if self.hybrid { " (hybrid host)" } else { "" };
         let yes = |on: bool| if on { "yes" } else { "no" };
         match &self.layout {
