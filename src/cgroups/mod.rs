@@ -457,8 +457,14 @@ mod tests {
         let parsed = ControllerSet::parse("cpuset cpu io memory hugetlb\n");
         assert_eq!(
             parsed,
-            ControllerSet::of(&[Controller::Cpu, Controller::Memory])
+            ControllerSet::of(&[Controller::Cpu, Controller::Memory, Controller::Blkio]),
+            "v2 calls blkio io"
         );
+        assert!(
+            !parsed.contains(Controller::PerfEvent),
+            "implicit, never listed"
+        );
+        assert_eq!(Controller::Blkio.v1_name(), "blkio");
         assert_eq!(set.minus(parsed), ControllerSet::of(&[Controller::Pids]));
         assert_eq!(set.intersect(parsed), ControllerSet::of(&[Controller::Cpu]));
         assert!(ControllerSet::parse("").is_empty());
