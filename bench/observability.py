@@ -49,8 +49,13 @@ def run(name, binary, isolation, extra, n, window, requests):
         ids = ["s%d" % i for i in range(n)]
         for cid in ids:
             client.launch(c, cid, ["/bin/sleep", "100000"], 0.01, 32)
-        # At least one perf sample taken, so the statistics carry it.
-        time.sleep(2)
+        # With perf on, the statistics are measured once every container has a sample.
+        deadline = time.time() + 120
+        while "--perf_events" in " ".join(extra) and time.time() < deadline:
+            _, body = c.request("GET", "/monitor/statistics")
+            if all("perf" in e["statistics"] for e in json.loads(body)):
+                break
+            time.sleep(0.5)
         for _ in range(5):
             c.request("GET", "/monitor/statistics")
         lat = []

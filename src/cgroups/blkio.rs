@@ -1,5 +1,6 @@
 //! I/O statistics (`cgroups/blkio`): v1 `blkio.throttle.*` and, where a proportional-weight
-//! scheduler keeps them, CFQ's `blkio.*` or BFQ's `blkio.bfq.*` files; v2 `io.stat`. Shaped as
+//! scheduler keeps them, BFQ's `blkio.bfq.io_serviced`/`io_service_bytes` (and `_recursive`) or
+//! legacy CFQ's `blkio.*` files; v2 `io.stat`. The files read on every request are kept open. Shaped as
 //! Mesos's `CgroupInfo.Blkio.Statistics`: one entry per device, then the total.
 //!
 //! On v1 (Linux 6.9 and later) the throttle counters only move on a disk whose request queue
@@ -10,6 +11,7 @@
 use std::path::Path;
 
 use super::error::CgroupError;
+use super::stat_files::{StatFile, StatFiles};
 use super::{fs, Cgroups, Controller, Layout};
 use crate::stats::{
     BlkioOp, BlkioStatistics, BlkioValue, CfqStatistics, DeviceNumber, ThrottlingStatistics,
@@ -19,7 +21,7 @@ use crate::stats::{
 type ValuesFile<T> = (&'static str, fn(&mut T) -> &mut Vec<BlkioValue>);
 type ScalarFile<T> = (&'static str, fn(&mut T) -> &mut Option<u64>);
 
-/// The files of CFQ (`blkio.`, Linux < 5.0) or BFQ (`blkio.bfq.`) with per-operation values.
+/// The files of CFQ (`blkio.`, Linux < 5.0) with per-operation values.
 const CFQ_VALUES: [ValuesFile<CfqStatistics>; 6] = [
     ("io_serviced", |s| &mut s.io_serviced),
     ("io_service_bytes", |s| &mut s.io_service_bytes),
@@ -33,9 +35,24 @@ const CFQ_VALUES: [ValuesFile<CfqStatistics>; 6] = [
 const CFQ_SCALARS: [ScalarFile<CfqStatistics>; 2] =
     [("sectors", |s| &mut s.sectors), ("time", |s| &mut s.time)];
 
-const THROTTLE_VALUES: [ValuesFile<ThrottlingStatistics>; 2] = [
-    ("blkio.throttle.io_serviced", |s| &mut s.io_serviced),
-    ("blkio.throttle.io_service_bytes", |s| {
+/// Files read on every request, through descriptors kept open ([`StatFiles`]).
+type KeptFile<T> = (StatFile, fn(&mut T) -> &mut Vec<BlkioValue>);
+
+const THROTTLE_VALUES: [KeptFile<ThrottlingStatistics>; 2] = [
+    (StatFile::ThrottleIoServiced, |s| &mut s.io_serviced),
+    (StatFile::ThrottleIoServiceBytes, |s| {
+        &mut s.io_service_bytes
+    }),
+];
+
+/// BFQ's files (without `CONFIG_BFQ_CGROUP_DEBUG`, its only ones): plain and recursive.
+const BFQ_VALUES: [KeptFile<CfqStatistics>; 2] = [
+    (StatFile::BfqIoServiced, |s| &mut s.io_serviced),
+    (StatFile::BfqIoServiceBytes, |s| &mut s.io_service_bytes),
+];
+const BFQ_RECURSIVE_VALUES: [KeptFile<CfqStatistics>; 2] = [
+    (StatFile::BfqIoServicedRecursive, |s| &mut s.io_serviced),
+    (StatFile::BfqIoServiceBytesRecursive, |s| {
         &mut s.io_service_bytes
     }),
 ];
@@ -132,34 +149,62 @@ fn read_lines(path: &Path, buf: &mut Vec<u8>) -> Result<Option<Vec<Line>>, Cgrou
         .ok_or_else(|| fs::bad_content(path, buf))
 }
 
-/// The statistics of a v1 blkio cgroup directory.
-pub(super) fn read_v1(dir: &Path, buf: &mut Vec<u8>) -> Result<BlkioStatistics, CgroupError> {
-    let mut throttling = Entries::<ThrottlingStatistics>::new();
-    for (file, field) in THROTTLE_VALUES {
-        if let Some(lines) = read_lines(&dir.join(file), buf)? {
-            throttling.add_values(&lines, field);
-        }
+/// Adds the kept files `table` of `dir` to `entries`; whether the first of them exists.
+fn read_kept<T: Default>(
+    entries: &mut Entries<T>,
+    table: &[KeptFile<T>],
+    dir: &Path,
+    files: &StatFiles,
+    buf: &mut Vec<u8>,
+) -> Result<bool, CgroupError> {
+    let mut found = false;
+    for (i, (which, field)) in table.iter().enumerate() {
+        let Some(text) = files.read_if_exists(*which, dir, buf)? else {
+            if i == 0 {
+                return Ok(false);
+            }
+            continue;
+        };
+        found = true;
+        let lines = parse_lines(&String::from_utf8_lossy(text))
+            .ok_or_else(|| fs::bad_content(&which.path(dir), text))?;
+        entries.add_values(&lines, *field);
     }
+    Ok(found)
+}
+
+/// The statistics of a v1 blkio cgroup directory.
+pub(super) fn read_v1(
+    dir: &Path,
+    files: &StatFiles,
+    buf: &mut Vec<u8>,
+) -> Result<BlkioStatistics, CgroupError> {
+    let mut throttling = Entries::<ThrottlingStatistics>::new();
+    read_kept(&mut throttling, &THROTTLE_VALUES, dir, files, buf)?;
     let mut stats = BlkioStatistics {
         throttling: throttling.finish(|s, d| s.device = d),
         ..BlkioStatistics::default()
     };
-    let prefix = ["blkio.", "blkio.bfq."]
-        .into_iter()
-        .find(|p| dir.join(format!("{p}io_serviced")).exists());
-    if let Some(prefix) = prefix {
-        stats.cfq = read_cfq(dir, prefix, "", buf)?;
-        stats.cfq_recursive = read_cfq(dir, prefix, "_recursive", buf)?;
+    let mut bfq = Entries::<CfqStatistics>::new();
+    if read_kept(&mut bfq, &BFQ_VALUES, dir, files, buf)? {
+        stats.cfq = bfq.finish(|s, d| s.device = d);
+        let mut recursive = Entries::<CfqStatistics>::new();
+        read_kept(&mut recursive, &BFQ_RECURSIVE_VALUES, dir, files, buf)?;
+        stats.cfq_recursive = recursive.finish(|s, d| s.device = d);
+    } else if dir.join("blkio.io_serviced").exists() {
+        stats.cfq = read_cfq(dir, "", buf)?;
+        stats.cfq_recursive = read_cfq(dir, "_recursive", buf)?;
     }
     Ok(stats)
 }
 
+/// Legacy CFQ's `blkio.*` files (Linux < 5.0), read plainly: rare enough not to keep open.
 fn read_cfq(
     dir: &Path,
-    prefix: &str,
     suffix: &str,
     buf: &mut Vec<u8>,
 ) -> Result<Vec<CfqStatistics>, CgroupError> {
+    let prefix = "blkio.";
     let mut cfq = Entries::<CfqStatistics>::new();
     for (name, field) in CFQ_VALUES {
         if let Some(lines) = read_lines(&dir.join(format!("{prefix}{name}{suffix}")), buf)? {
@@ -179,13 +224,16 @@ fn read_cfq(
 /// The statistics of a v2 cgroup directory, from `io.stat` (`MAJ:MIN rbytes=.. wbytes=..
 /// rios=.. wios=.. dbytes=.. dios=..`), as throttling statistics: bytes and operations read,
 /// written and both, per device and in total. Discards are left out, as on v1.
-pub(super) fn read_v2(dir: &Path, buf: &mut Vec<u8>) -> Result<BlkioStatistics, CgroupError> {
-    let path = dir.join("io.stat");
-    if !fs::read_into_if_exists(&path, buf)? {
+pub(super) fn read_v2(
+    dir: &Path,
+    files: &StatFiles,
+    buf: &mut Vec<u8>,
+) -> Result<BlkioStatistics, CgroupError> {
+    let Some(text) = files.read_if_exists(StatFile::V2IoStat, dir, buf)? else {
         return Ok(BlkioStatistics::default());
-    }
-    let text = String::from_utf8_lossy(buf);
-    let throttling = parse_io_stat(&text).ok_or_else(|| fs::bad_content(&path, buf))?;
+    };
+    let throttling = parse_io_stat(&String::from_utf8_lossy(text))
+        .ok_or_else(|| fs::bad_content(&StatFile::V2IoStat.path(dir), text))?;
     Ok(BlkioStatistics {
         throttling,
         ..BlkioStatistics::default()
@@ -316,7 +364,7 @@ mod tests {
                 ("blkio.throttle.io_serviced", "254:0 Write 3\nTotal 3\n"),
             ],
         );
-        let stats = read_v1(&dir, &mut Vec::new()).unwrap();
+        let stats = read_v1(&dir, &StatFiles::default(), &mut Vec::new()).unwrap();
         assert!(stats.cfq.is_empty() && stats.cfq_recursive.is_empty());
         let [first, vda, total] = stats.throttling.as_slice() else {
             panic!("{:?}", stats.throttling);
@@ -340,7 +388,7 @@ mod tests {
     }
 
     #[test]
-    fn v1_bfq_files_fill_cfq_and_cfq_recursive() {
+    fn v1_bfq_or_legacy_cfq_files_fill_cfq_and_cfq_recursive() {
         let tmp = TempDir::new();
         let dir = tmp.path().join("c1");
         cgroup_dir(
@@ -348,17 +396,35 @@ mod tests {
             &[
                 ("blkio.bfq.io_serviced", "254:0 Read 2\nTotal 2\n"),
                 ("blkio.bfq.io_serviced_recursive", "254:0 Read 9\nTotal 9\n"),
-                ("blkio.bfq.time", "254:0 17\n"),
             ],
         );
-        let stats = read_v1(&dir, &mut Vec::new()).unwrap();
+        let files = StatFiles::default();
+        let stats = read_v1(&dir, &files, &mut Vec::new()).unwrap();
         assert!(stats.throttling.is_empty(), "no throttle files here");
         assert_eq!(stats.cfq.len(), 2);
         assert_eq!(stats.cfq[0].device, Some(DEV));
-        assert_eq!(stats.cfq[0].time, Some(17));
         assert_eq!(stats.cfq[0].io_serviced, [v(BlkioOp::Read, 2)]);
         assert_eq!(stats.cfq[1].io_serviced, [v(BlkioOp::Total, 2)]);
         assert_eq!(stats.cfq_recursive[0].io_serviced, [v(BlkioOp::Read, 9)]);
+        assert_eq!(
+            files.kept(),
+            2,
+            "what exists is kept open for the next request"
+        );
+
+        let old = tmp.path().join("c2");
+        cgroup_dir(
+            &old,
+            &[
+                ("blkio.io_serviced", "254:0 Write 4\nTotal 4\n"),
+                ("blkio.time", "254:0 17\n"),
+                ("blkio.sectors_recursive", "254:0 8\n"),
+            ],
+        );
+        let stats = read_v1(&old, &StatFiles::default(), &mut Vec::new()).unwrap();
+        assert_eq!(stats.cfq[0].time, Some(17));
+        assert_eq!(stats.cfq[0].io_serviced, [v(BlkioOp::Write, 4)]);
+        assert_eq!(stats.cfq_recursive[0].sectors, Some(8));
     }
 
     #[test]
@@ -366,7 +432,7 @@ mod tests {
         let tmp = TempDir::new();
         let dir = tmp.path().join("c1");
         cgroup_dir(&dir, &[("blkio.throttle.io_serviced", "254:0 Read x\n")]);
-        let err = read_v1(&dir, &mut Vec::new()).unwrap_err();
+        let err = read_v1(&dir, &StatFiles::default(), &mut Vec::new()).unwrap_err();
         assert!(
             err.to_string().contains("blkio.throttle.io_serviced"),
             "{err}"
@@ -387,7 +453,7 @@ mod tests {
                  8:16 rbytes=1 wbytes=0 rios=1 wios=0 dbytes=0 dios=0\n",
             )],
         );
-        let stats = read_v2(&dir, &mut Vec::new()).unwrap();
+        let stats = read_v2(&dir, &StatFiles::default(), &mut Vec::new()).unwrap();
         let [sdb, vda, total] = stats.throttling.as_slice() else {
             panic!("{:?}", stats.throttling);
         };
@@ -413,7 +479,7 @@ mod tests {
         let empty = tmp.path().join("c2");
         cgroup_dir(&empty, &[]);
         assert_eq!(
-            read_v2(&empty, &mut Vec::new()).unwrap(),
+            read_v2(&empty, &StatFiles::default(), &mut Vec::new()).unwrap(),
             BlkioStatistics::default()
         );
     }

@@ -367,7 +367,7 @@ pub(super) fn usage(
         .as_deref()
         .filter(|_| controllers.contains(Controller::Blkio))
     {
-        out.blkio_statistics = Some(super::blkio::read_v1(dir, buf)?);
+        out.blkio_statistics = Some(super::blkio::read_v1(dir, files, buf)?);
     }
     Ok(())
 }

@@ -259,7 +259,7 @@ pub(super) fn usage(
         super::stat_files::processes_and_threads(files, dir, StatFile::V2Threads, buf, out)?;
     }
     if controllers.contains(Controller::Blkio) {
-        out.blkio_statistics = Some(super::blkio::read_v2(dir, buf)?);
+        out.blkio_statistics = Some(super::blkio::read_v2(dir, files, buf)?);
     }
     Ok(())
 }
