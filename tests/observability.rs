@@ -100,7 +100,16 @@ fn perf_counts_a_busy_task_and_next_to_nothing_for_a_sleeping_one() {
     assert!(i["task_clock"].as_f64().unwrap() < 5.0, "{i}");
     assert!(i["page_faults"].as_u64().unwrap() < 10, "{i}");
     assert!(i["context_switches"].as_u64().unwrap() < 10, "{i}");
-    // Hardware events this VM lacks are left out with one line at start, not refused.
+    // Re-adopted containers are sampled again after an agent restart.
+    let mut agent = agent;
+    agent.stop();
+    let agent = agent.restart();
+    let before = b["timestamp"].as_f64().unwrap();
+    Agent::eventually("a sample after recovery", Duration::from_secs(30), || {
+        let p = agent.statistics("busy")["perf"].clone();
+        p["timestamp"].as_f64().is_some_and(|t| t > before)
+            && p["task_clock"].as_f64().unwrap_or(0.0) > 100.0
+    });
     for id in ["busy", "idle"] {
         assert_eq!(agent.kill(id, None).status, 200);
     }
