@@ -17,10 +17,11 @@ build=(gcc libssl-dev pkg-config)
 # libcurl4-openssl-dev: curl's headers; python3-pyftpdlib: the fetcher tests' FTP server; curl:
 # the fetch benchmark; iputils-ping, keyutils: the capability and seccomp tests; docker-registry:
 # a registry on loopback for the image tests; docker.io: the image tests build images with
-# docker import / docker build on a private dockerd they start.
+# docker import / docker build on a private dockerd they start; e2fsprogs, mount: the blkio test's
+# loop disk (mkfs.ext4, losetup).
 test=("${build[@]}" qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xfsprogs runc
   bubblewrap procps systemd libcurl4-openssl-dev python3-pyftpdlib curl iputils-ping keyutils
-  docker-registry docker.io)
+  docker-registry docker.io e2fsprogs mount)
 
 case "${1:-}" in
   build) want=("${build[@]}") ;;
