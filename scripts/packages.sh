@@ -21,10 +21,12 @@ build=(gcc libssl-dev pkg-config)
 # namespaces, veths and qdiscs of the netlink tests; prometheus: the Prometheus server (and
 # promtool) that tests/prometheus.rs starts to scrape the agent's /metrics;
 # containernetworking-plugins iptables: the network/cni tests (bridge, host-local, portmap,
-# bandwidth; iptables to check what they leave).
+# bandwidth; iptables to check what they leave); e2fsprogs, mount: the blkio test's loop disk
+# (mkfs.ext4, losetup).
 test=("${build[@]}" qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xfsprogs runc
   bubblewrap procps systemd libcurl4-openssl-dev python3-pyftpdlib curl iputils-ping keyutils
-  docker-registry docker.io iproute2 prometheus containernetworking-plugins iptables)
+  docker-registry docker.io iproute2 prometheus containernetworking-plugins iptables e2fsprogs
+  mount)
 
 case "${1:-}" in
   build) want=("${build[@]}") ;;

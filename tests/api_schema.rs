@@ -5,8 +5,8 @@
 //! "API") are listed per message as `ours`, and are the only extra fields: any other field, a
 //! wrong JSON type, an enum name Mesos lacks or a missing required field fails the test.
 //!
-//! Fields Mesos has but mesolite never writes (ResourceStatistics' `perf`, `blkio_statistics`,
-//! `net_snmp_statistics`, Resource's reservations, ...) are left out on purpose: the day mesolite writes
+//! Fields Mesos has but mesolite never writes (ResourceStatistics' `net_snmp_statistics`, Resource's
+//! reservations, ...) are left out on purpose: the day mesolite writes
 //! one, this test fails until its message's schema is added here from the proto.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -308,8 +308,131 @@ msg! {
     ours {}
 }
 
-// `ResourceStatistics`: every scalar field of the proto (the message-typed ones mesolite never
-// writes are left out, see the top of this file).
+// `PerfStatistics` (mesos.proto).
+msg! {
+    PERF_STATISTICS "PerfStatistics"
+    fields {
+        "timestamp" => Double,
+        "duration" => Double,
+        "cycles" => UInt64,
+        "stalled_cycles_frontend" => UInt64,
+        "stalled_cycles_backend" => UInt64,
+        "instructions" => UInt64,
+        "cache_references" => UInt64,
+        "cache_misses" => UInt64,
+        "branches" => UInt64,
+        "branch_misses" => UInt64,
+        "bus_cycles" => UInt64,
+        "ref_cycles" => UInt64,
+        "cpu_clock" => Double,
+        "task_clock" => Double,
+        "page_faults" => UInt64,
+        "minor_faults" => UInt64,
+        "major_faults" => UInt64,
+        "context_switches" => UInt64,
+        "cpu_migrations" => UInt64,
+        "alignment_faults" => UInt64,
+        "emulation_faults" => UInt64,
+        "l1_dcache_loads" => UInt64,
+        "l1_dcache_load_misses" => UInt64,
+        "l1_dcache_stores" => UInt64,
+        "l1_dcache_store_misses" => UInt64,
+        "l1_dcache_prefetches" => UInt64,
+        "l1_dcache_prefetch_misses" => UInt64,
+        "l1_icache_loads" => UInt64,
+        "l1_icache_load_misses" => UInt64,
+        "l1_icache_prefetches" => UInt64,
+        "l1_icache_prefetch_misses" => UInt64,
+        "llc_loads" => UInt64,
+        "llc_load_misses" => UInt64,
+        "llc_stores" => UInt64,
+        "llc_store_misses" => UInt64,
+        "llc_prefetches" => UInt64,
+        "llc_prefetch_misses" => UInt64,
+        "dtlb_loads" => UInt64,
+        "dtlb_load_misses" => UInt64,
+        "dtlb_stores" => UInt64,
+        "dtlb_store_misses" => UInt64,
+        "dtlb_prefetches" => UInt64,
+        "dtlb_prefetch_misses" => UInt64,
+        "itlb_loads" => UInt64,
+        "itlb_load_misses" => UInt64,
+        "branch_loads" => UInt64,
+        "branch_load_misses" => UInt64,
+        "node_loads" => UInt64,
+        "node_load_misses" => UInt64,
+        "node_stores" => UInt64,
+        "node_store_misses" => UInt64,
+        "node_prefetches" => UInt64,
+        "node_prefetch_misses" => UInt64,
+    }
+    required { "timestamp", "duration" }
+    ours {}
+}
+
+const BLKIO_OPERATION: &[&str] = &["UNKNOWN", "TOTAL", "READ", "WRITE", "SYNC", "ASYNC"];
+
+msg! {
+    DEVICE_NUMBER "Device.Number"
+    fields {
+        "major_number" => UInt64,
+        "minor_number" => UInt64,
+    }
+    required { "major_number", "minor_number" }
+    ours {}
+}
+
+msg! {
+    BLKIO_VALUE "CgroupInfo.Blkio.Value"
+    fields {
+        "op" => Enum(BLKIO_OPERATION),
+        "value" => UInt64,
+    }
+    required {}
+    ours {}
+}
+
+msg! {
+    BLKIO_CFQ "CgroupInfo.Blkio.CFQ.Statistics"
+    fields {
+        "device" => Msg(&DEVICE_NUMBER),
+        "sectors" => UInt64,
+        "time" => UInt64,
+        "io_serviced" => Repeated(&Msg(&BLKIO_VALUE)),
+        "io_service_bytes" => Repeated(&Msg(&BLKIO_VALUE)),
+        "io_service_time" => Repeated(&Msg(&BLKIO_VALUE)),
+        "io_wait_time" => Repeated(&Msg(&BLKIO_VALUE)),
+        "io_merged" => Repeated(&Msg(&BLKIO_VALUE)),
+        "io_queued" => Repeated(&Msg(&BLKIO_VALUE)),
+    }
+    required {}
+    ours {}
+}
+
+msg! {
+    BLKIO_THROTTLING "CgroupInfo.Blkio.Throttling.Statistics"
+    fields {
+        "device" => Msg(&DEVICE_NUMBER),
+        "io_serviced" => Repeated(&Msg(&BLKIO_VALUE)),
+        "io_service_bytes" => Repeated(&Msg(&BLKIO_VALUE)),
+    }
+    required {}
+    ours {}
+}
+
+msg! {
+    BLKIO_STATISTICS "CgroupInfo.Blkio.Statistics"
+    fields {
+        "cfq" => Repeated(&Msg(&BLKIO_CFQ)),
+        "cfq_recursive" => Repeated(&Msg(&BLKIO_CFQ)),
+        "throttling" => Repeated(&Msg(&BLKIO_THROTTLING)),
+    }
+    required {}
+    ours {}
+}
+
+// `ResourceStatistics`: every scalar field of the proto and the messages mesolite writes (the
+// message-typed ones it never writes are left out, see the top of this file).
 msg! {
     RESOURCE_STATISTICS "ResourceStatistics"
     fields {
@@ -341,6 +464,8 @@ msg! {
         "mem_critical_pressure_counter" => UInt64,
         "disk_limit_bytes" => UInt64,
         "disk_used_bytes" => UInt64,
+        "blkio_statistics" => Msg(&BLKIO_STATISTICS),
+        "perf" => Msg(&PERF_STATISTICS),
         "net_rx_packets" => UInt64,
         "net_rx_bytes" => UInt64,
         "net_rx_errors" => UInt64,
@@ -798,7 +923,10 @@ fn every_answer_has_mesos_field_names_and_types() {
         return;
     }
     let agent = Agent::start(&[
-        "--isolation=cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,disk/du,filesystem/linux,docker/runtime",
+        "--isolation=cgroups/cpu,cgroups/mem,cgroups/pids,cgroups/blkio,cgroups/perf_event,namespaces/pid,disk/du,filesystem/linux,docker/runtime",
+        "--perf_events=task-clock,context-switches,page-faults,cycles,instructions",
+        "--perf_interval=1secs",
+        "--perf_duration=200ms",
         "--image_providers=docker",
         "--container_disk_watch_interval=100ms",
         "--enforce_container_disk_quota",
@@ -875,6 +1003,16 @@ fn every_answer_has_mesos_field_names_and_types() {
     holds_v1("GET_METRICS", &r.json().unwrap());
 
     let c = agent.client();
+    // Every message-typed statistic is there to be checked: a perf sample has completed.
+    Agent::eventually("a perf sample", Duration::from_secs(15), || {
+        let v = c.get("/monitor/statistics").unwrap().json().unwrap();
+        v.as_array().unwrap().iter().any(|e| {
+            let s = &e["statistics"];
+            s["perf"].is_object()
+                && s["blkio_statistics"].is_object()
+                && s["mem_low_pressure_counter"].is_u64()
+        })
+    });
     for path in ["/monitor/statistics", "/monitor/statistics.json"] {
         let v = c.get(path).unwrap().json().unwrap();
         assert!(!v.as_array().unwrap().is_empty(), "{path}: {v}");

@@ -16,18 +16,7 @@ fn disk(mb: f64) -> Value {
 }
 
 fn stats(agent: &Agent, id: &str) -> Value {
-    let all = agent
-        .client()
-        .get("/monitor/statistics")
-        .unwrap()
-        .json()
-        .unwrap();
-    all.as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["container_id"] == id)
-        .map(|e| e["statistics"].clone())
-        .unwrap_or(Value::Null)
+    agent.statistics(id)
 }
 
 const ISOLATION: &str = "--isolation=cgroups/cpu,cgroups/mem,disk/du";

@@ -113,6 +113,12 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         let cg =
             Cgroups::detect(&cfg, &controllers).map_err(|e| AgentError::Cgroups(e.to_string()))?;
         log::info!("{}", cg.describe());
+        if controllers.contains(&crate::cgroups::Controller::Blkio) {
+            // See cgroups::blkio: v1's per-cgroup throttle counters stay 0 on a disk without a rule.
+            for (disk, e) in cg.enable_blkio_accounting(std::path::Path::new("/sys/block")) {
+                log::debug!("No blkio accounting for {disk}: {e}");
+            }
+        }
         Some(cg)
     };
     let given = flags.resources.as_ref().map(|r| r.as_str().to_string());

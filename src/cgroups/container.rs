@@ -117,6 +117,19 @@ impl ContainerCgroup {
         }
     }
 
+    /// The cgroup perf counters of the container count in, opened as a directory (the fd
+    /// `perf_event_open` takes with `PERF_FLAG_PID_CGROUP`): v1 its `perf_event` cgroup, v2 its
+    /// cgroup. `None` on v1 without the perf_event controller in use.
+    pub fn perf_event_dir_fd(&self) -> Result<Option<OwnedFd>, CgroupError> {
+        match &self.kind {
+            Kind::V1(dirs) => match &dirs.perf_event {
+                Some(dir) => v2::dir_fd(dir).map(Some),
+                None => Ok(None),
+            },
+            Kind::V2(dir) => v2::dir_fd(dir).map(Some),
+        }
+    }
+
     /// v1: the container's `cgroup.procs` in every hierarchy (freezer first), for the init to
     /// move itself in; v2: none, the init is born in its cgroup ([`Self::v2_dir_fd`]).
     pub fn procs_files(&self) -> Result<Vec<ProcsFile>, CgroupError> {

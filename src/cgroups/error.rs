@@ -47,6 +47,12 @@ pub enum CgroupError {
     Parse { path: PathBuf, content: String },
     /// Sending SIGKILL to a process of the cgroup failed (other than ESRCH).
     Kill { pid: i32, source: io::Error },
+    /// Mounting a v1 hierarchy the agent needs failed.
+    Mount {
+        subsystem: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 impl fmt::Display for CgroupError {
@@ -103,6 +109,15 @@ impl fmt::Display for CgroupError {
                 write!(f, "unexpected content in {}: {content:?}", path.display())
             }
             Self::Kill { pid, source } => write!(f, "cannot send SIGKILL to pid {pid}: {source}"),
+            Self::Mount {
+                subsystem,
+                path,
+                source,
+            } => write!(
+                f,
+                "cannot mount the cgroup v1 {subsystem} hierarchy at {}: {source}",
+                path.display()
+            ),
         }
     }
 }
@@ -129,7 +144,8 @@ impl std::error::Error for CgroupError {
             | Self::Read { source, .. }
             | Self::Open { source, .. }
             | Self::Write { source, .. }
-            | Self::Kill { source, .. } => Some(source),
+            | Self::Kill { source, .. }
+            | Self::Mount { source, .. } => Some(source),
             Self::EnableController {
                 source: Some(source),
                 ..
@@ -159,7 +175,8 @@ impl CgroupError {
             | Self::Read { source, .. }
             | Self::Open { source, .. }
             | Self::Write { source, .. }
-            | Self::Kill { source, .. } => source.raw_os_error(),
+            | Self::Kill { source, .. }
+            | Self::Mount { source, .. } => source.raw_os_error(),
             _ => None,
         }
     }

@@ -50,7 +50,7 @@ fn hybrid_v1() -> Fake {
 #[test]
 fn test_v1_separate_mounts_full_cycle() {
     let fake = hybrid_v1();
-    let cgroups = Cgroups::detect(&fake.cfg, &Controller::ALL).unwrap();
+    let cgroups = Cgroups::detect(&fake.cfg, &Controller::CORE).unwrap();
     assert_eq!(cgroups.version(), Version::V1);
     assert_eq!(
         cgroups.features(),
@@ -114,7 +114,7 @@ fn test_v1_separate_mounts_full_cycle() {
 
     let mut stats = crate::stats::ResourceStatistics::default();
     let mut buf = Vec::new();
-    c.usage(&Controller::ALL, &mut buf, &mut stats).unwrap();
+    c.usage(&Controller::CORE, &mut buf, &mut stats).unwrap();
     let ticks = clock_ticks() as f64;
     assert_eq!(stats.cpus_user_time_secs, Some(250.0 / ticks));
     assert_eq!(stats.cpus_system_time_secs, Some(50.0 / ticks));
@@ -292,4 +292,29 @@ fn test_v1_sweeps_orphans_of_the_hierarchies_not_in_use() {
     assert_eq!(busy.len(), 1);
     assert!(busy[0].result.is_err());
     assert_eq!(busy[0].dir, dir);
+}
+
+#[test]
+fn test_v1_pressure_listeners_register_each_level() {
+    let fake = hybrid_v1();
+    let cgroups = Cgroups::detect(&fake.cfg, &[Controller::Memory]).unwrap();
+    let c = cgroups.create("c1").unwrap();
+    let dir = fake.dir("memory/mesolite/c1");
+    cgroup_dir(
+        &dir,
+        &[("memory.pressure_level", ""), ("cgroup.event_control", "")],
+    );
+    let watches = c.pressure_watches().unwrap();
+    assert_eq!(watches.len(), 3);
+    assert!(!watches.iter().any(PressureWatch::is_psi));
+    // The last registration written: "<eventfd> <pressure_level fd> critical".
+    let line = read(&dir, "cgroup.event_control");
+    let words: Vec<&str> = line.split(' ').collect();
+    assert_eq!(words.len(), 3, "{line}");
+    assert_eq!(words[0].parse::<i32>().unwrap(), watches[2].fd());
+    assert_eq!(words[2], "critical");
+    assert!(
+        watches.iter().all(|w| w.take_events() == 0),
+        "nothing signalled"
+    );
 }

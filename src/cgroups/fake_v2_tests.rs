@@ -53,7 +53,7 @@ const V2_ROOT: &[(&str, &str)] = &[
 #[test]
 fn test_v2_full_cycle_with_cgroup_kill() {
     let fake = pure_v2(V2_ROOT);
-    let cgroups = Cgroups::detect(&fake.cfg, &Controller::ALL).unwrap();
+    let cgroups = Cgroups::detect(&fake.cfg, &Controller::CORE).unwrap();
     assert_eq!(cgroups.version(), Version::V2);
     assert_eq!(
         cgroups.features(),
@@ -96,7 +96,7 @@ fn test_v2_full_cycle_with_cgroup_kill() {
 
     fs::write(dir.join("cgroup.threads"), "4242\n4243\n4244\n").unwrap();
     let mut stats = crate::stats::ResourceStatistics::default();
-    c.usage(&Controller::ALL, &mut Vec::new(), &mut stats)
+    c.usage(&Controller::CORE, &mut Vec::new(), &mut stats)
         .unwrap();
     assert_eq!(stats.cpus_user_time_secs, Some(2.0));
     assert_eq!(stats.cpus_system_time_secs, Some(1.0));
@@ -143,7 +143,7 @@ fn test_v2_kill_without_cgroup_kill_freezes_and_kills_each() {
     assert_eq!(child.wait().unwrap().signal(), Some(libc::SIGKILL));
     assert_eq!(read(&dir, "cgroup.freeze"), "0", "thawed again");
     let mut stats = crate::stats::ResourceStatistics::default();
-    c.usage(&Controller::ALL, &mut Vec::new(), &mut stats)
+    c.usage(&Controller::CORE, &mut Vec::new(), &mut stats)
         .unwrap();
     assert_eq!(stats.mem_total_bytes, None, "memory not in use");
     assert_eq!(stats.processes, None, "pids not in use");
@@ -170,7 +170,7 @@ fn test_v2_under_systemd_moves_the_agent_and_uses_the_unit_cgroup() {
     cgroup_dir(&unit.join("agent"), &[("cgroup.procs", "")]);
     cgroup_dir(&unit.join("mesolite"), V2_ROOT);
 
-    let cgroups = Cgroups::detect(&cfg, &Controller::ALL).unwrap();
+    let cgroups = Cgroups::detect(&cfg, &Controller::CORE).unwrap();
     assert_eq!(
         read(&unit.join("agent"), "cgroup.procs"),
         std::process::id().to_string()
@@ -195,7 +195,7 @@ fn test_v2_under_systemd_moves_the_agent_and_uses_the_unit_cgroup() {
         "0::/system.slice/mesolite.service/agent\n",
     )
     .unwrap();
-    let again = Cgroups::detect(&cfg, &Controller::ALL).unwrap();
+    let again = Cgroups::detect(&cfg, &Controller::CORE).unwrap();
     assert_eq!(again.open("c1").dirs(), c.dirs());
 }
 
@@ -207,7 +207,7 @@ fn test_v2_errors_name_the_controller_and_level() {
         &fake.cfg.hierarchy,
         &[("cgroup.controllers", "cpu memory\n")],
     );
-    let err = Cgroups::detect(&fake.cfg, &Controller::ALL).unwrap_err();
+    let err = Cgroups::detect(&fake.cfg, &Controller::CORE).unwrap_err();
     assert!(
         matches!(
             err,
@@ -243,4 +243,71 @@ fn test_v2_errors_name_the_controller_and_level() {
         "{text}"
     );
     assert!(text.contains("processes of its own"), "{text}");
+}
+
+#[test]
+fn test_v2_observability_io_implicit_perf_event_and_psi_triggers() {
+    let fake = pure_v2(&[
+        ("cgroup.controllers", "cpu io memory pids\n"),
+        ("cgroup.subtree_control", "\n"),
+    ]);
+    let wanted = [Controller::Memory, Controller::Blkio, Controller::PerfEvent];
+    let cgroups = Cgroups::detect(&fake.cfg, &wanted).unwrap();
+    assert_eq!(
+        cgroups.version(),
+        Version::V2,
+        "perf_event is implicit on v2"
+    );
+    let mount = &fake.cfg.hierarchy;
+    assert_eq!(
+        read(&mount.join("mesolite"), "cgroup.subtree_control"),
+        "+memory +io",
+        "nothing to enable for perf_event"
+    );
+    let c = cgroups.create("c1").unwrap();
+    let dir = mount.join("mesolite/c1");
+    cgroup_dir(
+        &dir,
+        &[
+            ("memory.current", "1\n"),
+            ("memory.stat", "anon 1\n"),
+            (
+                "memory.pressure",
+                "some avg10=0.00 avg60=0.00 avg300=0.00 total=0\n",
+            ),
+            (
+                "io.stat",
+                "254:0 rbytes=0 wbytes=10485760 rios=0 wios=40 dbytes=0 dios=0\n",
+            ),
+        ],
+    );
+    let mut stats = crate::stats::ResourceStatistics::default();
+    c.usage(&wanted, &mut Vec::new(), &mut stats).unwrap();
+    let blkio = stats.blkio_statistics.unwrap();
+    assert_eq!(blkio.throttling.len(), 2, "the device, then the total");
+    assert_eq!(blkio.throttling[1].io_service_bytes[1].value, 10_485_760);
+    assert!(c.perf_event_dir_fd().unwrap().is_some());
+
+    let watches = c.pressure_watches().unwrap();
+    let levels: Vec<PressureLevel> = watches.iter().map(|w| w.level).collect();
+    assert_eq!(levels, PressureLevel::ALL);
+    assert!(watches.iter().all(PressureWatch::is_psi));
+    // Each trigger is one write with its NUL (the kernel overwrites a write's last byte with
+    // one); a plain file shows the last, written over the start of what was there.
+    let written = fs::read(dir.join("memory.pressure")).unwrap();
+    assert!(
+        written.starts_with(b"full 500000 1000000\0"),
+        "{:?}",
+        String::from_utf8_lossy(&written)
+    );
+    assert!(
+        watches.iter().all(|w| w.take_events() == 0),
+        "no POLLPRI from a plain file"
+    );
+    drop(watches);
+    fs::remove_file(dir.join("memory.pressure")).unwrap();
+    assert!(
+        c.pressure_watches().unwrap().is_empty(),
+        "no PSI: no counters"
+    );
 }

@@ -42,7 +42,7 @@ impl Host {
             root: format!("mesolite-test-{}", std::process::id()),
             ..CgroupsConfig::default()
         };
-        let cgroups = Cgroups::detect(&cfg, &Controller::ALL).unwrap();
+        let cgroups = Cgroups::detect(&cfg, &Controller::CORE).unwrap();
         eprintln!("{test}: {}", cgroups.describe());
         Some(Self {
             cgroups,
@@ -172,7 +172,7 @@ fn test_kernel_limits_attach_usage_kill_destroy() {
     let mut stats = ResourceStatistics::default();
     wait_for("memory to be charged", || {
         stats = ResourceStatistics::default();
-        c.usage(&Controller::ALL, &mut buf, &mut stats).unwrap();
+        c.usage(&Controller::CORE, &mut buf, &mut stats).unwrap();
         stats.mem_total_bytes.unwrap_or(0) > 0
     });
     assert!(stats.processes >= Some(1), "{stats:?}");
@@ -184,7 +184,7 @@ fn test_kernel_limits_attach_usage_kill_destroy() {
     let start = Instant::now();
     for _ in 0..100 {
         let mut sample = ResourceStatistics::default();
-        c.usage(&Controller::ALL, &mut buf, &mut sample).unwrap();
+        c.usage(&Controller::CORE, &mut buf, &mut sample).unwrap();
     }
     let elapsed = start.elapsed();
     eprintln!("usage() x100: {elapsed:?}");
@@ -198,7 +198,7 @@ fn test_kernel_limits_attach_usage_kill_destroy() {
         root: format!("mesolite-test-{}", std::process::id()),
         ..CgroupsConfig::default()
     };
-    let again = Cgroups::detect(&cfg, &Controller::ALL).unwrap();
+    let again = Cgroups::detect(&cfg, &Controller::CORE).unwrap();
     assert_eq!(again.open("c1").pids().unwrap(), [pid]);
 
     let busy = c.destroy().unwrap_err();
@@ -309,7 +309,7 @@ fn test_kernel_v2_core_files_on_the_unified_mount() {
         assert!(!cgroup.is_empty().unwrap());
         let mut stats = ResourceStatistics::default();
         fallback
-            .usage(&Controller::ALL, &mut Vec::new(), &mut stats)
+            .usage(&Controller::CORE, &mut Vec::new(), &mut stats)
             .unwrap();
         assert!(
             stats.processes >= Some(3) && stats.threads >= Some(3),

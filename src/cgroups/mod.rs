@@ -5,11 +5,13 @@
 //! used to kill), or on v2 a single directory. All roots are injected through [`CgroupsConfig`],
 //! so the unit tests run against temporary directories laid out like cgroupfs.
 
+mod blkio;
 mod container;
 mod detect;
 mod error;
 mod fs;
 mod oom;
+mod pressure;
 mod process;
 mod stat_files;
 mod stats;
@@ -31,6 +33,7 @@ use std::time::{Duration, Instant};
 pub use container::{cfs_quota_us, cpu_shares, ContainerCgroup, ProcsFile, CFS_PERIOD_US};
 use container::{clock_ticks, sigkill};
 pub use error::CgroupError;
+pub use pressure::{PressureLevel, PressureWatch};
 pub use process::of_process;
 pub use stat_files::set_stat_file_budget;
 
@@ -41,17 +44,41 @@ pub enum Controller {
     Cpu,
     Memory,
     Pids,
+    /// v1 `blkio`, v2 `io`: I/O statistics.
+    Blkio,
+    /// `perf_event`: the cgroup perf counters count in. On v2 it is implicit (always on, never
+    /// listed in `cgroup.controllers`); on v1 the agent mounts its hierarchy when it is absent.
+    PerfEvent,
 }
 
 impl Controller {
-    pub const ALL: [Controller; 3] = [Controller::Cpu, Controller::Memory, Controller::Pids];
+    pub const ALL: [Controller; 5] = [
+        Controller::Cpu,
+        Controller::Memory,
+        Controller::Pids,
+        Controller::Blkio,
+        Controller::PerfEvent,
+    ];
 
-    /// The cgroup v2 controller name (also the main v1 subsystem name).
+    /// The controllers of the default isolators (what most tests use).
+    pub const CORE: [Controller; 3] = [Controller::Cpu, Controller::Memory, Controller::Pids];
+
+    /// The cgroup v2 controller name (also the main v1 subsystem name, but for blkio).
     pub fn name(self) -> &'static str {
         match self {
             Controller::Cpu => "cpu",
             Controller::Memory => "memory",
             Controller::Pids => "pids",
+            Controller::Blkio => "io",
+            Controller::PerfEvent => "perf_event",
+        }
+    }
+
+    /// The v1 subsystem name.
+    pub fn v1_name(self) -> &'static str {
+        match self {
+            Controller::Blkio => "blkio",
+            other => other.name(),
         }
     }
 
@@ -60,6 +87,8 @@ impl Controller {
             Controller::Cpu => 1,
             Controller::Memory => 2,
             Controller::Pids => 4,
+            Controller::Blkio => 8,
+            Controller::PerfEvent => 16,
         }
     }
 }
@@ -98,6 +127,11 @@ impl ControllerSet {
 
     fn minus(self, other: Self) -> Self {
         Self(self.0 & !other.0)
+    }
+
+    /// v2 controllers that are always on in every cgroup (not in `cgroup.controllers`).
+    fn v2_implicit() -> Self {
+        Self::of(&[Controller::PerfEvent])
     }
 
     fn is_empty(self) -> bool {
@@ -206,6 +240,7 @@ impl Cgroups {
                 Err(err) if pure => return Err(err),
                 Err(_) => ControllerSet::default(),
             };
+            let available = ControllerSet(available.0 | ControllerSet::v2_implicit().0);
             let has_v1_freezer = detect::v1_mount(&mounts, "freezer", &cfg.hierarchy).is_some();
             let offers_all = wanted.minus(available).is_empty();
             if pure || (offers_all && (!wanted.is_empty() || !has_v1_freezer)) {
@@ -226,6 +261,14 @@ impl Cgroups {
                 });
             }
         }
+        let mounts = if wanted.contains(Controller::PerfEvent)
+            && detect::v1_mount(&mounts, "perf_event", &cfg.hierarchy).is_none()
+        {
+            v1::mount_hierarchy(&cfg.hierarchy, "perf_event")?;
+            detect::parse_mountinfo(&read_proc(&cfg.mountinfo)?)
+        } else {
+            mounts
+        };
         let paths = v1::Paths::detect(&mounts, &cfg.hierarchy, wanted)?;
         for dir in paths.distinct() {
             fs::mkdir_all(&dir.join(&cfg.root))?;
@@ -259,7 +302,11 @@ impl Cgroups {
 
     /// One log line describing the layout.
     pub fn describe(&self) -> String {
-        let controllers: Vec<&str> = self.controllers.iter().map(Controller::name).collect();
+        let name = match self.layout {
+            Layout::V1(_) => Controller::v1_name,
+            Layout::V2(_) => Controller::name,
+        };
+        let controllers: Vec<&str> = self.controllers.iter().map(name).collect();
         let host = if self.hybrid { " (hybrid host)" } else { "" };
         let yes = |on: bool| if on { "yes" } else { "no" };
         match &self.layout {
@@ -410,8 +457,14 @@ mod tests {
         let parsed = ControllerSet::parse("cpuset cpu io memory hugetlb\n");
         assert_eq!(
             parsed,
-            ControllerSet::of(&[Controller::Cpu, Controller::Memory])
+            ControllerSet::of(&[Controller::Cpu, Controller::Memory, Controller::Blkio]),
+            "v2 calls blkio io"
         );
+        assert!(
+            !parsed.contains(Controller::PerfEvent),
+            "implicit, never listed"
+        );
+        assert_eq!(Controller::Blkio.v1_name(), "blkio");
         assert_eq!(set.minus(parsed), ControllerSet::of(&[Controller::Pids]));
         assert_eq!(set.intersect(parsed), ControllerSet::of(&[Controller::Cpu]));
         assert!(ControllerSet::parse("").is_empty());

@@ -10,7 +10,7 @@ use super::error::CgroupError;
 use crate::sys::notify;
 
 impl ContainerCgroup {
-    fn memory_dir(&self) -> Option<PathBuf> {
+    pub(super) fn memory_dir(&self) -> Option<PathBuf> {
         match &self.kind {
             Kind::V1(dirs) => dirs.memory.clone(),
             Kind::V2(dir) => Some(dir.clone()),

@@ -64,6 +64,8 @@ fn locate_v1(
         cpuacct: dir("cpuacct"),
         memory: dir("memory"),
         pids: dir("pids"),
+        blkio: None,
+        perf_event: None,
         freezer: None,
     };
     let mut set = ControllerSet::default();

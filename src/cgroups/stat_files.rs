@@ -53,10 +53,18 @@ pub(super) enum StatFile {
     PidsCurrent,
     V1Tasks,
     V2Threads,
+    ThrottleIoServiced,
+    ThrottleIoServiceBytes,
+    BfqIoServiced,
+    BfqIoServiceBytes,
+    BfqIoServicedRecursive,
+    BfqIoServiceBytesRecursive,
+    V2IoStat,
 }
 
 impl StatFile {
-    const COUNT: usize = 12;
+    /// One slot per variant: the last variant's index, plus one.
+    const COUNT: usize = StatFile::V2IoStat as usize + 1;
 
     fn name(self) -> &'static str {
         match self {
@@ -72,6 +80,13 @@ impl StatFile {
             StatFile::PidsCurrent => "pids.current",
             StatFile::V1Tasks => "tasks",
             StatFile::V2Threads => "cgroup.threads",
+            StatFile::ThrottleIoServiced => "blkio.throttle.io_serviced",
+            StatFile::ThrottleIoServiceBytes => "blkio.throttle.io_service_bytes",
+            StatFile::BfqIoServiced => "blkio.bfq.io_serviced",
+            StatFile::BfqIoServiceBytes => "blkio.bfq.io_service_bytes",
+            StatFile::BfqIoServicedRecursive => "blkio.bfq.io_serviced_recursive",
+            StatFile::BfqIoServiceBytesRecursive => "blkio.bfq.io_service_bytes_recursive",
+            StatFile::V2IoStat => "io.stat",
         }
     }
 
@@ -133,6 +148,20 @@ impl StatFiles {
             *slot = Some(file);
         }
         Ok(&buf[..len])
+    }
+
+    /// As [`StatFiles::read`]; `None` if the file does not exist.
+    pub fn read_if_exists<'b>(
+        &self,
+        which: StatFile,
+        dir: &Path,
+        buf: &'b mut Vec<u8>,
+    ) -> Result<Option<&'b [u8]>, CgroupError> {
+        match self.read(which, dir, buf) {
+            Ok(text) => Ok(Some(text)),
+            Err(err) if err.is_not_found() => Ok(None),
+            Err(err) => Err(err),
+        }
     }
 
     /// Reads a file holding one unsigned integer.

@@ -17,6 +17,8 @@ pub(super) struct Paths {
     pub cpuacct: Option<PathBuf>,
     pub memory: Option<PathBuf>,
     pub pids: Option<PathBuf>,
+    pub blkio: Option<PathBuf>,
+    pub perf_event: Option<PathBuf>,
     pub freezer: Option<PathBuf>,
 }
 
@@ -42,6 +44,8 @@ impl Paths {
             cpuacct: mount(Controller::Cpu, "cpuacct")?,
             memory: mount(Controller::Memory, "memory")?,
             pids: mount(Controller::Pids, "pids")?,
+            blkio: mount(Controller::Blkio, "blkio")?,
+            perf_event: mount(Controller::PerfEvent, "perf_event")?,
             freezer: detect::v1_mount(mounts, "freezer", hierarchy),
         })
     }
@@ -54,6 +58,8 @@ impl Paths {
             cpuacct: join(&self.cpuacct),
             memory: join(&self.memory),
             pids: join(&self.pids),
+            blkio: join(&self.blkio),
+            perf_event: join(&self.perf_event),
             freezer: join(&self.freezer),
         }
     }
@@ -61,13 +67,15 @@ impl Paths {
     /// Every directory once: co-mounted subsystems share one. The freezer comes first, so that
     /// an attached process is under the freezer before it is anywhere else.
     pub fn distinct(&self) -> Vec<&Path> {
-        let mut dirs: Vec<&Path> = Vec::with_capacity(5);
+        let mut dirs: Vec<&Path> = Vec::with_capacity(7);
         for dir in [
             &self.freezer,
             &self.cpu,
             &self.cpuacct,
             &self.memory,
             &self.pids,
+            &self.blkio,
+            &self.perf_event,
         ]
         .into_iter()
         .flatten()
@@ -79,12 +87,14 @@ impl Paths {
         dirs
     }
 
-    fn entries(&self) -> [(&'static str, &Option<PathBuf>); 5] {
+    fn entries(&self) -> [(&'static str, &Option<PathBuf>); 7] {
         [
             ("cpu", &self.cpu),
             ("cpuacct", &self.cpuacct),
             ("memory", &self.memory),
             ("pids", &self.pids),
+            ("blkio", &self.blkio),
+            ("perf_event", &self.perf_event),
             ("freezer", &self.freezer),
         ]
     }
@@ -119,6 +129,28 @@ impl Paths {
     fn procs_dir(&self) -> Option<&Path> {
         self.distinct().first().copied()
     }
+}
+
+/// Mounts the v1 hierarchy of `subsystem` at `<hierarchy>/<subsystem>`, as Mesos does for a
+/// subsystem no hierarchy has (perf_event, on hosts that mount only what systemd uses).
+pub(super) fn mount_hierarchy(
+    hierarchy: &Path,
+    subsystem: &'static str,
+) -> Result<(), CgroupError> {
+    let target = hierarchy.join(subsystem);
+    fs::mkdir_all(&target)?;
+    crate::sys::mount::mount_cgroup_v1(&target, subsystem).map_err(|source| {
+        CgroupError::Mount {
+            subsystem,
+            path: target.clone(),
+            source,
+        }
+    })?;
+    log::info!(
+        "Mounted the cgroup v1 {subsystem} hierarchy at {}",
+        target.display()
+    );
+    Ok(())
 }
 
 /// mkdir in every hierarchy, recreating `<root>` if it vanished.
@@ -332,6 +364,13 @@ pub(super) fn usage(
     {
         super::stat_files::processes_and_threads(files, dir, StatFile::V1Tasks, buf, out)?;
     }
+    if let Some(dir) = dirs
+        .blkio
+        .as_deref()
+        .filter(|_| controllers.contains(Controller::Blkio))
+    {
+        out.blkio_statistics = Some(super::blkio::read_v1(dir, files, buf)?);
+    }
     Ok(())
 }
 
@@ -344,7 +383,7 @@ mod tests {
     #[test]
     fn test_detect_separate_mounts() {
         let mounts = parse_mountinfo(samples::HYBRID);
-        let all = ControllerSet::of(&Controller::ALL);
+        let all = ControllerSet::of(&Controller::CORE);
         let paths = Paths::detect(&mounts, Path::new("/sys/fs/cgroup"), all).unwrap();
         assert_eq!(paths.distinct().len(), 5);
         assert_eq!(

@@ -95,6 +95,8 @@ pub(super) fn enable_controllers(
             levels.push(next);
         }
     }
+    // Implicit controllers are on everywhere: there is nothing to enable.
+    let wanted = wanted.minus(ControllerSet::v2_implicit());
     let mut buf = Vec::new();
     for level in &levels {
         let available = read_set(&level.join("cgroup.controllers"), &mut buf)?;
@@ -257,6 +259,9 @@ pub(super) fn usage(
     }
     if controllers.contains(Controller::Pids) {
         super::stat_files::processes_and_threads(files, dir, StatFile::V2Threads, buf, out)?;
+    }
+    if controllers.contains(Controller::Blkio) {
+        out.blkio_statistics = Some(super::blkio::read_v2(dir, files, buf)?);
     }
     Ok(())
 }

@@ -113,6 +113,12 @@ spec::define_flags! {
     seccomp_config_dir: Option<PathBuf> = "";
     /// linux/seccomp: default profile, a file in seccomp_config_dir; none: the built-in deny-list.
     seccomp_profile_name: Option<String> = "";
+    /// cgroups/perf_event: comma-separated perf events to count per container (perf's names: cycles, instructions, task-clock, context-switches, page-faults, ...); none: no sampling.
+    perf_events: Option<String> = "";
+    /// cgroups/perf_event: time from the start of one sample to the start of the next.
+    perf_interval: Duration = "60secs";
+    /// cgroups/perf_event: how long each sample counts (at most perf_interval).
+    perf_duration: Duration = "10secs";
     /// Comma-separated image providers: 'docker', 'appc'; none: images are refused.
     image_providers: Option<ImageProviders> = "";
     /// Backend making container root filesystems: copy, bind or overlay; none: overlay where possible, else copy.

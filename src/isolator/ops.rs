@@ -64,6 +64,17 @@ impl<'a> Ops<'a> {
             .register(&mut SourceFd(&fd), Token::from(source), Interest::READABLE)
     }
 
+    /// Like [`Ops::watch`], for an fd that reports `POLLPRI` (a PSI trigger) rather than
+    /// readable.
+    pub fn watch_priority(&self, slot: u32, fd: RawFd) -> io::Result<()> {
+        let source = Source::Isolator {
+            index: self.index,
+            slot,
+        };
+        self.registry
+            .register(&mut SourceFd(&fd), Token::from(source), Interest::PRIORITY)
+    }
+
     pub fn unwatch(&self, fd: RawFd) {
         let _ = self.registry.deregister(&mut SourceFd(&fd));
     }

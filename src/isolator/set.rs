@@ -267,6 +267,13 @@ fn build_one(name: IsolatorName, flags: &Flags) -> Result<Box<dyn Isolator>, Iso
         IsolatorName::CgroupsCpu => Box::new(cgroups::cpu::CgroupsCpu),
         IsolatorName::CgroupsMem => Box::new(cgroups::mem::CgroupsMem::default()),
         IsolatorName::CgroupsPids => Box::new(cgroups::pids::CgroupsPids),
+        IsolatorName::CgroupsBlkio => Box::new(cgroups::blkio::CgroupsBlkio),
+        IsolatorName::CgroupsPerfEvent => Box::new(cgroups::perf_event::CgroupsPerfEvent::new(
+            flags.perf_events.as_deref(),
+            flags.perf_interval,
+            flags.perf_duration,
+            std::path::Path::new("/sys/devices/system/cpu/online"),
+        )?),
         IsolatorName::LinuxCapabilities => Box::new(
             linux::capabilities::LinuxCapabilities::new(
                 caps(&flags.effective_capabilities).as_deref(),

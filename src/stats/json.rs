@@ -106,6 +106,22 @@ impl<'a> Object<'a> {
         }
     }
 
+    /// A member holding an array, left out when empty (Mesos leaves empty repeated fields out).
+    pub fn list<T>(&mut self, key: &str, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
+        if items.is_empty() {
+            return;
+        }
+        let out = self.key(key);
+        out.push(b'[');
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write(item, out);
+        }
+        out.push(b']');
+    }
+
     pub fn end(self) {
         self.out.push(b'}');
     }

@@ -3,8 +3,15 @@
 //! Every field but `timestamp` is optional: an isolator fills what it measures and the rest is
 //! left out of the JSON, as Mesos's protobuf-to-JSON does for unset fields.
 
+pub mod blkio;
 pub mod json;
 pub mod net;
+pub mod perf;
+
+pub use blkio::{
+    BlkioOp, BlkioStatistics, BlkioValue, CfqStatistics, DeviceNumber, ThrottlingStatistics,
+};
+pub use perf::{PerfField, PerfStatistics, PerfUnit, PERF_FIELDS};
 
 use serde::Serialize;
 
@@ -51,6 +58,13 @@ pub struct ResourceStatistics {
     pub mem_limit_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mem_soft_limit_bytes: Option<u64>,
+    /// Memory pressure events at each level since the agent started watching (cgroups/mem).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_low_pressure_counter: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_medium_pressure_counter: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem_critical_pressure_counter: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_limit_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,6 +96,12 @@ pub struct ResourceStatistics {
     /// Inactive page cache (`inactive_file`), for cAdvisor's working set; not in the JSON.
     #[serde(skip)]
     pub mem_inactive_file_bytes: Option<u64>,
+    /// cgroups/blkio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blkio_statistics: Option<BlkioStatistics>,
+    /// cgroups/perf_event: the last complete sample.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perf: Option<PerfStatistics>,
 }
 
 /// Mesos's `TrafficControlStatistics`: one qdisc's counters.
@@ -154,6 +174,15 @@ impl ResourceStatistics {
         o.opt_u64("mem_unevictable_bytes", self.mem_unevictable_bytes);
         o.opt_u64("mem_limit_bytes", self.mem_limit_bytes);
         o.opt_u64("mem_soft_limit_bytes", self.mem_soft_limit_bytes);
+        o.opt_u64("mem_low_pressure_counter", self.mem_low_pressure_counter);
+        o.opt_u64(
+            "mem_medium_pressure_counter",
+            self.mem_medium_pressure_counter,
+        );
+        o.opt_u64(
+            "mem_critical_pressure_counter",
+            self.mem_critical_pressure_counter,
+        );
         o.opt_u64("disk_limit_bytes", self.disk_limit_bytes);
         o.opt_u64("disk_used_bytes", self.disk_used_bytes);
         o.opt_u64("net_rx_packets", self.net_rx_packets);
@@ -175,6 +204,12 @@ impl ResourceStatistics {
             }
             out.push(b']');
         }
+        if let Some(b) = &self.blkio_statistics {
+            b.write_json(o.key("blkio_statistics"));
+        }
+        if let Some(p) = &self.perf {
+            p.write_json(o.key("perf"));
+        }
         o.end();
     }
 }
@@ -183,6 +218,32 @@ impl ResourceStatistics {
 #[allow(clippy::unwrap_used)] // a panic is how a test fails
 mod tests {
     use super::*;
+
+    fn sample_blkio() -> BlkioStatistics {
+        let v = |op, value| BlkioValue { op, value };
+        let dev = DeviceNumber {
+            major_number: 254,
+            minor_number: 0,
+        };
+        BlkioStatistics {
+            cfq: vec![
+                CfqStatistics {
+                    device: Some(dev),
+                    sectors: Some(8),
+                    io_serviced: vec![v(BlkioOp::Read, 1), v(BlkioOp::Total, 1)],
+                    io_queued: vec![v(BlkioOp::Unknown, 2)],
+                    ..Default::default()
+                },
+                CfqStatistics::default(),
+            ],
+            cfq_recursive: Vec::new(),
+            throttling: vec![ThrottlingStatistics {
+                device: None,
+                io_serviced: Vec::new(),
+                io_service_bytes: vec![v(BlkioOp::Write, 10_485_760), v(BlkioOp::Async, 0)],
+            }],
+        }
+    }
 
     fn hand_written(s: &ResourceStatistics) -> String {
         let mut out = Vec::new();
@@ -244,6 +305,19 @@ mod tests {
             ],
             mem_max_usage_bytes: Some(1 << 27),
             mem_inactive_file_bytes: Some(4096),
+            mem_low_pressure_counter: Some(3),
+            mem_medium_pressure_counter: Some(0),
+            mem_critical_pressure_counter: Some(u64::MAX),
+            blkio_statistics: Some(sample_blkio()),
+            perf: Some(PerfStatistics {
+                timestamp: 1_700_000_000.5,
+                duration: 10.0,
+                values: vec![
+                    (PerfField::by_name("cycles").unwrap(), 0),
+                    (PerfField::by_name("task_clock").unwrap(), 10_003_420_001),
+                    (PerfField::by_name("context_switches").unwrap(), 12),
+                ],
+            }),
         };
         let sparse = ResourceStatistics {
             timestamp: 12.0,

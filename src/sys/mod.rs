@@ -8,7 +8,8 @@
 //!
 //! Raw libc, where nix has nothing or does not fit:
 //! * clone3 (CLONE_INTO_CGROUP, CLONE_PIDFD), pidfd_open, pidfd_send_signal, close_range,
-//!   quotactl (XFS project quotas), seccomp, capabilities, prctl, inotify, eventfd: no nix API.
+//!   quotactl (XFS project quotas), seccomp, capabilities, prctl, inotify, eventfd,
+//!   perf_event_open, poll of one fd for POLLPRI: no nix API.
 //! * kill and sigwaitinfo: nix's `Signal` enum has no real-time signals, which the init
 //!   forwards to the task; the disposition reset calls rt_sigaction itself (glibc's refuses
 //!   signals 32 and 33, see `signal::reset_dispositions`).
@@ -41,6 +42,7 @@ pub mod mountinfo;
 pub mod netlink;
 pub mod notify;
 pub mod open;
+pub mod perf;
 pub mod process;
 pub mod quota;
 pub mod rlimit;

@@ -64,6 +64,21 @@ pub fn mount(
     Ok(())
 }
 
+/// Mounts a cgroup v1 hierarchy of `subsystem` on `target` (agent start, before any container).
+pub fn mount_cgroup_v1(target: &Path, subsystem: &str) -> io::Result<()> {
+    let target = c_path(target)?;
+    let data = CString::new(subsystem).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    nix::mount::mount(
+        Some(c"cgroup"),
+        target.as_c_str(),
+        Some(c"cgroup"),
+        flags,
+        Some(data.as_c_str()),
+    )?;
+    Ok(())
+}
+
 /// Mounts an overlay filesystem on `target` with `options` (`lowerdir=...,upperdir=...`).
 pub fn mount_overlay(target: &Path, options: &str) -> io::Result<()> {
     let target = c_path(target)?;

@@ -1,5 +1,5 @@
-//! Kernel notification fds the loop can wait on: eventfd (cgroup v1 OOM events) and inotify
-//! (cgroup v2 `memory.events`).
+//! Kernel notification fds the loop can wait on: eventfd (cgroup v1 OOM and memory pressure
+//! events), inotify (cgroup v2 `memory.events`) and PSI triggers (cgroup v2 memory pressure).
 
 use std::ffi::CString;
 use std::io;
@@ -30,9 +30,39 @@ pub fn watch_modify(path: &Path) -> io::Result<OwnedFd> {
     Ok(owned)
 }
 
-/// Reads and discards whatever is pending on a non-blocking fd.
-pub fn drain(fd: RawFd) {
+/// Reads and discards whatever is pending on a non-blocking fd; whether there was anything.
+pub fn drain(fd: RawFd) -> bool {
     let mut buf = [0u8; 512];
+    let mut any = false;
     // SAFETY: `buf` is valid for writes of its length; the fd is non-blocking.
-    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {
+        any = true;
+    }
+    any
+}
+
+/// The count of a non-blocking eventfd, which reading resets; 0 when nothing was signalled.
+pub fn read_eventfd(fd: RawFd) -> u64 {
+    let mut count = [0u8; 8];
+    // SAFETY: `count` is valid for writes of 8 bytes, the size an eventfd read takes; the fd
+    // is non-blocking, so this returns -1 (EAGAIN) rather than wait when the count is 0.
+    let n = unsafe { libc::read(fd, count.as_mut_ptr().cast(), count.len()) };
+    if n == 8 {
+        u64::from_ne_bytes(count)
+    } else {
+        0
+    }
+}
+
+/// Whether `fd` has `POLLPRI` pending, without waiting (a PSI trigger: polling it is what
+/// clears the event).
+pub fn take_priority(fd: RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLPRI,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, timeout 0 (never blocks).
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n == 1 && pfd.revents & libc::POLLPRI != 0
 }

@@ -215,6 +215,22 @@ impl Agent {
             .find(|c| c["container_id"]["value"] == id)
     }
 
+    /// The statistics of container `id` in `/monitor/statistics` (Null while it is not listed).
+    pub fn statistics(&self, id: &str) -> Value {
+        let all = self
+            .client()
+            .get("/monitor/statistics")
+            .unwrap()
+            .json()
+            .unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["container_id"] == id)
+            .map(|e| e["statistics"].clone())
+            .unwrap_or(Value::Null)
+    }
+
     pub fn sandbox(&self, id: &str) -> PathBuf {
         self.work_dir.join("containers").join(id)
     }
@@ -264,7 +280,17 @@ impl Drop for Agent {
             }
         }
         self.stop();
-        for sub in ["cpu", "cpuacct", "memory", "pids", "freezer", "unified", ""] {
+        for sub in [
+            "cpu",
+            "cpuacct",
+            "memory",
+            "pids",
+            "blkio",
+            "perf_event",
+            "freezer",
+            "unified",
+            "",
+        ] {
             let root = Path::new("/sys/fs/cgroup")
                 .join(sub)
                 .join(&self.cgroups_root);

@@ -1,13 +1,16 @@
 //! `cgroups/mem`: the hard memory limit is the requested `mem` (MB); the kernel's OOM kills in
 //! the container are watched (v1 `memory.oom_control` eventfd, v2 `memory.events` inotify) and
-//! end it with REASON_CONTAINER_LIMITATION_MEMORY, as Mesos's memory isolator does.
+//! end it with REASON_CONTAINER_LIMITATION_MEMORY, as Mesos's memory isolator does. Memory
+//! pressure is counted at three levels into `mem_{low,medium,critical}_pressure_counter` (v1
+//! `memory.pressure_level` eventfds, v2 PSI triggers; see `cgroups::pressure`), from zero at
+//! each agent start, as Mesos's counters.
 
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use super::super::{
     ContainerCtx, Isolated, Isolator, IsolatorError, Ops, Plan, PrepareCtx, UsageCtx,
 };
-use crate::cgroups::Controller;
+use crate::cgroups::{Controller, PressureWatch};
 use crate::resources::Resources;
 use crate::slot_map::SlotMap;
 use crate::stats::ResourceStatistics;
@@ -18,28 +21,62 @@ const MB: u64 = 1024 * 1024;
 
 #[derive(Debug, Default)]
 pub struct CgroupsMem {
-    /// The OOM notification fd of each watched container, by slot.
-    watches: SlotMap<OwnedFd>,
+    /// What is watched of each container, by slot.
+    watches: SlotMap<Watched>,
+}
+
+/// The notification fds of one container and the pressure events counted so far.
+#[derive(Debug, Default)]
+struct Watched {
+    oom: Option<OwnedFd>,
+    pressure: Vec<PressureWatch>,
+    /// By `PressureLevel` (low, medium, critical).
+    counters: [u64; 3],
 }
 
 impl CgroupsMem {
+    /// Registers the container's OOM fd (with a memory limit) and pressure listeners with the
+    /// loop. A part that cannot be registered is logged; the rest is kept.
     fn watch(&mut self, ctx: &ContainerCtx<'_>, ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
         let Some(cg) = ctx.cgroup else {
             return Ok(());
         };
-        if ctx.resources.mem_mb <= 0.0 || self.watches.contains_key(ctx.slot) {
+        if self.watches.contains_key(ctx.slot) {
             return Ok(());
         }
-        let fd = match cg.oom_watch() {
-            Ok(Some(fd)) => fd,
-            Ok(None) => return Ok(()),
-            Err(source) => {
-                return Err(IsolatorError::Stats(source));
+        let mut watched = Watched::default();
+        let pressure = cg.pressure_watches();
+        if ctx.resources.mem_mb > 0.0 {
+            if let Some(fd) = cg.oom_watch().map_err(IsolatorError::Stats)? {
+                ops.watch(ctx.slot, fd.as_raw_fd())
+                    .map_err(IsolatorError::Watch)?;
+                watched.oom = Some(fd);
             }
-        };
-        ops.watch(ctx.slot, fd.as_raw_fd())
-            .map_err(IsolatorError::Watch)?;
-        self.watches.insert(ctx.slot, fd);
+        }
+        match pressure {
+            Ok(listeners) => {
+                for w in listeners {
+                    let registered = if w.is_psi() {
+                        ops.watch_priority(ctx.slot, w.fd())
+                    } else {
+                        ops.watch(ctx.slot, w.fd())
+                    };
+                    match registered {
+                        Ok(()) => watched.pressure.push(w),
+                        Err(e) => log::warn!(
+                            "Container {}: cannot watch {} memory pressure: {e}",
+                            ctx.id,
+                            w.level.name()
+                        ),
+                    }
+                }
+            }
+            Err(e) => log::warn!(
+                "Container {}: cannot listen to memory pressure: {e}",
+                ctx.id
+            ),
+        }
+        self.watches.insert(ctx.slot, watched);
         Ok(())
     }
 }
@@ -84,8 +121,18 @@ impl Isolator for CgroupsMem {
     }
 
     fn on_ready(&mut self, ctx: &ContainerCtx<'_>, _ops: &mut Ops<'_>) -> Option<Limitation> {
-        if let Some(fd) = self.watches.get(ctx.slot) {
-            notify::drain(fd.as_raw_fd());
+        let watched = self.watches.get_mut(ctx.slot)?;
+        // One token for all of a container's fds: each is asked, none blocks.
+        for w in &watched.pressure {
+            let c = &mut watched.counters[w.level as usize];
+            *c = c.saturating_add(w.take_events());
+        }
+        let oom_fired = watched
+            .oom
+            .as_ref()
+            .is_some_and(|fd| notify::drain(fd.as_raw_fd()));
+        if !oom_fired {
+            return None;
         }
         let cg = ctx.cgroup?;
         // v2's memory.events also changes for `high` and `max` events: only a kill counts.
@@ -102,8 +149,11 @@ impl Isolator for CgroupsMem {
     }
 
     fn cleanup(&mut self, ctx: &ContainerCtx<'_>, ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
-        if let Some(fd) = self.watches.remove(ctx.slot) {
-            ops.unwatch(fd.as_raw_fd());
+        if let Some(watched) = self.watches.remove(ctx.slot) {
+            let pressure = watched.pressure.iter().map(PressureWatch::fd);
+            for fd in watched.oom.iter().map(AsRawFd::as_raw_fd).chain(pressure) {
+                ops.unwatch(fd);
+            }
         }
         Ok(())
     }
@@ -114,6 +164,16 @@ impl Isolator for CgroupsMem {
         buf: &mut Vec<u8>,
         out: &mut ResourceStatistics,
     ) -> Result<(), IsolatorError> {
+        if let Some(w) = self
+            .watches
+            .get(ctx.slot)
+            .filter(|w| !w.pressure.is_empty())
+        {
+            let [low, medium, critical] = w.counters;
+            out.mem_low_pressure_counter = Some(low);
+            out.mem_medium_pressure_counter = Some(medium);
+            out.mem_critical_pressure_counter = Some(critical);
+        }
         super::usage_of(Controller::Memory, ctx, buf, out)
     }
 }

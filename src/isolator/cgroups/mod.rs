@@ -1,8 +1,11 @@
 //! `cgroups/*`: limits written into the container's cgroup, usage read back from it. The
 //! containerizer creates and removes the cgroup itself (it also needs it to kill).
 
+pub mod blkio;
 pub mod cpu;
 pub mod mem;
+pub mod perf_event;
+mod perf_events;
 pub mod pids;
 
 use super::{IsolatorError, UsageCtx};
