@@ -22,7 +22,7 @@ pub use container::{CapabilityList, JsonObject};
 pub use error::{ConfigError, Source};
 pub use images::{AppcDiscoveryPrefix, ImageProvider, ImageProviders, ProvisionerBackend};
 pub use isolation::Isolator;
-pub use kinds::{CgroupsRoot, Containerizer, Launcher, LoggingLevel, Recover};
+pub use kinds::{CgroupsRoot, ContainerLogger, Containerizer, Launcher, LoggingLevel, Recover};
 pub use project_range::{BadProjectRange, ProjectRange};
 pub use values::Bytes;
 
@@ -122,6 +122,14 @@ spec::define_flags! {
     hooks_dir: Option<PathBuf> = "";
     /// A hook still running after this long is killed; a killed prelaunch or postfetch hook fails the launch.
     hooks_timeout: Duration = "30secs";
+    /// Where Mesos containers' stdout and stderr go: 'sandbox' (files in the sandbox, unbounded) or 'logrotate' (through a logger process that rotates them).
+    container_logger: ContainerLogger = "sandbox";
+    /// logrotate logger: most bytes of <sandbox>/stdout before it is rotated to stdout.1 (at least 4KB); a task's CONTAINER_LOGGER_LOGROTATE_MAX_STDOUT_SIZE wins.
+    logrotate_max_stdout_size: Bytes = "10MB";
+    /// logrotate logger: most bytes of <sandbox>/stderr before it is rotated to stderr.1 (at least 4KB); a task's CONTAINER_LOGGER_LOGROTATE_MAX_STDERR_SIZE wins.
+    logrotate_max_stderr_size: Bytes = "10MB";
+    /// logrotate logger: rotated files kept per stream, as logrotate's 'rotate N' (the oldest is deleted); a task's CONTAINER_LOGGER_LOGROTATE_STDOUT_OPTIONS='rotate N' (or _STDERR_) wins.
+    logrotate_rotate: u32 = "9";
     /// Docker containerizer: dockerd's Engine API socket.
     docker_socket: PathBuf = "/var/run/docker.sock";
     /// Docker containerizer: bound on each Engine API request (a stream's first answer); a hung dockerd fails the launch or kill.

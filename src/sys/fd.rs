@@ -15,6 +15,16 @@ pub fn pipe(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Asks the kernel for a pipe buffer of `bytes` (rounded up to pages; capped by
+/// /proc/sys/fs/pipe-max-size for unprivileged callers): what the pipe holds before its writer
+/// blocks. Returns the size granted.
+pub fn set_pipe_size(fd: RawFd, bytes: usize) -> io::Result<usize> {
+    let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: F_SETPIPE_SZ only resizes the pipe's buffer; a non-pipe fd gives EBADF/EINVAL.
+    let got = cvt(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, want) })?;
+    Ok(got.unsigned_abs() as usize)
+}
+
 /// Sets or clears O_NONBLOCK.
 pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: F_GETFL on any fd is harmless; an invalid fd gives EBADF.
