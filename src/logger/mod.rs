@@ -15,7 +15,7 @@
 pub mod rotate;
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -150,16 +150,39 @@ pub fn run(args: &[String]) -> i32 {
             return 1;
         }
     };
+    // Started by hand (`cmd | mesolite logrotate-logger ...`) the pipe is the shell's, 64 KiB.
+    let _ = crate::sys::fd::set_pipe_size(0, PIPE_SIZE);
+    match drain(0, &mut out, &path) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("mesolite {VERB}: reading the task's output: {e}");
+            1
+        }
+    }
+}
+
+/// Copies `input` (a pipe) into `out` until its writers are gone: spliced while the file has
+/// room, read and written near its limit (to cut it after a line).
+fn drain(input: RawFd, out: &mut RotatingFile, path: &Path) -> io::Result<()> {
     let mut buf = vec![0u8; READ_SIZE];
     let mut failing = false;
+    // Off for good where the kernel refuses it (input not a pipe, a filesystem without it).
+    let mut splicing = true;
     loop {
-        let n = match crate::sys::fd::read(0, &mut buf) {
-            Ok(0) => return 0,
-            Ok(n) => n,
-            Err(e) => {
-                eprintln!("mesolite {VERB}: reading the task's output: {e}");
-                return 1;
+        if splicing {
+            match out.splice_from(input) {
+                Ok(Some(0)) => return Ok(()),
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(e) if e.kind() == io::ErrorKind::InvalidInput => splicing = false,
+                // The piece is still in the pipe: the read below takes it (and drops it if
+                // writing fails too).
+                Err(_) => {}
             }
+        }
+        let n = match crate::sys::fd::read(input, &mut buf)? {
+            0 => return Ok(()),
+            n => n,
         };
         match out.write_all(&buf[..n]) {
             Ok(()) => failing = false,
@@ -271,6 +294,37 @@ mod tests {
         assert!(parse_options("rotate many").is_err());
         assert!(parse_size("1KB").is_err());
         assert_eq!(parse_size("4KB"), Ok(4096));
+    }
+
+    #[test]
+    fn drains_a_pipe_spliced_within_the_bound() {
+        let dir = std::env::temp_dir().join(format!("mesolite-drain-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stdout");
+        let rotation = Rotation {
+            max_size: 256 * 1024,
+            keep: 1,
+        };
+        let mut out = RotatingFile::open(&path, rotation).unwrap();
+        let (read, write) = crate::sys::fd::pipe(false).unwrap();
+        let text: String = (1..=100_000).map(|n| format!("{n}\n")).collect();
+        let writer = {
+            let text = text.clone();
+            std::thread::spawn(move || {
+                crate::sys::fd::write_all(write.as_raw_fd(), text.as_bytes()).unwrap();
+            })
+        };
+        drain(read.as_raw_fd(), &mut out, &path).unwrap();
+        writer.join().unwrap();
+        let mut kept = String::new();
+        let old = std::fs::read_to_string(rotated_name(&path, 1)).unwrap();
+        assert!(old.len() as u64 <= rotation.max_size, "{}", old.len());
+        kept.push_str(&old);
+        kept.push_str(&std::fs::read_to_string(&path).unwrap());
+        // 588,895 bytes through 2 × 256 KiB: the start rotated away, the end kept as written.
+        assert!(text.ends_with(&kept) && kept.len() < text.len());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -3,15 +3,23 @@
 //! the one past `keep` overwritten) and starts a new `<path>`. Each file holds at most
 //! `max_size` bytes, so a stream never takes more than `(keep + 1) · max_size` of disk.
 //!
-//! A file is cut after its last complete line when the line that crosses the limit started
-//! in it (so a reader of one file sees whole lines), and exactly at the limit when a single
-//! line is longer than what is left. Readers that follow the stream (`logs -f`) tell a
+//! The piece of output that crosses the limit is cut after its last complete line that still
+//! fits (so a file mostly ends with a whole line), else exactly at the limit (a line that
+//! does not fit, or a file already full up to a line's middle): concatenated, the files are
+//! the stream byte for byte. Readers that follow the stream (`logs -f`) tell a
 //! rotation by the inode behind `<path>` changing: a renamed file is never written again.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+
+/// The end of a file written through user space, so that its cut can be put after a line.
+pub const SPLICE_TAIL: u64 = 64 * 1024;
+
+/// Most bytes one splice moves.
+const SPLICE_MAX: usize = 1024 * 1024;
 
 /// How one stream is bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +63,23 @@ impl RotatingFile {
                 ..rotation
             },
         })
+    }
+
+    /// Moves what the pipe `from` holds into the file without copying it through user space,
+    /// while the file has more than [`SPLICE_TAIL`] bytes of room: `None` when it has not (the
+    /// caller reads and [`write_all`](Self::write_all)s instead, which cuts at a line and
+    /// rotates), else the bytes moved (`Some(0)`: the pipe's writers are gone).
+    pub fn splice_from(&mut self, from: RawFd) -> io::Result<Option<usize>> {
+        let room = self.rotation.max_size.saturating_sub(self.size);
+        if room <= SPLICE_TAIL {
+            return Ok(None);
+        }
+        let len = usize::try_from(room - SPLICE_TAIL).unwrap_or(usize::MAX);
+        let n = crate::sys::fd::splice_to(from, self.file.as_raw_fd(), len.min(SPLICE_MAX))?;
+        self.size += n as u64;
+        // Unknown without reading it back; "mid-line" only ever cuts at the limit.
+        self.at_line_start = n == 0 && self.at_line_start;
+        Ok(Some(n))
     }
 
     /// Writes all of `data`, rotating as often as it takes.
@@ -109,12 +134,17 @@ impl RotatingFile {
     }
 }
 
+/// Opened for writing at its end; not O_APPEND, which splice refuses (the logger is the
+/// file's only writer).
 fn open_append(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+    let mut f = OpenOptions::new()
         .create(true)
-        .append(true)
+        .truncate(false)
+        .write(true)
         .mode(0o644)
-        .open(path)
+        .open(path)?;
+    f.seek(SeekFrom::End(0))?;
+    Ok(f)
 }
 
 fn rename_if_present(from: &Path, to: &Path) -> io::Result<()> {
