@@ -125,7 +125,7 @@ impl RotatingFile {
             }
             fs::rename(&self.path, rotated_name(&self.path, 1))?;
         }
-        let file = open_append(&self.path)?;
+        let file = create_fresh(&self.path)?;
         std::os::unix::fs::fchown(&file, Some(meta.uid()), Some(meta.gid()))?;
         self.file = file;
         self.size = 0;
@@ -135,16 +135,38 @@ impl RotatingFile {
 }
 
 /// Opened for writing at its end; not O_APPEND, which splice refuses (the logger is the
-/// file's only writer).
+/// file's only writer). Never through a link: the sandbox is the task's to fill.
 fn open_append(path: &Path) -> io::Result<File> {
     let mut f = OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)?;
     f.seek(SeekFrom::End(0))?;
     Ok(f)
+}
+
+/// A new, empty `path`. The logger is root and the sandbox the task's: whatever the task put
+/// under the name between the rename and now (a link to /etc/shadow) is removed, not opened.
+fn create_fresh(path: &Path) -> io::Result<File> {
+    let mut tries = 0;
+    loop {
+        let made = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path);
+        match made {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 3 => {
+                tries += 1;
+                remove_if_present(path)?;
+            }
+            other => return other,
+        }
+    }
 }
 
 fn rename_if_present(from: &Path, to: &Path) -> io::Result<()> {
@@ -221,6 +243,22 @@ mod tests {
         for n in 1..=3 {
             assert!(fs::metadata(rotated_name(&out, n)).unwrap().len() <= 4);
         }
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_new_file_replaces_a_link_the_task_put_there() {
+        let d = dir("link");
+        let target = d.join("precious");
+        fs::write(&target, "keep me").unwrap();
+        let out = d.join("stdout");
+        std::os::unix::fs::symlink(&target, &out).unwrap();
+        assert!(open_append(&out).is_err());
+        let mut f = create_fresh(&out).unwrap();
+        f.write_all(b"task output\n").unwrap();
+        assert_eq!(read(&target), "keep me");
+        assert_eq!(read(&out), "task output\n");
+        assert!(!fs::symlink_metadata(&out).unwrap().file_type().is_symlink());
         fs::remove_dir_all(&d).unwrap();
     }
 
