@@ -18,15 +18,17 @@
 # "--logrotate_max_stdout_size=10MB --logrotate_rotate=9", Mesos's size), MEM (the task's mem
 # in MB, default 2048: with the sandbox logger the file's page cache is charged to the task's
 # memory cgroup, and a small limit throttles its writes; the logger's is charged to the
-# agent's cgroup). Needs root.
+# agent's cgroup), WRITER (default "yes <36 bytes>"; e.g. "cat /dev/zero" for big blocks).
+# Needs root.
 set -euo pipefail
 
 MIB=${1:-1024}
 RUNS=${2:-3}
 BIN=$(readlink -f "${MESOLITE_BINARY:-target/release/mesolite}")
+LINE=0123456789abcdefghijklmnopqrstuvwxy
 LOGGER_FLAGS=${LOGGER_FLAGS:---logrotate_max_stdout_size=10MB --logrotate_rotate=9}
 MEM=${MEM:-2048}
-LINE=0123456789abcdefghijklmnopqrstuvwxy
+WRITER=${WRITER:-yes $LINE}
 BASE=$(mktemp -d /var/tmp/mlbench-logger.XXXXXX)
 AGENT_PID=
 
@@ -63,7 +65,7 @@ through_agent() {
     c0=$(cpu_of "$AGENT_PID")
     t0=$(now)
     "$BIN" launch --socket="$SOCK" --id="$id" --cpus=1 --mem="$MEM" -- \
-        "yes $LINE | head -c ${MIB}M" >/dev/null
+        "$WRITER | head -c ${MIB}M" >/dev/null
     "$BIN" wait --socket="$SOCK" "$id" >/dev/null
     while pgrep -f "logrotate-logger --log_filename=$WORK/containers/$id/" >/dev/null; do
         sleep 0.01
@@ -109,12 +111,12 @@ mkdir -p "$out"
 for _ in $(seq "$RUNS"); do
     rm -f "$out"/file*
     t0=$(now)
-    yes "$LINE" | head -c "${MIB}M" >"$out/file"
+    $WRITER | head -c "${MIB}M" >"$out/file"
     t1=$(now)
     awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f\n", b-a}' >>"$out/direct.runs"
     rm -f "$out"/file*
     t0=$(now)
-    yes "$LINE" | head -c "${MIB}M" | /usr/bin/time -f "%U %S" -o "$out/time" \
+    $WRITER | head -c "${MIB}M" | /usr/bin/time -f "%U %S" -o "$out/time" \
         "$BIN" logrotate-logger --log_filename="$out/file" --max_size=$((10 << 20)) --rotate=9
     t1=$(now)
     awk -v a="$t0" -v b="$t1" '{printf "%.3f %.2f\n", b-a, $1+$2}' "$out/time" >>"$out/logger.runs"
