@@ -35,6 +35,10 @@ AGENT_PID=
 cleanup() {
     if [ -n "$AGENT_PID" ]; then kill "$AGENT_PID" 2>/dev/null || true; wait "$AGENT_PID" 2>/dev/null || true; fi
     rm -rf "$BASE"
+    # The agents' cgroups_root, empty once their containers are removed.
+    for d in /sys/fs/cgroup/*/"mlbench_logger_$$" /sys/fs/cgroup/"mlbench_logger_$$"; do
+        [ -d "$d" ] && rmdir "$d" 2>/dev/null || true
+    done
 }
 trap cleanup EXIT
 
