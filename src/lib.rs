@@ -19,6 +19,7 @@ pub mod fetcher;
 pub mod http;
 pub mod isolator;
 pub mod launcher;
+pub mod logger;
 pub mod loop_stats;
 pub mod provisioner;
 pub mod resources;

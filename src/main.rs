@@ -22,6 +22,10 @@ fn main() -> ExitCode {
     let rest = &args[1..];
     match verb.as_str() {
         "agent" => agent(rest),
+        // The logrotate container logger's process (started by the agent, one per stream).
+        mesolite::logger::VERB => {
+            ExitCode::from(u8::try_from(mesolite::logger::run(rest)).unwrap_or(1))
+        }
         "-h" | "--help" | "help" => {
             print!("{}", usage());
             ExitCode::SUCCESS

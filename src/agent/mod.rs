@@ -23,6 +23,7 @@ use crate::event::Source;
 use crate::http::Limits;
 use crate::isolator::{IsolatorError, Isolators};
 use crate::launcher::LauncherKind;
+use crate::logger::{LogrotateSettings, Rotation};
 use crate::loop_stats::{Iteration, LoopStats};
 use crate::provisioner::backend::BackendKind;
 use crate::timer::{TimerKind, Timers};
@@ -44,6 +45,7 @@ pub enum AgentError {
     DiskXfs(crate::isolator::XfsError),
     Tcp(std::net::SocketAddr, io::Error),
     Credentials(crate::api::CredentialsError),
+    Logger(String),
 }
 
 impl fmt::Display for AgentError {
@@ -71,6 +73,7 @@ impl fmt::Display for AgentError {
                 write!(f, "Failed to listen on TCP {addr} (--ip, --port): {e}")
             }
             AgentError::Credentials(e) => e.fmt(f),
+            AgentError::Logger(e) => write!(f, "Invalid --container_logger settings: {e}"),
         }
     }
 }
@@ -153,6 +156,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             dir: flags.hooks_dir.clone(),
             timeout: flags.hooks_timeout,
         },
+        logger: logger_settings(&flags)?,
     };
     let fetch_settings = FetchSettings {
         binary: helper_binary(flags.launcher_dir.as_deref(), "mesolite-fetch"),
@@ -374,6 +378,34 @@ fn image_settings(flags: &Flags) -> Result<Option<ImageSettings>, AgentError> {
         backend,
         stall_timeout: flags.fetcher_stall_timeout,
         requests_dir: flags.runtime_dir.join("provisioner"),
+    }))
+}
+
+/// `--container_logger=logrotate`: its bounds, and this binary (whose `logrotate-logger` verb
+/// is the logger process); `None` for the sandbox logger.
+fn logger_settings(flags: &Flags) -> Result<Option<LogrotateSettings>, AgentError> {
+    if flags.container_logger != crate::config::ContainerLogger::Logrotate {
+        return Ok(None);
+    }
+    let size = |name: &str, b: crate::config::Bytes| {
+        if b.0 < crate::logger::MIN_SIZE {
+            return Err(AgentError::Logger(format!(
+                "--{name}={b} is less than {}B",
+                crate::logger::MIN_SIZE
+            )));
+        }
+        Ok(b.0)
+    };
+    Ok(Some(LogrotateSettings {
+        stdout: Rotation {
+            max_size: size("logrotate_max_stdout_size", flags.logrotate_max_stdout_size)?,
+            keep: flags.logrotate_rotate,
+        },
+        stderr: Rotation {
+            max_size: size("logrotate_max_stderr_size", flags.logrotate_max_stderr_size)?,
+            keep: flags.logrotate_rotate,
+        },
+        binary: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
     }))
 }
 

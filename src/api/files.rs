@@ -10,7 +10,7 @@
 
 use std::fs::File;
 use std::os::fd::AsFd;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Component, Path};
 
 use crate::http::{Request, Response};
@@ -26,8 +26,9 @@ const MAX_DATA: usize = 1024 * 1024;
 /// Bytes read from the file at a time.
 const PIECE: usize = 64 * 1024;
 
-/// Mesos's files API, on sandbox paths only: `{"data": "...", "offset": N}`; `offset=-1`
-/// answers the file's size; `length` absent or -1 reads to the end (at most [`MAX_READ`] bytes
+/// Mesos's files API, on sandbox paths only: `{"data": "...", "offset": N, "file_id": ID}`;
+/// `offset=-1` answers the file's size. `file_id` (ours) tells a reader that follows a file
+/// when the name has come to mean another file (the logrotate logger renamed it away); `length` absent or -1 reads to the end (at most [`MAX_READ`] bytes
 /// of the file, and at most [`MAX_DATA`] bytes once escaped, a call).
 pub(super) fn read_file(req: &Request, work_dir: &Path) -> Response {
     let Some(p) = req.query_param("path") else {
@@ -59,12 +60,15 @@ pub(super) fn read_file(req: &Request, work_dir: &Path) -> Response {
         }
         Err(OpenError::Io(_)) => return not_found(),
     };
-    let size = match file.metadata() {
-        Ok(m) => m.len(),
+    let (size, id) = match file.metadata() {
+        Ok(m) => (m.len(), file_id(&m)),
         Err(_) => return Response::text(500, format!("Failed to read '{p}'")),
     };
     if offset == -1 {
-        return Response::json(200, &serde_json::json!({"data": "", "offset": size}));
+        return Response::json(
+            200,
+            &serde_json::json!({"data": "", "offset": size, "file_id": id}),
+        );
     }
     let Ok(start) = u64::try_from(offset) else {
         return Response::text(400, "Negative 'offset'");
@@ -75,7 +79,7 @@ pub(super) fn read_file(req: &Request, work_dir: &Path) -> Response {
         length.unsigned_abs().min(MAX_READ)
     };
     let end = start.saturating_add(want).min(size);
-    match answer(&file, start, end) {
+    match answer(&file, start, end, &id) {
         Some(body) => {
             let mut r = Response::new(200).with_header("Content-Type", "application/json");
             r.body = body;
@@ -113,9 +117,20 @@ fn open_in_sandbox(root: &Path, rel: &Path) -> Result<File, OpenError> {
     open_regular_beneath(sandbox.as_fd(), parts.as_path())
 }
 
-/// `{"data":"<bytes start..end, lossy UTF-8, escaped>","offset":start}`, the data cut at
-/// [`MAX_DATA`] escaped bytes (on a character boundary); `None` if reading failed.
-fn answer(file: &File, start: u64, end: u64) -> Option<Vec<u8>> {
+/// Which file a name means now: its inode and birth time (an inode number alone comes back
+/// soon for a new file once the logrotate logger has deleted the old one).
+fn file_id(meta: &std::fs::Metadata) -> String {
+    let born = meta
+        .created()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    format!("{}.{born}", meta.ino())
+}
+
+/// `{"data":"<bytes start..end, lossy UTF-8, escaped>","offset":start,"file_id":id}`, the
+/// data cut at [`MAX_DATA`] escaped bytes (on a character boundary); `None` if reading failed.
+fn answer(file: &File, start: u64, end: u64, id: &str) -> Option<Vec<u8>> {
     let head = br#"{"data":""#;
     let mut out = Vec::with_capacity(head.len() + MAX_DATA.min(2 * PIECE) + 32);
     out.extend_from_slice(head);
@@ -143,7 +158,7 @@ fn answer(file: &File, start: u64, end: u64) -> Option<Vec<u8>> {
         buf.copy_within(used..avail, 0);
         carry = avail - used;
     }
-    out.extend_from_slice(format!(r#"","offset":{start}}}"#).as_bytes());
+    out.extend_from_slice(format!(r#"","offset":{start},"file_id":"{id}"}}"#).as_bytes());
     Some(out)
 }
 
@@ -261,11 +276,14 @@ mod tests {
         data.resize(text_end + MAX_DATA, 0);
         std::fs::write(&path, &data).unwrap();
         let file = File::open(&path).unwrap();
-        let body = answer(&file, 0, text_end as u64).unwrap();
+        let body = answer(&file, 0, text_end as u64, "7.1").unwrap();
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["data"].as_str().unwrap().as_bytes(), &data[..text_end]);
-        assert_eq!(v["offset"], 0);
-        let body = answer(&file, text_end as u64, data.len() as u64).unwrap();
+        assert_eq!(
+            (v["offset"].as_u64(), v["file_id"].as_str()),
+            (Some(0), Some("7.1"))
+        );
+        let body = answer(&file, text_end as u64, data.len() as u64, "7.1").unwrap();
         assert!(body.len() <= MAX_DATA + 64, "{}", body.len());
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["data"].as_str().unwrap().len(), MAX_DATA / 6);

@@ -293,6 +293,12 @@ impl Children {
         None
     }
 
+    /// A process that is not the runner's to watch (a container's logger, which may outlive
+    /// the agent): only reaped when it ends.
+    pub fn reap_later(&mut self, child: Child) {
+        self.background.push(child);
+    }
+
     /// Whether `id` still runs for its owner.
     pub fn is_running(&self, id: ChildId) -> bool {
         self.jobs.get(id.0).is_some_and(|j| j.owner.is_some())

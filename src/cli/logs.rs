@@ -16,11 +16,18 @@ mesolite logs [-f|--follow] [--socket=PATH] ID [stdout|stderr]
     appended until the container has terminated and the file is drained (Ctrl-C stops).
 ";
 
-/// Bytes asked for per files/read call.
-const CHUNK: u64 = 64 * 1024;
+/// Bytes asked for per files/read call (the agent's most per call): a follower must keep up
+/// with a chatty task, or rotation deletes what it has not read.
+const CHUNK: u64 = 1024 * 1024;
 
 /// How often `-f` polls for new output.
 pub const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+
+/// The first pause of `-f` after output stopped coming.
+const MIN_PAUSE: Duration = Duration::from_millis(5);
+
+/// Rotated files looked at past the current one (`<file>.1` … ), at most.
+const MAX_ROTATED: u32 = 10_000;
 
 /// The agent's `work_dir` from `GET /flags` (`{"flags": {"work_dir": ...}}`), also accepting the
 /// v1 GET_FLAGS shape (`[{"name": "work_dir", "value": ...}]`).
@@ -41,6 +48,15 @@ pub fn sandbox_file(work_dir: &str, id: &str, file: &str) -> String {
     format!("{}/containers/{id}/{file}", work_dir.trim_end_matches('/'))
 }
 
+/// `<path>` for `n == 0`, else the logrotate logger's `<path>.<n>`.
+fn rotated(path: &str, n: u32) -> String {
+    if n == 0 {
+        path.to_string()
+    } else {
+        format!("{path}.{n}")
+    }
+}
+
 /// `GET /files/read?path=...&offset=...&length=...`.
 pub fn read_target(path: &str, offset: u64, length: u64) -> String {
     format!(
@@ -49,30 +65,56 @@ pub fn read_target(path: &str, offset: u64, length: u64) -> String {
     )
 }
 
-/// What one files/read call found.
+/// What one files/read call found; `file_id` (which file the name means: inode and birth
+/// time) is `None` from an agent that does not say it.
 #[derive(Debug, PartialEq, Eq)]
 enum Chunk {
-    Data(String),
+    Data {
+        data: String,
+        file_id: Option<String>,
+    },
     /// Nothing past the offset yet.
-    Empty,
+    Empty { file_id: Option<String> },
     /// The file (or its sandbox) does not exist.
     Missing,
 }
 
-fn read_chunk(common: &Common, path: &str, offset: u64) -> Result<Chunk, CliError> {
-    let resp = common.client().get(&read_target(path, offset, CHUNK))?;
+impl Chunk {
+    fn file_id(&self) -> Option<String> {
+        match self {
+            Chunk::Data { file_id, .. } | Chunk::Empty { file_id } => file_id.clone(),
+            Chunk::Missing => None,
+        }
+    }
+}
+
+fn read_chunk(common: &Common, path: &str, offset: Option<u64>) -> Result<Chunk, CliError> {
+    let target = match offset {
+        Some(o) => read_target(path, o, CHUNK),
+        None => format!("/files/read?path={}&offset=-1", percent_encode(path)),
+    };
+    let resp = common.client().get(&target)?;
     if resp.status == 404 {
         return Ok(Chunk::Missing);
     }
     let answer = answer_json(&check(resp, None)?, "file data")?;
+    let file_id = answer["file_id"].as_str().map(str::to_string);
     match answer["data"].as_str() {
-        Some("") => Ok(Chunk::Empty),
-        Some(data) => Ok(Chunk::Data(data.to_string())),
+        Some("") => Ok(Chunk::Empty { file_id }),
+        Some(data) => Ok(Chunk::Data {
+            data: data.to_string(),
+            file_id,
+        }),
         None => Err(CliError::UnexpectedAnswer {
             what: "\"data\" field",
             body: answer.to_string(),
         }),
     }
+}
+
+/// Which file `path` means now (`None`: no such file).
+fn file_id_of(common: &Common, path: &str) -> Result<Option<String>, CliError> {
+    Ok(read_chunk(common, path, None)?.file_id())
 }
 
 /// The container's state from GET_CONTAINERS; `None` when it is not listed.
@@ -85,8 +127,110 @@ fn container_state(common: &Common, id: &str) -> Result<Option<String>, CliError
         .map(|c| c["state"].as_str().unwrap_or_default().to_string()))
 }
 
+/// Where a follower is: the file it reads (by its `file_id`, once known), the name that file has
+/// now (0: the current file, n: `<file>.n`), and how far into it.
+#[derive(Debug, Default)]
+struct Cursor {
+    name: u32,
+    file_id: Option<String>,
+    offset: u64,
+}
+
+/// What one step of copying did.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// Printed something, or moved on to another file: step again.
+    Moved,
+    /// The current file is printed to its end.
+    CaughtUp,
+    /// There is no file (yet, or any more).
+    Missing,
+}
+
+/// One read of the file under the cursor. Names only move up (`<f>` → `<f>.1` → `<f>.2`,
+/// each a rename by the logger, the last one deleted), and a renamed file is complete, so:
+/// a file found under another name is looked for further up; a renamed file read to its end
+/// is followed by the one a name below it.
+fn step(
+    common: &Common,
+    base: &str,
+    cur: &mut Cursor,
+    out: &mut dyn Write,
+) -> Result<Step, CliError> {
+    let chunk = read_chunk(common, &rotated(base, cur.name), Some(cur.offset))?;
+    let ours = chunk != Chunk::Missing && (cur.file_id.is_none() || chunk.file_id() == cur.file_id);
+    if !ours {
+        if cur.file_id.is_none() {
+            return Ok(Step::Missing);
+        }
+        return locate(common, base, cur);
+    }
+    if cur.file_id.is_none() {
+        cur.file_id = chunk.file_id();
+    }
+    match chunk {
+        Chunk::Data { data, .. } => {
+            out.write_all(data.as_bytes())?;
+            out.flush()?;
+            cur.offset += data.len() as u64;
+            Ok(Step::Moved)
+        }
+        _ if cur.name == 0 => Ok(Step::CaughtUp),
+        _ => {
+            // The next file is the one a name below, if this one has not moved meanwhile
+            // (a rename of the next one to this name would have moved this one first).
+            let next = file_id_of(common, &rotated(base, cur.name - 1))?;
+            if next.is_some() && file_id_of(common, &rotated(base, cur.name))? == cur.file_id {
+                *cur = Cursor {
+                    name: cur.name - 1,
+                    file_id: next,
+                    offset: 0,
+                };
+            }
+            Ok(Step::Moved)
+        }
+    }
+}
+
+/// The cursor's file is no longer under its name: finds it further up. If it is gone
+/// (rotated away unread), says so and goes on with the oldest file there is.
+fn locate(common: &Common, base: &str, cur: &mut Cursor) -> Result<Step, CliError> {
+    let mut oldest = None;
+    // A rotation in progress leaves a name free for a moment: look again before giving up.
+    for attempt in 0..3 {
+        if attempt > 0 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for n in cur.name + 1..=MAX_ROTATED {
+            match file_id_of(common, &rotated(base, n))? {
+                None => break,
+                Some(i) if Some(&i) == cur.file_id.as_ref() => {
+                    cur.name = n;
+                    return Ok(Step::Moved);
+                }
+                Some(i) => oldest = Some((n, i)),
+            }
+        }
+    }
+    let (name, file_id) = match oldest {
+        Some(o) => o,
+        None => match file_id_of(common, base)? {
+            Some(i) => (0, i),
+            None => return Ok(Step::Missing),
+        },
+    };
+    eprintln!("mesolite logs: output was rotated away before it was read");
+    *cur = Cursor {
+        name,
+        file_id: Some(file_id),
+        offset: 0,
+    };
+    Ok(Step::Moved)
+}
+
 /// Copies the file to `out`; with `follow`, polls at that interval until the container has
-/// terminated (or gone) and everything written before that has been printed.
+/// terminated (or gone) and everything written before that has been printed, following the
+/// file across the logrotate logger's rotations.
 pub fn copy_log(
     common: &Common,
     id: &str,
@@ -100,20 +244,23 @@ pub fn copy_log(
         body: flags.to_string(),
     })?;
     let path = sandbox_file(dir, id, file);
-    let mut offset = 0u64;
-    // Set once the container is over: the next empty read is the end.
+    let mut cur = Cursor::default();
+    let mut printed = false;
+    // Polls come quickly while the task writes (a follower that falls behind by more than the
+    // rotated files loses output), slowing down to `interval` when it is quiet.
+    let mut pause = Duration::ZERO;
+    // Set once the container is over: the next time the file is caught up is the end.
     let mut draining = false;
     loop {
-        let chunk = read_chunk(common, &path, offset)?;
-        if let Chunk::Data(data) = &chunk {
-            out.write_all(data.as_bytes())?;
-            out.flush()?;
-            offset += data.len() as u64;
+        let step = step(common, &path, &mut cur, out)?;
+        if step == Step::Moved {
+            printed |= cur.offset > 0;
+            pause = Duration::ZERO;
             continue;
         }
-        let missing = chunk == Chunk::Missing;
+        let missing = step == Step::Missing;
         let Some(interval) = follow else {
-            return if missing && offset == 0 {
+            return if missing && !printed {
                 Err(CliError::NoSuchContainer(id.to_string()))
             } else {
                 Ok(0)
@@ -123,12 +270,18 @@ pub fn copy_log(
             return Ok(0);
         }
         match container_state(common, id)? {
-            None if missing && offset == 0 => {
-                return Err(CliError::NoSuchContainer(id.to_string()))
-            }
+            None if missing && !printed => return Err(CliError::NoSuchContainer(id.to_string())),
             None => draining = true,
-            Some(state) if state == "TERMINATED" => draining = true,
-            Some(_) => std::thread::sleep(interval),
+            // A logger may still be writing what the task wrote last: one more look after
+            // an interval.
+            Some(state) if state == "TERMINATED" => {
+                std::thread::sleep(interval);
+                draining = true;
+            }
+            Some(_) => {
+                pause = (pause * 2).clamp(MIN_PAUSE, interval);
+                std::thread::sleep(pause);
+            }
         }
     }
 }

@@ -296,11 +296,11 @@ mod tests {
         assert_eq!(targets[0], "/flags");
         assert_eq!(
             targets[1],
-            "/files/read?path=/w/containers/web-1/stdout&offset=0&length=65536"
+            "/files/read?path=/w/containers/web-1/stdout&offset=0&length=1048576"
         );
         assert_eq!(
             targets[4],
-            "/files/read?path=/w/containers/web-1/stdout&offset=6&length=65536"
+            "/files/read?path=/w/containers/web-1/stdout&offset=6&length=1048576"
         );
         assert_eq!(reqs.len(), 8);
         assert!(states.lock().unwrap().is_empty());

@@ -64,6 +64,33 @@ impl Launcher {
     }
 }
 
+/// `--container_logger`: where tasks' stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerLogger {
+    /// Plain files in the sandbox (Mesos's default, the sandbox logger).
+    Sandbox,
+    /// Through a pipe to a logger process that rotates them (Mesos's logrotate module).
+    Logrotate,
+}
+
+impl ContainerLogger {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Sandbox => "sandbox",
+            Self::Logrotate => "logrotate",
+        }
+    }
+
+    /// Also Mesos's module name, so an agent's flags carry over.
+    pub(super) fn parse(text: &str) -> Result<ContainerLogger, String> {
+        match text {
+            "sandbox" => Ok(Self::Sandbox),
+            "logrotate" | "org_apache_mesos_LogrotateContainerLogger" => Ok(Self::Logrotate),
+            _ => Err("expected 'sandbox' or 'logrotate'".to_string()),
+        }
+    }
+}
+
 /// `--recover`: what to do at start with containers left by a previous agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recover {

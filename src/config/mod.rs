@@ -23,7 +23,7 @@ pub use container::{CapabilityList, JsonObject};
 pub use error::{ConfigError, Source};
 pub use images::{AppcDiscoveryPrefix, ImageProvider, ImageProviders, ProvisionerBackend};
 pub use isolation::Isolator;
-pub use kinds::{CgroupsRoot, Containerizer, Launcher, LoggingLevel, Recover};
+pub use kinds::{CgroupsRoot, ContainerLogger, Containerizer, Launcher, LoggingLevel, Recover};
 pub use project_range::{BadProjectRange, ProjectRange};
 pub use values::Bytes;
 
@@ -149,6 +149,14 @@ spec::define_flags! {
     network_cni_root_dir_persist: bool = "false";
     /// network/cni: nameserver lines for the resolv.conf of containers whose CNI result has no DNS, e.g. 'nameserver 10.0.0.2'; none: the host's /etc/resolv.conf.
     default_container_dns: Option<String> = "";
+    /// Where Mesos containers' stdout and stderr go: 'sandbox' (files in the sandbox, unbounded) or 'logrotate' (through a logger process that rotates them).
+    container_logger: ContainerLogger = "sandbox";
+    /// logrotate logger: most bytes of <sandbox>/stdout before it is rotated to stdout.1 (at least 4KB); a task's CONTAINER_LOGGER_LOGROTATE_MAX_STDOUT_SIZE wins.
+    logrotate_max_stdout_size: Bytes = "10MB";
+    /// logrotate logger: most bytes of <sandbox>/stderr before it is rotated to stderr.1 (at least 4KB); a task's CONTAINER_LOGGER_LOGROTATE_MAX_STDERR_SIZE wins.
+    logrotate_max_stderr_size: Bytes = "10MB";
+    /// logrotate logger: rotated files kept per stream, as logrotate's 'rotate N' (the oldest is deleted); a task's CONTAINER_LOGGER_LOGROTATE_STDOUT_OPTIONS='rotate N' (or _STDERR_) wins.
+    logrotate_rotate: u32 = "9";
     /// Docker containerizer: dockerd's Engine API socket.
     docker_socket: PathBuf = "/var/run/docker.sock";
     /// Docker containerizer: bound on each Engine API request (a stream's first answer); a hung dockerd fails the launch or kill.

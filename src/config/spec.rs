@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::isolation::{self, Isolator};
-use super::kinds::{CgroupsRoot, Containerizer, Launcher, LoggingLevel, Recover};
+use super::kinds::{CgroupsRoot, ContainerLogger, Containerizer, Launcher, LoggingLevel, Recover};
 use super::values;
 use super::Flags;
 use crate::resources::ResourceSpec;
@@ -227,7 +227,7 @@ macro_rules! named_flag_value {
     )* };
 }
 
-named_flag_value!(Launcher, Recover, LoggingLevel);
+named_flag_value!(Launcher, Recover, LoggingLevel, ContainerLogger);
 
 impl FlagValue for CgroupsRoot {
     fn parse_flag(text: &str) -> Result<Self, String> {

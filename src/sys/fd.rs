@@ -15,6 +15,35 @@ pub fn pipe(nonblocking: bool) -> io::Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
+/// Asks the kernel for a pipe buffer of `bytes` (rounded up to pages; capped by
+/// /proc/sys/fs/pipe-max-size for unprivileged callers): what the pipe holds before its writer
+/// blocks. Returns the size granted.
+pub fn set_pipe_size(fd: RawFd, bytes: usize) -> io::Result<usize> {
+    let want = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: F_SETPIPE_SZ only resizes the pipe's buffer; a non-pipe fd gives EBADF/EINVAL.
+    let got = cvt(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, want) })?;
+    Ok(got.unsigned_abs() as usize)
+}
+
+/// Moves up to `len` bytes from the pipe `from` to the current position of `to` (a regular
+/// file not opened O_APPEND, which splice refuses) without copying them through user space;
+/// retried on EINTR. `Ok(0)`: the pipe's writers are all gone and it is empty.
+pub fn splice_to(from: RawFd, to: RawFd, len: usize) -> io::Result<usize> {
+    // SAFETY: null offsets make splice use and advance both files' positions; nothing is
+    // read from or written to our memory.
+    let n = cvt_retry(|| unsafe {
+        libc::splice(
+            from,
+            std::ptr::null_mut(),
+            to,
+            std::ptr::null_mut(),
+            len,
+            libc::SPLICE_F_MOVE,
+        )
+    })?;
+    Ok(n.unsigned_abs())
+}
+
 /// Sets or clears O_NONBLOCK.
 pub fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     // SAFETY: F_GETFL on any fd is harmless; an invalid fd gives EBADF.

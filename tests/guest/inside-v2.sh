@@ -43,9 +43,9 @@ alive() { [ -r "/proc/$1/stat" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$1/stat" 2
 remove() { out=$(cli rm "$1" 2>&1) || fail "rm $1: $out"; }
 
 echo "guest kernel $(uname -r), cgroup controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
-start_agent() {
+start_agent() { # [extra agent flags]
   rm -f "$SOCK"
-  "$M" agent --work_dir="$WORK" --runtime_dir=/run/m --socket="$SOCK" >>"$LOG" 2>&1 &
+  "$M" agent --work_dir="$WORK" --runtime_dir=/run/m --socket="$SOCK" "$@" >>"$LOG" 2>&1 &
   agent_pid=$!
   i=0
   while ! cli ps >/dev/null 2>&1; do
@@ -188,5 +188,24 @@ out=$(cli launch --id=hog --mem=32 -- 'dd if=/dev/zero of=/dev/null bs=200M coun
 j=$(wait_json hog)
 echo "$j" | grep -q REASON_CONTAINER_LIMITATION_MEMORY || fail "hog: want REASON_CONTAINER_LIMITATION_MEMORY, got $j"
 ok "memory limitation: $(field message "$j")"
+kill "$agent_pid"; wait "$agent_pid" 2>/dev/null
+
+# 7. perf in cgroup mode on v2 (the container's cgroup fd, no perf_event hierarchy to mount):
+# a busy task's task_clock and the sample's duration.
+start_agent --isolation=cgroups/cpu,cgroups/mem,cgroups/pids,cgroups/perf_event,namespaces/pid \
+  --perf_events=task-clock,context-switches --perf_interval=2secs --perf_duration=1secs
+out=$(cli launch --id=perfbusy -- 'while :; do :; done' 2>&1) || fail "launch perfbusy: $out"
+i=0
+while :; do
+  s=$(cli stats perfbusy --json 2>&1 | squash)
+  echo "$s" | grep -q '"perf"' && break
+  i=$((i + 1)); [ $i -le 100 ] || fail "no perf sample after 10 s: $s"
+  sleep 0.1
+done
+[ "$(field duration "$s")" = 1 ] || [ "$(field duration "$s")" = 1.0 ] || fail "perf duration: want 1, got $s"
+v=$(field task_clock "$s")
+case $v in ''|0|0.0) fail "perf task_clock is '$v' for a busy task: $s" ;; esac
+cli kill perfbusy >/dev/null 2>&1; wait_json perfbusy >/dev/null
+ok "perf on v2: task_clock $v over $(field duration "$s") s"
 kill "$agent_pid"; wait "$agent_pid" 2>/dev/null
 echo "ALL GUEST CHECKS PASSED"

@@ -58,6 +58,8 @@ pub enum LaunchError {
     Fetch(FetchError),
     /// The `prelaunch` hook failed, timed out or answered garbage.
     Hook { hook: PathBuf, why: String },
+    /// The task's `CONTAINER_LOGGER_*` settings are bad.
+    Logger(String),
 }
 
 impl fmt::Display for LaunchError {
@@ -67,6 +69,7 @@ impl fmt::Display for LaunchError {
             LaunchError::Checkpoint { path, source } => {
                 write!(f, "Failed to checkpoint {}: {source}", path.display())
             }
+            LaunchError::Logger(e) => write!(f, "Invalid container logger settings: {e}"),
             LaunchError::Path { what, path, source } => {
                 write!(f, "Failed to {what} {}: {source}", path.display())
             }
@@ -118,7 +121,8 @@ impl std::error::Error for LaunchError {
             | LaunchError::Nul { .. }
             | LaunchError::NulCwd
             | LaunchError::UnknownUser(_)
-            | LaunchError::Hook { .. } => None,
+            | LaunchError::Hook { .. }
+            | LaunchError::Logger(_) => None,
         }
     }
 }

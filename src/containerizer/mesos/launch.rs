@@ -62,6 +62,11 @@ impl MesosContainerizer {
         if let Err(e) = self.isolators.check_supported(container) {
             return LaunchOutcome::Refused(e.to_string());
         }
+        if let Some(Err(e)) =
+            (self.settings.logger.as_ref()).map(|l| l.for_task(&req.command.environment))
+        {
+            return LaunchOutcome::Refused(LaunchError::Logger(e).to_string());
+        }
         let id = req.id.clone();
         let mut c = self.blank(id.clone());
         c.resources = req.resources.clone();
@@ -150,6 +155,7 @@ impl MesosContainerizer {
         })?;
         super::crash::point("checkpoint");
         let (stdout, stderr) = make_sandbox(&sandbox, user.as_ref())?;
+        let (stdout, stderr) = self.start_loggers(&sandbox, &req, stdout, stderr)?;
         let runtime_fd = make_runtime_dir(&ckpt.runtime)?;
         let container = if req.container.given {
             &req.container
@@ -475,6 +481,42 @@ fn path_error<'a>(
         what,
         path: path.to_path_buf(),
         source,
+    }
+}
+
+impl MesosContainerizer {
+    /// `--container_logger=logrotate`: the task's stdout and stderr become pipes to a logger
+    /// process each (the sandbox files, made already, are theirs to append to and rotate).
+    fn start_loggers(
+        &mut self,
+        sandbox: &Path,
+        req: &LaunchRequest,
+        stdout: OwnedFd,
+        stderr: OwnedFd,
+    ) -> Result<(OwnedFd, OwnedFd), LaunchError> {
+        let Some(settings) = &self.settings.logger else {
+            return Ok((stdout, stderr));
+        };
+        let (out_rot, err_rot) = settings
+            .for_task(&req.command.environment)
+            .map_err(LaunchError::Logger)?;
+        let binary = settings.binary.clone();
+        drop((stdout, stderr));
+        let mut pipes = Vec::with_capacity(2);
+        for (name, rotation) in [("stdout", out_rot), ("stderr", err_rot)] {
+            let path = sandbox.join(name);
+            let (write, child) = crate::logger::start(&binary, &path, rotation)
+                .map_err(path_error("start the logger of", &path))?;
+            self.children.reap_later(child);
+            pipes.push(write);
+        }
+        let err = pipes
+            .pop()
+            .ok_or(LaunchError::Logger("no stderr pipe".into()))?;
+        let out = pipes
+            .pop()
+            .ok_or(LaunchError::Logger("no stdout pipe".into()))?;
+        Ok((out, err))
     }
 }
 

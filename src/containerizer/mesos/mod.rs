@@ -62,6 +62,8 @@ pub struct Settings {
     pub sandbox_directory: PathBuf,
     /// `--hooks_dir` and `--hooks_timeout`.
     pub hooks: hooks::HookSettings,
+    /// `--container_logger=logrotate`; `None`: the sandbox logger (plain files).
+    pub logger: Option<crate::logger::LogrotateSettings>,
 }
 
 /// The containers and the machinery to run them.
