@@ -9,6 +9,7 @@ use crate::containerizer::MesosContainerizer;
 /// listed, the Docker one.
 pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
     let total = mesos.settings().total.clone();
+    let fetch = mesos.fetcher.settings.clone();
     let mut mesos = Some(mesos);
     let mut members = Vec::new();
     for kind in &flags.containerizers {
@@ -36,6 +37,8 @@ pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
                     shutdown_grace: flags.executor_shutdown_grace_period,
                     kill_orphans: flags.docker_kill_orphans,
                     pull_stall: flags.fetcher_stall_timeout,
+                    fetch: fetch.clone(),
+                    docker_config: flags.docker_config.clone(),
                 };
                 log::info!("Docker containerizer on {}", settings.socket.display());
                 members.push(Member {

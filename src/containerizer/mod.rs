@@ -15,8 +15,8 @@ pub use crate::spec::{
 };
 pub use crate::status::{Limitation, Reason, TaskState, Termination};
 pub use mesos::{
-    FetchMetrics, FetchSettings, Histogram, ImageSettings, MesosContainerizer, Metrics, Recovered,
-    Settings, LATENCY_BUCKETS,
+    fetch_command, FetchMetrics, FetchSettings, Histogram, ImageSettings, MesosContainerizer,
+    Metrics, Recovered, RequestParts, Settings, LATENCY_BUCKETS,
 };
 pub use state::State;
 

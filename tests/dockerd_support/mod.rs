@@ -71,7 +71,7 @@ impl Dockerd {
         lines[lines.len().saturating_sub(5)..].join("\n")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(CLIENT);
         c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             // The legacy builder: Debian's docker.io ships no buildx.
@@ -98,6 +98,36 @@ impl Dockerd {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// dockerd's pid (for SIGSTOP and SIGCONT).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// A busybox-static image `name` with a default CMD (`echo default-cmd`), made by `docker
+    /// import` of a rootfs built under `dir`.
+    pub fn import_busybox(&self, dir: &Path, name: &str) {
+        let root = dir.join("rootfs");
+        for d in ["bin", "dev", "proc", "sys", "tmp", "etc"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        for applet in [
+            "sh", "echo", "sleep", "cat", "ls", "true", "nc", "httpd", "env",
+        ] {
+            let _ = std::fs::remove_file(root.join("bin").join(applet));
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+        let tarball = dir.join("rootfs.tar");
+        tar_dir(&root, &tarball);
+        self.run(&[
+            "import",
+            "--change",
+            r#"CMD ["/bin/sh", "-c", "echo default-cmd"]"#,
+            tarball.to_str().unwrap(),
+            name,
+        ]);
+    }
+
     /// `docker import` of a tar stream read from `tarball`.
     pub fn import(&self, tarball: &Path, name: &str) {
         let out = self
@@ -111,6 +141,19 @@ impl Dockerd {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `tar -C root -cf tarball .`
+pub fn tar_dir(root: &Path, tarball: &Path) {
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(root)
+        .arg("-cf")
+        .arg(tarball)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 impl Drop for Dockerd {

@@ -8,7 +8,9 @@ use mio::Registry;
 
 use super::DockerContainerizer;
 use crate::children::{ChildEvent, Owner};
+use crate::containerizer::Notice;
 use crate::deleter::What;
+use crate::timer::Timers;
 
 impl DockerContainerizer {
     /// Renames `path` into the trash and has the deleter remove it (started on first use).
@@ -26,9 +28,19 @@ impl DockerContainerizer {
     }
 
     /// What this containerizer's children (the deleter) wrote, or their ends.
-    pub(super) fn on_child_events(&mut self, events: Vec<ChildEvent>, registry: &Registry) {
+    pub(super) fn on_child_events(
+        &mut self,
+        events: Vec<ChildEvent>,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let mut notices = Vec::new();
         for event in events {
             let (ChildEvent::Lines { owner, .. } | ChildEvent::Finished { owner, .. }) = &event;
+            if let Owner::Fetch(slot) = *owner {
+                notices.extend(self.on_fetch_event(slot, event, registry, timers));
+                continue;
+            }
             if *owner != Owner::Deleter {
                 continue;
             }
@@ -38,5 +50,6 @@ impl DockerContainerizer {
                 }
             }
         }
+        notices
     }
 }

@@ -28,10 +28,10 @@ impl DockerContainerizer {
             State::Running | State::Destroying => {}
             _ => {
                 c.killed = true;
-                let what = if c.state == State::Pulling {
-                    "while pulling its image"
-                } else {
-                    "during its launch"
+                let what = match c.state {
+                    State::Fetching => "while fetching its URIs",
+                    State::Pulling => "while pulling its image",
+                    _ => "during its launch",
                 };
                 let msg = format!("Container destroyed {what}");
                 return Ok(self.fail(id, msg, registry, timers));

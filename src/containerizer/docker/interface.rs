@@ -158,8 +158,7 @@ impl Containerizer for DockerContainerizer {
             Source::Docker(req) => req,
             Source::Child(id) => {
                 let events = self.children.on_ready(id, registry);
-                self.on_child_events(events, registry);
-                return Vec::new();
+                return self.on_child_events(events, registry, timers);
             }
             _ => return Vec::new(),
         };
@@ -180,10 +179,9 @@ impl Containerizer for DockerContainerizer {
         self.on_replies(replies, registry, timers)
     }
 
-    fn on_sigchld(&mut self, registry: &Registry, _timers: &mut Timers) -> Vec<Notice> {
+    fn on_sigchld(&mut self, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
         let events = self.children.on_sigchld();
-        self.on_child_events(events, registry);
-        Vec::new()
+        self.on_child_events(events, registry, timers)
     }
 }
 

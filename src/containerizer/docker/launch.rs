@@ -25,11 +25,6 @@ impl DockerContainerizer {
         let Some(docker) = req.container.docker.clone() else {
             return LaunchOutcome::Refused("Not a DOCKER container".into());
         };
-        if !req.command.uris.is_empty() {
-            return LaunchOutcome::Refused(
-                "'command.uris' are not fetched for DOCKER containers yet".into(),
-            );
-        }
         let mut available = self.settings.total.clone();
         available.subtract(&self.allocated());
         if !req.resources.fits_in(&available) {
@@ -82,51 +77,86 @@ impl DockerContainerizer {
             made: false,
             requests: Vec::new(),
             output: Some(output),
+            fetch: None,
+            force_pull: docker.force_pull_image,
         };
         checkpoint::save(&self.settings.work_dir, &record_of(&c));
         self.containers.insert(id.clone(), c);
         self.metrics.launches += 1;
-        let sent = if docker.force_pull_image {
-            self.pull(&id, registry, timers)
+        let sent = if req.command.uris.is_empty() {
+            self.request_image(
+                &id,
+                &docker.image,
+                docker.force_pull_image,
+                registry,
+                timers,
+            )
+            .map(|_| ())
+            .map_err(|e| format!("Failed to launch container: {e}"))
         } else {
-            let path = format!("/images/{}/json", percent_encode(&docker.image));
-            let call = Call::get(path, self.settings.api_timeout);
-            self.send(Some(&id), Purpose::InspectImage, call, registry, timers)
+            self.start_fetch(&id, req.command.uris.clone(), registry)
         };
         match sent {
-            Ok(_) => LaunchOutcome::Pending,
-            Err(e) => {
-                let msg = format!("Failed to launch container: {e}");
+            Ok(()) => LaunchOutcome::Pending,
+            Err(msg) => {
                 self.fail(&id, msg.clone(), registry, timers);
                 LaunchOutcome::Failed(msg)
             }
         }
     }
 
-    fn pull(
+    /// PULLING: the image is inspected (present?), or pulled at once when force-pulled.
+    fn request_image(
+        &mut self,
+        id: &ContainerId,
+        image: &str,
+        force: bool,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Result<ReqId, EngineError> {
+        if force {
+            return self.pull(id, registry, timers);
+        }
+        let path = format!("/images/{}/json", percent_encode(image));
+        let call = Call::get(path, self.settings.api_timeout);
+        self.send(Some(id), Purpose::InspectImage, call, registry, timers)
+    }
+
+    /// The fetch is done: the image next; failing to ask fails the launch.
+    pub(super) fn obtain_image(
         &mut self,
         id: &ContainerId,
         registry: &Registry,
         timers: &mut Timers,
-    ) -> Result<ReqId, EngineError> {
-        let image = self
+    ) -> Vec<Notice> {
+        let Some((image, force)) = self
             .containers
             .get(id)
-            .map(|c| c.image.clone())
-            .unwrap_or_default();
-        log::info!("Container {id}: pulling image {image}");
-        let (from, tag) = split_tag(&image);
-        let mut path = format!("/images/create?fromImage={}", percent_encode(from));
-        if let Some(tag) = tag {
-            path.push_str(&format!("&tag={}", percent_encode(tag)));
-        }
-        let call = Call::post(path, None, self.settings.api_timeout)
-            .streaming(Mode::Stream, Some(self.settings.pull_stall));
-        let purpose = Purpose::Pull {
-            pending: Vec::new(),
-            error: None,
+            .map(|c| (c.image.clone(), c.force_pull))
+        else {
+            return Vec::new();
         };
-        self.send(Some(id), purpose, call, registry, timers)
+        let sent = self.request_image(id, &image, force, registry, timers);
+        self.unless_sent(id, sent, registry, timers)
+    }
+
+    /// A launch's request that could not be sent fails the launch.
+    fn unless_sent(
+        &mut self,
+        id: &ContainerId,
+        sent: Result<ReqId, EngineError>,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        match sent {
+            Ok(_) => Vec::new(),
+            Err(e) => self.fail(
+                id,
+                format!("Failed to launch container: {e}"),
+                registry,
+                timers,
+            ),
+        }
     }
 
     /// A request's progress: the next step of its container.
@@ -193,24 +223,14 @@ impl DockerContainerizer {
                     ),
                 }
             }
-            (
-                Purpose::Pull {
-                    mut pending,
-                    mut error,
-                },
-                Data(data),
-            ) => {
-                pending.extend_from_slice(&data);
-                pull_progress(id, &mut pending, &mut error);
-                return (Some(Purpose::Pull { pending, error }), Vec::new());
+            (Purpose::Pull(mut log), Data(data)) => {
+                log.feed(id, &data);
+                return (Some(Purpose::Pull(log)), Vec::new());
             }
-            (p @ Purpose::Pull { .. }, Streaming { .. }) => return (Some(p), Vec::new()),
-            (Purpose::Pull { error: Some(e), .. }, End) => {
-                let image = self
-                    .containers
-                    .get(id)
-                    .map(|c| c.image.clone())
-                    .unwrap_or_default();
+            (p @ Purpose::Pull(_), Streaming { .. }) => return (Some(p), Vec::new()),
+            (Purpose::Pull(log), End) if log.error.is_some() => {
+                let e = log.error.unwrap_or_default();
+                let image = self.image_of(id);
                 self.fail(
                     id,
                     format!("Failed to pull image {image}: {e}"),
@@ -218,7 +238,17 @@ impl DockerContainerizer {
                     timers,
                 )
             }
-            (Purpose::Pull { .. }, End) => {
+            (Purpose::Pull(_), Done { status, body }) => {
+                let e = EngineError::from_answer(status, &body);
+                let image = self.image_of(id);
+                self.fail(
+                    id,
+                    format!("Failed to pull image {image}: {e}"),
+                    registry,
+                    timers,
+                )
+            }
+            (Purpose::Pull(_), End) => {
                 log::info!("Container {id}: image pulled");
                 self.create(id, registry, timers)
             }
@@ -349,6 +379,13 @@ impl DockerContainerizer {
         (None, notices)
     }
 
+    fn image_of(&self, id: &ContainerId) -> String {
+        self.containers
+            .get(id)
+            .map(|c| c.image.clone())
+            .unwrap_or_default()
+    }
+
     /// The launch's next request; failing to send it fails the launch.
     fn next(
         &mut self,
@@ -358,15 +395,8 @@ impl DockerContainerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
-        match self.send(Some(id), purpose, call, registry, timers) {
-            Ok(_) => Vec::new(),
-            Err(e) => self.fail(
-                id,
-                format!("Failed to launch container: {e}"),
-                registry,
-                timers,
-            ),
-        }
+        let sent = self.send(Some(id), purpose, call, registry, timers);
+        self.unless_sent(id, sent, registry, timers)
     }
 
     fn create(
@@ -383,15 +413,7 @@ impl DockerContainerizer {
         }
         let path = format!("/containers/create?name={}", name(id));
         let call = Call::post(path, Some(&body), self.settings.api_timeout);
-        match self.send(Some(id), Purpose::Create, call, registry, timers) {
-            Ok(_) => Vec::new(),
-            Err(e) => self.fail(
-                id,
-                format!("Failed to launch container: {e}"),
-                registry,
-                timers,
-            ),
-        }
+        self.next(id, Purpose::Create, call, registry, timers)
     }
 
     /// Started: its pid and cgroup, RUNNING, the LAUNCH answered, and the wait begun.
@@ -533,6 +555,10 @@ impl DockerContainerizer {
         }
         log::warn!("Container {id}: {message}");
         let launching = c.launching;
+        self.abort_fetch(id, registry);
+        let Some(c) = self.containers.get_mut(id) else {
+            return Vec::new();
+        };
         let pending: Vec<ReqId> = std::mem::take(&mut c.requests);
         for r in pending {
             self.engine.cancel(r, registry);
@@ -613,74 +639,5 @@ pub(super) fn record_of(c: &Container) -> checkpoint::Record {
             .termination
             .as_ref()
             .map(checkpoint::TerminationRecord::of),
-    }
-}
-
-/// `name[:tag]` (a registry's port is not a tag; a digest stays in the name).
-fn split_tag(image: &str) -> (&str, Option<&str>) {
-    if image.contains('@') {
-        return (image, None);
-    }
-    match image.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
-        _ => (image, Some("latest")),
-    }
-}
-
-/// Logs the pull's progress lines as they complete; keeps the error one reports.
-fn pull_progress(id: &ContainerId, pending: &mut Vec<u8>, error: &mut Option<String>) {
-    while let Some(eol) = pending.iter().position(|b| *b == b'\n') {
-        let line: Vec<u8> = pending.drain(..=eol).collect();
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-            *error = Some(e.to_string());
-            continue;
-        }
-        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
-        if v.get("progressDetail")
-            .is_some_and(|p| p.get("current").is_some())
-        {
-            log::debug!(
-                "Container {id}: pull: {} {} {}",
-                field("id"),
-                field("status"),
-                field("progress")
-            );
-        } else {
-            log::info!("Container {id}: pull: {} {}", field("id"), field("status"));
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_tags() {
-        assert_eq!(split_tag("busybox"), ("busybox", Some("latest")));
-        assert_eq!(split_tag("busybox:1.36"), ("busybox", Some("1.36")));
-        assert_eq!(
-            split_tag("127.0.0.1:5000/a/b"),
-            ("127.0.0.1:5000/a/b", Some("latest"))
-        );
-        assert_eq!(
-            split_tag("127.0.0.1:5000/a/b:2"),
-            ("127.0.0.1:5000/a/b", Some("2"))
-        );
-        assert_eq!(split_tag("a@sha256:00"), ("a@sha256:00", None));
-    }
-
-    #[test]
-    fn pull_progress_keeps_the_error() {
-        let id = ContainerId::parse("c").unwrap();
-        let mut pending = b"{\"status\":\"Pulling from library/x\",\"id\":\"1\"}\n{\"error\":\"manifest for x:9 not found\"}\n{\"sta".to_vec();
-        let mut error = None;
-        pull_progress(&id, &mut pending, &mut error);
-        assert_eq!(error.as_deref(), Some("manifest for x:9 not found"));
-        assert_eq!(pending, b"{\"sta");
     }
 }

@@ -13,9 +13,11 @@ mod cleanup;
 mod control;
 pub mod create;
 pub mod engine;
+mod fetch;
 mod interface;
 mod launch;
 mod output;
+mod pull;
 mod recover;
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,17 +62,18 @@ pub struct Settings {
     pub kill_orphans: bool,
     /// A pull that receives nothing for this long fails (`--fetcher_stall_timeout`).
     pub pull_stall: Duration,
+    /// `--docker_config`: registry credentials sent with pulls.
+    pub docker_config: Option<PathBuf>,
+    /// The fetcher of `command.uris` (the Mesos containerizer's settings).
+    pub fetch: crate::containerizer::FetchSettings,
 }
 
 /// What a request in flight is for.
 #[derive(Debug)]
 enum Purpose {
     InspectImage,
-    /// Progress lines not yet complete, and the error the stream reported.
-    Pull {
-        pending: Vec<u8>,
-        error: Option<String>,
-    },
+    /// The pull's progress stream.
+    Pull(pull::PullLog),
     Create,
     Attach,
     Start,
@@ -112,6 +115,10 @@ struct Container {
     /// Requests in flight for it (cancelled when it is destroyed during the launch).
     requests: Vec<ReqId>,
     output: Option<output::Output>,
+    /// The fetcher of its URIs, while FETCHING.
+    fetch: Option<fetch::Fetch>,
+    /// `force_pull_image`: pulled even when present.
+    force_pull: bool,
 }
 
 /// The Docker containers and the client to dockerd.
@@ -126,6 +133,9 @@ pub struct DockerContainerizer {
     children: Children,
     deleter: Deleter,
     trash: Trash,
+    /// Fetch children's slots (their `Owner::Fetch`), and the last slot given.
+    fetch_slots: HashMap<u32, ContainerId>,
+    next_slot: u32,
 }
 
 /// The Docker containerizer's children are numbered apart from the Mesos containerizer's.
@@ -144,6 +154,8 @@ impl DockerContainerizer {
             children: Children::numbered_from(FIRST_CHILD_ID),
             deleter,
             trash,
+            fetch_slots: HashMap::new(),
+            next_slot: 0,
         }
     }
 

@@ -63,6 +63,8 @@ impl DockerContainerizer {
                 body: None,
                 requests: Vec::new(),
                 output: None,
+                fetch: None,
+                force_pull: false,
             };
             let ended = c.state == State::Terminated;
             self.containers.insert(id.clone(), c);

@@ -23,7 +23,7 @@ pub use hooks::HookSettings;
 
 pub use container::{Container, Init};
 pub use error::{FetchError, LaunchError};
-pub use fetch::{FetchMetrics, FetchSettings};
+pub use fetch::{fetch_command, FetchMetrics, FetchSettings, RequestParts};
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
 pub use provision::error::{ProvisionError, RuntimeError};
 pub use provision::ImageSettings;
