@@ -25,6 +25,12 @@ pub struct Dockerd {
 impl Dockerd {
     /// Starts a dockerd under `dir`, or prints why it cannot and gives `None`.
     pub fn start(dir: &Path) -> Option<Dockerd> {
+        Dockerd::start_with(dir, &["--bridge=none"])
+    }
+
+    /// As `start`, with `network` instead of `--bridge=none` (a bridge of the test's own; the
+    /// userland proxy publishes ports, as iptables stays off).
+    pub fn start_with(dir: &Path, network: &[&str]) -> Option<Dockerd> {
         for binary in [CLIENT, DAEMON] {
             if !Path::new(binary).exists() {
                 println!("SKIP: {binary} is missing (apt-get install docker.io)");
@@ -40,7 +46,8 @@ impl Dockerd {
             .arg(format!("--pidfile={}", dir.join("dockerd.pid").display()))
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
-            .args(["--iptables=false", "--bridge=none"])
+            .arg("--iptables=false")
+            .args(network)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
