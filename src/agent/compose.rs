@@ -10,6 +10,7 @@ use crate::containerizer::MesosContainerizer;
 pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
     let total = mesos.settings().total.clone();
     let fetch = mesos.fetcher.settings.clone();
+    let hooks = mesos.settings().hooks.clone();
     let mut mesos = Some(mesos);
     let mut members = Vec::new();
     for kind in &flags.containerizers {
@@ -39,6 +40,7 @@ pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
                     pull_stall: flags.fetcher_stall_timeout,
                     fetch: fetch.clone(),
                     docker_config: flags.docker_config.clone(),
+                    hooks: hooks.clone(),
                 };
                 log::info!("Docker containerizer on {}", settings.socket.display());
                 members.push(Member {

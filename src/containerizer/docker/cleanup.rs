@@ -37,9 +37,20 @@ impl DockerContainerizer {
         let mut notices = Vec::new();
         for event in events {
             let (ChildEvent::Lines { owner, .. } | ChildEvent::Finished { owner, .. }) = &event;
-            if let Owner::Fetch(slot) = *owner {
-                notices.extend(self.on_fetch_event(slot, event, registry, timers));
-                continue;
+            match *owner {
+                Owner::Fetch(slot) => {
+                    notices.extend(self.on_fetch_event(slot, event, registry, timers));
+                    continue;
+                }
+                Owner::Hook(slot) => {
+                    notices.extend(self.on_hook_event(slot, event, registry, timers));
+                    continue;
+                }
+                Owner::RemoveHook => {
+                    crate::containerizer::mesos::on_remove_hook_event(event);
+                    continue;
+                }
+                _ => {}
             }
             if *owner != Owner::Deleter {
                 continue;

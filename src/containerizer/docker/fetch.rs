@@ -6,6 +6,7 @@
 
 use mio::Registry;
 
+use super::hooks::Point;
 use super::{checkpoint, DockerContainerizer};
 use crate::children::{ChildEvent, ChildId, Owner, Program};
 use crate::containerizer::{fetch_command, Notice, RequestParts, State};
@@ -60,7 +61,7 @@ impl DockerContainerizer {
             .children
             .spawn(Owner::Fetch(slot), Program::Exec(command), registry)
             .map_err(|e| format!("Failed to start the fetcher: {e}"))?;
-        self.fetch_slots.insert(slot, id.clone());
+        self.slots.insert(slot, id.clone());
         if let Some(c) = self.containers.get_mut(id) {
             c.state = State::Fetching;
             c.fetch = Some(Fetch {
@@ -83,7 +84,7 @@ impl DockerContainerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
-        let Some(id) = self.fetch_slots.get(&slot).cloned() else {
+        let Some(id) = self.slots.get(&slot).cloned() else {
             return Vec::new();
         };
         let Some(f) = self.containers.get_mut(&id).and_then(|c| c.fetch.as_mut()) else {
@@ -104,7 +105,7 @@ impl DockerContainerizer {
         if !eof {
             return Vec::new();
         }
-        self.fetch_slots.remove(&slot);
+        self.slots.remove(&slot);
         let Some(f) = self.containers.get_mut(&id).and_then(|c| c.fetch.take()) else {
             return Vec::new();
         };
@@ -113,7 +114,11 @@ impl DockerContainerizer {
             if let Some(c) = self.containers.get_mut(&id) {
                 c.state = State::Pulling;
             }
-            return self.obtain_image(&id, registry, timers);
+            return match self.begin_hook(&id, Point::Postfetch, None, registry, timers) {
+                Ok(true) => Vec::new(),
+                Ok(false) => self.obtain_image(&id, registry, timers),
+                Err(msg) => self.fail(&id, msg, registry, timers),
+            };
         }
         let why = f
             .error
@@ -127,7 +132,7 @@ impl DockerContainerizer {
     /// A destroyed or failed launch's fetcher is killed at once.
     pub(super) fn abort_fetch(&mut self, id: &ContainerId, registry: &Registry) {
         if let Some(f) = self.containers.get_mut(id).and_then(|c| c.fetch.take()) {
-            self.fetch_slots.remove(&f.slot);
+            self.slots.remove(&f.slot);
             self.children.kill(f.child, registry);
         }
     }

@@ -172,8 +172,13 @@ impl Containerizer for DockerContainerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
-        let TimerKind::Docker(req) = kind else {
-            return Vec::new();
+        let req = match kind {
+            TimerKind::Docker(req) => req,
+            TimerKind::ChildDeadline(n) => {
+                self.children.on_deadline(*n);
+                return Vec::new();
+            }
+            _ => return Vec::new(),
         };
         let replies = self.engine.on_timer(*req, registry, timers);
         self.on_replies(replies, registry, timers)

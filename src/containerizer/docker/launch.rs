@@ -5,6 +5,7 @@
 use mio::Registry;
 
 use super::engine::{Call, EngineError, Mode, Progress, ReqId};
+use super::hooks::Point;
 use super::{checkpoint, create, name, Container, DockerContainerizer, Purpose};
 use crate::containerizer::{LaunchOutcome, Notice, State};
 use crate::http::percent_encode;
@@ -79,22 +80,16 @@ impl DockerContainerizer {
             output: Some(output),
             fetch: None,
             force_pull: docker.force_pull_image,
+            uris: req.command.uris.clone(),
+            hook: None,
         };
         checkpoint::save(&self.settings.work_dir, &record_of(&c));
         self.containers.insert(id.clone(), c);
         self.metrics.launches += 1;
-        let sent = if req.command.uris.is_empty() {
-            self.request_image(
-                &id,
-                &docker.image,
-                docker.force_pull_image,
-                registry,
-                timers,
-            )
-            .map(|_| ())
-            .map_err(|e| format!("Failed to launch container: {e}"))
-        } else {
-            self.start_fetch(&id, req.command.uris.clone(), registry)
+        let sent = match self.begin_hook(&id, Point::Prelaunch, Some(&req), registry, timers) {
+            Ok(true) => Ok(()),
+            Ok(false) => self.begin_fetch_or_pull(&id, registry, timers),
+            Err(msg) => Err(msg),
         };
         match sent {
             Ok(()) => LaunchOutcome::Pending,
@@ -102,6 +97,40 @@ impl DockerContainerizer {
                 self.fail(&id, msg.clone(), registry, timers);
                 LaunchOutcome::Failed(msg)
             }
+        }
+    }
+
+    /// After the prelaunch hook: FETCHING if there are URIs, else PULLING.
+    fn begin_fetch_or_pull(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Result<(), String> {
+        let Some(c) = self.containers.get_mut(id) else {
+            return Ok(());
+        };
+        let uris = std::mem::take(&mut c.uris);
+        if !uris.is_empty() {
+            return self.start_fetch(id, uris, registry);
+        }
+        c.state = State::Pulling;
+        let (image, force) = (c.image.clone(), c.force_pull);
+        self.request_image(id, &image, force, registry, timers)
+            .map(|_| ())
+            .map_err(|e| format!("Failed to launch container: {e}"))
+    }
+
+    /// The prelaunch hook is content: the launch goes on.
+    pub(super) fn after_prelaunch(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        match self.begin_fetch_or_pull(id, registry, timers) {
+            Ok(()) => Vec::new(),
+            Err(msg) => self.fail(id, msg, registry, timers),
         }
     }
 
@@ -556,6 +585,7 @@ impl DockerContainerizer {
         log::warn!("Container {id}: {message}");
         let launching = c.launching;
         self.abort_fetch(id, registry);
+        self.abort_hook(id, registry);
         let Some(c) = self.containers.get_mut(id) else {
             return Vec::new();
         };

@@ -14,6 +14,7 @@ mod control;
 pub mod create;
 pub mod engine;
 mod fetch;
+mod hooks;
 mod interface;
 mod launch;
 mod output;
@@ -64,6 +65,8 @@ pub struct Settings {
     pub pull_stall: Duration,
     /// `--docker_config`: registry credentials sent with pulls.
     pub docker_config: Option<PathBuf>,
+    /// `--hooks_dir` and `--hooks_timeout`.
+    pub hooks: crate::containerizer::mesos::HookSettings,
     /// The fetcher of `command.uris` (the Mesos containerizer's settings).
     pub fetch: crate::containerizer::FetchSettings,
 }
@@ -119,6 +122,10 @@ struct Container {
     fetch: Option<fetch::Fetch>,
     /// `force_pull_image`: pulled even when present.
     force_pull: bool,
+    /// `command.uris`, until the prelaunch hook is done.
+    uris: Vec<crate::fetcher::protocol::Uri>,
+    /// The hook of its launch, while one runs.
+    hook: Option<hooks::Hook>,
 }
 
 /// The Docker containers and the client to dockerd.
@@ -133,8 +140,8 @@ pub struct DockerContainerizer {
     children: Children,
     deleter: Deleter,
     trash: Trash,
-    /// Fetch children's slots (their `Owner::Fetch`), and the last slot given.
-    fetch_slots: HashMap<u32, ContainerId>,
+    /// Fetch and hook children's slots (`Owner::Fetch`, `Owner::Hook`), and the last given.
+    slots: HashMap<u32, ContainerId>,
     next_slot: u32,
 }
 
@@ -154,7 +161,7 @@ impl DockerContainerizer {
             children: Children::numbered_from(FIRST_CHILD_ID),
             deleter,
             trash,
-            fetch_slots: HashMap::new(),
+            slots: HashMap::new(),
             next_slot: 0,
         }
     }

@@ -65,6 +65,8 @@ impl DockerContainerizer {
                 output: None,
                 fetch: None,
                 force_pull: false,
+                uris: Vec::new(),
+                hook: None,
             };
             let ended = c.state == State::Terminated;
             self.containers.insert(id.clone(), c);

@@ -20,6 +20,10 @@ mod steps;
 mod usage;
 mod user;
 pub use hooks::HookSettings;
+pub(crate) use hooks::{
+    hook_command, hook_failure, keep_answer, on_remove_hook_event, parse_answer, request_json,
+    run_remove_hook,
+};
 
 pub use container::{Container, Init};
 pub use error::{FetchError, LaunchError};
