@@ -41,6 +41,7 @@ pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
                     fetch: fetch.clone(),
                     docker_config: flags.docker_config.clone(),
                     hooks: hooks.clone(),
+                    own_container: own_container(flags),
                 };
                 log::info!("Docker containerizer on {}", settings.socket.display());
                 members.push(Member {
@@ -52,4 +53,19 @@ pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
         }
     }
     Composing::new(members)
+}
+
+/// With `--docker_mesos_image` the agent runs in a Docker container: its ID, from its cgroups
+/// (read once, at start).
+fn own_container(flags: &Flags) -> Option<String> {
+    let image = flags.docker_mesos_image.as_ref()?;
+    let cgroup = std::fs::read_to_string(flags.proc_dir.join("self/cgroup")).unwrap_or_default();
+    let id = docker::container_id_of(&cgroup);
+    match &id {
+        Some(id) => log::info!("Running in Docker container {id} of image {image}"),
+        None => log::warn!(
+            "--docker_mesos_image={image}, but no Docker container ID is in /proc/self/cgroup"
+        ),
+    }
+    id
 }

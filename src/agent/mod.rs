@@ -140,6 +140,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             dir: flags.hooks_dir.clone(),
             timeout: flags.hooks_timeout,
         },
+        escape_cgroups: flags.docker_mesos_image.is_some(),
     };
     let fetch_settings = FetchSettings {
         binary: helper_binary(flags.launcher_dir.as_deref(), "mesolite-fetch"),

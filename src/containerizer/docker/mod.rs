@@ -67,6 +67,8 @@ pub struct Settings {
     pub docker_config: Option<PathBuf>,
     /// `--hooks_dir` and `--hooks_timeout`.
     pub hooks: crate::containerizer::mesos::HookSettings,
+    /// With `--docker_mesos_image`: the Docker ID of the container the agent runs in.
+    pub own_container: Option<String>,
     /// The fetcher of `command.uris` (the Mesos containerizer's settings).
     pub fetch: crate::containerizer::FetchSettings,
 }
@@ -206,9 +208,32 @@ pub fn wait_status(exit_code: i64) -> i32 {
     }
 }
 
+/// The Docker container ID in a `/proc/self/cgroup` (`.../docker/<id>` with the cgroupfs
+/// driver, `.../docker-<id>.scope` with systemd's): 64 hex digits.
+pub fn container_id_of(cgroup: &str) -> Option<String> {
+    cgroup.lines().find_map(|line| {
+        let path = line.splitn(3, ':').nth(2)?;
+        path.split('/').find_map(|part| {
+            let part = part.strip_prefix("docker-").unwrap_or(part);
+            let id = part.strip_suffix(".scope").unwrap_or(part);
+            (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_container_from_the_cgroup_file() {
+        let id = "a".repeat(64);
+        let v1 = format!("12:memory:/docker/{id}\n11:cpu,cpuacct:/docker/{id}\n");
+        assert_eq!(container_id_of(&v1), Some(id.clone()));
+        let systemd = format!("0::/system.slice/docker-{id}.scope\n");
+        assert_eq!(container_id_of(&systemd), Some(id));
+        assert_eq!(container_id_of("0::/\n12:memory:/user.slice\n"), None);
+    }
 
     #[test]
     fn exit_codes_become_wait_statuses() {

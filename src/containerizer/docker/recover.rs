@@ -207,7 +207,9 @@ impl DockerContainerizer {
     /// The names of listed `mesos-` containers labelled with our work_dir that we do not know.
     fn orphans(&self, list: &[serde_json::Value]) -> Vec<String> {
         let ours = self.settings.work_dir.to_string_lossy();
+        let own = self.settings.own_container.as_deref();
         list.iter()
+            .filter(|c| own.is_none() || c.get("Id").and_then(|i| i.as_str()) != own)
             .filter(|c| {
                 c.pointer(&format!(
                     "/Labels/{}",

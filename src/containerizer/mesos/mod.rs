@@ -65,6 +65,9 @@ pub struct Settings {
     pub sandbox_directory: PathBuf,
     /// `--hooks_dir` and `--hooks_timeout`.
     pub hooks: hooks::HookSettings,
+    /// `--docker_mesos_image`: the agent runs in a Docker container, whose cgroups each init
+    /// leaves first (see [`crate::cgroups::escape_procs`]).
+    pub escape_cgroups: bool,
 }
 
 /// The containers and the machinery to run them.
