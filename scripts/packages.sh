@@ -17,10 +17,11 @@ build=(gcc libssl-dev pkg-config)
 # libcurl4-openssl-dev: curl's headers; python3-pyftpdlib: the fetcher tests' FTP server; curl:
 # the fetch benchmark; iputils-ping, keyutils: the capability and seccomp tests; docker-registry:
 # a registry on loopback for the image tests; docker.io: the image tests build images with
-# docker import / docker build on a private dockerd they start.
+# docker import / docker build on a private dockerd they start; iproute2: the bridge of the
+# Docker network test; python3: the stalling servers of the Docker fetch/pull tests.
 test=("${build[@]}" qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xfsprogs runc
   bubblewrap procps systemd libcurl4-openssl-dev python3-pyftpdlib curl iputils-ping keyutils
-  docker-registry docker.io)
+  docker-registry docker.io iproute2 python3)
 
 case "${1:-}" in
   build) want=("${build[@]}") ;;

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{resources, root_or_skip, Agent};
-use dockerd_support::{Dockerd, ONE_DOCKERD};
+use dockerd_support::Dockerd;
 use mesolite::http::Client;
 use serde_json::{json, Value};
 
@@ -128,15 +128,13 @@ fn privilege() -> String {
 
 #[test]
 fn the_agent_in_docker_launches_and_re_adopts_docker_and_mesos_tasks() {
-    if !root_or_skip("agent_in_docker") || !Path::new("/bin/busybox").exists() {
-        println!("SKIPPED: needs root and /bin/busybox");
+    if !root_or_skip("agent_in_docker") {
         return;
     }
-    let _one = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
     let pid = std::process::id();
-    let dir = std::env::temp_dir().join(format!("mltest-aid-{pid}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let Some((_one, dir)) = dockerd_support::scratch("aid") else {
+        return;
+    };
     let Some(docker) = Dockerd::start(&dir.join("docker")) else {
         return;
     };

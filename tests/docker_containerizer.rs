@@ -8,11 +8,10 @@
 mod common;
 mod dockerd_support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::{resources, root_or_skip, Agent};
-use dockerd_support::{Dockerd, ONE_DOCKERD};
+use dockerd_support::Dockerd;
 use serde_json::{json, Value};
 
 const IMAGE: &str = "mesolite-test/busybox:1";
@@ -49,14 +48,12 @@ fn docker_names(docker: &Dockerd) -> Vec<String> {
 
 #[test]
 fn docker_containerizer_scenarios() {
-    if !root_or_skip("docker_containerizer_scenarios") || !Path::new("/bin/busybox").exists() {
-        println!("SKIPPED: needs root and /bin/busybox");
+    if !root_or_skip("docker_containerizer_scenarios") {
         return;
     }
-    let _one = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("mltest-dockerc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let Some((_one, dir)) = dockerd_support::scratch("dockerc") else {
+        return;
+    };
     let Some(docker) = Dockerd::start(&dir.join("docker")) else {
         return;
     };

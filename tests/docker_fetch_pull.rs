@@ -15,7 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{resources, root_or_skip, Agent};
-use dockerd_support::{Dockerd, ONE_DOCKERD};
+use dockerd_support::Dockerd;
 use serde_json::{json, Value};
 
 const IMAGE: &str = "mesolite-test/busybox:1";
@@ -200,14 +200,12 @@ fn setup(dir: &Path) -> Option<Setup> {
 
 #[test]
 fn docker_fetching_pulling_and_a_hung_dockerd() {
-    if !root_or_skip("docker_fetching_pulling") || !Path::new("/bin/busybox").exists() {
-        println!("SKIPPED: needs root and /bin/busybox");
+    if !root_or_skip("docker_fetching_pulling") {
         return;
     }
-    let _one = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("mltest-dockerfp-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let Some((_one, dir)) = dockerd_support::scratch("dockerfp") else {
+        return;
+    };
     let Some(s) = setup(&dir) else {
         return;
     };

@@ -8,11 +8,10 @@ mod common;
 mod dockerd_support;
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{resources, root_or_skip, Agent};
-use dockerd_support::{Dockerd, ONE_DOCKERD};
+use dockerd_support::Dockerd;
 use serde_json::{json, Value};
 
 const IMAGE: &str = "mesolite-test/busybox:1";
@@ -38,13 +37,12 @@ fn launch(agent: &Agent, id: &str, command: Value) -> (u16, String) {
 
 #[test]
 fn docker_containers_run_the_hooks() {
-    if !root_or_skip("docker_hooks") || !Path::new("/bin/busybox").exists() {
-        println!("SKIPPED: needs root and /bin/busybox");
+    if !root_or_skip("docker_hooks") {
         return;
     }
-    let _one = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("mltest-dockerhooks-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let Some((_one, dir)) = dockerd_support::scratch("dockerhooks") else {
+        return;
+    };
     let hooks = dir.join("hooks");
     std::fs::create_dir_all(&hooks).unwrap();
     let removed = dir.join("removed.log");

@@ -42,6 +42,7 @@ pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
                     docker_config: flags.docker_config.clone(),
                     hooks: hooks.clone(),
                     own_container: own_container(flags),
+                    empty_trash: !flags.containerizers.contains(&Kind::Mesos),
                 };
                 log::info!("Docker containerizer on {}", settings.socket.display());
                 members.push(Member {

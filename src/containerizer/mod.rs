@@ -103,7 +103,7 @@ pub trait Containerizer {
     fn work_dir(&self) -> &Path;
 
     /// Counters common to every containerizer.
-    fn metrics(&self) -> &Metrics;
+    fn metrics(&self) -> Metrics;
 
     /// How many containers are in each state.
     fn count_by_state(&self) -> Vec<(State, usize)>;

@@ -5,11 +5,25 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// One private dockerd at a time: each starts its own containerd, which is heavy on 2 cores.
 pub static ONE_DOCKERD: Mutex<()> = Mutex::new(());
+
+/// A Docker test's start (after its root check): busybox-static is needed for the images; the
+/// dockerd lock, held until the guard drops, and a fresh `/tmp/mltest-<tag>-<pid>`.
+pub fn scratch(tag: &str) -> Option<(MutexGuard<'static, ()>, PathBuf)> {
+    if !Path::new("/bin/busybox").exists() {
+        println!("SKIP: /bin/busybox is missing (apt-get install busybox-static)");
+        return None;
+    }
+    let lock = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("mltest-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Some((lock, dir))
+}
 
 /// The Debian client, which matches Debian's dockerd (a newer client elsewhere on PATH may
 /// insist on buildx for `docker build`).
@@ -119,7 +133,7 @@ impl Dockerd {
         }
         std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
         for applet in [
-            "sh", "echo", "sleep", "cat", "ls", "true", "nc", "httpd", "env",
+            "sh", "echo", "sleep", "cat", "ls", "true", "nc", "httpd", "env", "dd",
         ] {
             let _ = std::fs::remove_file(root.join("bin").join(applet));
             std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();

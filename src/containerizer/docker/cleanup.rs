@@ -27,6 +27,22 @@ impl DockerContainerizer {
         }
     }
 
+    /// Hands the deleter what a previous agent left in the trash (a Docker-only agent: else the
+    /// Mesos containerizer does, on the same trash directory).
+    pub(super) fn empty_trash(&mut self, registry: &Registry) {
+        let left = self.trash.leftovers();
+        if left.is_empty() {
+            return;
+        }
+        if let Err(e) = self.deleter.start(&mut self.children, registry) {
+            log::warn!("Cannot start the deleter: {e}; the trash is emptied at the next removal");
+        }
+        for path in left {
+            log::info!("Deleting {}, left in the trash", path.display());
+            self.deleter.submit(What::Tree(path));
+        }
+    }
+
     /// What this containerizer's children (the deleter) wrote, or their ends.
     pub(super) fn on_child_events(
         &mut self,

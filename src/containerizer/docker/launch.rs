@@ -5,6 +5,7 @@
 use mio::Registry;
 
 use super::engine::{Call, EngineError, Mode, Progress, ReqId};
+use super::exit::oom_killed;
 use super::hooks::Point;
 use super::{checkpoint, create, name, Container, DockerContainerizer, Purpose};
 use crate::containerizer::{LaunchOutcome, Notice, State};
@@ -336,7 +337,16 @@ impl DockerContainerizer {
                     .ok()
                     .and_then(|v| v.get("StatusCode").and_then(|c| c.as_i64()));
                 match code {
-                    Some(code) => self.exited(id, code, None),
+                    // Whether the kernel's OOM killer ended it is in the inspect, not the wait.
+                    Some(code) => {
+                        let call = Call::get(format!("/containers/{who}/json"), timeout);
+                        let sent =
+                            self.send(Some(id), Purpose::Exited { code }, call, registry, timers);
+                        match sent {
+                            Ok(_) => Vec::new(),
+                            Err(_) => self.exited(id, code, false, None),
+                        }
+                    }
                     None => self.lost(
                         id,
                         format!(
@@ -345,6 +355,12 @@ impl DockerContainerizer {
                         ),
                     ),
                 }
+            }
+            (Purpose::Exited { code }, Done { status: 200, body }) => {
+                self.exited(id, code, oom_killed(&body), None)
+            }
+            (Purpose::Exited { code }, Done { .. } | Failed(_)) => {
+                self.exited(id, code, false, None)
             }
             (Purpose::Wait { .. }, Done { status, body }) => {
                 self.lost(id, EngineError::from_answer(status, &body).to_string())
@@ -513,57 +529,6 @@ impl DockerContainerizer {
             call,
             registry,
             timers,
-        )
-    }
-
-    /// dockerd reported the container's exit code.
-    pub(super) fn exited(
-        &mut self,
-        id: &ContainerId,
-        code: i64,
-        message: Option<String>,
-    ) -> Vec<Notice> {
-        let Some(c) = self.containers.get(id) else {
-            return Vec::new();
-        };
-        let status = super::wait_status(code);
-        let state = if c.killed {
-            TaskState::Killed
-        } else if status == 0 {
-            TaskState::Finished
-        } else {
-            TaskState::Failed
-        };
-        log::info!("Container {id} exited with code {code}");
-        self.terminate(
-            id,
-            Termination {
-                status: Some(status),
-                state,
-                reason: None,
-                message,
-                limited: None,
-            },
-        )
-    }
-
-    /// The agent lost track of a started container (dockerd forgot it, or cannot be asked).
-    pub(super) fn lost(&mut self, id: &ContainerId, why: String) -> Vec<Notice> {
-        log::error!("Container {id}: {why}");
-        let state = if self.containers.get(id).is_some_and(|c| c.killed) {
-            TaskState::Killed
-        } else {
-            TaskState::Failed
-        };
-        self.terminate(
-            id,
-            Termination {
-                status: None,
-                state,
-                reason: Some(Reason::ExecutorTerminated),
-                message: Some(why),
-                limited: None,
-            },
         )
     }
 

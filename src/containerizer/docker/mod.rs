@@ -13,6 +13,7 @@ mod cleanup;
 mod control;
 pub mod create;
 pub mod engine;
+mod exit;
 mod fetch;
 mod hooks;
 mod interface;
@@ -69,6 +70,9 @@ pub struct Settings {
     pub hooks: crate::containerizer::mesos::HookSettings,
     /// With `--docker_mesos_image`: the Docker ID of the container the agent runs in.
     pub own_container: Option<String>,
+    /// No Mesos containerizer runs beside it: what a previous agent left in the trash is this
+    /// containerizer's to delete at recovery.
+    pub empty_trash: bool,
     /// The fetcher of `command.uris` (the Mesos containerizer's settings).
     pub fetch: crate::containerizer::FetchSettings,
 }
@@ -85,6 +89,10 @@ enum Purpose {
     Inspect,
     Wait {
         body: Vec<u8>,
+    },
+    /// The inspect after the wait ended with `code`: was it OOM-killed?
+    Exited {
+        code: i64,
     },
     Stop,
     Signal,

@@ -17,6 +17,9 @@ use crate::timer::Timers;
 
 impl DockerContainerizer {
     pub(super) fn recover(&mut self, registry: &Registry, timers: &mut Timers) -> Recovered {
+        if self.settings.empty_trash {
+            self.empty_trash(registry);
+        }
         let mut summary = Recovered::default();
         let root = checkpoint::root(&self.settings.work_dir);
         let names: Vec<String> = std::fs::read_dir(&root)
@@ -117,7 +120,13 @@ impl DockerContainerizer {
                 .pointer("/State/ExitCode")
                 .and_then(|c| c.as_i64())
                 .unwrap_or(0);
-            return self.exited(id, code, Some("Exited while the agent was down".into()));
+            let oom = super::exit::oom_killed(body);
+            return self.exited(
+                id,
+                code,
+                oom,
+                Some("Exited while the agent was down".into()),
+            );
         }
         self.adopt_pid(id, body);
         let since = self.output_since(id);
