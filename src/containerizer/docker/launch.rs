@@ -5,13 +5,12 @@
 use mio::Registry;
 
 use super::engine::{Call, EngineError, Mode, Progress, ReqId};
-use super::exit::oom_killed;
+use super::exit::{oom_killed, record_of};
 use super::hooks::Point;
 use super::{checkpoint, create, name, Container, DockerContainerizer, Purpose};
 use crate::containerizer::{LaunchOutcome, Notice, State};
 use crate::http::percent_encode;
 use crate::spec::{ContainerId, LaunchRequest};
-use crate::status::{Reason, TaskState, Termination};
 use crate::timer::Timers;
 
 impl DockerContainerizer {
@@ -530,109 +529,5 @@ impl DockerContainerizer {
             registry,
             timers,
         )
-    }
-
-    /// The launch failed after the ID was taken: TERMINATED with the message; whatever dockerd
-    /// already made of it is removed.
-    pub(super) fn fail(
-        &mut self,
-        id: &ContainerId,
-        message: String,
-        registry: &Registry,
-        timers: &mut Timers,
-    ) -> Vec<Notice> {
-        let Some(c) = self.containers.get_mut(id) else {
-            return Vec::new();
-        };
-        if c.state == State::Terminated {
-            return Vec::new();
-        }
-        log::warn!("Container {id}: {message}");
-        let launching = c.launching;
-        self.abort_fetch(id, registry);
-        self.abort_hook(id, registry);
-        let Some(c) = self.containers.get_mut(id) else {
-            return Vec::new();
-        };
-        let pending: Vec<ReqId> = std::mem::take(&mut c.requests);
-        for r in pending {
-            self.engine.cancel(r, registry);
-            self.requests.remove(&r);
-        }
-        if c.made {
-            self.remove_docker_container(id, registry, timers);
-        }
-        self.metrics.launch_failures += 1;
-        let mut notices = self.terminate(
-            id,
-            Termination {
-                status: None,
-                state: TaskState::Failed,
-                reason: Some(Reason::ContainerLaunchFailed),
-                message: Some(message.clone()),
-                limited: None,
-            },
-        );
-        if launching {
-            notices.insert(0, Notice::LaunchFailed(id.clone(), message));
-        }
-        notices
-    }
-
-    pub(super) fn terminate(&mut self, id: &ContainerId, t: Termination) -> Vec<Notice> {
-        let Some(c) = self.containers.get_mut(id) else {
-            return Vec::new();
-        };
-        if c.state == State::Terminated {
-            return Vec::new();
-        }
-        c.state = State::Terminated;
-        c.termination = Some(t);
-        c.pid = None;
-        c.cgroup = None;
-        let mut notices = Vec::new();
-        if c.launching {
-            c.launching = false;
-            let msg = c.termination.as_ref().and_then(|t| t.message.clone());
-            notices.push(Notice::LaunchFailed(
-                id.clone(),
-                msg.unwrap_or_else(|| "The container ended during its launch".into()),
-            ));
-        }
-        checkpoint::save(&self.settings.work_dir, &record_of(c));
-        notices.push(Notice::Terminated(id.clone()));
-        notices
-    }
-
-    /// `DELETE /containers/mesos-<id>?force=1`: kills it if it runs; answered in the log only.
-    pub(super) fn remove_docker_container(
-        &mut self,
-        id: &ContainerId,
-        registry: &Registry,
-        timers: &mut Timers,
-    ) {
-        let call = Call::delete(
-            format!("/containers/{}?force=1", name(id)),
-            self.settings.api_timeout,
-        );
-        if let Err(e) = self.send(None, Purpose::Remove, call, registry, timers) {
-            log::warn!("Failed to remove Docker container {}: {e}", name(id));
-        }
-    }
-}
-
-/// The checkpoint of `c`.
-pub(super) fn record_of(c: &Container) -> checkpoint::Record {
-    checkpoint::Record {
-        version: checkpoint::VERSION,
-        id: c.id.to_string(),
-        resources: c.resources.to_json(),
-        sandbox: c.sandbox.clone(),
-        image: c.image.clone(),
-        created: c.created,
-        termination: c
-            .termination
-            .as_ref()
-            .map(checkpoint::TerminationRecord::of),
     }
 }
