@@ -200,10 +200,22 @@ fn the_agent_in_docker_launches_and_re_adopts_docker_and_mesos_tasks() {
         assert_eq!(status, 200, "{id}: {text}");
         assert!(text.contains("TASK_KILLED"), "{id}: {text}");
     }
+    for id in ["dtask", "mtask"] {
+        let (status, text) = s.call(json!({"type": "REMOVE_CONTAINER",
+            "remove_container": {"container_id": {"value": id}}}));
+        assert_eq!(status, 200, "{id}: {text}");
+    }
     docker.run(&["rm", "-f", &s.name]);
-    let _ = Command::new("rmdir")
-        .arg(format!("/sys/fs/cgroup/memory/{}", s.name))
-        .status();
+    // The agent's cgroups_root in every hierarchy (its containers' cgroups went at REMOVE).
+    for sub in ["cpu", "cpuacct", "memory", "pids", "freezer", "unified", ""] {
+        let root = Path::new("/sys/fs/cgroup").join(sub).join(&s.name);
+        for _ in 0..50 {
+            if !root.exists() || std::fs::remove_dir(&root).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
     drop(docker);
     let _ = std::fs::remove_dir_all(&dir);
 }
