@@ -18,15 +18,16 @@ build=(gcc libssl-dev pkg-config)
 # the fetch benchmark; iputils-ping, keyutils: the capability and seccomp tests; docker-registry:
 # a registry on loopback for the image tests; docker.io: the image tests build images with
 # docker import / docker build on a private dockerd they start; iproute2: ip and tc set up the
-# namespaces, veths and qdiscs of the netlink tests; prometheus: the Prometheus server (and
-# promtool) that tests/prometheus.rs starts to scrape the agent's /metrics;
-# containernetworking-plugins iptables: the network/cni tests (bridge, host-local, portmap,
-# bandwidth; iptables to check what they leave); e2fsprogs, mount: the blkio test's loop disk
-# (mkfs.ext4, losetup).
+# namespaces, veths and qdiscs of the netlink tests and the bridge of the Docker network test;
+# prometheus: the Prometheus server (and promtool) that tests/prometheus.rs starts to scrape the
+# agent's /metrics; containernetworking-plugins iptables: the network/cni tests (bridge,
+# host-local, portmap, bandwidth; iptables to check what they leave); e2fsprogs, mount: the blkio
+# test's loop disk (mkfs.ext4, losetup); python3: the stalling servers of the Docker fetch/pull
+# tests.
 test=("${build[@]}" qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xfsprogs runc
   bubblewrap procps systemd libcurl4-openssl-dev python3-pyftpdlib curl iputils-ping keyutils
   docker-registry docker.io iproute2 prometheus containernetworking-plugins iptables e2fsprogs
-  mount)
+  mount python3)
 
 case "${1:-}" in
   build) want=("${build[@]}") ;;

@@ -8,44 +8,13 @@
 mod common;
 mod dockerd_support;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{resources, root_or_skip, Agent};
-use dockerd_support::{Dockerd, ONE_DOCKERD};
+use dockerd_support::Dockerd;
 use serde_json::{json, Value};
 
 const IMAGE: &str = "mesolite-test/busybox:1";
-
-/// A busybox-static image with a default CMD, made by `docker import`.
-fn import_image(docker: &Dockerd, dir: &Path) {
-    let root = dir.join("rootfs");
-    for d in ["bin", "dev", "proc", "sys", "tmp", "etc"] {
-        std::fs::create_dir_all(root.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for applet in ["sh", "echo", "sleep", "cat", "ls"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tarball = dir.join("rootfs.tar");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    docker.run(&[
-        "import",
-        "--change",
-        r#"CMD ["/bin/sh", "-c", "echo default-cmd"]"#,
-        tarball.to_str().unwrap(),
-        IMAGE,
-    ]);
-}
 
 fn launch_docker(
     agent: &Agent,
@@ -79,18 +48,16 @@ fn docker_names(docker: &Dockerd) -> Vec<String> {
 
 #[test]
 fn docker_containerizer_scenarios() {
-    if !root_or_skip("docker_containerizer_scenarios") || !Path::new("/bin/busybox").exists() {
-        println!("SKIPPED: needs root and /bin/busybox");
+    if !root_or_skip("docker_containerizer_scenarios") {
         return;
     }
-    let _one = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = std::env::temp_dir().join(format!("mltest-dockerc-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let Some((_one, dir)) = dockerd_support::scratch("dockerc") else {
+        return;
+    };
     let Some(docker) = Dockerd::start(&dir.join("docker")) else {
         return;
     };
-    import_image(&docker, &dir);
+    docker.import_busybox(&dir, IMAGE);
     let socket = dir.join("docker/docker.sock");
     let socket_flag = format!("--docker_socket={}", socket.display());
     let mut agent = Agent::start(&[

@@ -13,7 +13,6 @@ mod provisioner_support;
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use common::{root_or_skip, Agent};
@@ -64,15 +63,7 @@ fn rootfs_tarball(t: &TempDir) -> PathBuf {
     std::fs::write(root.join("etc/deleteme"), "lower\n").unwrap();
     std::fs::write(root.join("etc/keep/old"), "lower\n").unwrap();
     let tarball = t.path().join("rootfs.tar");
-    let status = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tarball)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    dockerd_support::tar_dir(&root, &tarball);
     tarball
 }
 

@@ -9,6 +9,8 @@ use crate::containerizer::MesosContainerizer;
 /// listed, the Docker one.
 pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
     let total = mesos.settings().total.clone();
+    let fetch = mesos.fetcher.settings.clone();
+    let hooks = mesos.settings().hooks.clone();
     let mut mesos = Some(mesos);
     let mut members = Vec::new();
     for kind in &flags.containerizers {
@@ -36,6 +38,11 @@ pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
                     shutdown_grace: flags.executor_shutdown_grace_period,
                     kill_orphans: flags.docker_kill_orphans,
                     pull_stall: flags.fetcher_stall_timeout,
+                    fetch: fetch.clone(),
+                    docker_config: flags.docker_config.clone(),
+                    hooks: hooks.clone(),
+                    own_container: own_container(flags),
+                    empty_trash: !flags.containerizers.contains(&Kind::Mesos),
                 };
                 log::info!("Docker containerizer on {}", settings.socket.display());
                 members.push(Member {
@@ -47,4 +54,19 @@ pub fn build(flags: &Flags, mesos: MesosContainerizer) -> Composing {
         }
     }
     Composing::new(members)
+}
+
+/// With `--docker_mesos_image` the agent runs in a Docker container: its ID, from its cgroups
+/// (read once, at start).
+fn own_container(flags: &Flags) -> Option<String> {
+    let image = flags.docker_mesos_image.as_ref()?;
+    let cgroup = std::fs::read_to_string(flags.proc_dir.join("self/cgroup")).unwrap_or_default();
+    let id = docker::container_id_of(&cgroup);
+    match &id {
+        Some(id) => log::info!("Running in Docker container {id} of image {image}"),
+        None => log::warn!(
+            "--docker_mesos_image={image}, but no Docker container ID is in /proc/self/cgroup"
+        ),
+    }
+    id
 }

@@ -157,6 +157,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             timeout: flags.hooks_timeout,
         },
         logger: logger_settings(&flags)?,
+        escape_cgroups: flags.docker_mesos_image.is_some(),
     };
     let fetch_settings = FetchSettings {
         binary: helper_binary(flags.launcher_dir.as_deref(), "mesolite-fetch"),

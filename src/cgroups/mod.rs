@@ -32,6 +32,32 @@ use std::time::{Duration, Instant};
 
 pub use container::{cfs_quota_us, cpu_shares, ContainerCgroup, ProcsFile, CFS_PERIOD_US};
 use container::{clock_ticks, sigkill};
+
+/// The root `cgroup.procs` of every v1 hierarchy in a mountinfo text, opened for the init to
+/// write itself into first: an agent inside a Docker container (`--docker_mesos_image`) so
+/// moves its Mesos containers' inits out of its own container's cgroups, which runc empties
+/// (SIGKILL) when that container ends, and they outlive it as on the host.
+pub fn escape_procs(mountinfo: &str) -> Result<Vec<ProcsFile>, CgroupError> {
+    let mut seen = Vec::new();
+    let mut out = Vec::new();
+    for m in detect::parse_mountinfo(mountinfo) {
+        let detect::MountKind::V1 { .. } = m.kind else {
+            continue;
+        };
+        if seen.contains(&m.device) {
+            continue;
+        }
+        seen.push(m.device);
+        let path = m.mount_point.join("cgroup.procs");
+        let fd = fs::open_write(&path)?;
+        out.push(ProcsFile {
+            hierarchy: m.mount_point.display().to_string(),
+            path,
+            fd,
+        });
+    }
+    Ok(out)
+}
 pub use error::CgroupError;
 pub use pressure::{PressureLevel, PressureWatch};
 pub use process::of_process;

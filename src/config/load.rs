@@ -13,6 +13,8 @@ const MAX_CONF: u64 = 1 << 20;
 
 /// Prefix of the environment variables that set flags.
 pub(super) const ENV_PREFIX: &str = "MESOLITE_";
+/// Mesos's prefix, read when no `MESOLITE_` variable sets the flag.
+pub(super) const MESOS_ENV_PREFIX: &str = "MESOS_";
 
 /// One `name = value` from one source.
 #[derive(Debug)]
@@ -77,19 +79,25 @@ fn negated(name: &str, has_value: bool) -> Result<(&'static FlagSpec, String), C
     Ok((spec, "false".to_string()))
 }
 
-/// `MESOLITE_<NAME>` for each flag. Other `MESOLITE_*` variables are left alone, as Mesos
-/// ignores unknown `MESOS_*` ones: they may be meant for other programs.
+/// `MESOLITE_<NAME>` for each flag, else Mesos's own `MESOS_<NAME>` (so that a deployment
+/// written for the Mesos agent, such as its Docker walkthrough, configures this one). Other
+/// `MESOLITE_*` and `MESOS_*` variables are left alone, as Mesos ignores unknown `MESOS_*`
+/// ones: they may be meant for other programs (`MESOS_MASTER` has no meaning here).
 pub(super) fn env_settings(env: &[(String, String)]) -> Vec<Setting> {
     let mut settings = Vec::new();
     for spec in super::SPECS {
-        let var = format!("{ENV_PREFIX}{}", spec.name.to_ascii_uppercase());
-        // The last definition wins, as getenv would see it.
-        if let Some((_, value)) = env.iter().rev().find(|(key, _)| *key == var) {
-            settings.push(Setting {
-                source: Source::Env(var),
-                spec,
-                value: value.clone(),
-            });
+        let name = spec.name.to_ascii_uppercase();
+        for prefix in [ENV_PREFIX, MESOS_ENV_PREFIX] {
+            let var = format!("{prefix}{name}");
+            // The last definition wins, as getenv would see it.
+            if let Some((_, value)) = env.iter().rev().find(|(key, _)| *key == var) {
+                settings.push(Setting {
+                    source: Source::Env(var),
+                    spec,
+                    value: value.clone(),
+                });
+                break;
+            }
         }
     }
     settings

@@ -165,6 +165,8 @@ spec::define_flags! {
     docker_stop_timeout: Duration = "0secs";
     /// Docker containerizer: at recovery, remove 'mesos-' containers labelled with this work_dir that no checkpoint names.
     docker_kill_orphans: bool = "true";
+    /// Docker containerizer: the agent itself runs in a Docker container of this image (scripts/agent-in-docker.sh); its own container is never taken for an orphan; none: on the host.
+    docker_mesos_image: Option<String> = "";
 }
 
 impl spec::FlagValue for ProjectRange {
@@ -421,6 +423,30 @@ mod tests {
         // Other MESOLITE_* variables are not ours to refuse.
         let environment = env(&[("MESOLITE_SOMETHING_ELSE", "x")]);
         assert!(Flags::load(&[], &environment).is_ok());
+    }
+
+    #[test]
+    fn test_mesos_variables_of_the_docker_walkthrough() {
+        // Mesos's names set our flags; unknown ones (MESOS_MASTER) are not ours to refuse;
+        // MESOLITE_<NAME> wins over MESOS_<NAME>.
+        let environment = env(&[
+            ("MESOS_CONTAINERIZERS", "docker,mesos"),
+            ("MESOS_MASTER", "zk://zookeeper:2181/mesos"),
+            ("MESOS_WORK_DIR", "/mesos/work"),
+            ("MESOLITE_WORK_DIR", "/mesolite/work"),
+        ]);
+        let flags = Flags::load(&[], &environment).unwrap();
+        assert_eq!(
+            flags.containerizers,
+            vec![Containerizer::Docker, Containerizer::Mesos]
+        );
+        assert_eq!(flags.work_dir, PathBuf::from("/mesolite/work"));
+        let err = Flags::load(&[], &env(&[("MESOS_CONTAINERIZERS", "lxc")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("environment variable MESOS_CONTAINERIZERS"),
+            "{err}"
+        );
     }
 
     #[test]

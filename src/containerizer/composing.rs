@@ -221,8 +221,13 @@ impl Containerizer for Composing {
     }
 
     /// The first member's (the launch counters of the others are not summed yet).
-    fn metrics(&self) -> &Metrics {
-        self.first().metrics()
+    /// Every member's counters and latencies, summed.
+    fn metrics(&self) -> Metrics {
+        let mut sum = Metrics::default();
+        for m in &self.members {
+            sum.add(&m.containerizer.metrics());
+        }
+        sum
     }
 
     fn count_by_state(&self) -> Vec<(State, usize)> {

@@ -15,8 +15,8 @@ pub use crate::spec::{
 };
 pub use crate::status::{Limitation, Reason, TaskState, Termination};
 pub use mesos::{
-    FetchMetrics, FetchSettings, Histogram, ImageSettings, MesosContainerizer, Metrics, Recovered,
-    Settings, LATENCY_BUCKETS,
+    fetch_command, FetchMetrics, FetchSettings, Histogram, ImageSettings, MesosContainerizer,
+    Metrics, Recovered, RequestParts, Settings, LATENCY_BUCKETS,
 };
 pub use state::State;
 
@@ -105,7 +105,7 @@ pub trait Containerizer {
     fn work_dir(&self) -> &Path;
 
     /// Counters common to every containerizer.
-    fn metrics(&self) -> &Metrics;
+    fn metrics(&self) -> Metrics;
 
     /// How many containers are in each state.
     fn count_by_state(&self) -> Vec<(State, usize)>;

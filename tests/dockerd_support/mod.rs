@@ -5,11 +5,25 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// One private dockerd at a time: each starts its own containerd, which is heavy on 2 cores.
 pub static ONE_DOCKERD: Mutex<()> = Mutex::new(());
+
+/// A Docker test's start (after its root check): busybox-static is needed for the images; the
+/// dockerd lock, held until the guard drops, and a fresh `/tmp/mltest-<tag>-<pid>`.
+pub fn scratch(tag: &str) -> Option<(MutexGuard<'static, ()>, PathBuf)> {
+    if !Path::new("/bin/busybox").exists() {
+        println!("SKIP: /bin/busybox is missing (apt-get install busybox-static)");
+        return None;
+    }
+    let lock = ONE_DOCKERD.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = std::env::temp_dir().join(format!("mltest-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    Some((lock, dir))
+}
 
 /// The Debian client, which matches Debian's dockerd (a newer client elsewhere on PATH may
 /// insist on buildx for `docker build`).
@@ -25,6 +39,12 @@ pub struct Dockerd {
 impl Dockerd {
     /// Starts a dockerd under `dir`, or prints why it cannot and gives `None`.
     pub fn start(dir: &Path) -> Option<Dockerd> {
+        Dockerd::start_with(dir, &["--bridge=none"])
+    }
+
+    /// As `start`, with `network` instead of `--bridge=none` (a bridge of the test's own; the
+    /// userland proxy publishes ports, as iptables stays off).
+    pub fn start_with(dir: &Path, network: &[&str]) -> Option<Dockerd> {
         for binary in [CLIENT, DAEMON] {
             if !Path::new(binary).exists() {
                 println!("SKIP: {binary} is missing (apt-get install docker.io)");
@@ -40,7 +60,8 @@ impl Dockerd {
             .arg(format!("--pidfile={}", dir.join("dockerd.pid").display()))
             .arg("-H")
             .arg(format!("unix://{}", socket.display()))
-            .args(["--iptables=false", "--bridge=none"])
+            .arg("--iptables=false")
+            .args(network)
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
@@ -71,7 +92,7 @@ impl Dockerd {
         lines[lines.len().saturating_sub(5)..].join("\n")
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(CLIENT);
         c.env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
             // The legacy builder: Debian's docker.io ships no buildx.
@@ -98,6 +119,36 @@ impl Dockerd {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// dockerd's pid (for SIGSTOP and SIGCONT).
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// A busybox-static image `name` with a default CMD (`echo default-cmd`), made by `docker
+    /// import` of a rootfs built under `dir`.
+    pub fn import_busybox(&self, dir: &Path, name: &str) {
+        let root = dir.join("rootfs");
+        for d in ["bin", "dev", "proc", "sys", "tmp", "etc"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+        }
+        std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
+        for applet in [
+            "sh", "echo", "sleep", "cat", "ls", "true", "nc", "httpd", "env", "dd",
+        ] {
+            let _ = std::fs::remove_file(root.join("bin").join(applet));
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+        }
+        let tarball = dir.join("rootfs.tar");
+        tar_dir(&root, &tarball);
+        self.run(&[
+            "import",
+            "--change",
+            r#"CMD ["/bin/sh", "-c", "echo default-cmd"]"#,
+            tarball.to_str().unwrap(),
+            name,
+        ]);
+    }
+
     /// `docker import` of a tar stream read from `tarball`.
     pub fn import(&self, tarball: &Path, name: &str) {
         let out = self
@@ -111,6 +162,19 @@ impl Dockerd {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// `tar -C root -cf tarball .`
+pub fn tar_dir(root: &Path, tarball: &Path) {
+    let status = Command::new("tar")
+        .arg("-C")
+        .arg(root)
+        .arg("-cf")
+        .arg(tarball)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 impl Drop for Dockerd {

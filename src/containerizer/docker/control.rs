@@ -28,10 +28,11 @@ impl DockerContainerizer {
             State::Running | State::Destroying => {}
             _ => {
                 c.killed = true;
-                let what = if c.state == State::Pulling {
-                    "while pulling its image"
-                } else {
-                    "during its launch"
+                let what = match c.state {
+                    State::Fetching => "while fetching its URIs",
+                    State::Pulling => "while pulling its image",
+                    State::Preparing => "while its prelaunch hook ran",
+                    _ => "during its launch",
                 };
                 let msg = format!("Container destroyed {what}");
                 return Ok(self.fail(id, msg, registry, timers));
@@ -79,6 +80,14 @@ impl DockerContainerizer {
         }
         let sandbox = c.sandbox.clone();
         self.remove_docker_container(id, registry, timers);
+        crate::containerizer::mesos::run_remove_hook(
+            &self.settings.hooks,
+            &mut self.children,
+            id,
+            &sandbox,
+            registry,
+            timers,
+        );
         // Renamed at once (the ID may be reused), deleted by the deleter.
         self.trash_and_delete(
             &checkpoint::dir(&self.settings.work_dir, id.as_str()),

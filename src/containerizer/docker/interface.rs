@@ -135,8 +135,8 @@ impl Containerizer for DockerContainerizer {
         &self.settings.work_dir
     }
 
-    fn metrics(&self) -> &Metrics {
-        &self.metrics
+    fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     fn count_by_state(&self) -> Vec<(State, usize)> {
@@ -159,8 +159,7 @@ impl Containerizer for DockerContainerizer {
             Source::Docker(req) => req,
             Source::Child(id) => {
                 let events = self.children.on_ready(id, registry);
-                self.on_child_events(events, registry);
-                return Vec::new();
+                return self.on_child_events(events, registry, timers);
             }
             _ => return Vec::new(),
         };
@@ -174,17 +173,21 @@ impl Containerizer for DockerContainerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
-        let TimerKind::Docker(req) = kind else {
-            return Vec::new();
+        let req = match kind {
+            TimerKind::Docker(req) => req,
+            TimerKind::ChildDeadline(n) => {
+                self.children.on_deadline(*n);
+                return Vec::new();
+            }
+            _ => return Vec::new(),
         };
         let replies = self.engine.on_timer(*req, registry, timers);
         self.on_replies(replies, registry, timers)
     }
 
-    fn on_sigchld(&mut self, registry: &Registry, _timers: &mut Timers) -> Vec<Notice> {
+    fn on_sigchld(&mut self, registry: &Registry, timers: &mut Timers) -> Vec<Notice> {
         let events = self.children.on_sigchld();
-        self.on_child_events(events, registry);
-        Vec::new()
+        self.on_child_events(events, registry, timers)
     }
 }
 

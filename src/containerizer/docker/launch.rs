@@ -5,11 +5,12 @@
 use mio::Registry;
 
 use super::engine::{Call, EngineError, Mode, Progress, ReqId};
+use super::exit::{oom_killed, record_of};
+use super::hooks::Point;
 use super::{checkpoint, create, name, Container, DockerContainerizer, Purpose};
 use crate::containerizer::{LaunchOutcome, Notice, State};
 use crate::http::percent_encode;
 use crate::spec::{ContainerId, LaunchRequest};
-use crate::status::{Reason, TaskState, Termination};
 use crate::timer::Timers;
 
 impl DockerContainerizer {
@@ -25,11 +26,6 @@ impl DockerContainerizer {
         let Some(docker) = req.container.docker.clone() else {
             return LaunchOutcome::Refused("Not a DOCKER container".into());
         };
-        if !req.command.uris.is_empty() {
-            return LaunchOutcome::Refused(
-                "'command.uris' are not fetched for DOCKER containers yet".into(),
-            );
-        }
         let mut available = self.settings.total.clone();
         available.subtract(&self.allocated());
         if !req.resources.fits_in(&available) {
@@ -82,51 +78,114 @@ impl DockerContainerizer {
             made: false,
             requests: Vec::new(),
             output: Some(output),
+            fetch: None,
+            force_pull: docker.force_pull_image,
+            uris: req.command.uris.clone(),
+            hook: None,
         };
         checkpoint::save(&self.settings.work_dir, &record_of(&c));
         self.containers.insert(id.clone(), c);
         self.metrics.launches += 1;
-        let sent = if docker.force_pull_image {
-            self.pull(&id, registry, timers)
-        } else {
-            let path = format!("/images/{}/json", percent_encode(&docker.image));
-            let call = Call::get(path, self.settings.api_timeout);
-            self.send(Some(&id), Purpose::InspectImage, call, registry, timers)
+        let sent = match self.begin_hook(&id, Point::Prelaunch, Some(&req), registry, timers) {
+            Ok(true) => Ok(()),
+            Ok(false) => self.begin_fetch_or_pull(&id, registry, timers),
+            Err(msg) => Err(msg),
         };
         match sent {
-            Ok(_) => LaunchOutcome::Pending,
-            Err(e) => {
-                let msg = format!("Failed to launch container: {e}");
+            Ok(()) => LaunchOutcome::Pending,
+            Err(msg) => {
                 self.fail(&id, msg.clone(), registry, timers);
                 LaunchOutcome::Failed(msg)
             }
         }
     }
 
-    fn pull(
+    /// After the prelaunch hook: FETCHING if there are URIs, else PULLING.
+    fn begin_fetch_or_pull(
         &mut self,
         id: &ContainerId,
         registry: &Registry,
         timers: &mut Timers,
+    ) -> Result<(), String> {
+        let Some(c) = self.containers.get_mut(id) else {
+            return Ok(());
+        };
+        let uris = std::mem::take(&mut c.uris);
+        if !uris.is_empty() {
+            return self.start_fetch(id, uris, registry);
+        }
+        c.state = State::Pulling;
+        let (image, force) = (c.image.clone(), c.force_pull);
+        self.request_image(id, &image, force, registry, timers)
+            .map(|_| ())
+            .map_err(|e| format!("Failed to launch container: {e}"))
+    }
+
+    /// The prelaunch hook is content: the launch goes on.
+    pub(super) fn after_prelaunch(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        match self.begin_fetch_or_pull(id, registry, timers) {
+            Ok(()) => Vec::new(),
+            Err(msg) => self.fail(id, msg, registry, timers),
+        }
+    }
+
+    /// PULLING: the image is inspected (present?), or pulled at once when force-pulled.
+    fn request_image(
+        &mut self,
+        id: &ContainerId,
+        image: &str,
+        force: bool,
+        registry: &Registry,
+        timers: &mut Timers,
     ) -> Result<ReqId, EngineError> {
-        let image = self
+        if force {
+            return self.pull(id, registry, timers);
+        }
+        let path = format!("/images/{}/json", percent_encode(image));
+        let call = Call::get(path, self.settings.api_timeout);
+        self.send(Some(id), Purpose::InspectImage, call, registry, timers)
+    }
+
+    /// The fetch is done: the image next; failing to ask fails the launch.
+    pub(super) fn obtain_image(
+        &mut self,
+        id: &ContainerId,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        let Some((image, force)) = self
             .containers
             .get(id)
-            .map(|c| c.image.clone())
-            .unwrap_or_default();
-        log::info!("Container {id}: pulling image {image}");
-        let (from, tag) = split_tag(&image);
-        let mut path = format!("/images/create?fromImage={}", percent_encode(from));
-        if let Some(tag) = tag {
-            path.push_str(&format!("&tag={}", percent_encode(tag)));
-        }
-        let call = Call::post(path, None, self.settings.api_timeout)
-            .streaming(Mode::Stream, Some(self.settings.pull_stall));
-        let purpose = Purpose::Pull {
-            pending: Vec::new(),
-            error: None,
+            .map(|c| (c.image.clone(), c.force_pull))
+        else {
+            return Vec::new();
         };
-        self.send(Some(id), purpose, call, registry, timers)
+        let sent = self.request_image(id, &image, force, registry, timers);
+        self.unless_sent(id, sent, registry, timers)
+    }
+
+    /// A launch's request that could not be sent fails the launch.
+    fn unless_sent(
+        &mut self,
+        id: &ContainerId,
+        sent: Result<ReqId, EngineError>,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> Vec<Notice> {
+        match sent {
+            Ok(_) => Vec::new(),
+            Err(e) => self.fail(
+                id,
+                format!("Failed to launch container: {e}"),
+                registry,
+                timers,
+            ),
+        }
     }
 
     /// A request's progress: the next step of its container.
@@ -193,24 +252,14 @@ impl DockerContainerizer {
                     ),
                 }
             }
-            (
-                Purpose::Pull {
-                    mut pending,
-                    mut error,
-                },
-                Data(data),
-            ) => {
-                pending.extend_from_slice(&data);
-                pull_progress(id, &mut pending, &mut error);
-                return (Some(Purpose::Pull { pending, error }), Vec::new());
+            (Purpose::Pull(mut log), Data(data)) => {
+                log.feed(id, &data);
+                return (Some(Purpose::Pull(log)), Vec::new());
             }
-            (p @ Purpose::Pull { .. }, Streaming { .. }) => return (Some(p), Vec::new()),
-            (Purpose::Pull { error: Some(e), .. }, End) => {
-                let image = self
-                    .containers
-                    .get(id)
-                    .map(|c| c.image.clone())
-                    .unwrap_or_default();
+            (p @ Purpose::Pull(_), Streaming { .. }) => return (Some(p), Vec::new()),
+            (Purpose::Pull(log), End) if log.error.is_some() => {
+                let e = log.error.unwrap_or_default();
+                let image = self.image_of(id);
                 self.fail(
                     id,
                     format!("Failed to pull image {image}: {e}"),
@@ -218,7 +267,17 @@ impl DockerContainerizer {
                     timers,
                 )
             }
-            (Purpose::Pull { .. }, End) => {
+            (Purpose::Pull(_), Done { status, body }) => {
+                let e = EngineError::from_answer(status, &body);
+                let image = self.image_of(id);
+                self.fail(
+                    id,
+                    format!("Failed to pull image {image}: {e}"),
+                    registry,
+                    timers,
+                )
+            }
+            (Purpose::Pull(_), End) => {
                 log::info!("Container {id}: image pulled");
                 self.create(id, registry, timers)
             }
@@ -277,7 +336,16 @@ impl DockerContainerizer {
                     .ok()
                     .and_then(|v| v.get("StatusCode").and_then(|c| c.as_i64()));
                 match code {
-                    Some(code) => self.exited(id, code, None),
+                    // Whether the kernel's OOM killer ended it is in the inspect, not the wait.
+                    Some(code) => {
+                        let call = Call::get(format!("/containers/{who}/json"), timeout);
+                        let sent =
+                            self.send(Some(id), Purpose::Exited { code }, call, registry, timers);
+                        match sent {
+                            Ok(_) => Vec::new(),
+                            Err(_) => self.exited(id, code, false, None),
+                        }
+                    }
                     None => self.lost(
                         id,
                         format!(
@@ -286,6 +354,12 @@ impl DockerContainerizer {
                         ),
                     ),
                 }
+            }
+            (Purpose::Exited { code }, Done { status: 200, body }) => {
+                self.exited(id, code, oom_killed(&body), None)
+            }
+            (Purpose::Exited { code }, Done { .. } | Failed(_)) => {
+                self.exited(id, code, false, None)
             }
             (Purpose::Wait { .. }, Done { status, body }) => {
                 self.lost(id, EngineError::from_answer(status, &body).to_string())
@@ -349,6 +423,13 @@ impl DockerContainerizer {
         (None, notices)
     }
 
+    fn image_of(&self, id: &ContainerId) -> String {
+        self.containers
+            .get(id)
+            .map(|c| c.image.clone())
+            .unwrap_or_default()
+    }
+
     /// The launch's next request; failing to send it fails the launch.
     fn next(
         &mut self,
@@ -358,15 +439,8 @@ impl DockerContainerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
-        match self.send(Some(id), purpose, call, registry, timers) {
-            Ok(_) => Vec::new(),
-            Err(e) => self.fail(
-                id,
-                format!("Failed to launch container: {e}"),
-                registry,
-                timers,
-            ),
-        }
+        let sent = self.send(Some(id), purpose, call, registry, timers);
+        self.unless_sent(id, sent, registry, timers)
     }
 
     fn create(
@@ -383,15 +457,7 @@ impl DockerContainerizer {
         }
         let path = format!("/containers/create?name={}", name(id));
         let call = Call::post(path, Some(&body), self.settings.api_timeout);
-        match self.send(Some(id), Purpose::Create, call, registry, timers) {
-            Ok(_) => Vec::new(),
-            Err(e) => self.fail(
-                id,
-                format!("Failed to launch container: {e}"),
-                registry,
-                timers,
-            ),
-        }
+        self.next(id, Purpose::Create, call, registry, timers)
     }
 
     /// Started: its pid and cgroup, RUNNING, the LAUNCH answered, and the wait begun.
@@ -463,224 +529,5 @@ impl DockerContainerizer {
             registry,
             timers,
         )
-    }
-
-    /// dockerd reported the container's exit code.
-    pub(super) fn exited(
-        &mut self,
-        id: &ContainerId,
-        code: i64,
-        message: Option<String>,
-    ) -> Vec<Notice> {
-        let Some(c) = self.containers.get(id) else {
-            return Vec::new();
-        };
-        let status = super::wait_status(code);
-        let state = if c.killed {
-            TaskState::Killed
-        } else if status == 0 {
-            TaskState::Finished
-        } else {
-            TaskState::Failed
-        };
-        log::info!("Container {id} exited with code {code}");
-        self.terminate(
-            id,
-            Termination {
-                status: Some(status),
-                state,
-                reason: None,
-                message,
-                limited: None,
-            },
-        )
-    }
-
-    /// The agent lost track of a started container (dockerd forgot it, or cannot be asked).
-    pub(super) fn lost(&mut self, id: &ContainerId, why: String) -> Vec<Notice> {
-        log::error!("Container {id}: {why}");
-        let state = if self.containers.get(id).is_some_and(|c| c.killed) {
-            TaskState::Killed
-        } else {
-            TaskState::Failed
-        };
-        self.terminate(
-            id,
-            Termination {
-                status: None,
-                state,
-                reason: Some(Reason::ExecutorTerminated),
-                message: Some(why),
-                limited: None,
-            },
-        )
-    }
-
-    /// The launch failed after the ID was taken: TERMINATED with the message; whatever dockerd
-    /// already made of it is removed.
-    pub(super) fn fail(
-        &mut self,
-        id: &ContainerId,
-        message: String,
-        registry: &Registry,
-        timers: &mut Timers,
-    ) -> Vec<Notice> {
-        let Some(c) = self.containers.get_mut(id) else {
-            return Vec::new();
-        };
-        if c.state == State::Terminated {
-            return Vec::new();
-        }
-        log::warn!("Container {id}: {message}");
-        let launching = c.launching;
-        let pending: Vec<ReqId> = std::mem::take(&mut c.requests);
-        for r in pending {
-            self.engine.cancel(r, registry);
-            self.requests.remove(&r);
-        }
-        if c.made {
-            self.remove_docker_container(id, registry, timers);
-        }
-        self.metrics.launch_failures += 1;
-        let mut notices = self.terminate(
-            id,
-            Termination {
-                status: None,
-                state: TaskState::Failed,
-                reason: Some(Reason::ContainerLaunchFailed),
-                message: Some(message.clone()),
-                limited: None,
-            },
-        );
-        if launching {
-            notices.insert(0, Notice::LaunchFailed(id.clone(), message));
-        }
-        notices
-    }
-
-    pub(super) fn terminate(&mut self, id: &ContainerId, t: Termination) -> Vec<Notice> {
-        let Some(c) = self.containers.get_mut(id) else {
-            return Vec::new();
-        };
-        if c.state == State::Terminated {
-            return Vec::new();
-        }
-        c.state = State::Terminated;
-        c.termination = Some(t);
-        c.pid = None;
-        c.cgroup = None;
-        let mut notices = Vec::new();
-        if c.launching {
-            c.launching = false;
-            let msg = c.termination.as_ref().and_then(|t| t.message.clone());
-            notices.push(Notice::LaunchFailed(
-                id.clone(),
-                msg.unwrap_or_else(|| "The container ended during its launch".into()),
-            ));
-        }
-        checkpoint::save(&self.settings.work_dir, &record_of(c));
-        notices.push(Notice::Terminated(id.clone()));
-        notices
-    }
-
-    /// `DELETE /containers/mesos-<id>?force=1`: kills it if it runs; answered in the log only.
-    pub(super) fn remove_docker_container(
-        &mut self,
-        id: &ContainerId,
-        registry: &Registry,
-        timers: &mut Timers,
-    ) {
-        let call = Call::delete(
-            format!("/containers/{}?force=1", name(id)),
-            self.settings.api_timeout,
-        );
-        if let Err(e) = self.send(None, Purpose::Remove, call, registry, timers) {
-            log::warn!("Failed to remove Docker container {}: {e}", name(id));
-        }
-    }
-}
-
-/// The checkpoint of `c`.
-pub(super) fn record_of(c: &Container) -> checkpoint::Record {
-    checkpoint::Record {
-        version: checkpoint::VERSION,
-        id: c.id.to_string(),
-        resources: c.resources.to_json(),
-        sandbox: c.sandbox.clone(),
-        image: c.image.clone(),
-        created: c.created,
-        termination: c
-            .termination
-            .as_ref()
-            .map(checkpoint::TerminationRecord::of),
-    }
-}
-
-/// `name[:tag]` (a registry's port is not a tag; a digest stays in the name).
-fn split_tag(image: &str) -> (&str, Option<&str>) {
-    if image.contains('@') {
-        return (image, None);
-    }
-    match image.rsplit_once(':') {
-        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
-        _ => (image, Some("latest")),
-    }
-}
-
-/// Logs the pull's progress lines as they complete; keeps the error one reports.
-fn pull_progress(id: &ContainerId, pending: &mut Vec<u8>, error: &mut Option<String>) {
-    while let Some(eol) = pending.iter().position(|b| *b == b'\n') {
-        let line: Vec<u8> = pending.drain(..=eol).collect();
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&line) else {
-            continue;
-        };
-        if let Some(e) = v.get("error").and_then(|e| e.as_str()) {
-            *error = Some(e.to_string());
-            continue;
-        }
-        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("");
-        if v.get("progressDetail")
-            .is_some_and(|p| p.get("current").is_some())
-        {
-            log::debug!(
-                "Container {id}: pull: {} {} {}",
-                field("id"),
-                field("status"),
-                field("progress")
-            );
-        } else {
-            log::info!("Container {id}: pull: {} {}", field("id"), field("status"));
-        }
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_tags() {
-        assert_eq!(split_tag("busybox"), ("busybox", Some("latest")));
-        assert_eq!(split_tag("busybox:1.36"), ("busybox", Some("1.36")));
-        assert_eq!(
-            split_tag("127.0.0.1:5000/a/b"),
-            ("127.0.0.1:5000/a/b", Some("latest"))
-        );
-        assert_eq!(
-            split_tag("127.0.0.1:5000/a/b:2"),
-            ("127.0.0.1:5000/a/b", Some("2"))
-        );
-        assert_eq!(split_tag("a@sha256:00"), ("a@sha256:00", None));
-    }
-
-    #[test]
-    fn pull_progress_keeps_the_error() {
-        let id = ContainerId::parse("c").unwrap();
-        let mut pending = b"{\"status\":\"Pulling from library/x\",\"id\":\"1\"}\n{\"error\":\"manifest for x:9 not found\"}\n{\"sta".to_vec();
-        let mut error = None;
-        pull_progress(&id, &mut pending, &mut error);
-        assert_eq!(error.as_deref(), Some("manifest for x:9 not found"));
-        assert_eq!(pending, b"{\"sta");
     }
 }

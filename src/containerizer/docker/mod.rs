@@ -13,9 +13,13 @@ mod cleanup;
 mod control;
 pub mod create;
 pub mod engine;
+mod exit;
+mod fetch;
+mod hooks;
 mod interface;
 mod launch;
 mod output;
+mod pull;
 mod recover;
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,23 +64,35 @@ pub struct Settings {
     pub kill_orphans: bool,
     /// A pull that receives nothing for this long fails (`--fetcher_stall_timeout`).
     pub pull_stall: Duration,
+    /// `--docker_config`: registry credentials sent with pulls.
+    pub docker_config: Option<PathBuf>,
+    /// `--hooks_dir` and `--hooks_timeout`.
+    pub hooks: crate::containerizer::mesos::HookSettings,
+    /// With `--docker_mesos_image`: the Docker ID of the container the agent runs in.
+    pub own_container: Option<String>,
+    /// No Mesos containerizer runs beside it: what a previous agent left in the trash is this
+    /// containerizer's to delete at recovery.
+    pub empty_trash: bool,
+    /// The fetcher of `command.uris` (the Mesos containerizer's settings).
+    pub fetch: crate::containerizer::FetchSettings,
 }
 
 /// What a request in flight is for.
 #[derive(Debug)]
 enum Purpose {
     InspectImage,
-    /// Progress lines not yet complete, and the error the stream reported.
-    Pull {
-        pending: Vec<u8>,
-        error: Option<String>,
-    },
+    /// The pull's progress stream.
+    Pull(pull::PullLog),
     Create,
     Attach,
     Start,
     Inspect,
     Wait {
         body: Vec<u8>,
+    },
+    /// The inspect after the wait ended with `code`: was it OOM-killed?
+    Exited {
+        code: i64,
     },
     Stop,
     Signal,
@@ -112,6 +128,14 @@ struct Container {
     /// Requests in flight for it (cancelled when it is destroyed during the launch).
     requests: Vec<ReqId>,
     output: Option<output::Output>,
+    /// The fetcher of its URIs, while FETCHING.
+    fetch: Option<fetch::Fetch>,
+    /// `force_pull_image`: pulled even when present.
+    force_pull: bool,
+    /// `command.uris`, until the prelaunch hook is done.
+    uris: Vec<crate::fetcher::protocol::Uri>,
+    /// The hook of its launch, while one runs.
+    hook: Option<hooks::Hook>,
 }
 
 /// The Docker containers and the client to dockerd.
@@ -126,6 +150,9 @@ pub struct DockerContainerizer {
     children: Children,
     deleter: Deleter,
     trash: Trash,
+    /// Fetch and hook children's slots (`Owner::Fetch`, `Owner::Hook`), and the last given.
+    slots: HashMap<u32, ContainerId>,
+    next_slot: u32,
 }
 
 /// The Docker containerizer's children are numbered apart from the Mesos containerizer's.
@@ -144,6 +171,8 @@ impl DockerContainerizer {
             children: Children::numbered_from(FIRST_CHILD_ID),
             deleter,
             trash,
+            slots: HashMap::new(),
+            next_slot: 0,
         }
     }
 
@@ -187,9 +216,32 @@ pub fn wait_status(exit_code: i64) -> i32 {
     }
 }
 
+/// The Docker container ID in a `/proc/self/cgroup` (`.../docker/<id>` with the cgroupfs
+/// driver, `.../docker-<id>.scope` with systemd's): 64 hex digits.
+pub fn container_id_of(cgroup: &str) -> Option<String> {
+    cgroup.lines().find_map(|line| {
+        let path = line.splitn(3, ':').nth(2)?;
+        path.split('/').find_map(|part| {
+            let part = part.strip_prefix("docker-").unwrap_or(part);
+            let id = part.strip_suffix(".scope").unwrap_or(part);
+            (id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then(|| id.to_string())
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn own_container_from_the_cgroup_file() {
+        let id = "a".repeat(64);
+        let v1 = format!("12:memory:/docker/{id}\n11:cpu,cpuacct:/docker/{id}\n");
+        assert_eq!(container_id_of(&v1), Some(id.clone()));
+        let systemd = format!("0::/system.slice/docker-{id}.scope\n");
+        assert_eq!(container_id_of(&systemd), Some(id));
+        assert_eq!(container_id_of("0::/\n12:memory:/user.slice\n"), None);
+    }
 
     #[test]
     fn exit_codes_become_wait_statuses() {

@@ -17,6 +17,9 @@ use crate::timer::Timers;
 
 impl DockerContainerizer {
     pub(super) fn recover(&mut self, registry: &Registry, timers: &mut Timers) -> Recovered {
+        if self.settings.empty_trash {
+            self.empty_trash(registry);
+        }
         let mut summary = Recovered::default();
         let root = checkpoint::root(&self.settings.work_dir);
         let names: Vec<String> = std::fs::read_dir(&root)
@@ -63,6 +66,10 @@ impl DockerContainerizer {
                 body: None,
                 requests: Vec::new(),
                 output: None,
+                fetch: None,
+                force_pull: false,
+                uris: Vec::new(),
+                hook: None,
             };
             let ended = c.state == State::Terminated;
             self.containers.insert(id.clone(), c);
@@ -113,7 +120,13 @@ impl DockerContainerizer {
                 .pointer("/State/ExitCode")
                 .and_then(|c| c.as_i64())
                 .unwrap_or(0);
-            return self.exited(id, code, Some("Exited while the agent was down".into()));
+            let oom = super::exit::oom_killed(body);
+            return self.exited(
+                id,
+                code,
+                oom,
+                Some("Exited while the agent was down".into()),
+            );
         }
         self.adopt_pid(id, body);
         let since = self.output_since(id);
@@ -203,7 +216,9 @@ impl DockerContainerizer {
     /// The names of listed `mesos-` containers labelled with our work_dir that we do not know.
     fn orphans(&self, list: &[serde_json::Value]) -> Vec<String> {
         let ours = self.settings.work_dir.to_string_lossy();
+        let own = self.settings.own_container.as_deref();
         list.iter()
+            .filter(|c| own.is_none() || c.get("Id").and_then(|i| i.as_str()) != own)
             .filter(|c| {
                 c.pointer(&format!(
                     "/Labels/{}",

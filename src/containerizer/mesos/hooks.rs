@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 use super::error::LaunchError;
 use super::steps::Next;
 use super::{slot_container, ContainerId, MesosContainerizer, Notice};
-use crate::children::{ChildEvent, ChildId, Owner, Program};
+use crate::children::{ChildEvent, ChildId, Children, Owner, Program};
 use crate::spec::LaunchRequest;
 use crate::sys::user::User;
 use crate::timer::Timers;
@@ -37,7 +37,7 @@ pub struct HookSettings {
 
 impl HookSettings {
     /// The hook `name`, if the directory has it.
-    fn hook(&self, name: &str) -> Option<PathBuf> {
+    pub fn hook(&self, name: &str) -> Option<PathBuf> {
         let path = self.dir.as_ref()?.join(name);
         path.is_file().then_some(path)
     }
@@ -70,14 +70,14 @@ pub(super) struct Hooking {
 
 /// What a hook's answer adds.
 #[derive(Debug, Default, PartialEq)]
-struct Answer {
-    environment: Vec<(String, String)>,
-    labels: Vec<(String, String)>,
+pub struct Answer {
+    pub environment: Vec<(String, String)>,
+    pub labels: Vec<(String, String)>,
 }
 
 /// Reads `{"environment": {"variables": [..]}, "labels": {"labels": [..]}}`; empty output is
 /// an empty answer.
-fn parse_answer(text: &str) -> Result<Answer, String> {
+pub fn parse_answer(text: &str) -> Result<Answer, String> {
     if text.trim().is_empty() {
         return Ok(Answer::default());
     }
@@ -110,7 +110,7 @@ fn parse_answer(text: &str) -> Result<Answer, String> {
 }
 
 /// The launch request in its Mesos shape, for the hook's stdin.
-fn request_json(req: &LaunchRequest) -> Value {
+pub fn request_json(req: &LaunchRequest) -> Value {
     let variables: Vec<Value> = req
         .command
         .environment
@@ -132,7 +132,7 @@ fn request_json(req: &LaunchRequest) -> Value {
 
 /// The hook as a child: in a process group of its own (so that what it starts is killed with
 /// it at its timeout), the container's ID and sandbox in its environment.
-fn hook_command(
+pub fn hook_command(
     hook: &Path,
     id: &ContainerId,
     sandbox: &Path,
@@ -268,12 +268,7 @@ impl MesosContainerizer {
         };
         let (status, timed_out) = match event {
             ChildEvent::Lines { lines, .. } => {
-                for line in lines {
-                    if h.stdout.len() + line.len() < ANSWER_LIMIT {
-                        h.stdout.push_str(&line);
-                        h.stdout.push('\n');
-                    }
-                }
+                keep_answer(&mut h.stdout, lines);
                 return Vec::new();
             }
             ChildEvent::Finished {
@@ -290,19 +285,10 @@ impl MesosContainerizer {
             stdout,
             ..
         } = *h;
-        let why = if timed_out {
-            Some(format!(
-                "it timed out after {:?} and was killed",
-                self.settings.hooks.timeout
-            ))
-        } else if status != 0 {
-            let text = crate::sys::bounded::read_file(&stderr, STDERR_LIMIT * 16)
-                .map(|b| tail(&b))
-                .unwrap_or_else(|e| format!("(its stderr is not read: {e})"));
-            Some(format!(
-                "it exited with wait status {status}: {}",
-                text.trim()
-            ))
+        let why = if let Some(why) =
+            hook_failure(status, timed_out, self.settings.hooks.timeout, &stderr)
+        {
+            Some(why)
         } else if let Then::Stage { req, .. } = &mut then {
             match parse_answer(&stdout) {
                 Ok(answer) => {
@@ -356,24 +342,73 @@ impl MesosContainerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) {
-        let Some(hook) = self.settings.hooks.hook("remove") else {
-            return;
-        };
-        let program = hook_command(&hook, id, sandbox, Stdio::null(), Stdio::null());
-        match self.children.spawn(Owner::RemoveHook, program, registry) {
-            Ok(child) => self
-                .children
-                .set_deadline(child, self.settings.hooks.timeout, timers),
-            Err(e) => log::warn!(
-                "Container {id}: the remove hook {} did not start: {e}",
-                hook.display()
-            ),
+        run_remove_hook(
+            &self.settings.hooks,
+            &mut self.children,
+            id,
+            sandbox,
+            registry,
+            timers,
+        );
+    }
+}
+
+/// Starts the `remove` hook of `id`, if there is one, left to end on its own.
+pub fn run_remove_hook(
+    hooks: &HookSettings,
+    children: &mut Children,
+    id: &ContainerId,
+    sandbox: &Path,
+    registry: &Registry,
+    timers: &mut Timers,
+) {
+    let Some(hook) = hooks.hook("remove") else {
+        return;
+    };
+    let program = hook_command(&hook, id, sandbox, Stdio::null(), Stdio::null());
+    match children.spawn(Owner::RemoveHook, program, registry) {
+        Ok(child) => children.set_deadline(child, hooks.timeout, timers),
+        Err(e) => log::warn!(
+            "Container {id}: the remove hook {} did not start: {e}",
+            hook.display()
+        ),
+    }
+}
+
+/// Appends a hook's stdout lines to its answer, up to `ANSWER_LIMIT`.
+pub fn keep_answer(answer: &mut String, lines: Vec<String>) {
+    for line in lines {
+        if answer.len() + line.len() < ANSWER_LIMIT {
+            answer.push_str(&line);
+            answer.push('\n');
         }
     }
 }
 
+/// Why a hook that ended failed (its timeout, or its status with the end of its stderr).
+pub fn hook_failure(
+    status: i32,
+    timed_out: bool,
+    timeout: Duration,
+    stderr: &Path,
+) -> Option<String> {
+    if timed_out {
+        return Some(format!("it timed out after {timeout:?} and was killed"));
+    }
+    if status == 0 {
+        return None;
+    }
+    let text = crate::sys::bounded::read_file(stderr, STDERR_LIMIT * 16)
+        .map(|b| tail(&b))
+        .unwrap_or_else(|e| format!("(its stderr is not read: {e})"));
+    Some(format!(
+        "it exited with wait status {status}: {}",
+        text.trim()
+    ))
+}
+
 /// A remove hook's end.
-pub(super) fn on_remove_hook_event(event: ChildEvent) {
+pub fn on_remove_hook_event(event: ChildEvent) {
     if let ChildEvent::Finished {
         status, timed_out, ..
     } = event

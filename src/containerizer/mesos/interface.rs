@@ -108,8 +108,8 @@ impl Containerizer for MesosContainerizer {
         &self.settings.work_dir
     }
 
-    fn metrics(&self) -> &Metrics {
-        &self.metrics
+    fn metrics(&self) -> Metrics {
+        self.metrics.clone()
     }
 
     fn count_by_state(&self) -> Vec<(State, usize)> {

@@ -292,7 +292,7 @@ impl MesosContainerizer {
         };
         // v2: the init is born in its cgroup; v1: it writes itself into each hierarchy's
         // cgroup.procs, opened here, so that the kernel's wait in that write is not the loop's.
-        let (cgroup_fd, cgroup_procs) =
+        let (cgroup_fd, mut cgroup_procs) =
             match self.containers.get(id).and_then(|c| c.cgroup.as_ref()) {
                 Some(cg) => (
                     cg.v2_dir_fd().map_err(LaunchError::CgroupDir)?,
@@ -300,6 +300,15 @@ impl MesosContainerizer {
                 ),
                 None => (None, Vec::new()),
             };
+        if self.settings.escape_cgroups {
+            // The hierarchies' roots first: the container's own cgroups are written after.
+            let mountinfo = std::fs::read_to_string(self.settings.proc_dir.join("self/mountinfo"))
+                .unwrap_or_default();
+            let mut escape =
+                crate::cgroups::escape_procs(&mountinfo).map_err(LaunchError::CgroupDir)?;
+            escape.append(&mut cgroup_procs);
+            cgroup_procs = escape;
+        }
         let mut spec = build_spec(
             req, &task, user, &sandbox, &plan, stdout, stderr, cgroup_fd, runtime_fd,
         )?;

@@ -24,6 +24,14 @@ impl Histogram {
         self.count += 1;
         self.sum += secs;
     }
+
+    pub fn add(&mut self, other: &Histogram) {
+        for (b, o) in self.buckets.iter_mut().zip(other.buckets.iter()) {
+            *b += o;
+        }
+        self.count += other.count;
+        self.sum += other.sum;
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -34,9 +42,35 @@ pub struct Metrics {
     pub launch_latency: Histogram,
 }
 
+impl Metrics {
+    /// Adds another containerizer's counters (the composing containerizer's sum).
+    pub fn add(&mut self, other: &Metrics) {
+        self.launches += other.launches;
+        self.launch_failures += other.launch_failures;
+        self.destroy_errors += other.destroy_errors;
+        self.launch_latency.add(&other.launch_latency);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Histogram;
+
+    #[test]
+    fn metrics_add_up() {
+        let mut a = super::Metrics::default();
+        let mut b = super::Metrics::default();
+        a.launches = 2;
+        b.launches = 3;
+        b.launch_failures = 1;
+        b.launch_latency.observe(0.3);
+        a.add(&b);
+        assert_eq!((a.launches, a.launch_failures), (5, 1));
+        assert_eq!(
+            (a.launch_latency.count, a.launch_latency.buckets[11]),
+            (1, 1)
+        );
+    }
 
     #[test]
     fn histogram_is_cumulative() {

@@ -21,10 +21,14 @@ mod steps;
 mod usage;
 mod user;
 pub use hooks::HookSettings;
+pub(crate) use hooks::{
+    hook_command, hook_failure, keep_answer, on_remove_hook_event, parse_answer, request_json,
+    run_remove_hook,
+};
 
 pub use container::{Container, Init};
 pub use error::{FetchError, LaunchError};
-pub use fetch::{FetchMetrics, FetchSettings};
+pub use fetch::{fetch_command, FetchMetrics, FetchSettings, RequestParts};
 pub use metrics::{Histogram, Metrics, LATENCY_BUCKETS};
 pub use provision::error::{ProvisionError, RuntimeError};
 pub use provision::ImageSettings;
@@ -64,6 +68,9 @@ pub struct Settings {
     pub hooks: hooks::HookSettings,
     /// `--container_logger=logrotate`; `None`: the sandbox logger (plain files).
     pub logger: Option<crate::logger::LogrotateSettings>,
+    /// `--docker_mesos_image`: the agent runs in a Docker container, whose cgroups each init
+    /// leaves first (see [`crate::cgroups::escape_procs`]).
+    pub escape_cgroups: bool,
 }
 
 /// The containers and the machinery to run them.

@@ -15,6 +15,7 @@ use crate::fetcher::cache::{Cache, CachePath, ExistingFile};
 use crate::fetcher::protocol::{KEY_SUFFIX, PARTIAL_SUFFIX};
 
 pub(super) use child::helper_env;
+pub use child::{command as fetch_command, RequestParts};
 pub use plan::FetchRun;
 
 /// How the agent runs the fetcher.
