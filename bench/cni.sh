@@ -57,6 +57,8 @@ stop_pid() {
 }
 cleanup() {
   rc=$?
+  # Best effort from here: a grep that matches nothing must not end the cleanup.
+  set +e +o pipefail
   # The python part stops what it started; this is for an interrupted or failed run.
   stop_pid "$(cat "$tmp/agent.pid" 2>/dev/null || true)"
   stop_pid "$(cat "$tmp/docker/dockerd.pid" 2>/dev/null || true)"
