@@ -396,7 +396,7 @@ def report(r, a, docker_why, size_b, size_h):
     print()
     print("The launch difference is compared with the plugins' ADD alone: WAIT is answered once the "
           "task is reaped and its cgroups are gone, while the DEL runs afterwards as children of the "
-          "loop (each bridge launch here starts once the previous one's veth is gone, untimed). "
+          "loop (each timed run starts once the previous bridge container's veth is gone, untimed; the three series are interleaved run by run). "
           "It holds the network namespace, UTS and mount namespaces, the namespace bind mount, the "
           "checkpoint, the /etc files and the plugin's spawn through the loop; bridge + host-local "
           "with ADD + DEL is %.2f ms." % p50("add_del"))
