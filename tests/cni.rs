@@ -562,3 +562,79 @@ fn containers_without_networks_stay_on_the_host_network() {
     assert!(!Path::new(&cni_root(&agent.runtime_dir).join("onhost")).exists());
     finish(agent);
 }
+
+#[test]
+fn a_failed_del_keeps_the_namespace_and_checkpoint_and_remove_retries_it() {
+    if skip("cni_del_retry") {
+        return;
+    }
+    let mut cni = Cni::new("delretry", 6);
+    let (count, failed) = (cni.dir.join("dels"), cni.dir.join("failed-once"));
+    // Chained after the bridge: ADD passes the bridge's result on, the first DEL fails.
+    cni.fake_plugin(
+        "delonce",
+        &format!(
+            r#"if [ "$CNI_COMMAND" = DEL ]; then
+  cat >/dev/null; echo DEL >> {count}
+  [ -e {failed} ] && exit 0
+  touch {failed}; echo '{{"code": 11, "msg": "DEL fails once"}}'; exit 1
+fi
+exec python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)["prevResult"]))'"#,
+            count = count.display(),
+            failed = failed.display()
+        ),
+    );
+    cni.bridge_network("dr", 0, false, vec![json!({"type": "delonce"})]);
+    let agent = start(&cni, &[]);
+    let r = launch(
+        &agent,
+        "flaky",
+        "echo LIBPROCESS_IP=$LIBPROCESS_IP; sleep 60",
+        json!([{"name": "dr"}]),
+        json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    Agent::eventually("the task's output", Duration::from_secs(10), || {
+        stdout(&agent, "flaky").contains("LIBPROCESS_IP=")
+    });
+    assert!(
+        stdout(&agent, "flaky").contains("LIBPROCESS_IP=0.0.0.0\n"),
+        "{}",
+        stdout(&agent, "flaky")
+    );
+    // The host network's containers get no LIBPROCESS_IP.
+    let host = agent.launch_shell(
+        "hostnet",
+        "echo LIBPROCESS_IP=$LIBPROCESS_IP",
+        common::resources(0.1, 32.0),
+    );
+    assert_eq!(host.status, 200, "{}", host.text());
+    agent.wait_json("hostnet");
+    assert!(stdout(&agent, "hostnet").contains("LIBPROCESS_IP=\n"));
+
+    let dir = cni_root(&agent.runtime_dir).join("flaky");
+    let ns = dir.join("ns");
+    agent.kill("flaky", None);
+    agent.wait_json("flaky");
+    Agent::eventually("the failed DEL noted", Duration::from_secs(60), || {
+        agent.log_text().contains("kept for a retry")
+    });
+    assert!(failed.exists());
+    let mounted = || {
+        std::fs::read_to_string("/proc/self/mounts")
+            .unwrap()
+            .lines()
+            .any(|l| l.split(' ').nth(1) == Some(ns.to_str().unwrap()))
+    };
+    assert!(dir.join("dr/network.conf").exists(), "the checkpoint stays");
+    assert!(mounted(), "the namespace stays bound for the retry");
+    // REMOVE runs the owed DELs again, from the checkpoint, in the kept namespace.
+    agent.remove("flaky");
+    Agent::eventually("the DEL retried", Duration::from_secs(60), || !dir.exists());
+    assert!(!mounted());
+    let dels = std::fs::read_to_string(&count).unwrap();
+    assert_eq!(dels.lines().count(), 2, "{dels}");
+    assert!(bridge_ports(&cni.bridge_name(0)).is_empty());
+    assert!(cni.leases("dr").is_empty(), "{:?}", cni.leases("dr"));
+    finish(agent);
+}

@@ -245,12 +245,12 @@ fn qdisc_statistics_follow_a_tbf() {
         "{before:?} {after:?}"
     );
 
-    let mut here = Netlink::open().unwrap();
+    let here = net::HostLinks::read(&mut Netlink::open().unwrap()).unwrap();
     let mut st = ResourceStatistics::default();
     net::fill(
         &mut inside,
         &["eth0"],
-        Some((&mut here, &[host.as_str()])),
+        Some((&here, &[host.as_str()])),
         &mut st,
     )
     .unwrap();

@@ -56,6 +56,8 @@ pub struct Plan {
     pub namespaces: u64,
     pub mount_proc: bool,
     pub hostname: Option<String>,
+    /// Environment variables for the task (its own command environment overrides them).
+    pub env: Vec<(String, String)>,
     /// What the container's init and task do before exec (mounts, limits, privileges).
     pub child: crate::launcher::ChildSetup,
 }

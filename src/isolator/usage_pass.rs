@@ -5,6 +5,8 @@ use std::io;
 use std::path::Path;
 
 use super::posix::proctree::ProcTable;
+use crate::stats::net::HostLinks;
+use crate::sys::netlink::Netlink;
 
 /// Made at the start of a statistics request (or pass) and handed to every container's usage.
 #[derive(Debug, Default)]
@@ -12,6 +14,9 @@ pub struct UsagePass {
     /// The processes in procfs, read at the first container that needs them; a failed walk is
     /// kept as its error kind, so it is not retried for each container either.
     procs: OnceCell<Result<ProcTable, io::ErrorKind>>,
+    /// The host's links and qdiscs (network/cni's host-side interfaces), dumped through one
+    /// netlink socket at the first container that needs them; a failure is kept likewise.
+    host_links: OnceCell<Result<HostLinks, String>>,
 }
 
 impl UsagePass {
@@ -25,6 +30,18 @@ impl UsagePass {
             .get_or_init(|| ProcTable::read(proc_dir).map_err(|e| e.kind()))
             .as_ref()
             .map_err(|kind| io::Error::from(*kind))
+    }
+
+    /// The host's links and qdiscs, dumped once per pass.
+    pub(super) fn host_links(&self) -> Result<&HostLinks, String> {
+        self.host_links
+            .get_or_init(|| {
+                Netlink::open()
+                    .and_then(|mut nl| HostLinks::read(&mut nl))
+                    .map_err(|e| e.to_string())
+            })
+            .as_ref()
+            .map_err(String::clone)
     }
 }
 

@@ -11,14 +11,33 @@
 use super::{ResourceStatistics, TrafficControlStatistics};
 use crate::sys::netlink::{LinkStats, Netlink, NetlinkError, QdiscStats};
 
+/// The host's links and qdiscs, dumped once and shared by every container of a statistics
+/// pass: a dump per container would make a pass over N containers on one bridge read N host
+/// dumps of N veths each.
+#[derive(Debug, Default)]
+pub struct HostLinks {
+    pub links: Vec<LinkStats>,
+    pub qdiscs: Vec<QdiscStats>,
+}
+
+impl HostLinks {
+    pub fn read(nl: &mut Netlink) -> Result<HostLinks, NetlinkError> {
+        Ok(HostLinks {
+            links: nl.links()?,
+            qdiscs: nl.qdiscs()?,
+        })
+    }
+}
+
 /// Sums the counters of the interfaces `ifnames` of the container's namespace (`in_ns`) into
 /// `out.net_*`, and adds the qdiscs on them and on the host-side interfaces `host` names to
-/// `out.net_traffic_control_statistics`. A named interface that does not exist is an error.
+/// `out.net_traffic_control_statistics`. A named interface of the container that does not
+/// exist is an error; a host-side one missing from the snapshot (made after it) is skipped.
 /// With no `ifnames`, the counters are left unset.
 pub fn fill(
     in_ns: &mut Netlink,
     ifnames: &[&str],
-    host: Option<(&mut Netlink, &[&str])>,
+    host: Option<(&HostLinks, &[&str])>,
     out: &mut ResourceStatistics,
 ) -> Result<(), NetlinkError> {
     if !ifnames.is_empty() {
@@ -28,11 +47,16 @@ pub fn fill(
         let qdiscs = in_ns.qdiscs()?;
         traffic_control(&qdiscs, &named, &mut out.net_traffic_control_statistics);
     }
-    if let Some((nl, names)) = host.filter(|(_, names)| !names.is_empty()) {
-        let links = nl.links()?;
-        let named = pick(&links, names, nl)?;
-        let qdiscs = nl.qdiscs()?;
-        traffic_control(&qdiscs, &named, &mut out.net_traffic_control_statistics);
+    if let Some((snap, names)) = host.filter(|(_, names)| !names.is_empty()) {
+        let named: Vec<&LinkStats> = names
+            .iter()
+            .filter_map(|n| snap.links.iter().find(|l| l.name == *n))
+            .collect();
+        traffic_control(
+            &snap.qdiscs,
+            &named,
+            &mut out.net_traffic_control_statistics,
+        );
     }
     Ok(())
 }

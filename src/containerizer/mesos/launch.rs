@@ -269,7 +269,7 @@ impl MesosContainerizer {
             plan,
             stdio: (stdout, stderr, runtime_fd),
         };
-        self.stage(id, req, user, Next::Clone(prepared), timers);
+        self.stage(id, req, user, Next::Clone(Box::new(prepared)), timers);
         Ok(())
     }
 
@@ -280,11 +280,11 @@ impl MesosContainerizer {
         id: &super::ContainerId,
         req: &LaunchRequest,
         user: Option<&User>,
-        prepared: Prepared,
+        prepared: Box<Prepared>,
         registry: &Registry,
         timers: &mut Timers,
     ) -> Result<(), LaunchError> {
-        let Prepared { task, plan, stdio } = prepared;
+        let Prepared { task, plan, stdio } = *prepared;
         let (stdout, stderr, runtime_fd) = stdio;
         let (sandbox, ckpt) = match self.containers.get(id) {
             Some(c) => (c.sandbox.clone(), c.ckpt.clone()),
@@ -602,7 +602,7 @@ fn build_spec(
         env.push(("HOME".into(), u.home.clone()));
         env.push(("USER".into(), u.name.clone()));
     }
-    for (k, v) in &task.environment {
+    for (k, v) in plan.env.iter().chain(&task.environment) {
         env.retain(|(name, _)| name != k);
         env.push((k.clone(), v.clone()));
     }

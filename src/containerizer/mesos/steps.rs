@@ -34,7 +34,8 @@ pub(super) enum Next {
     /// Checkpointed, with its sandbox and runtime directory (and rootfs).
     Prepare(Staged),
     /// In ISOLATING: cgroups made and limited, isolators prepared; the clone is next.
-    Clone(Prepared),
+    /// (Boxed: the plan is by far the largest step.)
+    Clone(Box<Prepared>),
 }
 
 /// What PREPARE hands to CLONE.

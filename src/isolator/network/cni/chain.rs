@@ -35,6 +35,8 @@ pub struct Run {
     /// The invocations still to make: (network, plugin) indexes.
     todo: VecDeque<(usize, usize)>,
     current: Option<Current>,
+    /// DEL: a plugin failed (or could not run); what a retry needs is kept.
+    pub del_failed: bool,
 }
 
 #[derive(Debug)]
@@ -72,6 +74,7 @@ impl Run {
             verb,
             todo,
             current: None,
+            del_failed: false,
         }
     }
 
@@ -128,7 +131,12 @@ impl Attached {
                 }
                 Err(why) if verb == Verb::Add => return Step::Failed(why),
                 // A DEL that cannot run is logged; the others still run.
-                Err(why) => log::warn!("Container {}: {why}", self.id),
+                Err(why) => {
+                    log::warn!("Container {}: {why}", self.id);
+                    if let Some(run) = self.run.as_mut() {
+                        run.del_failed = true;
+                    }
+                }
             }
         }
     }
@@ -256,6 +264,9 @@ impl Attached {
                     return Step::Failed(msg);
                 }
                 log::warn!("{msg}");
+                if let Some(run) = self.run.as_mut() {
+                    run.del_failed = true;
+                }
             }
         }
         self.advance(slot, exec, ops)

@@ -145,8 +145,19 @@ fn io_error(what: &'static str, path: &Path, source: std::io::Error) -> Isolator
     }
 }
 
-/// After the DELs: the namespace is unbound and the checkpoint removed.
+/// After the DELs: the namespace is unbound and the checkpoint removed. If a DEL failed, both
+/// stay (the namespace still holds the container's interfaces): REMOVE runs the DELs again
+/// (cleanup finds the checkpoint of a container it no longer holds), and so does the agent's
+/// next start for a container it does not know (the orphan path).
 fn finish_detach(att: &Attached) {
+    if att.run.as_ref().is_some_and(|r| r.del_failed) {
+        log::warn!(
+            "Container {}: a CNI DEL failed; {} is kept for a retry (REMOVE, or the agent's next start)",
+            att.id,
+            att.dir.display()
+        );
+        return;
+    }
     let ns = state::netns_path(&att.dir);
     if ns.exists() {
         if let Err(e) = crate::sys::mount::unmount(&ns, true) {
@@ -212,12 +223,22 @@ impl Isolator for NetworkCni {
         }
         let nets = self.plan_networks(&requests)?;
         let dir = state::container_dir(&self.root, ctx.id);
+        if state::netns_path(&dir).exists() {
+            return Err(IsolatorError::Request(format!(
+                "the networks of an earlier container {} could not be detached (a CNI DEL \
+                 failed); REMOVE or the agent's next start runs the DEL again",
+                ctx.id
+            )));
+        }
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).map_err(|e| io_error("create", &dir, e))?;
         let hostname: String = ctx.hostname.unwrap_or(ctx.id).chars().take(64).collect();
         plan.namespaces |= CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWNS;
         plan.hostname = Some(hostname.clone());
         plan.child.loopback_up = true;
+        // As Mesos sets it for executors on a CNI network: a libprocess in the container binds
+        // all of the namespace's addresses, not the host's IP that it would resolve.
+        plan.env.push(("LIBPROCESS_IP".into(), "0.0.0.0".into()));
         for name in files::NAMES {
             let source = dir.join(name);
             fs::write(&source, "").map_err(|e| io_error("create", &source, e))?;
@@ -364,7 +385,7 @@ impl Isolator for NetworkCni {
             .flat_map(invoke::host_interfaces)
             .collect();
         let host: Vec<&str> = host.iter().map(String::as_str).collect();
-        netlink_glue::usage(&state::netns_path(&att.dir), &ifnames, &host, out)
+        netlink_glue::usage(&state::netns_path(&att.dir), &ifnames, &host, ctx.pass, out)
             .map_err(IsolatorError::Config)
     }
 

@@ -4,23 +4,25 @@
 
 use std::path::Path;
 
+use crate::isolator::UsagePass;
 use crate::stats::ResourceStatistics;
 use crate::sys::netlink::Netlink;
 
 /// Adds the counters of the container's interfaces `ifnames` in the namespace `netns` (and
-/// the qdiscs of the host-side interfaces `host_ifnames`, the bandwidth plugin's) to `out`.
+/// the qdiscs of the host-side interfaces `host_ifnames`, the bandwidth plugin's, from the
+/// pass's one host dump) to `out`.
 pub fn usage(
     netns: &Path,
     ifnames: &[&str],
     host_ifnames: &[&str],
+    pass: &UsagePass,
     out: &mut ResourceStatistics,
 ) -> Result<(), String> {
     let mut inside = Netlink::open_in(netns).map_err(|e| e.to_string())?;
-    let mut host = if host_ifnames.is_empty() {
+    let host = if host_ifnames.is_empty() {
         None
     } else {
-        Some(Netlink::open().map_err(|e| e.to_string())?)
+        Some((pass.host_links()?, host_ifnames))
     };
-    let host = host.as_mut().map(|h| (h, host_ifnames));
     crate::stats::net::fill(&mut inside, ifnames, host, out).map_err(|e| e.to_string())
 }
