@@ -3,6 +3,7 @@
 //! previous plugin's result as `prevResult`; DEL network by network in reverse, the plugins of
 //! each in reverse, given the checkpointed result.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use super::invoke::{self, Answer, Runtime, Verb};
 use super::state::{self, Net};
 use crate::children::{ChildId, Program};
 use crate::isolator::Ops;
+use crate::sys::netlink::Netlink;
 
 /// The most of a plugin's stdout read as its result.
 const RESULT_LIMIT: usize = 1 << 20;
@@ -26,6 +28,9 @@ pub struct Attached {
     pub hostname: String,
     pub nets: Vec<Net>,
     pub run: Option<Run>,
+    /// A socket made in the container's namespace at its first statistics request and kept:
+    /// entering the namespace (setns there and back) is most of a sample's cost.
+    pub netlink: RefCell<Option<Netlink>>,
 }
 
 /// A chain in progress.

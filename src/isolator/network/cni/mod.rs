@@ -15,6 +15,7 @@ mod netlink_glue;
 mod plan;
 mod state;
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::fs;
@@ -271,6 +272,7 @@ impl Isolator for NetworkCni {
                 hostname,
                 nets,
                 run: None,
+                netlink: RefCell::new(None),
             },
         );
         Ok(())
@@ -385,7 +387,8 @@ impl Isolator for NetworkCni {
             .flat_map(invoke::host_interfaces)
             .collect();
         let host: Vec<&str> = host.iter().map(String::as_str).collect();
-        netlink_glue::usage(&state::netns_path(&att.dir), &ifnames, &host, ctx.pass, out)
+        let netns = state::netns_path(&att.dir);
+        netlink_glue::usage(&att.netlink, &netns, &ifnames, &host, ctx.pass, out)
             .map_err(IsolatorError::Config)
     }
 
@@ -406,6 +409,7 @@ impl Isolator for NetworkCni {
                 dir,
                 hostname: String::new(),
                 run: None,
+                netlink: RefCell::new(None),
             };
             self.detach(att, ops);
         }
@@ -426,6 +430,7 @@ impl Isolator for NetworkCni {
                 hostname: String::new(),
                 nets,
                 run: None,
+                netlink: RefCell::new(None),
             },
         );
         Ok(())
@@ -444,6 +449,7 @@ impl Isolator for NetworkCni {
                 dir,
                 hostname: String::new(),
                 run: None,
+                netlink: RefCell::new(None),
             };
             self.detach(att, ops);
         }
