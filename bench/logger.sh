@@ -19,6 +19,7 @@
 # in MB, default 2048: with the sandbox logger the file's page cache is charged to the task's
 # memory cgroup, and a small limit throttles its writes; the logger's is charged to the
 # agent's cgroup), WRITER (default "yes <36 bytes>"; e.g. "cat /dev/zero" for big blocks).
+# LINE_WRITER=1: the task writes 100-byte lines, one write(2) each (python3), instead of the stream.
 # Needs root.
 set -euo pipefail
 
@@ -29,6 +30,15 @@ LINE=0123456789abcdefghijklmnopqrstuvwxy
 LOGGER_FLAGS=${LOGGER_FLAGS:---logrotate_max_stdout_size=10MB --logrotate_rotate=9}
 MEM=${MEM:-2048}
 WRITER=${WRITER:-yes $LINE}
+# The task's command. Default: a bulk stream (yes through head: big blocks, memcpy-bound). LINE_WRITER=1:
+# a task writing 100-byte lines, one write(2) each, as a program logging does (python3).
+if [ "${LINE_WRITER:-}" = 1 ]; then
+    TASK="python3 -c 'import os
+l = b\"x\" * 99 + b\"\\n\"
+for _ in range($MIB * 10486): os.write(1, l)'"
+else
+    TASK="$WRITER | head -c ${MIB}M"
+fi
 BASE=$(mktemp -d /var/tmp/mlbench-logger.XXXXXX)
 AGENT_PID=
 
@@ -69,7 +79,7 @@ through_agent() {
     c0=$(cpu_of "$AGENT_PID")
     t0=$(now)
     "$BIN" launch --socket="$SOCK" --id="$id" --cpus=1 --mem="$MEM" -- \
-        "$WRITER | head -c ${MIB}M" >/dev/null
+        "$TASK" >/dev/null
     "$BIN" wait --socket="$SOCK" "$id" >/dev/null
     while pgrep -f "logrotate-logger --log_filename=$WORK/containers/$id/" >/dev/null; do
         sleep 0.01
@@ -82,7 +92,7 @@ through_agent() {
 
 median() { sort -n | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
-echo "# Task logs: ${MIB} MiB per run, median of $RUNS runs ($(nproc) CPUs)"
+echo "# Task logs: ${MIB} MiB per run, median of $RUNS runs ($(nproc) CPUs); task: $TASK"
 echo
 declare -A SECS CPU
 for logger in sandbox logrotate; do
@@ -115,12 +125,12 @@ mkdir -p "$out"
 for _ in $(seq "$RUNS"); do
     rm -f "$out"/file*
     t0=$(now)
-    $WRITER | head -c "${MIB}M" >"$out/file"
+    sh -c "$TASK" >"$out/file"
     t1=$(now)
     awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f\n", b-a}' >>"$out/direct.runs"
     rm -f "$out"/file*
     t0=$(now)
-    $WRITER | head -c "${MIB}M" | /usr/bin/time -f "%U %S" -o "$out/time" \
+    sh -c "$TASK" | /usr/bin/time -f "%U %S" -o "$out/time" \
         "$BIN" logrotate-logger --log_filename="$out/file" --max_size=$((10 << 20)) --rotate=9
     t1=$(now)
     awk -v a="$t0" -v b="$t1" '{printf "%.3f %.2f\n", b-a, $1+$2}' "$out/time" >>"$out/logger.runs"
