@@ -239,7 +239,7 @@ impl MetricsBody {
             samples: Vec::with_capacity(ids.len()),
             ids,
             next: 0,
-            pass: UsagePass::new(),
+            pass: UsagePass::for_metrics(),
             buf: Vec::new(),
             spec,
             phase: Phase::Measure,

@@ -18,6 +18,16 @@ const SHARES_PER_CPU: f64 = 1024.0;
 const MIN_SHARES: u64 = 2;
 const MAX_SHARES: u64 = 262_144;
 
+/// Which figures a statistics pass reads beyond the ones Mesos's `ResourceStatistics` holds:
+/// `/metrics` shows the peak memory (cAdvisor's `container_memory_max_usage_bytes`), which
+/// `/monitor/statistics` has no field for, so only `/metrics` pays its file read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Figures {
+    #[default]
+    Mesos,
+    WithPeakMemory,
+}
+
 /// A container's `cgroup.procs` in one cgroup v1 hierarchy, opened by the agent before the
 /// clone: the container's init writes "0" (itself) into each before it does anything else, so
 /// the write, which on kernels without `favordynmods` waits for an RCU grace period, is never
@@ -211,10 +221,21 @@ impl ContainerCgroup {
         buf: &mut Vec<u8>,
         out: &mut ResourceStatistics,
     ) -> Result<(), CgroupError> {
+        self.usage_of(controllers, Figures::Mesos, buf, out)
+    }
+
+    /// [`usage`](Self::usage), with the figures beyond Mesos's that `figures` asks for.
+    pub fn usage_of(
+        &self,
+        controllers: &[Controller],
+        figures: Figures,
+        buf: &mut Vec<u8>,
+        out: &mut ResourceStatistics,
+    ) -> Result<(), CgroupError> {
         let controllers = ControllerSet::of(controllers).intersect(self.controllers);
         match &self.kind {
-            Kind::V1(dirs) => v1::usage(dirs, controllers, &self.stat_files, buf, out),
-            Kind::V2(dir) => v2::usage(dir, controllers, &self.stat_files, buf, out),
+            Kind::V1(dirs) => v1::usage(dirs, controllers, figures, &self.stat_files, buf, out),
+            Kind::V2(dir) => v2::usage(dir, controllers, figures, &self.stat_files, buf, out),
         }
     }
 

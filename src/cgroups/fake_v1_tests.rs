@@ -124,7 +124,15 @@ fn test_v1_separate_mounts_full_cycle() {
     assert_eq!(stats.mem_total_bytes, Some(1_048_576));
     assert_eq!(stats.mem_rss_bytes, Some(4096));
     assert_eq!(stats.mem_cache_bytes, Some(8192));
-    assert_eq!(stats.mem_max_usage_bytes, Some(3_145_728));
+    assert_eq!(
+        stats.mem_max_usage_bytes, None,
+        "not a Mesos field: read for /metrics only"
+    );
+    let mut peak = crate::stats::ResourceStatistics::default();
+    let metrics = crate::cgroups::Figures::WithPeakMemory;
+    c.usage_of(&[Controller::Memory], metrics, &mut buf, &mut peak)
+        .unwrap();
+    assert_eq!(peak.mem_max_usage_bytes, Some(3_145_728));
     assert_eq!(stats.mem_inactive_file_bytes, Some(2048));
     assert_eq!(stats.mem_mapped_file_bytes, Some(512));
     assert_eq!(stats.processes, Some(1));

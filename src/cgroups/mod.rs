@@ -30,7 +30,7 @@ mod testutil;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-pub use container::{cfs_quota_us, cpu_shares, ContainerCgroup, ProcsFile, CFS_PERIOD_US};
+pub use container::{cfs_quota_us, cpu_shares, ContainerCgroup, Figures, ProcsFile, CFS_PERIOD_US};
 use container::{clock_ticks, sigkill};
 
 /// The root `cgroup.procs` of every v1 hierarchy in a mountinfo text, opened for the init to

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::detect::{self, CgroupMount};
 use super::error::CgroupError;
 use super::stat_files::{StatFile, StatFiles};
-use super::{fs, stats, Controller, ControllerSet};
+use super::{fs, stats, Controller, ControllerSet, Figures};
 use crate::stats::ResourceStatistics;
 
 /// A directory per subsystem in use: the mount points, or a container's cgroups under them.
@@ -331,6 +331,7 @@ fn tree(dir: &Path) -> Result<Vec<PathBuf>, CgroupError> {
 pub(super) fn usage(
     dirs: &Paths,
     controllers: ControllerSet,
+    figures: Figures,
     files: &StatFiles,
     buf: &mut Vec<u8>,
     out: &mut ResourceStatistics,
@@ -350,8 +351,10 @@ pub(super) fn usage(
     if controllers.contains(Controller::Memory) {
         if let Some(memory) = &dirs.memory {
             out.mem_total_bytes = Some(files.read_u64(StatFile::V1MemoryUsage, memory, buf)?);
-            out.mem_max_usage_bytes =
-                files.read_u64_if_exists(StatFile::V1MemoryMaxUsage, memory, buf)?;
+            if figures == Figures::WithPeakMemory {
+                out.mem_max_usage_bytes =
+                    files.read_u64_if_exists(StatFile::V1MemoryMaxUsage, memory, buf)?;
+            }
             let text = files.read(StatFile::MemoryStat, memory, buf)?;
             stats::parse_v1_memory_stat(text, out)
                 .map_err(|_| bad(StatFile::MemoryStat, memory, text))?;

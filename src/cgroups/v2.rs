@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::CgroupError;
 use super::stat_files::{StatFile, StatFiles};
-use super::{detect, fs, stats, CgroupsConfig, Controller, ControllerSet, Features};
+use super::{detect, fs, stats, CgroupsConfig, Controller, ControllerSet, Features, Figures};
 use crate::stats::ResourceStatistics;
 
 /// The leaf the agent moves into under systemd.
@@ -238,6 +238,7 @@ pub(super) fn is_empty(dir: &Path) -> Result<bool, CgroupError> {
 pub(super) fn usage(
     dir: &Path,
     controllers: ControllerSet,
+    figures: Figures,
     files: &StatFiles,
     buf: &mut Vec<u8>,
     out: &mut ResourceStatistics,
@@ -254,8 +255,10 @@ pub(super) fn usage(
         if let Some(bytes) = files.read_u64_if_exists(StatFile::V2SwapCurrent, dir, buf)? {
             out.mem_swap_bytes = Some(bytes);
         }
-        // Linux 5.19 and later.
-        out.mem_max_usage_bytes = files.read_u64_if_exists(StatFile::V2MemoryPeak, dir, buf)?;
+        if figures == Figures::WithPeakMemory {
+            // Linux 5.19 and later.
+            out.mem_max_usage_bytes = files.read_u64_if_exists(StatFile::V2MemoryPeak, dir, buf)?;
+        }
     }
     if controllers.contains(Controller::Pids) {
         super::stat_files::processes_and_threads(files, dir, StatFile::V2Threads, buf, out)?;

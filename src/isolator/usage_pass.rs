@@ -5,6 +5,7 @@ use std::io;
 use std::path::Path;
 
 use super::posix::proctree::ProcTable;
+use crate::cgroups::Figures;
 use crate::stats::net::HostLinks;
 use crate::sys::netlink::Netlink;
 
@@ -17,11 +18,26 @@ pub struct UsagePass {
     /// The host's links and qdiscs (network/cni's host-side interfaces), dumped through one
     /// netlink socket at the first container that needs them; a failure is kept likewise.
     host_links: OnceCell<Result<HostLinks, String>>,
+    figures: Figures,
 }
 
 impl UsagePass {
+    /// A pass for `/monitor/statistics` and the API's statistics: Mesos's figures.
     pub fn new() -> UsagePass {
         UsagePass::default()
+    }
+
+    /// A pass for `/metrics`, which also shows the figures cAdvisor has and Mesos lacks.
+    pub fn for_metrics() -> UsagePass {
+        UsagePass {
+            figures: Figures::WithPeakMemory,
+            ..UsagePass::default()
+        }
+    }
+
+    /// What the cgroups read beyond Mesos's fields in this pass.
+    pub fn figures(&self) -> Figures {
+        self.figures
     }
 
     /// The process table of `proc_dir`, walked once per pass.

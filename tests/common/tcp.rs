@@ -4,18 +4,30 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use mesolite::http::base64::{encode, Alphabet};
 use mesolite::http::{parse_response_with, ParseResponse, ResponseContext};
 
-/// A port nothing listens on now (the kernel's pick; a parallel test may still race for it).
+/// A port nothing listens on now, below the kernel's ephemeral range (32768 and up by
+/// default). A port the kernel picks for `bind(0)` comes from that range, where the local ends
+/// of outgoing connections (the tests' own clients, prometheus's scrapes) are taken too, so one
+/// could be taken before the agent binds it: the agent then fails at start. Each call in a test
+/// binary tries the next port after a start of its own, so parallel tests never get the same one.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const FIRST: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let start = std::process::id().wrapping_mul(7919) % SPAN;
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        assert!(n < SPAN, "no free port in {FIRST}..{}", FIRST + SPAN);
+        let port = u16::try_from(FIRST + (start + n) % SPAN).unwrap();
+        if port_is_free(port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// Whether `port` can be bound on every address right now.

@@ -88,7 +88,7 @@ impl Containerizer for DockerContainerizer {
     fn usage(
         &self,
         id: &ContainerId,
-        _pass: &UsagePass,
+        pass: &UsagePass,
         buf: &mut Vec<u8>,
     ) -> Option<ResourceStatistics> {
         let c = self.containers.get(id)?;
@@ -101,7 +101,7 @@ impl Containerizer for DockerContainerizer {
         };
         if let Some(cg) = &c.cgroup {
             let all = [Controller::Cpu, Controller::Memory, Controller::Pids];
-            if let Err(e) = cg.usage(&all, buf, &mut out) {
+            if let Err(e) = cg.usage_of(&all, pass.figures(), buf, &mut out) {
                 log::debug!("Container {id}: statistics: {e}");
             }
         }

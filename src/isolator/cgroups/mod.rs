@@ -20,7 +20,7 @@ fn usage_of(
 ) -> Result<(), IsolatorError> {
     match ctx.cgroup {
         Some(cg) => cg
-            .usage(&[controller], buf, out)
+            .usage_of(&[controller], ctx.pass.figures(), buf, out)
             .map_err(IsolatorError::Stats),
         None => Ok(()),
     }
