@@ -258,8 +258,11 @@ impl Agent {
     /// Stops the agent with SIGTERM (containers keep running).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            // SAFETY: kill with a valid pid of our child.
-            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            // Not once it is reaped: its pid may be another process's by now.
+            if matches!(child.try_wait(), Ok(None)) {
+                // SAFETY: kill with the pid of our child, which has not been reaped.
+                unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            }
             let _ = child.wait();
         }
     }
@@ -267,7 +270,14 @@ impl Agent {
 
 impl Drop for Agent {
     fn drop(&mut self) {
-        if self.child.is_some() {
+        // An agent that exited (at start, say) cannot be asked: a failed call here would panic
+        // during the test's own unwinding and abort the whole test binary, skipping every other
+        // test's clean-up (a prometheus server left running, say).
+        let alive = self
+            .child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)));
+        if alive {
             for c in self.containers() {
                 let id = c["container_id"]["value"]
                     .as_str()
