@@ -82,6 +82,22 @@ pub struct Container {
 }
 
 impl Container {
+    /// Tells the init to start the task (RUNNING), when nothing else is to happen before it.
+    /// An init that ended already (its move into its cgroups failed, or it was killed) is not
+    /// an error here: its exec report says why.
+    pub fn release_task(&mut self) -> std::io::Result<()> {
+        use std::os::fd::AsRawFd;
+        if let Some(fd) = self.release.take() {
+            match crate::sys::fd::write_all(fd.as_raw_fd(), b"1") {
+                Ok(()) => self.released = true,
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.state = State::Running;
+        Ok(())
+    }
+
     pub fn init_pid(&self) -> Option<i32> {
         self.init.as_ref().map(|i| i.pid)
     }

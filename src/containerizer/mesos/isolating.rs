@@ -8,7 +8,6 @@ use mio::Registry;
 
 use super::error::LaunchError;
 use super::{slot_container, ContainerId, MesosContainerizer, Notice};
-use crate::containerizer::State;
 use crate::fetcher::protocol::Uri;
 use crate::isolator::{IsolatorError, Step, StepError};
 use crate::timer::Timers;
@@ -89,20 +88,15 @@ impl MesosContainerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> Vec<Notice> {
-        use std::os::fd::AsRawFd;
         let Some(c) = self.containers.get_mut(id) else {
             return Vec::new();
         };
-        let Some(fd) = c.release.take() else {
+        if c.release.is_none() {
             return Vec::new();
-        };
-        match crate::sys::fd::write_all(fd.as_raw_fd(), b"1") {
-            Ok(()) => c.released = true,
-            // The init ended already: its exec report says why.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
-            Err(e) => return self.step_failed(id, LaunchError::Release(e), registry, timers),
         }
-        c.state = State::Running;
+        if let Err(e) = c.release_task() {
+            return self.step_failed(id, LaunchError::Release(e), registry, timers);
+        }
         log::info!("Launched container {id} (init pid {:?})", c.init_pid());
         Vec::new()
     }

@@ -391,16 +391,8 @@ impl MesosContainerizer {
             return Ok(());
         }
         if req.command.uris.is_empty() {
-            if let Some(fd) = release {
-                match crate::sys::fd::write_all(fd.as_raw_fd(), b"1") {
-                    Ok(()) => c.released = true,
-                    // The init has ended already (its move into its cgroups failed, or it was
-                    // killed): the exec report, watched above, says why.
-                    Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
-                    Err(e) => return Err(LaunchError::Release(e)),
-                }
-            }
-            c.state = State::Running;
+            c.release = release;
+            c.release_task().map_err(LaunchError::Release)?;
             log::info!("Launched container {id} (init pid {})", spawned.pid);
             return Ok(());
         }
