@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod apps;
 pub mod cgroups;
 pub mod children;
 pub mod cli;

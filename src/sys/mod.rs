@@ -45,6 +45,7 @@ pub mod open;
 pub mod perf;
 pub mod process;
 pub mod quota;
+pub mod random;
 pub mod rlimit;
 pub mod seccomp;
 mod seccomp_x86_64;

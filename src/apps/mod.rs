@@ -1,0 +1,16 @@
+//! Apps: Marathon's `/v2/apps` served by the agent itself. The agent keeps `instances`
+//! containers of each app running: failed ones are relaunched with Marathon's exponential
+//! backoff, a changed definition rolls over honouring `upgradeStrategy`, health checks
+//! replace instances that fail them, and definitions and instances are checkpointed so an
+//! agent restart continues them without a relaunch.
+//!
+//! Everything runs in the loop: the controller reacts to the containerizer's notices and to
+//! its own timers, and drives the containerizer through the same interface the API uses.
+
+pub mod definition;
+pub mod health;
+mod id;
+
+pub use definition::validate::{Invalid, Violation};
+pub use definition::AppDefinition;
+pub use id::{AppId, Nonces, TaskId};
