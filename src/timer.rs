@@ -22,6 +22,12 @@ pub enum TimerKind {
     Docker(u32),
     /// The next step of a launch, by container slot.
     LaunchStep(u32),
+    /// Apps: converge in the next loop iteration (after a change).
+    AppsReconcile,
+    /// Apps: the periodic look at convergence.
+    AppsTick,
+    /// Apps: a launch backoff ended.
+    AppsBackoff,
 }
 
 /// A set of pending timers.

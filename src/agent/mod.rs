@@ -192,6 +192,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         containerizer.destroy_all(poll.registry(), &mut timers);
     }
 
+    let mut apps = open_apps(&flags, &mut *containerizer, poll.registry(), &mut timers)?;
+
     let listener = setup::bind_socket(&flags.socket, flags.socket_group.as_deref())?;
     let server_config = ServerConfig {
         max_connections: usize::try_from(flags.max_connections).unwrap_or(1024),
@@ -274,6 +276,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             }
             let mut ctx = Ctx {
                 containerizer: &mut *containerizer,
+                apps: &mut apps,
                 registry,
                 timers: &mut timers,
                 info: &info,
@@ -303,6 +306,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             let registry = poll.registry();
             let mut ctx = Ctx {
                 containerizer: &mut *containerizer,
+                apps: &mut apps,
                 registry,
                 timers: &mut timers,
                 info: &info,
@@ -310,6 +314,15 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             };
             match &kind {
                 TimerKind::ConnectionSweep => server.sweep(registry, ctx.timers),
+                other if crate::apps::Apps::owns_timer(other) => {
+                    let mut env = crate::apps::Env {
+                        containerizer: &mut *ctx.containerizer,
+                        registry,
+                        timers: &mut *ctx.timers,
+                        notices: &mut ctx.notices,
+                    };
+                    ctx.apps.on_timer(other, &mut env);
+                }
                 other => {
                     let n = ctx.containerizer.on_timer(other, registry, ctx.timers);
                     ctx.notices.extend(n);
@@ -321,6 +334,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         if server.has_pending_work() {
             let mut ctx = Ctx {
                 containerizer: &mut *containerizer,
+                apps: &mut apps,
                 registry: poll.registry(),
                 timers: &mut timers,
                 info: &info,
@@ -438,12 +452,76 @@ fn access_summary(flags: &Flags) -> &'static str {
     }
 }
 
-/// Hands the notices gathered while handling one event to the server.
+/// Hands the notices gathered while handling one event to the app controller and the
+/// server, and the controller's answers to the server.
 fn deliver(server: &mut Server, ctx: &mut Ctx<'_>) {
-    while !ctx.notices.is_empty() {
+    loop {
+        let answers = ctx.apps.take_answers();
+        if !answers.is_empty() {
+            server.on_app_answers(answers, ctx);
+        }
+        if ctx.notices.is_empty() {
+            if ctx.apps.has_answers() {
+                continue;
+            }
+            return;
+        }
         let notices: Vec<Notice> = std::mem::take(&mut ctx.notices);
+        let mut more = Vec::new();
+        for n in &notices {
+            let mut env = crate::apps::Env {
+                containerizer: &mut *ctx.containerizer,
+                registry: ctx.registry,
+                timers: &mut *ctx.timers,
+                notices: &mut more,
+            };
+            ctx.apps.on_notice(n, &mut env);
+        }
+        ctx.notices.extend(more);
         server.on_notices(notices, ctx);
     }
+}
+
+/// The app controller (`<work_dir>/apps`), its checkpoints matched to the recovered
+/// containers.
+fn open_apps(
+    flags: &Flags,
+    containerizer: &mut dyn Containerizer,
+    registry: &mio::Registry,
+    timers: &mut Timers,
+) -> Result<crate::apps::Apps, AgentError> {
+    let dir = flags.work_dir.join("apps");
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "localhost".into());
+    let mut apps =
+        crate::apps::Apps::open(dir.clone(), hostname).map_err(|e| AgentError::Dir(dir, e))?;
+    let mut notices = Vec::new();
+    apps.recover(&mut crate::apps::Env {
+        containerizer: &mut *containerizer,
+        registry,
+        timers: &mut *timers,
+        notices: &mut notices,
+    });
+    // Kills at recovery may end containers at once: the controller hears of it now (no
+    // request waits on them yet).
+    while !notices.is_empty() {
+        let mut more = Vec::new();
+        for n in std::mem::take(&mut notices) {
+            apps.on_notice(
+                &n,
+                &mut crate::apps::Env {
+                    containerizer: &mut *containerizer,
+                    registry,
+                    timers: &mut *timers,
+                    notices: &mut more,
+                },
+            );
+        }
+        notices = more;
+    }
+    Ok(apps)
 }
 
 /// SIGHUP: re-reads the conf file's reloadable settings and logs what changed.

@@ -37,11 +37,16 @@ struct CallType<'a> {
     kind: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// The class of a request. Every GET endpoint reads (another method there is a 405 anyway);
-/// a v1 call is classed by its `type`, and a body that does not say is read-write.
+/// The class of a request. A GET or HEAD reads, any other method writes (Marathon's POST, PUT
+/// and DELETE); a v1 call is classed by its `type`, and a body that does not say is read-write.
 pub fn classify(req: &Request) -> (Class, String) {
     if req.path != "/api/v1" {
-        return (Class::ReadOnly, req.path.clone());
+        // The GET endpoints read; Marathon's POST, PUT and DELETE change apps.
+        let class = match req.method {
+            crate::http::Method::Get | crate::http::Method::Head => Class::ReadOnly,
+            _ => Class::ReadWrite,
+        };
+        return (class, format!("{} {}", req.method.as_str(), req.path));
     }
     let kind = serde_json::from_slice::<CallType<'_>>(&req.body)
         .ok()

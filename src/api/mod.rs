@@ -8,6 +8,7 @@ mod conn;
 mod endpoints;
 mod files;
 mod listen;
+mod marathon;
 mod prometheus;
 mod render;
 mod statistics;
@@ -64,6 +65,7 @@ pub struct AgentInfo {
 /// What a handler needs from the rest of the agent.
 pub struct Ctx<'a> {
     pub containerizer: &'a mut dyn Containerizer,
+    pub apps: &'a mut crate::apps::Apps,
     pub registry: &'a Registry,
     pub timers: &'a mut Timers,
     pub info: &'a AgentInfo,
@@ -88,6 +90,8 @@ pub(crate) enum Reply {
     Now(Response),
     Launch(ContainerId),
     Wait(ContainerId),
+    /// A `POST /v2/apps` answered once the app's first instance launched.
+    App(crate::apps::AppId),
     Stream(Response, Box<dyn stream::Body>),
 }
 
@@ -97,6 +101,7 @@ impl std::fmt::Debug for Reply {
             Reply::Now(r) => f.debug_tuple("Now").field(r).finish(),
             Reply::Launch(id) => f.debug_tuple("Launch").field(id).finish(),
             Reply::Wait(id) => f.debug_tuple("Wait").field(id).finish(),
+            Reply::App(id) => f.debug_tuple("App").field(id).finish(),
             Reply::Stream(r, _) => f.debug_tuple("Stream").field(r).finish(),
         }
     }
@@ -120,6 +125,8 @@ pub struct Server {
     next_conn: u32,
     /// Parked requests, by container: (connection, is it a LAUNCH).
     parked: HashMap<ContainerId, Vec<(u32, bool)>>,
+    /// Parked `POST /v2/apps`, by app.
+    parked_apps: HashMap<crate::apps::AppId, Vec<u32>>,
     /// Connections streaming a body: the loop's pending work.
     streaming: Vec<u32>,
     pub requests: u64,
@@ -148,6 +155,7 @@ impl Server {
             conns: HashMap::new(),
             next_conn: 1,
             parked: HashMap::new(),
+            parked_apps: HashMap::new(),
             streaming: Vec::new(),
             requests: 0,
             last_request: String::new(),
@@ -277,6 +285,12 @@ impl Server {
                 Reply::Now(resp) => self.respond(slot, resp),
                 Reply::Launch(id) => self.park(slot, id, true),
                 Reply::Wait(id) => self.park(slot, id, false),
+                Reply::App(id) => {
+                    if let Some(conn) = self.conns.get_mut(&slot) {
+                        conn.deferred = true;
+                    }
+                    self.parked_apps.entry(id).or_default().push(slot);
+                }
                 Reply::Stream(head, body) => self.stream(slot, head, body, request.http_1_1),
             }
         }
@@ -294,6 +308,9 @@ impl Server {
             },
             None => None,
         };
+        if marathon::owns(&req.path) {
+            return marathon::handle(req, ctx);
+        }
         if req.path == "/api/v1" {
             let who = match principal {
                 Some(p) => format!("{peer} (principal '{}')", p.escape_debug()),
@@ -430,6 +447,22 @@ impl Server {
     fn close(&mut self, slot: u32, registry: &Registry) {
         if let Some(mut conn) = self.conns.remove(&slot) {
             let _ = registry.deregister(&mut conn.stream);
+        }
+    }
+
+    /// Answers the `POST /v2/apps` parked on their apps' first instances.
+    pub fn on_app_answers(
+        &mut self,
+        answers: Vec<(crate::apps::AppId, Response)>,
+        ctx: &mut Ctx<'_>,
+    ) {
+        for (id, resp) in answers {
+            for slot in self.parked_apps.remove(&id).unwrap_or_default() {
+                self.respond(slot, resp.clone());
+                self.flush(slot, ctx.registry);
+                self.process(slot, ctx);
+                self.flush(slot, ctx.registry);
+            }
         }
     }
 

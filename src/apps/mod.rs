@@ -11,6 +11,21 @@ pub mod definition;
 pub mod health;
 mod id;
 
-pub use definition::validate::{Invalid, Violation};
+pub use definition::validate::{parse as validate_body, Invalid, Violation};
 pub use definition::AppDefinition;
 pub use id::{AppId, Nonces, TaskId};
+mod backoff;
+mod controller;
+mod deployment;
+mod events;
+mod instance;
+mod plan;
+mod ports;
+mod reconcile;
+pub mod render;
+mod store;
+mod time;
+
+pub use controller::{App, AppError, Apps, Env};
+pub use deployment::Deployment;
+pub use instance::InstanceState;

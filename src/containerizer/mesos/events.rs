@@ -86,7 +86,11 @@ impl MesosContainerizer {
                 let limited = self.isolators.on_timer(*index, &running, &mut lp);
                 self.limit_all(limited, registry, timers)
             }
-            TimerKind::ConnectionSweep | TimerKind::Docker(_) => Vec::new(),
+            TimerKind::ConnectionSweep
+            | TimerKind::Docker(_)
+            | TimerKind::AppsReconcile
+            | TimerKind::AppsTick
+            | TimerKind::AppsBackoff => Vec::new(),
         }
     }
 

@@ -1,0 +1,194 @@
+//! Marathon's answers: apps (`AppInfo`: the definition echoed with its defaults, version
+//! times, counts, deployments, and on request tasks and the last failure), tasks, deployments
+//! and `/v2/info`. Only Marathon's field names: its clients build objects from every field.
+
+use serde_json::{json, Map, Value};
+
+use super::controller::{App, Apps};
+use super::instance::Instance;
+
+/// What `embed=` asks for beyond the definition, counts and deployments.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Embed {
+    pub tasks: bool,
+    pub last_task_failure: bool,
+    /// mesolite's addition (`embed=apps.restarts`): how many instances failed and were
+    /// replaced. Off unless asked: Marathon's clients refuse fields they do not know.
+    pub restarts: bool,
+}
+
+impl Embed {
+    /// From the `embed` query values (`apps.tasks`, `app.tasks`, `apps.lastTaskFailure`,
+    /// `apps.failures`, `apps.restarts`; the `apps.`/`app.` prefix is optional).
+    pub fn parse<'a>(values: impl Iterator<Item = &'a str>) -> Embed {
+        let mut e = Embed::default();
+        for v in values {
+            let v = v
+                .strip_prefix("apps.")
+                .or_else(|| v.strip_prefix("app."))
+                .unwrap_or(v);
+            match v {
+                "tasks" => e.tasks = true,
+                "lastTaskFailure" | "failures" => e.last_task_failure = true,
+                "restarts" => e.restarts = true,
+                _ => {}
+            }
+        }
+        e
+    }
+
+    /// A single app (`GET /v2/apps/<id>`) carries its tasks and last failure, as Marathon's.
+    pub fn single(mut self) -> Embed {
+        self.tasks = true;
+        self.last_task_failure = true;
+        self
+    }
+}
+
+/// An app as Marathon's `AppInfo`.
+pub fn app(app: &App, embed: &Embed, host: &str) -> Value {
+    let mut v = app.def.to_json();
+    let Some(obj) = v.as_object_mut() else {
+        return v;
+    };
+    obj.insert(
+        "versionInfo".into(),
+        json!({
+            "lastScalingAt": app.last_scaling_at,
+            "lastConfigChangeAt": app.last_config_change_at,
+        }),
+    );
+    let has_checks = app.has_checks();
+    let count = |f: &dyn Fn(&Instance) -> bool| app.instances.iter().filter(|i| f(i)).count();
+    obj.insert(
+        "tasksStaged".into(),
+        json!(count(
+            &|i| i.state == super::instance::InstanceState::Staging
+        )),
+    );
+    obj.insert(
+        "tasksRunning".into(),
+        json!(count(
+            &|i| i.state == super::instance::InstanceState::Running
+        )),
+    );
+    obj.insert(
+        "tasksHealthy".into(),
+        json!(if has_checks {
+            count(&|i| i.alive == Some(true))
+        } else {
+            0
+        }),
+    );
+    obj.insert(
+        "tasksUnhealthy".into(),
+        json!(if has_checks {
+            count(&|i| i.alive == Some(false))
+        } else {
+            0
+        }),
+    );
+    let deployments: Vec<Value> = app
+        .deployment
+        .iter()
+        .map(|d| json!({ "id": d.id }))
+        .collect();
+    obj.insert("deployments".into(), Value::Array(deployments));
+    if embed.tasks {
+        let tasks: Vec<Value> = app.instances.iter().map(|i| task(app, i, host)).collect();
+        obj.insert("tasks".into(), Value::Array(tasks));
+    }
+    if embed.last_task_failure {
+        if let Some(f) = &app.last_failure {
+            obj.insert("lastTaskFailure".into(), json!(f));
+        }
+    }
+    if embed.restarts {
+        obj.insert("restarts".into(), json!(app.restarts));
+    }
+    v
+}
+
+/// One task as Marathon's (`GET /v2/tasks`, `/v2/apps/<id>/tasks`); `host` is the agent's.
+pub fn task(app: &App, i: &Instance, host: &str) -> Value {
+    let mut t = Map::new();
+    t.insert("id".into(), json!(i.task.as_str()));
+    t.insert("appId".into(), json!(app.id.as_str()));
+    t.insert("host".into(), json!(host));
+    t.insert("slaveId".into(), json!(host));
+    t.insert("ports".into(), json!(i.ports));
+    t.insert("servicePorts".into(), json!(service_ports(app)));
+    t.insert("stagedAt".into(), json!(i.staged_at));
+    if let Some(s) = &i.started_at {
+        t.insert("startedAt".into(), json!(s));
+    }
+    t.insert("state".into(), json!(i.state.marathon_name()));
+    t.insert("version".into(), json!(i.version));
+    t.insert(
+        "ipAddresses".into(),
+        json!([{"ipAddress": "127.0.0.1", "protocol": "IPv4"}]),
+    );
+    t.insert("healthCheckResults".into(), Value::Array(Vec::new()));
+    Value::Object(t)
+}
+
+/// The service ports Marathon would give: the definition's.
+fn service_ports(app: &App) -> Vec<i64> {
+    if app.def.uses_port_mappings() {
+        app.def
+            .port_mappings()
+            .iter()
+            .map(|m| m.service_port)
+            .collect()
+    } else {
+        app.def
+            .port_definitions
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|d| d.port)
+            .collect()
+    }
+}
+
+/// `GET /v2/tasks`: every app's tasks.
+pub fn tasks(apps: &Apps, of: Option<&App>) -> Value {
+    let mut out = Vec::new();
+    let list: Vec<&App> = match of {
+        Some(a) => vec![a],
+        None => apps.all().collect(),
+    };
+    for app in list {
+        out.extend(app.instances.iter().map(|i| task(app, i, apps.hostname())));
+    }
+    json!({ "tasks": out })
+}
+
+/// `GET /v2/deployments`.
+pub fn deployments(apps: &Apps) -> Value {
+    Value::Array(
+        apps.all()
+            .filter_map(|a| a.deployment.as_ref())
+            .map(|d| d.to_json())
+            .collect(),
+    )
+}
+
+/// `GET /v2/info`: Marathon's fields that mean something here.
+pub fn info(apps: &Apps, version: &str, http_port: Option<u16>) -> Value {
+    json!({
+        "name": "mesolite",
+        "version": version,
+        "buildref": "",
+        "elected": true,
+        "leader": format!("{}:{}", apps.hostname(), http_port.unwrap_or(0)),
+        "frameworkId": "mesolite",
+        "marathon_config": {
+            "hostname": apps.hostname(),
+            "local_port_min": 31000,
+            "local_port_max": 32000,
+            "task_launch_timeout": 300000,
+        },
+        "http_config": { "http_port": http_port.unwrap_or(0) },
+    })
+}
