@@ -32,6 +32,8 @@ pub enum CliError {
         body: String,
     },
     Output(io::Error),
+    /// A file the verb reads (an app definition) is missing or not JSON.
+    Input(String),
 }
 
 impl CliError {
@@ -66,6 +68,7 @@ impl fmt::Display for CliError {
                 write!(f, "unexpected answer from the agent (no {what}): {body}")
             }
             CliError::Output(e) => write!(f, "cannot write output: {e}"),
+            CliError::Input(e) => f.write_str(e),
         }
     }
 }

@@ -1,7 +1,8 @@
-//! The CLI verbs (`launch`, `ps`, `wait`, `kill`, `rm`, `stats`, `logs`): thin clients of the
+//! The CLI verbs (`launch`, `ps`, `wait`, `kill`, `rm`, `stats`, `logs`, `app`): thin clients of the
 //! agent's unix socket, with human tables by default and `--json` for scripts.
 
 mod agent;
+mod apps;
 mod args;
 mod containers;
 mod launch;
@@ -14,7 +15,7 @@ use std::io::Write;
 pub use agent::{CliError, DEFAULT_SOCKET};
 
 /// The verbs this module handles (`agent` is the daemon's, dispatched elsewhere).
-pub const VERBS: [&str; 7] = ["launch", "ps", "wait", "kill", "rm", "stats", "logs"];
+pub const VERBS: [&str; 8] = ["launch", "ps", "wait", "kill", "rm", "stats", "logs", "app"];
 
 /// The environment variable naming the socket when `--socket` is not given.
 pub const SOCKET_ENV: &str = "MESOLITE_SOCKET";
@@ -28,6 +29,7 @@ enum Verb {
     Rm,
     Stats,
     Logs,
+    App,
 }
 
 impl Verb {
@@ -40,6 +42,7 @@ impl Verb {
             "rm" => Some(Verb::Rm),
             "stats" => Some(Verb::Stats),
             "logs" => Some(Verb::Logs),
+            "app" => Some(Verb::App),
             _ => None,
         }
     }
@@ -53,6 +56,7 @@ impl Verb {
             Verb::Rm => containers::RM_HELP,
             Verb::Stats => stats::HELP,
             Verb::Logs => logs::HELP,
+            Verb::App => apps::HELP,
         }
     }
 }
@@ -123,6 +127,7 @@ pub fn run_with(
         Verb::Rm => containers::run_rm(args, env_socket, out),
         Verb::Stats => stats::run(args, env_socket, out),
         Verb::Logs => logs::run(args, env_socket, out),
+        Verb::App => apps::run(args, env_socket, out),
     };
     let result = result.and_then(|code| out.flush().map(|()| code).map_err(CliError::Output));
     match result {
