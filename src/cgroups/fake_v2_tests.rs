@@ -300,10 +300,6 @@ fn test_v2_observability_io_implicit_perf_event_and_psi_triggers() {
         "{:?}",
         String::from_utf8_lossy(&written)
     );
-    assert!(
-        watches.iter().all(|w| w.take_events() == 0),
-        "no POLLPRI from a plain file"
-    );
     drop(watches);
     fs::remove_file(dir.join("memory.pressure")).unwrap();
     assert!(

@@ -168,8 +168,14 @@ pub trait Isolator {
         Ok(Isolated::Done)
     }
 
-    /// An fd this isolator watches for the container became readable.
-    fn on_ready(&mut self, _ctx: &ContainerCtx<'_>, _ops: &mut Ops<'_>) -> Option<Limitation> {
+    /// An fd this isolator watches for the container became ready; `tag` is the one it was
+    /// watched with ([`Ops::watch`]).
+    fn on_ready(
+        &mut self,
+        _ctx: &ContainerCtx<'_>,
+        _tag: u8,
+        _ops: &mut Ops<'_>,
+    ) -> Option<Limitation> {
         None
     }
 

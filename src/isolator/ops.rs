@@ -53,26 +53,27 @@ impl<'a> Ops<'a> {
         }
     }
 
-    /// Watches `fd` (readable) for the container in `slot`; `on_ready` is called when it is.
-    /// The isolator keeps the fd open and calls [`Ops::unwatch`] before it closes it.
-    pub fn watch(&self, slot: u32, fd: RawFd) -> io::Result<()> {
-        let source = Source::Isolator {
-            index: self.index,
-            slot,
-        };
-        self.registry
-            .register(&mut SourceFd(&fd), Token::from(source), Interest::READABLE)
+    /// Watches `fd` (readable) for the container in `slot`; `on_ready` is called with `tag`
+    /// when it is (the isolator's name for the fd, to tell a container's fds apart). The
+    /// isolator keeps the fd open and calls [`Ops::unwatch`] before it closes it.
+    pub fn watch(&self, slot: u32, tag: u8, fd: RawFd) -> io::Result<()> {
+        self.register(slot, tag, fd, Interest::READABLE)
     }
 
     /// Like [`Ops::watch`], for an fd that reports `POLLPRI` (a PSI trigger) rather than
     /// readable.
-    pub fn watch_priority(&self, slot: u32, fd: RawFd) -> io::Result<()> {
+    pub fn watch_priority(&self, slot: u32, tag: u8, fd: RawFd) -> io::Result<()> {
+        self.register(slot, tag, fd, Interest::PRIORITY)
+    }
+
+    fn register(&self, slot: u32, tag: u8, fd: RawFd, interest: Interest) -> io::Result<()> {
         let source = Source::Isolator {
             index: self.index,
             slot,
+            tag,
         };
         self.registry
-            .register(&mut SourceFd(&fd), Token::from(source), Interest::PRIORITY)
+            .register(&mut SourceFd(&fd), Token::from(source), interest)
     }
 
     pub fn unwatch(&self, fd: RawFd) {

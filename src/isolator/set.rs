@@ -178,15 +178,16 @@ impl Isolators {
         }
     }
 
-    /// A watched fd of the isolator at `index` fired for the container.
+    /// The fd the isolator at `index` watches under `tag` fired for the container.
     pub fn on_ready(
         &mut self,
         index: u16,
+        tag: u8,
         ctx: &ContainerCtx<'_>,
         lp: &mut LoopParts<'_>,
     ) -> Option<Limitation> {
         let iso = self.list.get_mut(usize::from(index))?;
-        iso.on_ready(ctx, &mut lp.ops(index))
+        iso.on_ready(ctx, tag, &mut lp.ops(index))
     }
 
     /// The timer of the isolator at `index` fired.

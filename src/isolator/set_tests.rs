@@ -18,6 +18,9 @@ use crate::timer::{TimerKind, Timers};
 
 type Log = Rc<RefCell<Vec<String>>>;
 
+/// The tag a `Recording` watches its pipe under.
+const WATCH_TAG: u8 = 5;
+
 /// Records every step; `fail` names the step at which it fails; its watch is a pipe.
 #[derive(Debug)]
 struct Recording {
@@ -67,7 +70,7 @@ impl Recording {
 
     fn watch(&mut self, slot: u32, ops: &mut Ops<'_>) -> Result<(), IsolatorError> {
         let (read, write) = crate::sys::fd::pipe(true).map_err(IsolatorError::Watch)?;
-        ops.watch(slot, read.as_raw_fd())
+        ops.watch(slot, WATCH_TAG, read.as_raw_fd())
             .map_err(IsolatorError::Watch)?;
         self.watched.push((slot, read));
         self.writers.borrow_mut().push(write);
@@ -112,10 +115,15 @@ impl Isolator for Recording {
         self.watch(ctx.slot, ops)
     }
 
-    fn on_ready(&mut self, ctx: &ContainerCtx<'_>, _ops: &mut Ops<'_>) -> Option<Limitation> {
+    fn on_ready(
+        &mut self,
+        ctx: &ContainerCtx<'_>,
+        tag: u8,
+        _ops: &mut Ops<'_>,
+    ) -> Option<Limitation> {
         self.log
             .borrow_mut()
-            .push(format!("{} ready {}", self.name, ctx.slot));
+            .push(format!("{} ready {} tag {tag}", self.name, ctx.slot));
         Some(limitation(&format!("{} watched it", self.name)))
     }
 
@@ -325,15 +333,15 @@ fn a_watch_fires_a_limitation_of_the_isolator_that_set_it() {
     let w = writers.borrow_mut().pop().expect("b watches a pipe");
     crate::sys::fd::write_all(w.as_raw_fd(), b"!").expect("write");
     let got = lp.wait_for(|lp, source| match source {
-        Source::Isolator { index, slot } => Some(
-            set.on_ready(index, &ctx(&r, sandbox), &mut lp.parts())
+        Source::Isolator { index, slot, tag } => Some(
+            set.on_ready(index, tag, &ctx(&r, sandbox), &mut lp.parts())
                 .map(|l| (index, slot, l)),
         ),
         _ => None,
     });
     let (index, slot, l) = got.expect("a limitation");
     assert_eq!((index, slot, l.message.as_str()), (1, 7, "b watched it"));
-    assert_eq!(taken(&log), ["b ready 7"]);
+    assert_eq!(taken(&log), ["b ready 7 tag 5"], "the tag it watched with");
 }
 
 #[test]
@@ -349,7 +357,9 @@ fn after_a_restart_recover_rebuilds_the_watches() {
     let w = writers.borrow_mut().pop().expect("a watches again");
     crate::sys::fd::write_all(w.as_raw_fd(), b"!").expect("write");
     let l = lp.wait_for(|lp, source| match source {
-        Source::Isolator { index, .. } => set.on_ready(index, &ctx(&r, sandbox), &mut lp.parts()),
+        Source::Isolator { index, tag, .. } => {
+            set.on_ready(index, tag, &ctx(&r, sandbox), &mut lp.parts())
+        }
         _ => None,
     });
     assert_eq!(l.message, "a watched it");

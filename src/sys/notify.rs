@@ -53,16 +53,3 @@ pub fn read_eventfd(fd: RawFd) -> u64 {
         0
     }
 }
-
-/// Whether `fd` has `POLLPRI` pending, without waiting (a PSI trigger: polling it is what
-/// clears the event).
-pub fn take_priority(fd: RawFd) -> bool {
-    let mut pfd = libc::pollfd {
-        fd,
-        events: libc::POLLPRI,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd, timeout 0 (never blocks).
-    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-    n == 1 && pfd.revents & libc::POLLPRI != 0
-}

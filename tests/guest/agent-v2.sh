@@ -16,7 +16,7 @@ timeout_s=${GUEST_TIMEOUT:-420}
 echo "agent-v2: $bin in a cgroup v2 guest (timeout ${timeout_s}s)"
 start=$(date +%s)
 set +e
-"$here/run-in-guest.sh" -t "$timeout_s" -f "$bin" -f "$here/inside-v2.sh" -- "sh $here/inside-v2.sh $bin"
+"$here/run-in-guest.sh" -t "$timeout_s" -m zram -f "$bin" -f "$here/inside-v2.sh" -- "sh $here/inside-v2.sh $bin"
 rc=$?
 set -e
 echo "agent-v2: exit $rc after $(($(date +%s) - start))s"

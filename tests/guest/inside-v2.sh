@@ -4,8 +4,9 @@
 #   inside-v2.sh /path/to/mesolite
 #
 # Starts the agent, then checks through the CLI verbs what a cgroup v2 host must give: exit statuses,
-# kills, duplicate IDs, failed launches, the pid namespace, cpu/memory limits and statistics, and that
-# a kill leaves no process and a remove no cgroup behind. Stops at the first mismatch, exit 1.
+# kills, duplicate IDs, failed launches, the pid namespace, cpu/memory limits and statistics, that a
+# kill leaves no process and a remove no cgroup behind, recovery, the memory limitation, perf and the
+# memory pressure counters (PSI). Stops at the first mismatch, exit 1.
 set -u
 M=${1:?usage: inside-v2.sh /path/to/mesolite}
 SOCK=/run/m/agent.sock
@@ -208,4 +209,54 @@ case $v in ''|0|0.0) fail "perf task_clock is '$v' for a busy task: $s" ;; esac
 cli kill perfbusy >/dev/null 2>&1; wait_json perfbusy >/dev/null
 ok "perf on v2: task_clock $v over $(field duration "$s") s"
 kill "$agent_pid"; wait "$agent_pid" 2>/dev/null
+# 8. Memory pressure on v2: the three counters are PSI triggers on the container's memory.pressure.
+# The task is the v1 test's (tests/observability.rs): page cache written without end into 32 MB.
+# The sandbox is on tmpfs and the guest has no disk, so only swap can reclaim those pages: swap on
+# zram (agent-v2.sh loads the module) turns the writes into reclaim, as a disk's page cache does on
+# the v1 host. Swap is on for this step only: with it, step 6's hog would swap, not be OOM-killed.
+if [ ! -e /proc/pressure/memory ]; then
+  echo "SKIP: memory pressure on v2: the kernel has no PSI (no /proc/pressure/memory: CONFIG_PSI off or booted with psi=0)"
+else
+  [ -e /sys/block/zram0 ] || fail "no /sys/block/zram0: the guest needs the zram module (run-in-guest.sh -m zram)"
+  echo 256M > /sys/block/zram0/disksize || fail "cannot size /dev/zram0"
+  out=$(mkswap /dev/zram0 2>&1) || fail "mkswap /dev/zram0: $out"
+  out=$(swapon /dev/zram0 2>&1) || fail "swapon /dev/zram0: $out"
+  start_agent --isolation=cgroups/cpu,cgroups/mem,cgroups/pids
+  hog='while :; do dd if=/dev/zero of=big bs=1048576 count=100 2>/dev/null; done'
+  out=$(cli launch --id=pressure --cpus=0.5 --mem=32 -- "$hog" 2>&1) || fail "launch pressure: $out"
+  [ -e "$CG/pressure/memory.pressure" ] || fail "PSI is on (/proc/pressure/memory) but $CG/pressure has no memory.pressure"
+  # counted WHAT: waits up to 60 s for mem_low_pressure_counter >= 3 (a trigger fires at most once a
+  # second: 3 is pressure counted in 3 windows, not one event by chance); sets s, low, medium,
+  # critical. Under steady pressure, counting one event and no more was a bug (the PSI event read
+  # twice, see src/cgroups/pressure.rs).
+  counted() {
+    i=0
+    while :; do
+      s=$(cli stats pressure --json 2>&1 | squash)
+      low=$(field mem_low_pressure_counter "$s")
+      case $low in ''|*[!0-9]*) fail "$1: no mem_low_pressure_counter in the statistics: $s" ;; esac
+      [ "$low" -ge 3 ] && break
+      i=$((i + 1))
+      [ $i -le 120 ] || fail "$1: mem_low_pressure_counter is $low after 60 s, want >= 3; memory.pressure: $(tr '\n' ' ' < "$CG/pressure/memory.pressure"); statistics: $s"
+      sleep 0.5
+    done
+    medium=$(field mem_medium_pressure_counter "$s")
+    critical=$(field mem_critical_pressure_counter "$s")
+    case $medium$critical in ''|*[!0-9]*) fail "$1: medium/critical counters missing: $s" ;; esac
+    [ "$medium" -le "$low" ] || fail "$1: medium $medium > low $low: $s"
+    [ "$critical" -le "$low" ] || fail "$1: critical $critical > low $low: $s"
+  }
+  counted "memory pressure"
+  [ "$(field mem_soft_limit_bytes "$s")" = 33554432 ] || fail "pressure: want mem_soft_limit_bytes 33554432, got $s"
+  ok "memory pressure on v2: low $low, medium $medium, critical $critical; memory.pressure: $(tr '\n' ' ' < "$CG/pressure/memory.pressure")"
+  # A re-adopted container is listened to again (the v1 test's second half).
+  kill "$agent_pid"; wait "$agent_pid" 2>/dev/null
+  start_agent --isolation=cgroups/cpu,cgroups/mem,cgroups/pids
+  counted "after recovery"
+  ok "memory pressure after recovery: low $low, medium $medium, critical $critical"
+  cli kill pressure >/dev/null 2>&1; wait_json pressure >/dev/null
+  remove pressure
+  out=$(swapoff /dev/zram0 2>&1) || fail "swapoff /dev/zram0: $out"
+  kill "$agent_pid"; wait "$agent_pid" 2>/dev/null
+fi
 echo "ALL GUEST CHECKS PASSED"

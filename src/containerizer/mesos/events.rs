@@ -27,7 +27,7 @@ impl MesosContainerizer {
                 let events = self.children.on_ready(id, registry);
                 self.on_child_events(events, registry, timers)
             }
-            Source::Isolator { index, slot } => {
+            Source::Isolator { index, slot, tag } => {
                 let limitation = {
                     let Some((_, c)) = slot_container(&self.by_slot, &mut self.containers, slot)
                     else {
@@ -39,7 +39,7 @@ impl MesosContainerizer {
                         timers: &mut *timers,
                         children: &mut self.children,
                     };
-                    self.isolators.on_ready(index, &ctx, &mut lp)
+                    self.isolators.on_ready(index, tag, &ctx, &mut lp)
                 };
                 match limitation {
                     Some(l) => self.limit(slot, l, false, registry, timers),

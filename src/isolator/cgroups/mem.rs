@@ -10,7 +10,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use super::super::{
     ContainerCtx, Isolated, Isolator, IsolatorError, Ops, Plan, PrepareCtx, UsageCtx,
 };
-use crate::cgroups::{Controller, PressureWatch};
+use crate::cgroups::{Controller, PressureLevel, PressureWatch};
 use crate::resources::Resources;
 use crate::slot_map::SlotMap;
 use crate::stats::ResourceStatistics;
@@ -18,6 +18,13 @@ use crate::status::{Limitation, Reason};
 use crate::sys::notify;
 
 const MB: u64 = 1024 * 1024;
+/// The tag of a container's OOM fd in the loop; its pressure levels' are [`pressure_tag`].
+const OOM_TAG: u8 = 0;
+
+/// The loop's tag for a pressure level's fd.
+fn pressure_tag(level: PressureLevel) -> u8 {
+    1 + level as u8
+}
 
 #[derive(Debug, Default)]
 pub struct CgroupsMem {
@@ -34,6 +41,16 @@ struct Watched {
     counters: [u64; 3],
 }
 
+impl Watched {
+    /// The pressure fd watched under `tag` is ready: count what its readiness stands for.
+    fn count(&mut self, tag: u8) {
+        if let Some(w) = self.pressure.iter().find(|w| pressure_tag(w.level) == tag) {
+            let c = &mut self.counters[w.level as usize];
+            *c = c.saturating_add(w.events_when_ready());
+        }
+    }
+}
+
 impl CgroupsMem {
     /// Registers the container's OOM fd (with a memory limit) and pressure listeners with the
     /// loop. A part that cannot be registered is logged; the rest is kept.
@@ -48,7 +65,7 @@ impl CgroupsMem {
         let pressure = cg.pressure_watches();
         if ctx.resources.mem_mb > 0.0 {
             if let Some(fd) = cg.oom_watch().map_err(IsolatorError::Stats)? {
-                ops.watch(ctx.slot, fd.as_raw_fd())
+                ops.watch(ctx.slot, OOM_TAG, fd.as_raw_fd())
                     .map_err(IsolatorError::Watch)?;
                 watched.oom = Some(fd);
             }
@@ -56,10 +73,11 @@ impl CgroupsMem {
         match pressure {
             Ok(listeners) => {
                 for w in listeners {
+                    let tag = pressure_tag(w.level);
                     let registered = if w.is_psi() {
-                        ops.watch_priority(ctx.slot, w.fd())
+                        ops.watch_priority(ctx.slot, tag, w.fd())
                     } else {
-                        ops.watch(ctx.slot, w.fd())
+                        ops.watch(ctx.slot, tag, w.fd())
                     };
                     match registered {
                         Ok(()) => watched.pressure.push(w),
@@ -120,12 +138,16 @@ impl Isolator for CgroupsMem {
         self.watch(ctx, ops)
     }
 
-    fn on_ready(&mut self, ctx: &ContainerCtx<'_>, _ops: &mut Ops<'_>) -> Option<Limitation> {
+    fn on_ready(
+        &mut self,
+        ctx: &ContainerCtx<'_>,
+        tag: u8,
+        _ops: &mut Ops<'_>,
+    ) -> Option<Limitation> {
         let watched = self.watches.get_mut(ctx.slot)?;
-        // One token for all of a container's fds: each is asked, none blocks.
-        for w in &watched.pressure {
-            let c = &mut watched.counters[w.level as usize];
-            *c = c.saturating_add(w.take_events());
+        if tag != OOM_TAG {
+            watched.count(tag);
+            return None;
         }
         let oom_fired = watched
             .oom
@@ -190,5 +212,28 @@ fn memory_limitation(resources: &Resources, peak: Option<u64>) -> Limitation {
         reason: Reason::ContainerLimitationMemory,
         message: format!("Memory limit exceeded: Requested: {requested} Maximum Used: {used}"),
         resources: mem.to_json(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a panic is how a test fails
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_readiness_counts_the_level_watched_under_its_tag() {
+        // PSI watches: their fds report nothing once epoll has polled them, as these pipes.
+        let mut watched = Watched::default();
+        for level in PressureLevel::ALL {
+            let (read, _write) = crate::sys::fd::pipe(true).unwrap();
+            watched.pressure.push(PressureWatch::new(level, read, true));
+        }
+        let medium = pressure_tag(PressureLevel::Medium);
+        watched.count(medium);
+        watched.count(medium);
+        watched.count(pressure_tag(PressureLevel::Low));
+        watched.count(99);
+        assert_eq!(watched.counters, [1, 2, 0]);
+        assert_ne!(pressure_tag(PressureLevel::Low), OOM_TAG);
     }
 }
