@@ -345,6 +345,27 @@ fn bad_definitions_get_marathons_422_and_launch_nothing() {
     assert_eq!(post_app(&agent, &sleeper("dup", 1)).status, 201);
     assert_eq!(post_app(&agent, &sleeper("dup", 1)).status, 409);
     assert_eq!(agent.client().get("/v2/apps/nope").unwrap().status, 404);
+    let first = wait_running(&agent, "dup", 1)[0]["id"].clone();
+    let r = agent
+        .client()
+        .request(
+            "POST",
+            "/v2/apps?force=true",
+            &JSON,
+            sleeper("dup", 1).to_string().as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    // The old instance is killed and its container removed; only the new one is left.
+    Agent::eventually(
+        "only the new instance's container",
+        Duration::from_secs(30),
+        || {
+            let c = agent.containers();
+            let t = running(&agent, "dup");
+            c.len() == 1 && t.len() == 1 && t[0]["id"] != first
+        },
+    );
 }
 
 #[test]

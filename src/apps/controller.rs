@@ -121,6 +121,9 @@ pub struct Apps {
     pub(super) hostname: String,
     pub(super) apps: BTreeMap<AppId, App>,
     pub(super) by_container: HashMap<ContainerId, AppId>,
+    /// Containers of instances dropped with their app (a forced re-POST, a refused first
+    /// launch): removed once they ended.
+    pub(super) discard: std::collections::HashSet<ContainerId>,
     pub(super) nonces: Nonces,
     pub(super) seq: u64,
     /// A reconcile is deferred to the next iteration already.
@@ -142,6 +145,7 @@ impl Apps {
             hostname,
             apps: BTreeMap::new(),
             by_container: HashMap::new(),
+            discard: std::collections::HashSet::new(),
             nonces: Nonces::default(),
             seq: 0,
             deferred: false,
@@ -408,11 +412,17 @@ impl Apps {
     /// are killed and forgotten.
     fn forget(&mut self, id: &AppId, env: &mut Env<'_>) {
         if let Some(app) = self.apps.remove(id) {
-            for inst in app.instances {
-                self.by_container.remove(&inst.container);
-                super::reconcile::kill_container(&inst.container, env);
-            }
+            self.discard_instances(app.instances, env);
             let _ = self.store.remove(&id.stem());
+        }
+    }
+
+    /// Kills the containers of instances no app owns any more; each is removed once it ended.
+    pub(super) fn discard_instances(&mut self, instances: Vec<Instance>, env: &mut Env<'_>) {
+        for inst in instances {
+            self.by_container.remove(&inst.container);
+            self.discard.insert(inst.container.clone());
+            super::reconcile::kill_container(&inst.container, env);
         }
     }
 

@@ -17,6 +17,13 @@ impl Apps {
     /// A notice of the containerizer's (every notice goes here; others' are ignored).
     pub fn on_notice(&mut self, notice: &Notice, env: &mut Env<'_>) {
         let (Notice::Launched(c) | Notice::LaunchFailed(c, _) | Notice::Terminated(c)) = notice;
+        if self.discard.contains(c) {
+            if !matches!(notice, Notice::Launched(_)) {
+                self.discard.remove(c);
+                remove_container(c, env);
+            }
+            return;
+        }
         let Some(id) = self.by_container.get(c).cloned() else {
             return;
         };
@@ -134,10 +141,7 @@ impl Apps {
             self.creating.retain(|c| c != id);
             log::warn!("App {id} refused: its first instance could not launch: {msg}");
             if let Some(app) = self.apps.remove(id) {
-                for inst in app.instances {
-                    self.by_container.remove(&inst.container);
-                    super::reconcile::kill_container(&inst.container, env);
-                }
+                self.discard_instances(app.instances, env);
             }
             let _ = self.store.remove(&id.stem());
             return;
