@@ -72,6 +72,36 @@ impl App {
         }
     }
 
+    /// An instance failed: it is the app's `lastTaskFailure`, a restart, and the next launch
+    /// waits for the backoff, which this returns.
+    pub fn failed(
+        &mut self,
+        host: &str,
+        task: &str,
+        state: String,
+        message: String,
+        version: String,
+    ) -> std::time::Duration {
+        self.last_failure = Some(TaskFailure {
+            app_id: self.id.as_str().to_string(),
+            host: host.to_string(),
+            message,
+            state,
+            task_id: task.to_string(),
+            timestamp: time::now(),
+            version,
+            slave_id: host.to_string(),
+        });
+        self.restarts += 1;
+        let d = &self.def;
+        self.backoff.failed(
+            d.backoff_seconds,
+            d.backoff_factor,
+            d.max_launch_delay_seconds,
+            std::time::Instant::now(),
+        )
+    }
+
     pub fn target(&self) -> usize {
         if self.deleting {
             0

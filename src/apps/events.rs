@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::controller::{Apps, Env};
 use super::definition::validate::Invalid;
-use super::instance::{InstanceState, TaskFailure};
+use super::instance::InstanceState;
 use super::reconcile::remove_container;
 use super::{render, time, AppId, TaskId};
 use crate::containerizer::{ContainerId, Notice};
@@ -82,24 +82,8 @@ impl Apps {
             .and_then(|t| t.message.clone().or_else(|| t.status.map(describe_status)))
             .unwrap_or_else(|| "The task ended".into());
         log::warn!("App {id}: task {} ended ({state}): {message}", inst.task);
-        app.last_failure = Some(TaskFailure {
-            app_id: id.as_str().to_string(),
-            host: self.hostname.clone(),
-            message,
-            state,
-            task_id: inst.task.as_str().to_string(),
-            timestamp: time::now(),
-            version: inst.version.clone(),
-            slave_id: self.hostname.clone(),
-        });
-        app.restarts += 1;
-        let d = &app.def;
-        let delay = app.backoff.failed(
-            d.backoff_seconds,
-            d.backoff_factor,
-            d.max_launch_delay_seconds,
-            Instant::now(),
-        );
+        let version = inst.version.clone();
+        let delay = app.failed(&self.hostname, inst.task.as_str(), state, message, version);
         log::info!("App {id}: relaunching in {delay:?}");
         // Its sandbox stays for its logs until the next failure replaces it.
         if let Some(old) = app.kept_failure.replace(c.clone()) {
@@ -150,23 +134,13 @@ impl Apps {
             return;
         };
         log::warn!("App {id}: task {task} failed to launch: {msg}");
-        app.last_failure = Some(TaskFailure {
-            app_id: id.as_str().to_string(),
-            host: self.hostname.clone(),
-            message: msg.to_string(),
-            state: "TASK_FAILED".into(),
-            task_id: task.as_str().to_string(),
-            timestamp: time::now(),
-            version: app.def.version.clone().unwrap_or_default(),
-            slave_id: self.hostname.clone(),
-        });
-        app.restarts += 1;
-        let d = &app.def;
-        let delay = app.backoff.failed(
-            d.backoff_seconds,
-            d.backoff_factor,
-            d.max_launch_delay_seconds,
-            Instant::now(),
+        let version = app.def.version.clone().unwrap_or_default();
+        let delay = app.failed(
+            &self.hostname,
+            task.as_str(),
+            "TASK_FAILED".into(),
+            msg.to_string(),
+            version,
         );
         env.timers.add(delay, crate::timer::TimerKind::AppsBackoff);
     }
