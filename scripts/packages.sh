@@ -23,11 +23,42 @@ build=(gcc libssl-dev pkg-config)
 # agent's /metrics; containernetworking-plugins iptables: the network/cni tests (bridge,
 # host-local, portmap, bandwidth; iptables to check what they leave); e2fsprogs, mount: the blkio
 # test's loop disk (mkfs.ext4, losetup); python3: the stalling servers of the Docker fetch/pull
-# tests.
+# tests; nodejs: the Node.js that the apps tests' hello-world image is built from
+# (tests/apps_support/node_image.sh); python3-requests python3-requests-toolbelt python3-pip: the
+# `marathon` client library's dependencies and the pip that downloads it (below).
 test=("${build[@]}" qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xfsprogs runc
   bubblewrap procps systemd libcurl4-openssl-dev python3-pyftpdlib curl iputils-ping keyutils
   docker-registry docker.io iproute2 prometheus containernetworking-plugins iptables e2fsprogs
-  mount python3)
+  mount python3 nodejs python3-requests python3-requests-toolbelt python3-pip)
+
+# The PyPI `marathon` 0.13.0 client library (issue 16's acceptance 6, tests/apps_support/
+# marathon_client.py), not packaged by Debian. Its wheel is pure Python: unpacked into one
+# directory that the client script puts on sys.path, with its dependencies from Debian above. Not
+# a venv (pip would fetch requests, urllib3, idna, ... from PyPI again: more downloads, more
+# versions to drift) nor `pip install --break-system-packages` (it writes into the system Python
+# that apt owns). One 30 KB download, pinned by its sha256; once unpacked no network is needed, and
+# MESOLITE_MARATHON_WHEEL=FILE installs from a wheel at hand (a machine without PyPI).
+marathon_dir=/usr/local/lib/mesolite-test/marathon-0.13.0
+marathon_sha256=6c6321444c3a55252109874ec70dd0db53f4c802527d14f271452213f8d24222
+marathon_lib() {
+  [ -f "$marathon_dir/marathon/client.py" ] && return 0
+  [ "$(id -u)" = 0 ] || die "the marathon client library is missing: run as root to install it"
+  local tmp wheel
+  tmp=$(mktemp -d /tmp/mesolite-marathon.XXXXXX)
+  wheel=${MESOLITE_MARATHON_WHEEL:-}
+  if [ -z "$wheel" ]; then
+    echo "packages: downloading marathon==0.13.0 (PyPI) into $marathon_dir"
+    /usr/bin/python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$tmp" \
+      marathon==0.13.0 || { rm -rf "$tmp"; die "pip download marathon==0.13.0 failed"; }
+    wheel=$tmp/marathon-0.13.0-py2.py3-none-any.whl
+  fi
+  echo "$marathon_sha256  $wheel" | sha256sum --check --quiet \
+    || { rm -rf "$tmp"; die "$wheel: not the marathon 0.13.0 wheel (sha256)"; }
+  mkdir -p "$marathon_dir"
+  /usr/bin/python3 -m zipfile -e "$wheel" "$marathon_dir" \
+    || { rm -rf "$tmp"; die "cannot unpack $wheel"; }
+  rm -rf "$tmp"
+}
 
 case "${1:-}" in
   build) want=("${build[@]}") ;;
@@ -39,7 +70,11 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-if [ ${#missing[@]} -eq 0 ]; then echo "packages: all present ($1)"; exit 0; fi
+if [ ${#missing[@]} -eq 0 ]; then
+  if [ "$1" = test ]; then marathon_lib; fi
+  echo "packages: all present ($1)"
+  exit 0
+fi
 if ! command -v apt-get >/dev/null; then
   echo "packages: missing (no apt-get here to install them): ${missing[*]}" >&2
   exit 0
@@ -52,3 +87,4 @@ apt-get update -qq >"$log" 2>&1 || { tail -20 "$log"; die "apt-get update failed
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >>"$log" 2>&1 \
   || { tail -30 "$log"; die "apt-get install failed (log: $log)"; }
 rm -f "$log"
+if [ "$1" = test ]; then marathon_lib; fi
