@@ -1,6 +1,6 @@
 //! mesolite: a single-node container agent in the tradition of the Mesos containerizer.
 //!
-//! Layers (dependencies point down): `agent`/`cli` → `api` → `containerizer` → `launcher`,
+//! Layers (dependencies point down): `agent`/`cli` → `api` → `apps` → `containerizer` → `launcher`,
 //! `isolator`, `cgroups`, `stats`, `deleter` → `sys`, `http`, `config`, `resources`.
 
 // Only the OS layer, `sys`, opts out of this lint (each of its blocks has a `SAFETY:` comment).

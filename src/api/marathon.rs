@@ -125,8 +125,15 @@ fn apps(req: &Request, tail: &str, ctx: &mut Ctx<'_>) -> Reply {
         },
         ("task", Method::Delete) => {
             let task = tail.rsplit('/').next().unwrap_or_default();
+            // Marathon answers with the task as it was when the kill went out.
+            let shown = apps.get(&id).and_then(|a| {
+                a.instances
+                    .iter()
+                    .find(|i| i.task.as_str() == task)
+                    .map(|i| render::task(a, i, apps.hostname()))
+            });
             match apps.kill_task(&id, task, flag(req, "scale"), &mut env) {
-                Ok(v) => Response::json(200, &v),
+                Ok(()) => Response::json(200, &json!({ "task": shown })),
                 Err(e) => e.response(),
             }
         }

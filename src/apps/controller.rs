@@ -5,28 +5,17 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
-use mio::Registry;
-
 use super::backoff::Backoff;
 use super::definition::validate::Invalid;
 use super::definition::AppDefinition;
 use super::deployment::{self, Action, Deployment};
+use super::env::{kill_container, Env};
 use super::instance::{Instance, InstanceState, TaskFailure};
 use super::store::{AppRecord, Store, VERSION};
 use super::{time, AppId, Nonces, TaskId};
-use crate::containerizer::{ContainerId, Containerizer, Notice, State};
+use crate::containerizer::{ContainerId, Notice, State};
 use crate::http::Response;
-use crate::timer::{TimerKind, Timers};
-
-/// What the loop gives the controller to act with.
-pub struct Env<'a> {
-    pub containerizer: &'a mut dyn Containerizer,
-    pub registry: &'a Registry,
-    pub timers: &'a mut Timers,
-    /// Notices the controller's own calls produced (a KILL that ended a container at once),
-    /// for the loop to deliver as it does the API's.
-    pub notices: &'a mut Vec<Notice>,
-}
+use crate::timer::TimerKind;
 
 /// One app.
 #[derive(Debug)]
@@ -46,12 +35,6 @@ pub struct App {
     pub deployment: Option<Deployment>,
     /// Why the last launch could not go (resources, ports), logged once per reason.
     pub waiting: Option<String>,
-}
-
-impl std::fmt::Debug for Env<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Env").finish_non_exhaustive()
-    }
 }
 
 impl App {
@@ -452,7 +435,7 @@ impl Apps {
         for inst in instances {
             self.by_container.remove(&inst.container);
             self.discard.insert(inst.container.clone());
-            super::reconcile::kill_container(&inst.container, env);
+            kill_container(&inst.container, env);
         }
     }
 
@@ -472,23 +455,20 @@ impl Apps {
     }
 
     /// `DELETE /v2/apps/<id>/tasks/<task>`: kills one instance (replaced, unless `scale`
-    /// lowers `instances` by one); Marathon's `{"task": ...}` answer.
+    /// lowers `instances` by one).
     pub fn kill_task(
         &mut self,
         id: &AppId,
         task: &str,
         scale: bool,
         env: &mut Env<'_>,
-    ) -> Result<serde_json::Value, AppError> {
-        let host = self.hostname.clone();
+    ) -> Result<(), AppError> {
         let Some(app) = self.apps.get_mut(id) else {
             return Err(AppError::NotFound(id.clone()));
         };
         let Some(pos) = app.instances.iter().position(|i| i.task.as_str() == task) else {
             return Err(AppError::TaskNotFound(task.to_string()));
         };
-        let answer =
-            serde_json::json!({ "task": super::render::task(app, &app.instances[pos], &host) });
         let inst = &mut app.instances[pos];
         inst.state = InstanceState::Killing;
         let container = inst.container.clone();
@@ -496,10 +476,10 @@ impl Apps {
             app.def.instances -= 1;
             app.last_scaling_at = time::now();
         }
-        super::reconcile::kill_container(&container, env);
+        kill_container(&container, env);
         self.save(id);
         self.reconcile_now(env);
-        Ok(answer)
+        Ok(())
     }
 
     pub fn has_answers(&self) -> bool {

@@ -5,10 +5,10 @@
 
 use std::time::Instant;
 
-use super::controller::{Apps, Env};
+use super::controller::Apps;
 use super::definition::validate::Invalid;
+use super::env::{remove_container, Env};
 use super::instance::InstanceState;
-use super::reconcile::remove_container;
 use super::{render, time, AppId, TaskId};
 use crate::containerizer::{ContainerId, Notice};
 use crate::http::Response;

@@ -17,6 +17,7 @@ pub use id::{AppId, Nonces, TaskId};
 mod backoff;
 mod controller;
 mod deployment;
+mod env;
 mod events;
 mod instance;
 mod plan;
@@ -26,6 +27,7 @@ pub mod render;
 mod store;
 mod time;
 
-pub use controller::{App, AppError, Apps, Env};
+pub use controller::{App, AppError, Apps};
 pub use deployment::Deployment;
+pub use env::Env;
 pub use instance::InstanceState;

@@ -5,12 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use super::controller::{Apps, Env};
+use super::controller::Apps;
 use super::definition::launch::{launch_request, InstanceFacts};
+use super::env::{kill_container, remove_container, Env};
 use super::instance::{Instance, InstanceState};
 use super::plan::{plan, Seen};
 use super::{ports, time, AppId, TaskId};
-use crate::containerizer::{ContainerId, ControlError, LaunchOutcome};
+use crate::containerizer::LaunchOutcome;
 use crate::resources::PortRange;
 use crate::timer::{TimerKind, Timers};
 
@@ -243,24 +244,5 @@ fn note_waiting(app: &mut super::controller::App, why: String) {
     if app.waiting.as_deref() != Some(why.as_str()) {
         log::warn!("App {}: waiting to launch: {why}", app.id);
         app.waiting = Some(why);
-    }
-}
-
-/// SIGTERM (escalated to SIGKILL after the grace period by the containerizer).
-pub(super) fn kill_container(id: &ContainerId, env: &mut Env<'_>) {
-    match env
-        .containerizer
-        .kill(id, libc::SIGTERM, env.registry, env.timers)
-    {
-        Ok(n) => env.notices.extend(n),
-        Err(ControlError::NotFound(_)) => {}
-        Err(e) => log::warn!("Failed to kill {id}: {e}"),
-    }
-}
-
-pub(super) fn remove_container(id: &ContainerId, env: &mut Env<'_>) {
-    match env.containerizer.remove(id, env.registry, env.timers) {
-        Ok(()) | Err(ControlError::NotFound(_)) => {}
-        Err(e) => log::warn!("Failed to remove {id}: {e}"),
     }
 }
