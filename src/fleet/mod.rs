@@ -1,0 +1,3 @@
+//! Many nodes: what the fleet's scheduler decides, kept apart from how nodes talk.
+
+pub mod attributes;
