@@ -202,35 +202,25 @@ impl Constraint {
         })
     }
 
-    /// Whether a node whose field reads `offer` may take one more instance, given the
-    /// field's values on the nodes of the instances already placed (in placement order;
-    /// `None` where the node lacks the attribute).
-    pub fn accepts(&self, offer: Option<&str>, placed: &[Option<String>]) -> bool {
+    /// Whether a node whose field reads `offer` (`None`: it lacks the attribute) may take
+    /// one more instance, given the instances already placed as this field sees them.
+    pub fn accepts(&self, offer: Option<&str>, placed: &FieldCounts) -> bool {
         let Some(offer) = offer else {
             // Only UNLIKE takes a node that lacks the attribute.
             return matches!(self.operator, Operator::Unlike(_));
         };
+        let here = placed.count(Some(offer));
         match &self.operator {
-            Operator::Unique => placed.iter().all(|p| p.as_deref() != Some(offer)),
+            Operator::Unique => here == 0,
             Operator::Cluster(Some(value)) => offer == value,
-            Operator::Cluster(None) => placed
-                .first()
-                .is_none_or(|first| first.as_deref() == Some(offer)),
+            Operator::Cluster(None) => placed.first().is_none_or(|first| first == Some(offer)),
+            // A value not used yet always may be; a used one only if it is among the smallest
+            // groups and at least `minimum` groups are in use.
             Operator::GroupBy(minimum) => {
-                let groups = group_sizes(placed);
-                let smallest = groups.values().copied().min().unwrap_or(0);
-                match groups.get(&Some(offer)) {
-                    // A value not used yet always may be.
-                    None => true,
-                    Some(&size) => groups.len() >= *minimum as usize && size == smallest,
-                }
+                here == 0 || (placed.groups() >= *minimum as usize && here == placed.smallest())
             }
+            // Marathon: a value not used yet is accepted whatever the maximum.
             Operator::MaxPer(max) => {
-                let here = placed
-                    .iter()
-                    .filter(|p| p.as_deref() == Some(offer))
-                    .count();
-                // Marathon: a value not used yet is always accepted, whatever the maximum.
                 here == 0 || i64::try_from(here).unwrap_or(i64::MAX) < i64::from(*max)
             }
             Operator::Like(regex) => regex.full_match(offer),
@@ -246,13 +236,65 @@ impl Constraint {
     }
 }
 
-/// Instances per field value (`None`: nodes without the attribute form one group).
-pub(super) fn group_sizes(placed: &[Option<String>]) -> BTreeMap<Option<&str>, usize> {
-    let mut groups = BTreeMap::new();
-    for p in placed {
-        *groups.entry(p.as_deref()).or_insert(0) += 1;
+/// The instances placed so far as one field sees them: how many on each value (`None`: on
+/// nodes without the attribute, one group of their own, as in Marathon), and the value of the
+/// first placed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldCounts {
+    counts: BTreeMap<String, usize>,
+    missing: usize,
+    first: Option<Option<String>>,
+}
+
+impl FieldCounts {
+    pub fn add(&mut self, value: Option<&str>) {
+        if self.first.is_none() {
+            self.first = Some(value.map(String::from));
+        }
+        match value {
+            Some(v) => *self.counts.entry(v.to_string()).or_insert(0) += 1,
+            None => self.missing += 1,
+        }
     }
-    groups
+
+    /// Takes one instance away (scaling down); the first placed's value is kept.
+    pub fn remove(&mut self, value: Option<&str>) {
+        match value {
+            Some(v) => {
+                if let Some(n) = self.counts.get_mut(v) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.counts.remove(v);
+                    }
+                }
+            }
+            None => self.missing = self.missing.saturating_sub(1),
+        }
+    }
+
+    pub fn count(&self, value: Option<&str>) -> usize {
+        match value {
+            Some(v) => self.counts.get(v).copied().unwrap_or(0),
+            None => self.missing,
+        }
+    }
+
+    /// How many values have instances.
+    pub fn groups(&self) -> usize {
+        self.counts.len() + usize::from(self.missing > 0)
+    }
+
+    /// The size of the smallest group (0 for none).
+    pub fn smallest(&self) -> usize {
+        let present = self.counts.values().copied();
+        let missing = (self.missing > 0).then_some(self.missing);
+        present.chain(missing).min().unwrap_or(0)
+    }
+
+    /// The value of the first instance placed, if any was.
+    pub fn first(&self) -> Option<Option<&str>> {
+        self.first.as_ref().map(Option::as_deref)
+    }
 }
 
 /// Marathon's text form, `hostname:UNIQUE`, `rack_id:CLUSTER:rack-1`.

@@ -18,7 +18,8 @@ mod scale_down;
 mod tests;
 
 pub use constraint::{
-    parse_constraints, Constraint, ConstraintError, ConstraintErrorKind, Field, Operator,
+    parse_constraints, Constraint, ConstraintError, ConstraintErrorKind, Field, FieldCounts,
+    Operator,
 };
 pub use regex::{Regex, RegexError};
 pub use scale_down::choose_to_remove;
@@ -79,11 +80,17 @@ impl App {
 
     /// `cpus:1; mem:128; 2 ports`, for a waiting reason.
     fn describe_need(&self) -> String {
-        let scalars = self.scalars().to_text();
+        let mut parts = vec![self.scalars().to_text()];
         match self.ports.len() {
-            0 => scalars,
-            1 => format!("{scalars}; 1 port"),
-            n => format!("{scalars}; {n} ports"),
+            0 => {}
+            1 => parts.push("1 port".into()),
+            n => parts.push(format!("{n} ports")),
+        }
+        parts.retain(|p| !p.is_empty());
+        if parts.is_empty() {
+            "nothing".into()
+        } else {
+            parts.join("; ")
         }
     }
 }
@@ -151,8 +158,8 @@ struct Fleet<'a> {
     free: Vec<Resources>,
     /// Instances of the app per node index.
     count: Vec<usize>,
-    /// Per constraint, the field's value at each placed instance, in placement order.
-    values: Vec<Vec<Option<String>>>,
+    /// Per constraint, the placed instances as its field sees them.
+    placed: Vec<FieldCounts>,
     /// The field values of each node, per constraint (read once).
     node_values: Vec<Vec<Option<String>>>,
 }
@@ -172,7 +179,7 @@ impl<'a> Fleet<'a> {
             nodes,
             free: nodes.iter().map(|n| n.free.clone()).collect(),
             count: vec![0; nodes.len()],
-            values: vec![Vec::new(); app.constraints.len()],
+            placed: vec![FieldCounts::default(); app.constraints.len()],
             node_values,
         };
         let by_name: BTreeMap<&str, usize> = nodes
@@ -188,11 +195,11 @@ impl<'a> Fleet<'a> {
             for (c, constraint) in app.constraints.iter().enumerate() {
                 // An instance on a node the fleet no longer lists still counts by hostname.
                 let value = match (index, &constraint.field) {
-                    (Some(i), _) => fleet.node_values[i][c].clone(),
-                    (None, Field::Hostname) => Some(p.hostname.clone()),
+                    (Some(i), _) => fleet.node_values[i][c].as_deref(),
+                    (None, Field::Hostname) => Some(p.hostname.as_str()),
                     (None, Field::Attribute(_)) => None,
                 };
-                fleet.values[c].push(value);
+                fleet.placed[c].add(value);
             }
         }
         fleet
@@ -206,7 +213,7 @@ impl<'a> Fleet<'a> {
     fn accepts(&self, constraint: usize, c: &Constraint, i: usize) -> bool {
         c.accepts(
             self.node_values[i][constraint].as_deref(),
-            &self.values[constraint],
+            &self.placed[constraint],
         )
     }
 
@@ -239,8 +246,8 @@ impl<'a> Fleet<'a> {
         used.ports = take_ports(&app.ports, &self.free[i].ports).unwrap_or_default();
         self.free[i].subtract(&used);
         self.count[i] += 1;
-        for (c, values) in self.values.iter_mut().enumerate() {
-            values.push(self.node_values[i][c].clone());
+        for (c, counts) in self.placed.iter_mut().enumerate() {
+            counts.add(self.node_values[i][c].as_deref());
         }
     }
 

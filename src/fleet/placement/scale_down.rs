@@ -6,8 +6,7 @@
 
 use std::cmp::Ordering;
 
-use super::constraint::group_sizes;
-use super::{field_value, App, Node, Placed};
+use super::{field_value, App, FieldCounts, Node, Placed};
 use crate::apps::definition::KillSelection;
 use crate::apps::TaskId;
 
@@ -18,57 +17,53 @@ pub fn choose_to_remove(nodes: &[Node], app: &App, placed: &[Placed], count: usi
     let values: Vec<Vec<Option<String>>> = placed
         .iter()
         .map(|p| {
-            let attributes = nodes
-                .iter()
-                .find(|n| n.hostname == p.hostname)
-                .map(|n| &n.attributes);
+            let node = nodes.iter().find(|n| n.hostname == p.hostname);
+            let attributes = node.map(|n| &n.attributes);
             group_by
                 .iter()
                 .map(|c| field_value(c, &p.hostname, attributes))
                 .collect()
         })
         .collect();
+    let mut groups = vec![FieldCounts::default(); group_by.len()];
+    let mut per_node = FieldCounts::default();
+    for (i, p) in placed.iter().enumerate() {
+        for (k, counts) in groups.iter_mut().enumerate() {
+            counts.add(values[i][k].as_deref());
+        }
+        per_node.add(Some(&p.hostname));
+    }
+    // Larger first: each GROUP_BY group in order, then the node.
+    let weight = |groups: &[FieldCounts], per_node: &FieldCounts, i: usize| {
+        let sizes: Vec<usize> = (0..groups.len())
+            .map(|k| groups[k].count(values[i][k].as_deref()))
+            .collect();
+        (sizes, per_node.count(Some(&placed[i].hostname)))
+    };
+    let age = |a: &Placed, b: &Placed| match app.kill_selection {
+        KillSelection::YoungestFirst => b.seq.cmp(&a.seq),
+        KillSelection::OldestFirst => a.seq.cmp(&b.seq),
+    };
     let mut remaining: Vec<usize> = (0..placed.len()).collect();
     let mut out = Vec::with_capacity(count.min(placed.len()));
     while out.len() < count && !remaining.is_empty() {
-        // Group sizes per GROUP_BY constraint, and instances per node, among what remains.
-        let columns: Vec<Vec<Option<String>>> = (0..group_by.len())
-            .map(|k| remaining.iter().map(|&i| values[i][k].clone()).collect())
-            .collect();
-        let groups: Vec<_> = columns.iter().map(|col| group_sizes(col)).collect();
-        let hosts: Vec<Option<String>> = remaining
-            .iter()
-            .map(|&i| Some(placed[i].hostname.clone()))
-            .collect();
-        let per_node = group_sizes(&hosts);
-        let weight = |i: usize| -> (Vec<usize>, usize) {
-            let sizes = groups
-                .iter()
-                .enumerate()
-                .map(|(k, g)| g.get(&values[i][k].as_deref()).copied().unwrap_or(0))
-                .collect();
-            let node = per_node
-                .get(&Some(placed[i].hostname.as_str()))
-                .copied()
-                .unwrap_or(0);
-            (sizes, node)
-        };
-        let first = |a: usize, b: usize| -> Ordering {
-            // `Less` means `a` goes before `b`.
-            weight(b)
-                .cmp(&weight(a))
-                .then_with(|| match app.kill_selection {
-                    KillSelection::YoungestFirst => placed[b].seq.cmp(&placed[a].seq),
-                    KillSelection::OldestFirst => placed[a].seq.cmp(&placed[b].seq),
-                })
+        // `Less`: `a` goes before `b`.
+        let first = |&a: &usize, &b: &usize| -> Ordering {
+            weight(&groups, &per_node, b)
+                .cmp(&weight(&groups, &per_node, a))
+                .then_with(|| age(&placed[a], &placed[b]))
                 .then_with(|| placed[a].task.cmp(&placed[b].task))
         };
         let Some(position) =
-            (0..remaining.len()).min_by(|&x, &y| first(remaining[x], remaining[y]))
+            (0..remaining.len()).min_by(|&x, &y| first(&remaining[x], &remaining[y]))
         else {
             break;
         };
         let chosen = remaining.remove(position);
+        for (k, counts) in groups.iter_mut().enumerate() {
+            counts.remove(values[chosen][k].as_deref());
+        }
+        per_node.remove(Some(&placed[chosen].hostname));
         out.push(placed[chosen].task.clone());
     }
     out

@@ -106,6 +106,23 @@ fn test_spread_prefers_the_emptier_node_then_the_hostname() {
 }
 
 #[test]
+fn test_a_large_fleet_group_by_rack() {
+    // 100 nodes on 4 racks, room for 10 instances each: 1000 instances fill every node and
+    // every rack evenly, and the 1001st waits.
+    let nodes: Vec<Node> = (0..100)
+        .map(|i| {
+            let rack = format!("rack:r{}", i % 4);
+            node(&format!("n{i:03}"), &rack, 5.0, 4096.0, (31000, 31099))
+        })
+        .collect();
+    let a = app(&[["rack", "GROUP_BY"].as_slice()]);
+    let p = place(&nodes, &a, &[], 1001);
+    assert_eq!(p.nodes.len(), 1000);
+    assert!(per_node(&p).values().all(|&n| n == 10));
+    assert!(reason(&p).contains("no node has free resources"));
+}
+
+#[test]
 fn test_answer_does_not_depend_on_node_order() {
     let mut reversed = three();
     reversed.reverse();
