@@ -17,6 +17,7 @@ pub mod containerizer;
 pub mod deleter;
 pub mod event;
 pub mod fetcher;
+pub mod fleet;
 pub mod http;
 pub mod isolator;
 pub mod launcher;
