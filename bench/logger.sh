@@ -20,6 +20,12 @@
 # memory cgroup, and a small limit throttles its writes; the logger's is charged to the
 # agent's cgroup), WRITER (default "yes <36 bytes>"; e.g. "cat /dev/zero" for big blocks).
 # LINE_WRITER=1: the task writes 100-byte lines, one write(2) each (python3), instead of the stream.
+# TASK: the task's whole command instead, one process writing {MIB} MiB, e.g.
+#   TASK='head -c {MIB}M /dev/zero'  TASK='dd if=/dev/zero bs=1M count={MIB} status=none'
+#   TASK='cat {BIG}'  ({BIG}: a file of {MIB} MiB of lines, written and cached before the runs)
+# The default stays `yes | head`: the issue's figure, and what a shell pipeline task does; but it
+# is two busy processes, so with the logger three share the 2 cores, where a single-process
+# writer (TASK) and its logger are two.
 # Needs root.
 set -euo pipefail
 
@@ -32,14 +38,17 @@ MEM=${MEM:-2048}
 WRITER=${WRITER:-yes $LINE}
 # The task's command. Default: a bulk stream (yes through head: big blocks, memcpy-bound). LINE_WRITER=1:
 # a task writing 100-byte lines, one write(2) each, as a program logging does (python3).
-if [ "${LINE_WRITER:-}" = 1 ]; then
+BASE=$(mktemp -d /var/tmp/mlbench-logger.XXXXXX)
+if [ -n "${TASK:-}" ]; then
+    TASK=${TASK//\{BIG\}/$BASE/big}
+    TASK=${TASK//\{MIB\}/$MIB}
+elif [ "${LINE_WRITER:-}" = 1 ]; then
     TASK="python3 -c 'import os
 l = b\"x\" * 99 + b\"\\n\"
 for _ in range($MIB * 10486): os.write(1, l)'"
 else
     TASK="$WRITER | head -c ${MIB}M"
 fi
-BASE=$(mktemp -d /var/tmp/mlbench-logger.XXXXXX)
 AGENT_PID=
 
 cleanup() {
@@ -51,6 +60,8 @@ cleanup() {
     done
 }
 trap cleanup EXIT
+# `yes` ends on SIGPIPE.
+if [[ $TASK == *"$BASE/big"* ]]; then (yes "$LINE" || true) | head -c "${MIB}M" >"$BASE/big"; fi
 
 now() { date +%s.%N; }
 # utime+stime of a process, in seconds.

@@ -12,10 +12,11 @@
 //! writing everything they wrote. It runs in its own process group, so a signal to the agent's
 //! group (a terminal's Ctrl-C) does not take it down with the agent.
 
+mod drain;
 pub mod rotate;
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -32,15 +33,6 @@ pub const MIN_SIZE: u64 = 4096;
 /// What the pipe between a task and its logger holds before the task's writes wait: the
 /// most a stalled logger holds up, and few enough wake-ups for the logger at full speed.
 pub const PIPE_SIZE: usize = 1024 * 1024;
-
-/// A piece smaller than this is followed by a [`gather`] pause.
-const GATHER_BELOW: usize = 256 * 1024;
-
-/// How long the logger lets a pipe fill after a small piece.
-const GATHER_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
-
-/// What the logger reads from the pipe at once.
-const READ_SIZE: usize = 1024 * 1024;
 
 /// Per-task overrides, read from the task's environment as Mesos does: the prefix and the
 /// agent flag's name in capitals (`CONTAINER_LOGGER_LOGROTATE_MAX_STDOUT_SIZE=2MB`,
@@ -158,59 +150,11 @@ pub fn run(args: &[String]) -> i32 {
     };
     // Started by hand (`cmd | mesolite logrotate-logger ...`) the pipe is the shell's, 64 KiB.
     let _ = crate::sys::fd::set_pipe_size(0, PIPE_SIZE);
-    match drain(0, &mut out, &path) {
+    match drain::drain(0, &mut out, &path) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("mesolite {VERB}: reading the task's output: {e}");
             1
-        }
-    }
-}
-
-/// After a small piece, lets the pipe fill for [`GATHER_PAUSE`]: a task writing in small
-/// pieces (a line at a time, 4 KiB blocks) otherwise wakes the logger for each, and the
-/// context switches cost both more than the copying. Output waits at most that long; the
-/// pipe holds [`PIPE_SIZE`] meanwhile, so the task waits only above 1 GB/s.
-fn gather(moved: usize) {
-    if moved < GATHER_BELOW {
-        std::thread::sleep(GATHER_PAUSE);
-    }
-}
-
-/// Copies `input` (a pipe) into `out` until its writers are gone: spliced while the file has
-/// room, read and written near its limit (to cut it after a line).
-fn drain(input: RawFd, out: &mut RotatingFile, path: &Path) -> io::Result<()> {
-    let mut buf = vec![0u8; READ_SIZE];
-    let mut failing = false;
-    // Off for good where the kernel refuses it (input not a pipe, a filesystem without it).
-    let mut splicing = true;
-    loop {
-        if splicing {
-            match out.splice_from(input) {
-                Ok(Some(0)) => return Ok(()),
-                Ok(Some(n)) => {
-                    gather(n);
-                    continue;
-                }
-                Ok(None) => {}
-                Err(e) if e.kind() == io::ErrorKind::InvalidInput => splicing = false,
-                // The piece is still in the pipe: the read below takes it (and drops it if
-                // writing fails too).
-                Err(_) => {}
-            }
-        }
-        let n = match crate::sys::fd::read(input, &mut buf)? {
-            0 => return Ok(()),
-            n => n,
-        };
-        gather(n);
-        match out.write_all(&buf[..n]) {
-            Ok(()) => failing = false,
-            Err(e) if !failing => {
-                failing = true;
-                eprintln!("mesolite {VERB}: {}: {e} (output dropped)", path.display());
-            }
-            Err(_) => {}
         }
     }
 }
@@ -314,37 +258,6 @@ mod tests {
         assert!(parse_options("rotate many").is_err());
         assert!(parse_size("1KB").is_err());
         assert_eq!(parse_size("4KB"), Ok(4096));
-    }
-
-    #[test]
-    fn drains_a_pipe_spliced_within_the_bound() {
-        let dir = std::env::temp_dir().join(format!("mesolite-drain-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("stdout");
-        let rotation = Rotation {
-            max_size: 256 * 1024,
-            keep: 1,
-        };
-        let mut out = RotatingFile::open(&path, rotation).unwrap();
-        let (read, write) = crate::sys::fd::pipe(false).unwrap();
-        let text: String = (1..=100_000).map(|n| format!("{n}\n")).collect();
-        let writer = {
-            let text = text.clone();
-            std::thread::spawn(move || {
-                crate::sys::fd::write_all(write.as_raw_fd(), text.as_bytes()).unwrap();
-            })
-        };
-        drain(read.as_raw_fd(), &mut out, &path).unwrap();
-        writer.join().unwrap();
-        let mut kept = String::new();
-        let old = std::fs::read_to_string(rotated_name(&path, 1)).unwrap();
-        assert!(old.len() as u64 <= rotation.max_size, "{}", old.len());
-        kept.push_str(&old);
-        kept.push_str(&std::fs::read_to_string(&path).unwrap());
-        // 588,895 bytes through 2 × 256 KiB: the start rotated away, the end kept as written.
-        assert!(text.ends_with(&kept) && kept.len() < text.len());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -65,28 +65,45 @@ impl RotatingFile {
         })
     }
 
-    /// Moves what the pipe `from` holds into the file without copying it through user space,
-    /// while the file has more than [`SPLICE_TAIL`] bytes of room: `None` when it has not (the
-    /// caller reads and [`write_all`](Self::write_all)s instead, which cuts at a line and
-    /// rotates), else the bytes moved (`Some(0)`: the pipe's writers are gone).
-    pub fn splice_from(&mut self, from: RawFd) -> io::Result<Option<usize>> {
-        let room = self.rotation.max_size.saturating_sub(self.size);
-        if room <= SPLICE_TAIL {
-            return Ok(None);
-        }
-        let len = usize::try_from(room - SPLICE_TAIL).unwrap_or(usize::MAX);
-        let n = crate::sys::fd::splice_to(from, self.file.as_raw_fd(), len.min(SPLICE_MAX))?;
+    /// How much may be spliced into the file now: `None` when it has no more than
+    /// [`SPLICE_TAIL`] bytes of room (the caller reads and [`write_all`](Self::write_all)s
+    /// instead, which cuts at a line and rotates).
+    pub fn splice_len(&self) -> Option<usize> {
+        let room = self.room();
+        (room > SPLICE_TAIL).then(|| {
+            usize::try_from(room - SPLICE_TAIL)
+                .unwrap_or(usize::MAX)
+                .min(SPLICE_MAX)
+        })
+    }
+
+    /// Moves up to `len` bytes (at most [`splice_len`](Self::splice_len)) of the pipe `from`
+    /// into the file without copying them through user space: the bytes moved.
+    pub fn splice_from(&mut self, from: RawFd, len: usize) -> io::Result<usize> {
+        let n = crate::sys::fd::splice_to(from, self.file.as_raw_fd(), len)?;
         self.size += n as u64;
         // Unknown without reading it back; "mid-line" only ever cuts at the limit.
         self.at_line_start = n == 0 && self.at_line_start;
-        Ok(Some(n))
+        Ok(n)
+    }
+
+    /// What to read when [`splice_len`](Self::splice_len) is `None`: the file's room and one
+    /// byte more. A piece that long crosses the limit, so [`write_all`](Self::write_all) cuts
+    /// it after its last line that fits and rotates; what follows stays in the pipe to be
+    /// spliced into the new file, so only about [`SPLICE_TAIL`] of each file is copied
+    /// through user space, not a whole pipe's worth.
+    pub fn tail_len(&self) -> usize {
+        usize::try_from(self.room()).map_or(usize::MAX, |r| r.saturating_add(1))
+    }
+
+    fn room(&self) -> u64 {
+        self.rotation.max_size.saturating_sub(self.size)
     }
 
     /// Writes all of `data`, rotating as often as it takes.
     pub fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            let room = usize::try_from(self.rotation.max_size.saturating_sub(self.size))
-                .unwrap_or(usize::MAX);
+            let room = usize::try_from(self.room()).unwrap_or(usize::MAX);
             let take = if data.len() <= room {
                 data.len()
             } else {
@@ -117,6 +134,12 @@ impl RotatingFile {
         if self.rotation.keep == 0 {
             remove_if_present(&self.path)?;
         } else {
+            // The oldest is removed first, so that no rename replaces a file: when one does,
+            // ext4 writes the renamed file's delayed blocks out at once (auto_da_alloc, meant
+            // for write-then-rename), which flushed every stream file to disk in the logger's
+            // time one rotation before deleting it. Removed unwritten, its pages are freed
+            // with no I/O (a fast stream's old files mostly never reach the disk).
+            remove_if_present(&rotated_name(&self.path, self.rotation.keep))?;
             for n in (1..self.rotation.keep).rev() {
                 rename_if_present(
                     &rotated_name(&self.path, n),
