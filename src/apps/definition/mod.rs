@@ -6,6 +6,8 @@
 //! on input, as Marathon ignores them.
 
 pub mod launch;
+#[cfg(test)]
+mod tests;
 pub mod validate;
 
 use std::collections::BTreeMap;
