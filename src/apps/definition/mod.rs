@@ -280,8 +280,9 @@ pub struct PortNeed {
 
 impl AppDefinition {
     /// Folds Marathon's older forms into the current ones (`uris` into `fetch`, `ports` into
-    /// `portDefinitions`, `container.portMappings` into `container.docker.portMappings`) and
-    /// gives a host-network app without ports its one default port, as Marathon does.
+    /// `portDefinitions`, `container.portMappings` into `container.docker.portMappings`),
+    /// gives a host-network app without ports its one default port and a bridge app no port
+    /// definitions, as Marathon does.
     pub fn normalise(&mut self) {
         for uri in std::mem::take(&mut self.uris) {
             self.fetch.push(Fetch {
@@ -316,18 +317,17 @@ impl AppDefinition {
                 }
             }
         }
-        if self.port_definitions.is_none() {
-            let default = if self.uses_port_mappings() {
-                Vec::new()
-            } else {
-                vec![PortDefinition {
-                    port: 0,
-                    protocol: tcp(),
-                    name: None,
-                    labels: BTreeMap::new(),
-                }]
-            };
-            self.port_definitions = Some(default);
+        if self.uses_port_mappings() {
+            // Marathon's normalisation: on a container network the mappings are the ports,
+            // whatever port definitions were posted (or kept from a host-network version).
+            self.port_definitions = Some(Vec::new());
+        } else if self.port_definitions.is_none() {
+            self.port_definitions = Some(vec![PortDefinition {
+                port: 0,
+                protocol: tcp(),
+                name: None,
+                labels: BTreeMap::new(),
+            }]);
         }
     }
 

@@ -152,12 +152,6 @@ fn port_definitions(def: &AppDefinition, found: &mut Found) {
     if defs.is_empty() {
         return;
     }
-    if def.uses_port_mappings() {
-        found.add(
-            "/portDefinitions",
-            "portDefinitions are only allowed with host-networking",
-        );
-    }
     let mut ports = BTreeSet::new();
     let mut names = BTreeSet::new();
     for (i, d) in defs.iter().enumerate() {

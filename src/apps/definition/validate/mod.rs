@@ -48,24 +48,12 @@ impl Invalid {
         }
     }
 
-    /// Marathon's message: "Invalid JSON" when the body could not even be read as an app
-    /// (only play-json's `error.*` codes), "Object is not valid" otherwise.
-    pub fn message(&self) -> &'static str {
-        let reading = self
-            .violations
-            .iter()
-            .all(|v| v.errors.iter().all(|e| e.starts_with("error.")));
-        if reading {
-            "Invalid JSON"
-        } else {
-            "Object is not valid"
-        }
-    }
-
     /// Marathon's 422 body.
     pub fn to_json(&self) -> Value {
         json!({
-            "message": self.message(),
+            // Marathon answers play-json's reading errors alone with "Invalid JSON"; one
+            // message here, as the answer holds both kinds at once.
+            "message": "Object is not valid",
             "details": self.violations.iter().map(|v| json!({
                 "path": v.path,
                 "errors": v.errors,

@@ -76,6 +76,12 @@ fn test_port_definitions() {
     );
     let def = ok(app(json!({"ports": [0, 0, 8080]})));
     assert_eq!(def.port_needs().len(), 3);
+    // On the bridge the mappings are the ports (a PUT onto a host-network app keeps its
+    // port definitions in the merged body): Marathon drops the definitions.
+    let bridge = ok(app(json!({"portDefinitions": [{"port": 0}, {"port": 0}],
+        "container": docker("BRIDGE", json!([{"containerPort": 80}]))})));
+    assert_eq!(bridge.port_definitions.as_deref().map(<[_]>::len), Some(0));
+    assert_eq!(bridge.port_needs().len(), 1);
     has(
         &invalid(app(
             json!({"ports": [80], "portDefinitions": [{"port": 81}]}),
