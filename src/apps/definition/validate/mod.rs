@@ -2,10 +2,10 @@
 //! JSON path it concerns (`/instances`, `/container/docker/portMappings(0)/hostPort`), answered
 //! as a 422 with Marathon's body (`{"message": ..., "details": [{"path": ..., "errors": [...]}]}`).
 //!
-//! Three passes, each reporting everything it sees: [`shape`] walks the posted JSON (types,
+//! Three passes, each reporting everything it sees: `shape` walks the posted JSON (types,
 //! required fields, fields one node cannot honour) before serde reads it, so `"instances":
 //! "two"` is a violation at `/instances` rather than a serde message about `/`; a field that
-//! fails it is dropped so the rest still reads, and [`rules`] and [`container`] then check the
+//! fails it is dropped so the rest still reads, and `rules` and `container` then check the
 //! typed definition as Marathon's validators do. Last, a definition that passed everything is
 //! turned into the launch its instances will be, and the launch parser's refusal (if any) is
 //! reported too: nothing that will not launch is accepted.
