@@ -4,6 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
+use super::validate::scala;
 use super::{AppDefinition, ContainerType, Network};
 use crate::containerizer::{parse_launch, LaunchRequest};
 
@@ -111,70 +112,119 @@ fn is_docker(def: &AppDefinition) -> bool {
         .is_some_and(|c| c.kind == ContainerType::Docker && c.docker.is_some())
 }
 
-/// Marathon's variables for a task, then the app's `env` (which may override them).
+/// Marathon's variables for a task (its `TaskBuilder` and `EnvironmentHelper`), then the
+/// app's `env`, which may override them.
 pub fn environment(def: &AppDefinition, facts: &InstanceFacts<'_>) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
     let mut set = |k: String, v: String| {
         env.retain(|(name, _)| *name != k);
         env.push((k, v));
     };
-    let ports = facts.host_ports;
-    if let Some(first) = ports.first() {
-        set("PORT".into(), first.to_string());
-    }
-    set(
-        "PORTS".into(),
-        ports
-            .iter()
-            .map(u16::to_string)
-            .collect::<Vec<_>>()
-            .join(","),
-    );
-    for (i, p) in ports.iter().enumerate() {
-        set(format!("PORT{i}"), p.to_string());
-    }
-    // Named ports, and each mapped container port by number, as Marathon exports them.
-    if def.uses_port_mappings() {
-        for (m, p) in def.port_mappings().iter().zip(ports) {
-            set(format!("PORT_{}", m.container_port), p.to_string());
-            if let Some(name) = &m.name {
-                set(format!("PORT_{}", name.to_uppercase()), p.to_string());
-            }
-        }
-    } else if let Some(defs) = &def.port_definitions {
-        for (d, p) in defs.iter().zip(ports) {
-            if let Some(name) = &d.name {
-                set(format!("PORT_{}", name.to_uppercase()), p.to_string());
-            }
-        }
-    }
-    set("HOST".into(), facts.hostname.into());
     set("MESOS_TASK_ID".into(), facts.task_id.into());
     set("MARATHON_APP_ID".into(), def.id.clone());
     set(
         "MARATHON_APP_VERSION".into(),
         def.version.clone().unwrap_or_default(),
     );
-    set("MARATHON_APP_RESOURCE_CPUS".into(), def.cpus.to_string());
-    set("MARATHON_APP_RESOURCE_MEM".into(), def.mem.to_string());
-    set("MARATHON_APP_RESOURCE_DISK".into(), def.disk.to_string());
-    for (k, v) in &def.labels {
-        let name: String = k
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        set(format!("MARATHON_APP_LABEL_{name}"), v.clone());
+    if let Some(d) = def.container.as_ref().and_then(|c| c.docker.as_ref()) {
+        if is_docker(def) {
+            set("MARATHON_APP_DOCKER_IMAGE".into(), d.image.clone());
+        }
     }
+    set("MARATHON_APP_RESOURCE_CPUS".into(), scala(def.cpus));
+    set("MARATHON_APP_RESOURCE_MEM".into(), scala(def.mem));
+    set("MARATHON_APP_RESOURCE_DISK".into(), scala(def.disk));
+    set(
+        "MARATHON_APP_RESOURCE_GPUS".into(),
+        format!("{:.0}", def.gpus),
+    );
+    // Labels as Marathon exports them: names escaped, too long ones left out.
+    let labels: Vec<(String, &String)> = def
+        .labels
+        .iter()
+        .filter(|(k, v)| k.len() < MAX_ENV - LABEL_PREFIX.len() && v.len() < MAX_ENV)
+        .map(|(k, v)| (label_name(k), v))
+        .collect();
+    set(
+        "MARATHON_APP_LABELS".into(),
+        labels
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
+    for (k, v) in &labels {
+        set(format!("{LABEL_PREFIX}{k}"), (*v).clone());
+    }
+    let ports = facts.host_ports;
+    if !ports.is_empty() {
+        for (i, p) in ports.iter().enumerate() {
+            set(format!("PORT{i}"), p.to_string());
+        }
+        // PORT_<the port asked for> (the container port on the bridge), or PORT_<the one
+        // given> for a dynamic one; and PORT_<NAME> for a named one.
+        for ((name, asked), p) in requested_ports(def).into_iter().zip(ports) {
+            let key = if asked > 0 {
+                asked.to_string()
+            } else {
+                p.to_string()
+            };
+            set(format!("PORT_{key}"), p.to_string());
+            if let Some(name) = name {
+                set(format!("PORT_{}", name.to_uppercase()), p.to_string());
+            }
+        }
+        set("PORT".into(), ports[0].to_string());
+        set(
+            "PORTS".into(),
+            ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+    }
+    set("HOST".into(), facts.hostname.into());
     for (k, v) in &def.env {
         set(k.clone(), v.clone());
     }
     env
+}
+
+const MAX_ENV: usize = 512;
+const LABEL_PREFIX: &str = "MARATHON_APP_LABEL_";
+
+/// Marathon's label escape: runs of anything but `[a-zA-Z0-9_]` become one `_`, upper case.
+fn label_name(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    let mut in_run = false;
+    for c in key.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c.to_ascii_uppercase());
+            in_run = false;
+        } else if !in_run {
+            out.push('_');
+            in_run = true;
+        }
+    }
+    out
+}
+
+/// The ports as the app asks for them, in `PORT<n>` order: the mappings' container ports on
+/// the bridge, the port definitions' ports on the host's network (0: any).
+fn requested_ports(def: &AppDefinition) -> Vec<(Option<&String>, i64)> {
+    if def.uses_port_mappings() {
+        def.port_mappings()
+            .iter()
+            .map(|m| (m.name.as_ref(), m.container_port))
+            .collect()
+    } else {
+        def.port_definitions
+            .iter()
+            .flatten()
+            .map(|d| (d.name.as_ref(), d.port))
+            .collect()
+    }
 }
 
 fn container_json(def: &AppDefinition, facts: &InstanceFacts<'_>) -> Option<Value> {
@@ -202,14 +252,17 @@ fn container_json(def: &AppDefinition, facts: &InstanceFacts<'_>) -> Option<Valu
                 d.port_mappings
                     .iter()
                     .zip(facts.host_ports)
-                    .map(|(m, host)| {
+                    .flat_map(|(m, host)| {
                         // containerPort 0 means "the same as the host port" in Marathon.
                         let container = if m.container_port == 0 {
                             i64::from(*host)
                         } else {
                             m.container_port
                         };
-                        json!({"host_port": host, "container_port": container, "protocol": m.protocol})
+                        // "udp,tcp" publishes the port for both protocols.
+                        m.protocol.split(',').map(move |protocol| {
+                            json!({"host_port": host, "container_port": container, "protocol": protocol})
+                        })
                     })
                     .collect()
             } else {
@@ -236,7 +289,11 @@ fn container_json(def: &AppDefinition, facts: &InstanceFacts<'_>) -> Option<Valu
         (ContainerType::Mesos, docker) => {
             let mut info = json!({"type": "MESOS", "volumes": volumes});
             if let Some(d) = docker {
-                info["mesos"] = json!({"image": {"type": "DOCKER", "docker": {"name": d.image}}});
+                info["mesos"] = json!({"image": {
+                    "type": "DOCKER",
+                    "docker": {"name": d.image},
+                    "cached": !d.force_pull_image,
+                }});
             }
             Some(info)
         }

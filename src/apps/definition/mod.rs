@@ -6,6 +6,8 @@
 //! on input, as Marathon ignores them.
 
 pub mod launch;
+#[cfg(test)]
+mod tests;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -19,11 +21,11 @@ use super::health::HealthCheck;
 #[serde(rename_all = "camelCase")]
 pub struct AppDefinition {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cmd: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub args: Option<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -48,7 +50,7 @@ pub struct AppDefinition {
     pub fetch: Vec<Fetch>,
     #[serde(default)]
     pub store_urls: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container: Option<Container>,
     #[serde(default)]
     pub health_checks: Vec<HealthCheck>,
@@ -66,7 +68,7 @@ pub struct AppDefinition {
     pub upgrade_strategy: UpgradeStrategy,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_resource_roles: Option<Vec<String>>,
     #[serde(default)]
     pub port_definitions: Option<Vec<PortDefinition>>,
@@ -77,7 +79,7 @@ pub struct AppDefinition {
     pub require_ports: bool,
     #[serde(default)]
     pub kill_selection: KillSelection,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_kill_grace_period_seconds: Option<f64>,
     /// Set by the agent: the time of the last change of the definition (Marathon's version).
     #[serde(default)]
@@ -114,7 +116,13 @@ pub struct Fetch {
     pub executable: bool,
     #[serde(default)]
     pub cache: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Marathon's `destPath` (Mesos's `output_file`); `outputFile` is read too.
+    #[serde(
+        default,
+        rename = "destPath",
+        alias = "outputFile",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub output_file: Option<String>,
 }
 
@@ -272,8 +280,9 @@ pub struct PortNeed {
 
 impl AppDefinition {
     /// Folds Marathon's older forms into the current ones (`uris` into `fetch`, `ports` into
-    /// `portDefinitions`, `container.portMappings` into `container.docker.portMappings`) and
-    /// gives a host-network app without ports its one default port, as Marathon does.
+    /// `portDefinitions`, `container.portMappings` into `container.docker.portMappings`),
+    /// gives a host-network app without ports its one default port and a bridge app no port
+    /// definitions, as Marathon does.
     pub fn normalise(&mut self) {
         for uri in std::mem::take(&mut self.uris) {
             self.fetch.push(Fetch {
@@ -308,18 +317,17 @@ impl AppDefinition {
                 }
             }
         }
-        if self.port_definitions.is_none() {
-            let default = if self.uses_port_mappings() {
-                Vec::new()
-            } else {
-                vec![PortDefinition {
-                    port: 0,
-                    protocol: tcp(),
-                    name: None,
-                    labels: BTreeMap::new(),
-                }]
-            };
-            self.port_definitions = Some(default);
+        if self.uses_port_mappings() {
+            // Marathon's normalisation: on a container network the mappings are the ports,
+            // whatever port definitions were posted (or kept from a host-network version).
+            self.port_definitions = Some(Vec::new());
+        } else if self.port_definitions.is_none() {
+            self.port_definitions = Some(vec![PortDefinition {
+                port: 0,
+                protocol: tcp(),
+                name: None,
+                labels: BTreeMap::new(),
+            }]);
         }
     }
 
@@ -375,8 +383,26 @@ impl AppDefinition {
         a != b
     }
 
-    /// The definition as JSON (Marathon's names, defaults filled).
+    /// The definition as JSON (Marathon's names, defaults filled), whole numbers as integers
+    /// as Marathon writes them (`"mem": 128`, not `128.0`).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        let mut v = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        whole_numbers(&mut v);
+        v
+    }
+}
+
+fn whole_numbers(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                // Exact: the bound keeps the double's integer value within i64.
+                *v = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_numbers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_numbers),
+        _ => {}
     }
 }
