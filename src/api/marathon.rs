@@ -213,6 +213,19 @@ fn update(req: &Request, id: AppId, ctx: &mut Ctx<'_>) -> Reply {
         Some(app) => {
             let mut base = app.def.to_json();
             if let Some(obj) = base.as_object_mut() {
+                // A field replaces its older or exclusive twin, as in Marathon's update.
+                for (given, dropped) in [
+                    ("cmd", "args"),
+                    ("args", "cmd"),
+                    ("ports", "portDefinitions"),
+                    ("portDefinitions", "ports"),
+                    ("uris", "fetch"),
+                    ("fetch", "uris"),
+                ] {
+                    if fields.contains_key(given) {
+                        obj.remove(dropped);
+                    }
+                }
                 for (k, v) in fields {
                     // Answers' fields a client may send back are not the definition's.
                     if matches!(
