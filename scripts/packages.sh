@@ -23,11 +23,11 @@ build=(gcc libssl-dev pkg-config)
 # agent's /metrics; containernetworking-plugins iptables: the network/cni tests (bridge,
 # host-local, portmap, bandwidth; iptables to check what they leave); e2fsprogs, mount: the blkio
 # test's loop disk (mkfs.ext4, losetup); python3: the stalling servers of the Docker fetch/pull
-# tests.
+# tests; etcd-server: the 3-member etcd cluster tests/etcd.rs starts on loopback.
 test=("${build[@]}" qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xfsprogs runc
   bubblewrap procps systemd libcurl4-openssl-dev python3-pyftpdlib curl iputils-ping keyutils
   docker-registry docker.io iproute2 prometheus containernetworking-plugins iptables e2fsprogs
-  mount python3)
+  mount python3 etcd-server)
 
 case "${1:-}" in
   build) want=("${build[@]}") ;;

@@ -140,11 +140,6 @@ impl<S: Read + Write> ClientConn<S> {
         matches!(self.phase, Phase::Body(_))
     }
 
-    /// Whether any byte of the answer has arrived (or the request is not yet all sent).
-    pub fn is_sent(&self) -> bool {
-        !matches!(self.phase, Phase::Writing { .. })
-    }
-
     /// Advances as far as the socket allows; appends what happened to `out`.
     pub fn drive(&mut self, out: &mut Vec<Progress>) {
         if let Err(e) = self.write_pending() {
