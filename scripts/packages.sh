@@ -25,11 +25,12 @@ build=(gcc libssl-dev pkg-config)
 # test's loop disk (mkfs.ext4, losetup); python3: the stalling servers of the Docker fetch/pull
 # tests; nodejs: the Node.js that the apps tests' hello-world image is built from
 # (tests/apps_support/node_image.sh); python3-requests python3-requests-toolbelt python3-pip: the
-# `marathon` client library's dependencies and the pip that downloads it (below).
+# `marathon` client library's dependencies and the pip that downloads it (below); etcd-server:
+# the 3-member etcd cluster tests/etcd.rs starts on loopback.
 test=("${build[@]}" qemu-system-x86 linux-image-amd64 busybox-static cpio kmod xfsprogs runc
   bubblewrap procps systemd libcurl4-openssl-dev python3-pyftpdlib curl iputils-ping keyutils
   docker-registry docker.io iproute2 prometheus containernetworking-plugins iptables e2fsprogs
-  mount python3 nodejs python3-requests python3-requests-toolbelt python3-pip)
+  mount python3 nodejs python3-requests python3-requests-toolbelt python3-pip etcd-server)
 
 # The PyPI `marathon` 0.13.0 client library (issue 16's acceptance 6, tests/apps_support/
 # marathon_client.py), not packaged by Debian. Its wheel is pure Python: unpacked into one

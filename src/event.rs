@@ -28,6 +28,8 @@ pub enum Source {
     Isolator { index: u16, slot: u32, tag: u8 },
     /// A connection to dockerd's Engine API, by request ID.
     Docker(u32),
+    /// A connection to an etcd member, by the client's connection ID.
+    Etcd(u32),
 }
 
 const KIND_SHIFT: u32 = 32;
@@ -48,6 +50,7 @@ impl From<Source> for Token {
             Source::Child(n) => (6, n, 0),
             Source::Docker(n) => (7, n, 0),
             Source::TcpListener => (8, 0, 0),
+            Source::Etcd(n) => (9, n, 0),
             Source::Isolator { index, slot, tag } => {
                 (ISOLATOR_KIND + usize::from(index), slot, tag)
             }
@@ -74,6 +77,7 @@ impl Source {
             6 => Source::Child(slot),
             7 => Source::Docker(slot),
             8 => Source::TcpListener,
+            9 => Source::Etcd(slot),
             k if k >= ISOLATOR_KIND => Source::Isolator {
                 index: u16::try_from(k - ISOLATOR_KIND).ok()?,
                 slot,
@@ -99,6 +103,7 @@ mod tests {
             Source::ExecReport(0),
             Source::Child(3),
             Source::Docker(9),
+            Source::Etcd(u32::MAX),
             Source::Isolator {
                 index: 0,
                 slot: 4,

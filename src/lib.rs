@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod containerizer;
 pub mod deleter;
+pub mod etcd;
 pub mod event;
 pub mod fetcher;
 pub mod fleet;

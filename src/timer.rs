@@ -28,6 +28,8 @@ pub enum TimerKind {
     AppsTick,
     /// Apps: a launch backoff ended.
     AppsBackoff,
+    /// An etcd connection's deadline (or a watch's next probe), by connection ID.
+    Etcd(u32),
 }
 
 /// A set of pending timers.

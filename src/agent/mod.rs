@@ -298,6 +298,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                     let n = ctx.containerizer.on_sigchld(registry, ctx.timers);
                     ctx.notices.extend(n);
                 }
+                // No etcd client runs in the loop yet (the fleet will own one).
+                Source::Etcd(_) => {}
             }
             deliver(&mut server, &mut ctx);
             iteration.source(source, server.requests, server.last_request());

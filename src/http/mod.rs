@@ -7,6 +7,7 @@
 pub mod base64;
 mod chunked;
 pub mod client;
+mod conn;
 mod percent;
 mod request;
 mod response;
@@ -19,6 +20,7 @@ use std::fmt;
 pub use chunked::{encode_chunked, ChunkedDecoder};
 
 pub use client::{encode_request, Client, ClientError, ClientResponse};
+pub use conn::{ClientConn, ConnError, Mode, Progress};
 pub use percent::{parse_query, percent_decode, percent_encode, DecodeError};
 pub use request::{parse_request, wants_continue, Parse, Request, CONTINUE_RESPONSE};
 pub use response::{reason_phrase, Response};

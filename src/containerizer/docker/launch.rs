@@ -236,7 +236,7 @@ impl DockerContainerizer {
         registry: &Registry,
         timers: &mut Timers,
     ) -> (Option<Purpose>, Vec<Notice>) {
-        use Progress::{Data, Done, End, Failed, Streaming};
+        use crate::http::Progress::{Data, Done, End, Failed, Streaming};
         let timeout = self.settings.api_timeout;
         let who = name(id);
         let notices = match (purpose, progress) {

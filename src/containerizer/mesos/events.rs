@@ -90,7 +90,8 @@ impl MesosContainerizer {
             | TimerKind::Docker(_)
             | TimerKind::AppsReconcile
             | TimerKind::AppsTick
-            | TimerKind::AppsBackoff => Vec::new(),
+            | TimerKind::AppsBackoff
+            | TimerKind::Etcd(_) => Vec::new(),
         }
     }
 

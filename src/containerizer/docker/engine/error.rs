@@ -4,6 +4,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::http::ConnError;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineError {
     Connect {
@@ -47,6 +49,16 @@ impl fmt::Display for EngineError {
 }
 
 impl std::error::Error for EngineError {}
+
+impl From<ConnError> for EngineError {
+    fn from(e: ConnError) -> EngineError {
+        match e {
+            ConnError::Send(e) => EngineError::Send(e),
+            ConnError::Receive(e) => EngineError::Receive(e),
+            ConnError::BadResponse(e) => EngineError::BadResponse(e),
+        }
+    }
+}
 
 impl EngineError {
     /// An error answer: dockerd's JSON `message`, else the body as text.

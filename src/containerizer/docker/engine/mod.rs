@@ -13,8 +13,9 @@ mod error;
 mod request;
 mod version;
 
+pub use crate::http::Mode;
 pub use error::EngineError;
-pub use request::{Mode, Progress};
+pub use request::Progress;
 pub use version::ApiVersion;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -369,7 +370,9 @@ impl Engine {
         let Some(conn) = p.conn.as_mut() else {
             return progress;
         };
-        conn.drive(&mut progress);
+        let mut raw = Vec::new();
+        conn.drive(&mut raw);
+        progress.extend(raw.into_iter().map(|p| p.map_err(EngineError::from)));
         if conn.is_finished() {
             self.cancel(id, registry);
         } else if conn.is_streaming() {
