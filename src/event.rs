@@ -26,6 +26,8 @@ pub enum Source {
     Isolator { index: u16, slot: u32 },
     /// A connection to dockerd's Engine API, by request ID.
     Docker(u32),
+    /// An app instance's HTTP or TCP health check probe, by probe ID.
+    Health(u32),
 }
 
 const KIND_SHIFT: u32 = 32;
@@ -43,6 +45,7 @@ impl From<Source> for Token {
             Source::Child(n) => (6, n),
             Source::Docker(n) => (7, n),
             Source::TcpListener => (8, 0),
+            Source::Health(n) => (9, n),
             Source::Isolator { index, slot } => (ISOLATOR_KIND + usize::from(index), slot),
         };
         Token((kind << KIND_SHIFT) | slot as usize)
@@ -62,6 +65,7 @@ impl Source {
             6 => Source::Child(slot),
             7 => Source::Docker(slot),
             8 => Source::TcpListener,
+            9 => Source::Health(slot),
             k if k >= ISOLATOR_KIND => Source::Isolator {
                 index: u16::try_from(k - ISOLATOR_KIND).ok()?,
                 slot,
@@ -86,6 +90,7 @@ mod tests {
             Source::ExecReport(0),
             Source::Child(3),
             Source::Docker(9),
+            Source::Health(u32::MAX),
             Source::Isolator { index: 0, slot: 4 },
             Source::Isolator {
                 index: u16::MAX,

@@ -22,6 +22,9 @@ pub enum TimerKind {
     Docker(u32),
     /// The next step of a launch, by container slot.
     LaunchStep(u32),
+    /// An app instance's health check: its next run or its probe's deadline, by the ID the
+    /// health checker gave it.
+    Health(u32),
 }
 
 /// A set of pending timers.

@@ -86,7 +86,7 @@ impl MesosContainerizer {
                 let limited = self.isolators.on_timer(*index, &running, &mut lp);
                 self.limit_all(limited, registry, timers)
             }
-            TimerKind::ConnectionSweep | TimerKind::Docker(_) => Vec::new(),
+            TimerKind::ConnectionSweep | TimerKind::Docker(_) | TimerKind::Health(_) => Vec::new(),
         }
     }
 
@@ -133,6 +133,8 @@ impl MesosContainerizer {
                     Vec::new()
                 }
                 Owner::Deleter => self.on_deleter_event(event, registry, timers),
+                // The health checker's children are its own runner's, never this one's.
+                Owner::Health(_) => Vec::new(),
                 Owner::Isolator { index, slot } => {
                     let mut lp = LoopParts {
                         registry,
