@@ -30,6 +30,8 @@ pub enum Source {
     Docker(u32),
     /// A connection to an etcd member, by the client's connection ID.
     Etcd(u32),
+    /// An app instance's HTTP or TCP health check probe, by probe ID.
+    Health(u32),
 }
 
 const KIND_SHIFT: u32 = 32;
@@ -51,6 +53,7 @@ impl From<Source> for Token {
             Source::Docker(n) => (7, n, 0),
             Source::TcpListener => (8, 0, 0),
             Source::Etcd(n) => (9, n, 0),
+            Source::Health(n) => (10, n, 0),
             Source::Isolator { index, slot, tag } => {
                 (ISOLATOR_KIND + usize::from(index), slot, tag)
             }
@@ -78,6 +81,7 @@ impl Source {
             7 => Source::Docker(slot),
             8 => Source::TcpListener,
             9 => Source::Etcd(slot),
+            10 => Source::Health(slot),
             k if k >= ISOLATOR_KIND => Source::Isolator {
                 index: u16::try_from(k - ISOLATOR_KIND).ok()?,
                 slot,
@@ -104,6 +108,7 @@ mod tests {
             Source::Child(3),
             Source::Docker(9),
             Source::Etcd(u32::MAX),
+            Source::Health(u32::MAX),
             Source::Isolator {
                 index: 0,
                 slot: 4,

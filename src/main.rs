@@ -26,6 +26,10 @@ fn main() -> ExitCode {
         mesolite::logger::VERB => {
             ExitCode::from(u8::try_from(mesolite::logger::run(rest)).unwrap_or(1))
         }
+        // A COMMAND health check in a container's namespaces (started by the agent).
+        mesolite::apps::health::VERB => {
+            ExitCode::from(u8::try_from(mesolite::apps::health::run_verb(rest)).unwrap_or(1))
+        }
         "-h" | "--help" | "help" => {
             print!("{}", usage());
             ExitCode::SUCCESS

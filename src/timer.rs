@@ -30,6 +30,9 @@ pub enum TimerKind {
     AppsBackoff,
     /// An etcd connection's deadline (or a watch's next probe), by connection ID.
     Etcd(u32),
+    /// An app instance's health check: its next run or its probe's deadline, by the ID the
+    /// health checker gave it.
+    Health(u32),
 }
 
 /// A set of pending timers.

@@ -294,6 +294,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                     let n = ctx.containerizer.on_event(source, registry, ctx.timers);
                     ctx.notices.extend(n);
                 }
+                // The app controller's health checks (not wired into the loop yet).
+                Source::Health(_) => {}
                 Source::Signals => {
                     let n = ctx.containerizer.on_sigchld(registry, ctx.timers);
                     ctx.notices.extend(n);

@@ -25,6 +25,8 @@
 //! * openat/unlinkat/renameat2/statx on directory descriptors for tree removal
 //!   (`tree`): relative to descriptors, never following a symlink.
 //! * statfs/statvfs, mknod, xattrs, FICLONE, sysconf, chown: small, already typed here.
+//! * setns into a container's namespaces (`ns`, for a health check's command): nix's is
+//!   behind its `sched` feature, not enabled for one call.
 //!
 //! `process::clone_child` and `process::fork_child` are safe functions because of one
 //! invariant of the whole crate: the agent and its container inits never start a thread (one
@@ -41,6 +43,7 @@ pub mod mount;
 pub mod mountinfo;
 pub mod netlink;
 pub mod notify;
+pub mod ns;
 pub mod open;
 pub mod perf;
 pub mod process;

@@ -91,7 +91,8 @@ impl MesosContainerizer {
             | TimerKind::AppsReconcile
             | TimerKind::AppsTick
             | TimerKind::AppsBackoff
-            | TimerKind::Etcd(_) => Vec::new(),
+            | TimerKind::Etcd(_)
+            | TimerKind::Health(_) => Vec::new(),
         }
     }
 
@@ -138,6 +139,8 @@ impl MesosContainerizer {
                     Vec::new()
                 }
                 Owner::Deleter => self.on_deleter_event(event, registry, timers),
+                // The health checker's children are its own runner's, never this one's.
+                Owner::Health(_) => Vec::new(),
                 Owner::Isolator { index, slot } => {
                     let mut lp = LoopParts {
                         registry,
