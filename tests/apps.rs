@@ -468,3 +468,61 @@ fn writes_over_tcp_need_the_login_and_the_cli_deploys_lists_and_removes() {
     });
     let _ = std::fs::remove_dir_all(&base);
 }
+
+#[test]
+fn health_checks_report_and_an_instance_failing_them_is_replaced() {
+    if !root_or_skip("apps health checks") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    // An HTTP server in the sandbox: /healthy answers 200 while the file is there, 404 after.
+    let app = json!({
+        "id": "checked", "instances": 1, "cpus": 0.1, "mem": 64, "backoffSeconds": 1,
+        "cmd": "touch healthy; exec /usr/bin/python3 -m http.server $PORT0 --bind 127.0.0.1",
+        "healthChecks": [
+            {"protocol": "HTTP", "path": "/healthy", "portIndex": 0, "gracePeriodSeconds": 10,
+             "intervalSeconds": 1, "timeoutSeconds": 1, "maxConsecutiveFailures": 2,
+             "delaySeconds": 0},
+            {"protocol": "TCP", "portIndex": 0, "gracePeriodSeconds": 10, "intervalSeconds": 1,
+             "timeoutSeconds": 1, "maxConsecutiveFailures": 0, "delaySeconds": 0},
+            {"protocol": "COMMAND", "command": {"value": "test \"$PORT0\" -gt 0 && test -d /proc/1"},
+             "gracePeriodSeconds": 10, "intervalSeconds": 1, "timeoutSeconds": 5,
+             "maxConsecutiveFailures": 0, "delaySeconds": 0}
+        ]
+    });
+    let r = post_app(&agent, &app);
+    assert_eq!(r.status, 201, "{}", r.text());
+    let mut first = Value::Null;
+    Agent::eventually("a healthy instance", Duration::from_secs(30), || {
+        let a = get_json(&agent, "/v2/apps/checked")["app"].clone();
+        first = a["tasks"][0].clone();
+        a["tasksHealthy"] == 1
+            && first["healthCheckResults"]
+                .as_array()
+                .is_some_and(|r| r.len() == 3 && r.iter().all(|c| c["alive"] == true))
+    });
+    let results = &first["healthCheckResults"][0];
+    assert_eq!(results["consecutiveFailures"], 0);
+    assert!(
+        results["lastSuccess"].as_str().unwrap().ends_with('Z'),
+        "{results}"
+    );
+    // The check starts failing: after 2 failures in a row the instance is replaced.
+    let victim = first["id"].as_str().unwrap().to_string();
+    std::fs::remove_file(agent.sandbox(&container_of(&first)).join("healthy")).unwrap();
+    Agent::eventually("a healthy replacement", Duration::from_secs(60), || {
+        let a = get_json(&agent, "/v2/apps/checked")["app"].clone();
+        let t = &a["tasks"];
+        a["tasksHealthy"] == 1 && t.as_array().unwrap().len() == 1 && t[0]["id"] != victim.as_str()
+    });
+    let app = get_json(&agent, "/v2/apps/checked?embed=apps.restarts")["app"].clone();
+    assert_eq!(app["restarts"], 1, "{app}");
+    assert_eq!(app["lastTaskFailure"]["taskId"], victim.as_str());
+    assert!(
+        app["lastTaskFailure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("health check"),
+        "{app}"
+    );
+}

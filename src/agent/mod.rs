@@ -283,6 +283,16 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 notices: Vec::new(),
             };
             match source {
+                // A health check's probe or COMMAND child: the app controller's.
+                _ if ctx.apps.owns(source) => {
+                    let mut env = crate::apps::Env {
+                        containerizer: &mut *ctx.containerizer,
+                        registry,
+                        timers: &mut *ctx.timers,
+                        notices: &mut ctx.notices,
+                    };
+                    ctx.apps.on_event(source, &mut env);
+                }
                 Source::Listener => server.accept(registry, false),
                 Source::TcpListener => server.accept(registry, true),
                 Source::Conn(slot) => server.on_conn(slot, &mut ctx),
@@ -294,11 +304,18 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                     let n = ctx.containerizer.on_event(source, registry, ctx.timers);
                     ctx.notices.extend(n);
                 }
-                // The app controller's health checks (not wired into the loop yet).
+                // A probe the checker no longer knows (cancelled meanwhile).
                 Source::Health(_) => {}
                 Source::Signals => {
                     let n = ctx.containerizer.on_sigchld(registry, ctx.timers);
                     ctx.notices.extend(n);
+                    let mut env = crate::apps::Env {
+                        containerizer: &mut *ctx.containerizer,
+                        registry,
+                        timers: &mut *ctx.timers,
+                        notices: &mut ctx.notices,
+                    };
+                    ctx.apps.on_sigchld(&mut env);
                 }
                 // No etcd client runs in the loop yet (the fleet will own one).
                 Source::Etcd(_) => {}
@@ -495,12 +512,14 @@ fn open_apps(
     timers: &mut Timers,
 ) -> Result<crate::apps::Apps, AgentError> {
     let dir = flags.work_dir.join("apps");
+    // Its `health-exec` verb runs COMMAND health checks inside containers.
+    let binary = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
     let hostname = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
         .unwrap_or_else(|| "localhost".into());
-    let mut apps =
-        crate::apps::Apps::open(dir.clone(), hostname).map_err(|e| AgentError::Dir(dir, e))?;
+    let mut apps = crate::apps::Apps::open(dir.clone(), hostname, binary)
+        .map_err(|e| AgentError::Dir(dir, e))?;
     let mut notices = Vec::new();
     apps.recover(&mut crate::apps::Env {
         containerizer: &mut *containerizer,

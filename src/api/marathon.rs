@@ -112,7 +112,7 @@ fn apps(req: &Request, tail: &str, ctx: &mut Ctx<'_>) -> Reply {
         ("", Method::Get | Method::Head) => match apps.get(&id) {
             Some(app) => Response::json(
                 200,
-                &json!({ "app": render::app(app, &embed(req).single(), apps.hostname()) }),
+                &json!({ "app": render::app(apps, app, &embed(req).single()) }),
             ),
             None => AppError::NotFound(id).response(),
         },
@@ -130,7 +130,7 @@ fn apps(req: &Request, tail: &str, ctx: &mut Ctx<'_>) -> Reply {
                 a.instances
                     .iter()
                     .find(|i| i.task.as_str() == task)
-                    .map(|i| render::task(a, i, apps.hostname()))
+                    .map(|i| render::task(apps, a, i))
             });
             match apps.kill_task(&id, task, flag(req, "scale"), &mut env) {
                 Ok(()) => Response::json(200, &json!({ "task": shown })),
@@ -164,7 +164,7 @@ fn list(req: &Request, ctx: &mut Ctx<'_>) -> Response {
         .all()
         .filter(|a| id_filter.is_none_or(|f| a.id.as_str().contains(f)))
         .filter(|a| cmd_filter.is_none_or(|f| a.def.cmd.as_deref().is_some_and(|c| c.contains(f))))
-        .map(|a| render::app(a, &embed, ctx.apps.hostname()))
+        .map(|a| render::app(ctx.apps, a, &embed))
         .collect();
     Response::json(200, &json!({ "apps": apps }))
 }
@@ -185,7 +185,7 @@ fn create(req: &Request, ctx: &mut Ctx<'_>) -> Reply {
         Ok(id) => match apps.get(&id) {
             Some(app) => Reply::Now(Response::json(
                 201,
-                &render::app(app, &Embed::default(), apps.hostname()),
+                &render::app(apps, app, &Embed::default()),
             )),
             None => Reply::Now(AppError::NotFound(id).response()),
         },

@@ -127,6 +127,10 @@ impl AppError {
     }
 }
 
+/// The health checker's children are numbered apart from the containerizers' (the Mesos
+/// containerizer's from 0, the Docker one's from 2^30), so the loop can tell whose a child is.
+const FIRST_CHILD_ID: u32 = 1 << 29;
+
 /// The controller.
 #[derive(Debug)]
 pub struct Apps {
@@ -147,11 +151,13 @@ pub struct Apps {
     /// launch: an unknown image), for the server to answer.
     pub(super) creating: Vec<AppId>,
     pub(super) answers: Vec<(AppId, Response)>,
+    pub(super) health: super::health::Checker,
 }
 
 impl Apps {
     /// Opens the checkpoints in `dir`; `recover` then matches their instances to containers.
-    pub fn open(dir: PathBuf, hostname: String) -> std::io::Result<Apps> {
+    /// `binary` is the agent's own, whose `health-exec` verb runs COMMAND checks.
+    pub fn open(dir: PathBuf, hostname: String, binary: PathBuf) -> std::io::Result<Apps> {
         let store = Store::open(dir)?;
         let mut apps = Apps {
             store,
@@ -165,6 +171,7 @@ impl Apps {
             ticking: false,
             creating: Vec::new(),
             answers: Vec::new(),
+            health: super::health::Checker::new(FIRST_CHILD_ID, binary),
         };
         for record in apps.store.load() {
             apps.adopt(record);
@@ -261,6 +268,19 @@ impl Apps {
         }
         for c in ended {
             self.on_notice(&Notice::Terminated(c), env);
+        }
+        let running: Vec<(AppId, ContainerId)> = self
+            .apps
+            .iter()
+            .flat_map(|(id, a)| {
+                a.instances
+                    .iter()
+                    .filter(|i| i.state == InstanceState::Running)
+                    .map(move |i| (id.clone(), i.container.clone()))
+            })
+            .collect();
+        for (id, c) in running {
+            self.watch_health(&id, &c, env);
         }
         for id in &ids {
             self.save(id);
@@ -433,6 +453,7 @@ impl Apps {
     /// Kills the containers of instances no app owns any more; each is removed once it ended.
     pub(super) fn discard_instances(&mut self, instances: Vec<Instance>, env: &mut Env<'_>) {
         for inst in instances {
+            self.health.unwatch(inst.task.as_str(), env.registry);
             self.by_container.remove(&inst.container);
             self.discard.insert(inst.container.clone());
             kill_container(&inst.container, env);
@@ -472,10 +493,12 @@ impl Apps {
         let inst = &mut app.instances[pos];
         inst.state = InstanceState::Killing;
         let container = inst.container.clone();
+        let task = inst.task.as_str().to_string();
         if scale && app.def.instances > 0 {
             app.def.instances -= 1;
             app.last_scaling_at = time::now();
         }
+        self.health.unwatch(&task, env.registry);
         kill_container(&container, env);
         self.save(id);
         self.reconcile_now(env);
@@ -507,7 +530,10 @@ impl Apps {
     pub fn owns_timer(kind: &TimerKind) -> bool {
         matches!(
             kind,
-            TimerKind::AppsReconcile | TimerKind::AppsTick | TimerKind::AppsBackoff
+            TimerKind::AppsReconcile
+                | TimerKind::AppsTick
+                | TimerKind::AppsBackoff
+                | TimerKind::Health(_)
         )
     }
 }

@@ -28,7 +28,10 @@ impl Apps {
             return;
         };
         match notice {
-            Notice::Launched(c) => self.launched(&id, c),
+            Notice::Launched(c) => {
+                self.launched(&id, c);
+                self.watch_health(&id, c, env);
+            }
             Notice::LaunchFailed(c, msg) => {
                 let task = self.forget_instance(&id, c);
                 remove_container(c, env);
@@ -67,6 +70,7 @@ impl Apps {
         };
         let inst = app.instances.remove(pos);
         self.by_container.remove(c);
+        self.health.unwatch(inst.task.as_str(), env.registry);
         if inst.state == InstanceState::Killing {
             log::info!("App {id}: task {} ended (killed)", inst.task);
             remove_container(c, env);
@@ -152,7 +156,7 @@ impl Apps {
         }
         self.creating.retain(|c| c != id);
         if let Some(app) = self.apps.get(id) {
-            let body = render::app(app, &render::Embed::default(), &self.hostname);
+            let body = render::app(self, app, &render::Embed::default());
             self.answers.push((id.clone(), Response::json(201, &body)));
         }
     }

@@ -26,6 +26,7 @@ mod reconcile;
 pub mod render;
 mod store;
 mod time;
+mod watching;
 
 pub use controller::{App, AppError, Apps};
 pub use deployment::Deployment;

@@ -47,6 +47,7 @@ impl Apps {
             TimerKind::AppsReconcile => self.deferred = false,
             TimerKind::AppsTick => self.ticking = false,
             TimerKind::AppsBackoff => {}
+            TimerKind::Health(_) => return self.on_health_timer(kind, env),
             _ => return,
         }
         self.reconcile(env);
@@ -112,6 +113,7 @@ impl Apps {
             let inst = &mut app.instances[*key];
             inst.state = InstanceState::Killing;
             log::info!("App {id}: killing task {}", inst.task);
+            self.health.unwatch(inst.task.as_str(), env.registry);
             kill_container(&inst.container.clone(), env);
             changed = true;
         }

@@ -46,7 +46,7 @@ impl Embed {
 }
 
 /// An app as Marathon's `AppInfo`.
-pub fn app(app: &App, embed: &Embed, host: &str) -> Value {
+pub fn app(apps: &Apps, app: &App, embed: &Embed) -> Value {
     let mut v = app.def.to_json();
     let Some(obj) = v.as_object_mut() else {
         return v;
@@ -95,7 +95,7 @@ pub fn app(app: &App, embed: &Embed, host: &str) -> Value {
         .collect();
     obj.insert("deployments".into(), Value::Array(deployments));
     if embed.tasks {
-        let tasks: Vec<Value> = app.instances.iter().map(|i| task(app, i, host)).collect();
+        let tasks: Vec<Value> = app.instances.iter().map(|i| task(apps, app, i)).collect();
         obj.insert("tasks".into(), Value::Array(tasks));
     }
     if embed.last_task_failure {
@@ -109,8 +109,9 @@ pub fn app(app: &App, embed: &Embed, host: &str) -> Value {
     v
 }
 
-/// One task as Marathon's (`GET /v2/tasks`, `/v2/apps/<id>/tasks`); `host` is the agent's.
-pub fn task(app: &App, i: &Instance, host: &str) -> Value {
+/// One task as Marathon's (`GET /v2/tasks`, `/v2/apps/<id>/tasks`), on the agent's host.
+pub fn task(apps: &Apps, app: &App, i: &Instance) -> Value {
+    let host = apps.hostname();
     let mut t = Map::new();
     t.insert("id".into(), json!(i.task.as_str()));
     t.insert("appId".into(), json!(app.id.as_str()));
@@ -128,7 +129,23 @@ pub fn task(app: &App, i: &Instance, host: &str) -> Value {
         "ipAddresses".into(),
         json!([{"ipAddress": "127.0.0.1", "protocol": "IPv4"}]),
     );
-    t.insert("healthCheckResults".into(), Value::Array(Vec::new()));
+    let results: Vec<Value> = apps
+        .health_results(i.task.as_str())
+        .into_iter()
+        .map(|r| {
+            let at = |t: Option<f64>| t.map(super::time::iso8601);
+            json!({
+                "alive": r.alive,
+                "consecutiveFailures": r.consecutive_failures,
+                "firstSuccess": at(r.first_success),
+                "lastSuccess": at(r.last_success),
+                "lastFailure": at(r.last_failure),
+                "lastFailureCause": r.last_failure_cause,
+                "taskId": i.task.as_str(),
+            })
+        })
+        .collect();
+    t.insert("healthCheckResults".into(), Value::Array(results));
     Value::Object(t)
 }
 
@@ -159,7 +176,7 @@ pub fn tasks(apps: &Apps, of: Option<&App>) -> Value {
         None => apps.all().collect(),
     };
     for app in list {
-        out.extend(app.instances.iter().map(|i| task(app, i, apps.hostname())));
+        out.extend(app.instances.iter().map(|i| task(apps, app, i)));
     }
     json!({ "tasks": out })
 }
