@@ -151,6 +151,8 @@ pub struct Apps {
     /// launch: an unknown image), for the server to answer.
     pub(super) creating: Vec<AppId>,
     pub(super) answers: Vec<(AppId, Response)>,
+    /// Apps whose checkpoints are stale (see `save`).
+    pub(super) dirty: std::collections::BTreeSet<AppId>,
     pub(super) health: super::health::Checker,
 }
 
@@ -171,6 +173,7 @@ impl Apps {
             ticking: false,
             creating: Vec::new(),
             answers: Vec::new(),
+            dirty: std::collections::BTreeSet::new(),
             health: super::health::Checker::new(FIRST_CHILD_ID, binary),
         };
         for record in apps.store.load() {
@@ -285,6 +288,7 @@ impl Apps {
         for id in &ids {
             self.save(id);
         }
+        self.flush();
         self.schedule(env.timers);
     }
 
@@ -460,7 +464,21 @@ impl Apps {
         }
     }
 
-    pub(super) fn save(&self, id: &AppId) {
+    /// Marks the app's checkpoint stale: it is written at the end of the next reconcile, once
+    /// for everything that changed meanwhile (20 instances reporting RUNNING in one iteration
+    /// are one write, not 20). Every caller defers a reconcile too.
+    pub(super) fn save(&mut self, id: &AppId) {
+        self.dirty.insert(id.clone());
+    }
+
+    /// Writes the checkpoints marked stale.
+    pub(super) fn flush(&mut self) {
+        for id in std::mem::take(&mut self.dirty) {
+            self.write(&id);
+        }
+    }
+
+    pub(super) fn write(&self, id: &AppId) {
         let Some(app) = self.apps.get(id) else { return };
         if app.deleting {
             return;

@@ -64,6 +64,7 @@ impl Apps {
             // More to launch: go on in the next iteration.
             self.reconcile_now(env);
         }
+        self.flush();
     }
 
     fn reconcile_app(&mut self, id: &AppId, budget: &mut usize, env: &mut Env<'_>) {
