@@ -317,6 +317,17 @@ fn bad_definitions_get_marathons_422_and_launch_nothing() {
                 "portMappings": [{"containerPort": 70000, "hostPort": 0}]}}}),
             "/container/docker/portMappings(0)/containerPort",
         ),
+        // Hostname constraints one node cannot meet: refused, not accepted and ignored.
+        (
+            json!({"id": "elsewhere", "cmd": "sleep 1",
+                   "constraints": [["hostname", "CLUSTER", "some-other-host"]]}),
+            "/constraints(0)",
+        ),
+        (
+            json!({"id": "unique", "cmd": "sleep 1", "instances": 2,
+                   "constraints": [["hostname", "UNIQUE"]]}),
+            "/constraints(0)",
+        ),
     ];
     for (app, path) in &bad {
         let r = post_app(&agent, app);
@@ -341,6 +352,16 @@ fn bad_definitions_get_marathons_422_and_launch_nothing() {
         .as_array()
         .unwrap()
         .is_empty());
+    // A hostname constraint this node meets is accepted.
+    let host = get_json(&agent, "/v2/info")["marathon_config"]["hostname"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let here = json!({"id": "here", "cmd": "exec sleep 1000", "cpus": 0.05, "mem": 16,
+                      "constraints": [["hostname", "CLUSTER", host]]});
+    let r = post_app(&agent, &here);
+    assert_eq!(r.status, 201, "{}", r.text());
+    wait_running(&agent, "here", 1);
     // An existing id: 409 unless force=true.
     assert_eq!(post_app(&agent, &sleeper("dup", 1)).status, 201);
     assert_eq!(post_app(&agent, &sleeper("dup", 1)).status, 409);
@@ -361,9 +382,18 @@ fn bad_definitions_get_marathons_422_and_launch_nothing() {
         "only the new instance's container",
         Duration::from_secs(30),
         || {
-            let c = agent.containers();
+            let dups = agent
+                .containers()
+                .iter()
+                .filter(|c| {
+                    c["container_id"]["value"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("dup_")
+                })
+                .count();
             let t = running(&agent, "dup");
-            c.len() == 1 && t.len() == 1 && t[0]["id"] != first
+            dups == 1 && t.len() == 1 && t[0]["id"] != first
         },
     );
 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::{Ctx, Reply};
 use crate::apps::render::{self, Embed};
-use crate::apps::{validate_body, AppError, AppId, Env};
+use crate::apps::{check_node, validate_body, AppError, AppId, Env};
 use crate::http::{Method, Request, Response};
 
 /// Whether the request is Marathon's.
@@ -174,7 +174,11 @@ fn create(req: &Request, ctx: &mut Ctx<'_>) -> Reply {
         Ok(b) => b,
         Err(r) => return Reply::Now(r),
     };
-    let def = match validate_body(&body, None) {
+    // The hostname constraints are checked against this node: one it cannot meet is refused,
+    // not accepted and ignored.
+    let def = match validate_body(&body, None)
+        .and_then(|d| check_node(&d, ctx.apps.hostname()).map(|()| d))
+    {
         Ok(d) => d,
         Err(invalid) => return Reply::Now(AppError::Invalid(invalid).response()),
     };
@@ -257,7 +261,9 @@ fn update(req: &Request, id: AppId, ctx: &mut Ctx<'_>) -> Reply {
             b
         }
     };
-    let def = match validate_body(&merged, Some(id.as_str())) {
+    let def = match validate_body(&merged, Some(id.as_str()))
+        .and_then(|d| check_node(&d, ctx.apps.hostname()).map(|()| d))
+    {
         Ok(d) => d,
         Err(invalid) => return Reply::Now(AppError::Invalid(invalid).response()),
     };

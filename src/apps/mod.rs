@@ -11,7 +11,7 @@ pub mod definition;
 pub mod health;
 mod id;
 
-pub use definition::validate::{parse as validate_body, Invalid, Violation};
+pub use definition::validate::{check_node, parse as validate_body, Invalid, Violation};
 pub use definition::AppDefinition;
 pub use id::{AppId, Nonces, TaskId};
 mod backoff;
