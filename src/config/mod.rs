@@ -7,6 +7,7 @@
 
 mod container;
 mod error;
+mod fleet;
 mod images;
 mod isolation;
 mod kinds;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use container::{CapabilityList, JsonObject};
 pub use error::{ConfigError, Source};
+pub use fleet::EtcdEndpoints;
 pub use images::{AppcDiscoveryPrefix, ImageProvider, ImageProviders, ProvisionerBackend};
 pub use isolation::Isolator;
 pub use kinds::{CgroupsRoot, ContainerLogger, Containerizer, Launcher, LoggingLevel, Recover};
@@ -167,6 +169,20 @@ spec::define_flags! {
     docker_kill_orphans: bool = "true";
     /// Docker containerizer: the agent itself runs in a Docker container of this image (scripts/agent-in-docker.sh); its own container is never taken for an orphan; none: on the host.
     docker_mesos_image: Option<String> = "";
+    /// Fleet: comma-separated client URLs (http://host:port) of one etcd cluster; agents given the same cluster and --etcd_prefix form a fleet that places apps across its nodes. none: a single node, no etcd.
+    etcd_endpoints: Option<EtcdEndpoints> = "";
+    /// Fleet: the prefix of every key this fleet keeps in etcd, so that fleets can share one etcd cluster.
+    etcd_prefix: String = "/mesolite";
+    /// Fleet: TTL of the lease this agent registers under; an agent silent this long is taken for lost and its instances are placed on other nodes.
+    etcd_lease_ttl: Duration = "10secs";
+    /// Fleet: bound on each etcd request to one member, after which the next member is tried.
+    etcd_timeout: Duration = "2secs";
+    /// This node's name, in the fleet and in its apps' tasks (Mesos's --hostname); none: the host's name.
+    hostname: Option<String> = "";
+    /// Fleet: the address at which other nodes and clients reach this agent's TCP listener (Mesos's --advertise_ip); none: --ip, or the hostname when --ip is 0.0.0.0.
+    advertise_ip: Option<IpAddr> = "";
+    /// Node attributes for apps' constraints, in Mesos's syntax: rack:r1;zone:eu;cores:4 (text, scalar, [range] or {set} values).
+    attributes: Option<crate::fleet::attributes::Attributes> = "";
 }
 
 impl spec::FlagValue for ProjectRange {
