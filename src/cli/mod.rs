@@ -1,4 +1,4 @@
-//! The CLI verbs (`launch`, `ps`, `wait`, `kill`, `rm`, `stats`, `logs`, `app`): thin clients of the
+//! The CLI verbs (`launch`, `ps`, `wait`, `kill`, `rm`, `stats`, `logs`, `app`, `nodes`): thin clients of the
 //! agent's unix socket, with human tables by default and `--json` for scripts.
 
 mod agent;
@@ -7,6 +7,7 @@ mod args;
 mod containers;
 mod launch;
 mod logs;
+mod nodes;
 mod stats;
 mod table;
 
@@ -15,7 +16,9 @@ use std::io::Write;
 pub use agent::{CliError, DEFAULT_SOCKET};
 
 /// The verbs this module handles (`agent` is the daemon's, dispatched elsewhere).
-pub const VERBS: [&str; 8] = ["launch", "ps", "wait", "kill", "rm", "stats", "logs", "app"];
+pub const VERBS: [&str; 9] = [
+    "launch", "ps", "wait", "kill", "rm", "stats", "logs", "app", "nodes",
+];
 
 /// The environment variable naming the socket when `--socket` is not given.
 pub const SOCKET_ENV: &str = "MESOLITE_SOCKET";
@@ -30,6 +33,7 @@ enum Verb {
     Stats,
     Logs,
     App,
+    Nodes,
 }
 
 impl Verb {
@@ -43,6 +47,7 @@ impl Verb {
             "stats" => Some(Verb::Stats),
             "logs" => Some(Verb::Logs),
             "app" => Some(Verb::App),
+            "nodes" => Some(Verb::Nodes),
             _ => None,
         }
     }
@@ -57,6 +62,7 @@ impl Verb {
             Verb::Stats => stats::HELP,
             Verb::Logs => logs::HELP,
             Verb::App => apps::HELP,
+            Verb::Nodes => nodes::HELP,
         }
     }
 }
@@ -128,6 +134,7 @@ pub fn run_with(
         Verb::Stats => stats::run(args, env_socket, out),
         Verb::Logs => logs::run(args, env_socket, out),
         Verb::App => apps::run(args, env_socket, out),
+        Verb::Nodes => nodes::run(args, env_socket, out),
     };
     let result = result.and_then(|code| out.flush().map(|()| code).map_err(CliError::Output));
     match result {
