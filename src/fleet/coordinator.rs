@@ -43,6 +43,9 @@ pub struct FleetConfig {
     pub total: Resources,
     /// Where the API's queued writes are checkpointed.
     pub outbox: PathBuf,
+    /// Where the lease's ID is kept, so a restarted agent takes its lease up again while it
+    /// lives (its keys, leadership included, stay as they were).
+    pub lease_file: PathBuf,
     pub version: &'static str,
 }
 
@@ -50,6 +53,8 @@ pub struct FleetConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Pending {
     Read,
+    /// A keep-alive of the lease a previous run of the agent held.
+    Resume,
     Grant,
     KeepAlive,
     Campaign,
@@ -138,7 +143,18 @@ impl Fleet {
             nonces: crate::apps::Nonces::default(),
         };
         fleet.read(registry, timers);
-        fleet.grant(registry, timers);
+        match saved_lease(&fleet.cfg.lease_file) {
+            Some(id) => {
+                fleet.lease = Lease::Granting;
+                fleet.submit(
+                    Pending::Resume,
+                    Request::LeaseKeepAlive(id),
+                    registry,
+                    timers,
+                );
+            }
+            None => fleet.grant(registry, timers),
+        }
         timers.add(TICK, TimerKind::FleetTick);
         log::info!(
             "Fleet: node {} joining through etcd {} (keys under {}, lease TTL {:?})",
@@ -322,8 +338,24 @@ impl Fleet {
                 );
                 self.read_at = Some(Instant::now() + RETRY);
             }
+            (Pending::Resume, Ok(Response::LeaseKeepAlive { id: lease, ttl })) if ttl > 0 => {
+                log::info!("Fleet: took up lease {lease:x} again ({ttl}s left)");
+                self.lease = Lease::Held {
+                    id: lease,
+                    next_keepalive: Instant::now() + self.cfg.lease_ttl / 3,
+                };
+                self.publisher.lease_changed();
+                self.converge_soon(timers);
+            }
+            (Pending::Resume, _) => self.grant(registry, timers),
             (Pending::Grant, Ok(Response::LeaseGrant { id: lease, ttl, .. })) => {
                 log::info!("Fleet: registered under lease {lease:x} (TTL {ttl}s)");
+                if let Err(e) = std::fs::write(&self.cfg.lease_file, format!("{lease}\n")) {
+                    log::warn!(
+                        "Fleet: failed to keep the lease ID in {}: {e}",
+                        self.cfg.lease_file.display()
+                    );
+                }
                 self.lease = Lease::Held {
                     id: lease,
                     next_keepalive: Instant::now() + self.cfg.lease_ttl / 3,
@@ -560,6 +592,12 @@ impl Fleet {
             }
         }
     }
+}
+
+/// The lease ID a previous run kept.
+fn saved_lease(path: &std::path::Path) -> Option<LeaseId> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.trim().parse().ok()
 }
 
 fn clamp(r: &mut Resources) {
