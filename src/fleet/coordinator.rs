@@ -11,13 +11,11 @@ use mio::Registry;
 
 use super::keys::{Key, Keys};
 use super::mirror::Mirror;
-use super::outbox::{Outbox, WriteKind};
+use super::outbox::Outbox;
 use super::publish::Publisher;
-use super::records::NodeRecord;
 use crate::apps::{Apps, Env};
 use crate::etcd::{
-    Compare, CompareResult, Endpoint, Etcd, EtcdError, EtcdEvent, EtcdId, KeyRange, LeaseId, Op,
-    Request, Response, Revision, Target,
+    Endpoint, Etcd, EtcdError, EtcdEvent, EtcdId, KeyRange, LeaseId, Request, Response, Revision,
 };
 use crate::fleet::attributes::Attributes;
 use crate::resources::Resources;
@@ -27,8 +25,6 @@ use crate::timer::{TimerKind, Timers};
 const TICK: Duration = Duration::from_millis(200);
 /// After a failed read, grant or watch: the next try.
 const RETRY: Duration = Duration::from_millis(500);
-/// The node's record is rewritten at most this often for its allocation.
-const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// What a fleet member is told at start.
 #[derive(Debug, Clone)]
@@ -461,149 +457,12 @@ impl Fleet {
         self.send_outbox(env.registry, env.timers);
         self.converge(apps, env);
     }
-
-    /// The node's record and its apps' status, as they are now.
-    fn publish_local(&mut self, apps: &Apps, env: &mut Env<'_>) {
-        let now = Instant::now();
-        let node_key = self.keys.node(&self.cfg.hostname);
-        if now >= self.record_at || !self.publisher.keys().any(|k| k == node_key) {
-            self.record_at = now + RECORD_EVERY;
-            let allocated = env.containerizer.allocated();
-            let mut reserved = allocated.clone();
-            for app in apps.all() {
-                let need = Resources {
-                    cpus: app.def.cpus,
-                    mem_mb: app.def.mem,
-                    disk_mb: app.def.disk,
-                    ports: Vec::new(),
-                };
-                for _ in app.instances.iter() {
-                    reserved.subtract(&need);
-                }
-            }
-            reserved.ports.clear();
-            clamp(&mut reserved);
-            let record = NodeRecord {
-                hostname: self.cfg.hostname.clone(),
-                address: self.cfg.address.clone(),
-                resources: self.cfg.total.to_text(),
-                attributes: self.cfg.attributes.clone(),
-                allocated: allocated.to_text(),
-                reserved: reserved.to_text(),
-                registered_at: self.registered_at.clone(),
-                version: self.cfg.version.to_string(),
-            };
-            if let Ok(bytes) = serde_json::to_vec(&record) {
-                self.publisher.set(node_key, bytes);
-            }
-        }
-        let status_prefix = format!("{}status/{}/", self.keys.root(), self.cfg.hostname);
-        let mut local: Vec<String> = Vec::new();
-        for app in apps.all() {
-            let key = self.keys.status(&self.cfg.hostname, &app.id.stem());
-            if let Some(v) = apps.status_of(&app.id) {
-                if let Ok(bytes) = serde_json::to_vec(&v) {
-                    self.publisher.set(key.clone(), bytes);
-                }
-            }
-            local.push(key);
-        }
-        let stale: Vec<String> = self
-            .publisher
-            .keys()
-            .filter(|k| k.starts_with(&status_prefix) && !local.iter().any(|l| l == k))
-            .map(str::to_string)
-            .collect();
-        for k in stale {
-            self.publisher.remove(&k);
-        }
-    }
-
-    fn send_published(&mut self, registry: &Registry, timers: &mut Timers) {
-        let Some(lease) = self.lease_id() else {
-            return;
-        };
-        for (key, value) in self.publisher.due() {
-            let request = match &value {
-                Some(v) => Request::put(key.clone(), v.clone(), Some(lease)),
-                None => Request::delete(key.clone()),
-            };
-            let id = self.submit(Pending::Publish, request, registry, timers);
-            self.publisher.sent(id, key, value);
-        }
-    }
-
-    pub(super) fn send_outbox(&mut self, registry: &Registry, timers: &mut Timers) {
-        if self.pending.values().any(|p| *p == Pending::Outbox) {
-            return;
-        }
-        let Some(w) = self.outbox.head() else {
-            return;
-        };
-        let key = self.keys.app(&w.stem);
-        let value = w.app.as_ref().and_then(|a| serde_json::to_vec(a).ok());
-        let request = match (w.kind, value) {
-            (WriteKind::Create, Some(v)) => Request::txn(
-                vec![Compare::absent(key.clone())],
-                vec![Op::put(key, v, None)],
-                vec![],
-            ),
-            (WriteKind::Update, Some(v)) => Request::txn(
-                vec![Compare::new(
-                    key.clone(),
-                    Target::Version(0),
-                    CompareResult::Greater,
-                )],
-                vec![Op::put(key, v, None)],
-                vec![],
-            ),
-            (WriteKind::Delete, _) | (_, None) => Request::delete(key),
-        };
-        self.submit(Pending::Outbox, request, registry, timers);
-    }
-
-    fn outbox_answered(&mut self, result: Result<Response, EtcdError>) {
-        let Some(w) = self.outbox.head() else {
-            return;
-        };
-        let (kind, stem) = (w.kind, w.stem.clone());
-        match result {
-            Ok(Response::Txn {
-                succeeded: false, ..
-            }) => {
-                match kind {
-                    WriteKind::Create => log::warn!(
-                        "Fleet: app {stem} was in etcd already (created elsewhere, or an earlier try of ours that timed out): kept as it is"
-                    ),
-                    _ => log::warn!("Fleet: app {stem} is gone from etcd: its update is dropped"),
-                }
-                self.outbox.pop();
-            }
-            Ok(_) => {
-                log::info!("Fleet: app {stem} written to etcd ({kind:?})");
-                self.outbox.pop();
-            }
-            Err(e) if e.is_unavailable() => {
-                log::warn!("Fleet: etcd did not take app {stem} ({e}); retrying");
-            }
-            Err(e) => {
-                log::error!("Fleet: etcd refused app {stem}: {e}; dropped");
-                self.outbox.pop();
-            }
-        }
-    }
 }
 
 /// The lease ID a previous run kept.
 fn saved_lease(path: &std::path::Path) -> Option<LeaseId> {
     let text = std::fs::read_to_string(path).ok()?;
     text.trim().parse().ok()
-}
-
-fn clamp(r: &mut Resources) {
-    r.cpus = r.cpus.max(0.0);
-    r.mem_mb = r.mem_mb.max(0.0);
-    r.disk_mb = r.disk_mb.max(0.0);
 }
 
 fn describe(r: &Result<Response, EtcdError>) -> String {
