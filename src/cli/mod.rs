@@ -247,6 +247,38 @@ mod tests {
     }
 
     #[test]
+    fn nodes_lists_the_fleet_with_its_scheduler() {
+        let answer = json!({"slaves": [
+            {"hostname": "node-a", "address": "10.0.0.1:5051", "tasks": 2, "leader": true,
+             "resources": {"cpus": 2.0, "mem": 1024.0, "ports": "[31000-31099]"},
+             "used_resources": {"cpus": 0.5, "mem": 64.0}},
+            {"hostname": "node-b", "address": null, "tasks": 0, "leader": false,
+             "resources": {"cpus": 4.0, "mem": 2048.0, "ports": ""}, "used_resources": {}},
+        ]});
+        let server = FakeServer::start(1, move |_| Response::json(200, &answer).to_bytes(false));
+        let (code, out, err) = cli("nodes", &[], &server.socket);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(server.requests()[0].path, "/master/slaves");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("HOSTNAME"), "{out}");
+        let a: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(
+            a,
+            [
+                "node-a",
+                "10.0.0.1:5051",
+                "0.5/2",
+                "64M/1024M",
+                "[31000-31099]",
+                "2",
+                "*"
+            ]
+        );
+        let b: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(b, ["node-b", "-", "0/4", "0M/2048M", "0"]);
+    }
+
+    #[test]
     fn kill_sends_the_named_signal() {
         let server = FakeServer::start(1, |_| Response::new(200).to_bytes(false));
         let (code, out, _) = cli("kill", &["--signal=TERM", "web-1"], &server.socket);
