@@ -23,6 +23,8 @@ use crate::timer::{TimerKind, Timers};
 
 /// How often the lease, the published keys and the queued writes are looked at.
 const TICK: Duration = Duration::from_millis(200);
+/// Ticks between looks at the mirror without a change of it.
+const CONVERGE_EVERY_TICKS: u32 = 5;
 /// After a failed read, grant or watch: the next try.
 const RETRY: Duration = Duration::from_millis(500);
 
@@ -101,6 +103,7 @@ pub struct Fleet {
     pub(super) requests: u64,
     pub(super) converge_deferred: bool,
     pub(super) nonces: crate::apps::Nonces,
+    ticks: u32,
 }
 
 impl Fleet {
@@ -137,6 +140,7 @@ impl Fleet {
             requests: 0,
             converge_deferred: false,
             nonces: crate::apps::Nonces::default(),
+            ticks: 0,
         };
         fleet.read(registry, timers);
         match saved_lease(&fleet.cfg.lease_file) {
@@ -222,9 +226,9 @@ impl Fleet {
     }
 
     /// `Source::Etcd(conn)` is ready.
-    pub fn on_event(&mut self, conn: u32, apps: &mut Apps, env: &mut Env<'_>) {
+    pub fn on_event(&mut self, conn: u32, env: &mut Env<'_>) {
         let events = self.etcd.on_event(conn, env.registry, env.timers);
-        self.handle(events, apps, env);
+        self.handle(events, env);
     }
 
     /// Whether this timer is the fleet's.
@@ -239,7 +243,7 @@ impl Fleet {
         match kind {
             TimerKind::Etcd(conn) => {
                 let events = self.etcd.on_timer(*conn, env.registry, env.timers);
-                self.handle(events, apps, env);
+                self.handle(events, env);
             }
             TimerKind::FleetTick => {
                 self.tick(apps, env);
@@ -262,7 +266,7 @@ impl Fleet {
         }
     }
 
-    fn handle(&mut self, events: Vec<EtcdEvent>, apps: &mut Apps, env: &mut Env<'_>) {
+    fn handle(&mut self, events: Vec<EtcdEvent>, env: &mut Env<'_>) {
         for event in events {
             match event {
                 EtcdEvent::Reply { id, result } => {
@@ -303,7 +307,6 @@ impl Fleet {
                 _ => {}
             }
         }
-        let _ = apps;
     }
 
     fn on_reply(
@@ -455,7 +458,12 @@ impl Fleet {
         self.publish_local(apps, env);
         self.send_published(env.registry, env.timers);
         self.send_outbox(env.registry, env.timers);
-        self.converge(apps, env);
+        // Every change of the mirror is acted on at once (converge_soon); this catches what
+        // time alone changes (a node's grace ending), once a second.
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % CONVERGE_EVERY_TICKS == 0 {
+            self.converge(apps, env);
+        }
     }
 }
 
