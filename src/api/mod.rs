@@ -242,7 +242,15 @@ impl Server {
             }
         }
         self.process(slot, ctx);
-        self.flush(slot, ctx.registry);
+        // A body about to be streamed sends its head with its first pieces (run_pending): sent
+        // alone, the head would cost a send and a client wake-up of its own.
+        let streaming = self
+            .conns
+            .get(&slot)
+            .is_some_and(|c| c.body.is_some() && c.outbuf.len() < STREAM_SEND_AT);
+        if !streaming {
+            self.flush(slot, ctx.registry);
+        }
     }
 
     /// Parses and answers buffered requests until one is parked or the buffer runs dry.

@@ -233,7 +233,7 @@ pub(super) struct MetricsBody {
 
 impl MetricsBody {
     pub fn new(cz: &dyn Containerizer, agent: String, spec: Spec) -> MetricsBody {
-        let ids: Vec<ContainerId> = cz.list().into_iter().map(|c| c.id).collect();
+        let ids = cz.ids();
         MetricsBody {
             agent: Some(agent),
             samples: Vec::with_capacity(ids.len()),

@@ -25,7 +25,7 @@ pub(super) struct StatisticsBody {
 impl StatisticsBody {
     pub fn new(cz: &dyn Containerizer) -> StatisticsBody {
         StatisticsBody {
-            ids: cz.list().into_iter().map(|c| c.id).collect(),
+            ids: cz.ids(),
             next: 0,
             entries: 0,
             pass: UsagePass::new(),

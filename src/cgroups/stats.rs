@@ -33,18 +33,33 @@ pub(super) fn count_lines(buf: &[u8]) -> u32 {
 }
 
 /// Calls `f(key, value)` for every `key value` line whose key `wants` accepts.
+///
+/// One pass over the bytes: the key runs to the first space, the value from there to the end
+/// of the line, and only a wanted key's value is parsed (most of v1 `memory.stat` is not
+/// wanted). A line without a space holds no pair.
 fn for_each_pair(
     buf: &[u8],
     wants: impl Fn(&[u8]) -> bool,
     mut f: impl FnMut(&[u8], u64),
 ) -> Result<(), BadValue> {
-    for line in buf.split(|&b| b == b'\n') {
-        let Some(space) = line.iter().position(|&b| b == b' ') else {
-            continue;
+    let mut rest = buf;
+    while !rest.is_empty() {
+        let key_end = rest
+            .iter()
+            .position(|&b| b == b' ' || b == b'\n')
+            .unwrap_or(rest.len());
+        let (key, after) = rest.split_at(key_end);
+        let line_end = match after.first() {
+            Some(b' ') => after
+                .iter()
+                .position(|&b| b == b'\n')
+                .unwrap_or(after.len()),
+            _ => 0,
         };
-        let (key, value) = (&line[..space], line[space + 1..].trim_ascii());
-        if wants(key) {
-            f(key, parse_u64(value).ok_or(BadValue)?);
+        let (value, next) = after.split_at(line_end);
+        rest = next.get(1..).unwrap_or_default();
+        if !value.is_empty() && wants(key) {
+            f(key, parse_u64(value.trim_ascii()).ok_or(BadValue)?);
         }
     }
     Ok(())
@@ -196,6 +211,20 @@ mod tests {
         assert_eq!(parse_u64(b""), None);
         assert_eq!(parse_u64(b"-1"), None);
         assert_eq!(parse_u64(b"12a"), None);
+    }
+
+    #[test]
+    fn pairs_are_found_on_every_kind_of_line() {
+        let mut seen = Vec::new();
+        let text = b"a 1\n\nnospace\nb  22 \nskipped x\nc 3";
+        for_each_pair(text, |k| k != b"skipped", |k, v| seen.push((k.to_vec(), v))).unwrap();
+        assert_eq!(
+            seen,
+            [(b"a".to_vec(), 1), (b"b".to_vec(), 22), (b"c".to_vec(), 3)]
+        );
+        assert_eq!(for_each_pair(b"a \n", |_| true, |_, _| {}), Err(BadValue));
+        assert_eq!(for_each_pair(b"a x\n", |_| true, |_, _| {}), Err(BadValue));
+        assert_eq!(for_each_pair(b"", |_| true, |_, _| {}), Ok(()));
     }
 
     #[test]

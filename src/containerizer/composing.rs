@@ -169,14 +169,28 @@ impl Containerizer for Composing {
         all
     }
 
+    fn ids(&self) -> Vec<ContainerId> {
+        let mut all: Vec<ContainerId> = self
+            .members
+            .iter()
+            .flat_map(|m| m.containerizer.ids())
+            .collect();
+        all.sort();
+        all
+    }
+
     fn usage(
         &self,
         id: &ContainerId,
         pass: &UsagePass,
         buf: &mut Vec<u8>,
     ) -> Option<ResourceStatistics> {
-        let i = self.owner(id)?;
-        self.members[i].containerizer.usage(id, pass, buf)
+        // Asked of each member in turn rather than through `owner`, whose status of the
+        // container (cloned ID, isolator statuses) would be built for every container of every
+        // statistics request only to be dropped; a member answers None for another's container.
+        self.members
+            .iter()
+            .find_map(|m| m.containerizer.usage(id, pass, buf))
     }
 
     fn reload(&mut self) {

@@ -85,6 +85,12 @@ pub trait Containerizer {
     /// Every container, in ID order.
     fn list(&self) -> Vec<ContainerStatus>;
 
+    /// Every container's ID, in ID order: what a statistics request walks, without the
+    /// statuses [`list`](Containerizer::list) builds.
+    fn ids(&self) -> Vec<ContainerId> {
+        self.list().into_iter().map(|c| c.id).collect()
+    }
+
     /// A live container's ResourceStatistics; None once TERMINATED (or unknown). `pass` holds
     /// what one request measures once for all its containers (one procfs walk).
     fn usage(

@@ -158,7 +158,7 @@ fn device(o: &mut Object<'_>, device: Option<DeviceNumber>) {
     }
 }
 
-fn values(o: &mut Object<'_>, key: &str, values: &[BlkioValue]) {
+fn values(o: &mut Object<'_>, key: &'static str, values: &[BlkioValue]) {
     o.list(key, values, |v, out| {
         let mut inner = Object::begin(out);
         inner.str("op", v.op.name());

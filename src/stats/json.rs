@@ -7,6 +7,11 @@
 
 use serde_json::ser::{CompactFormatter, Formatter};
 
+/// Whether a byte of a string is written escaped.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
 /// Appends `s` as a JSON string.
 pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
@@ -71,43 +76,52 @@ impl<'a> Object<'a> {
     }
 
     /// Writes `"key":` and hands out the buffer for the value (a nested object, say).
-    pub fn key(&mut self, key: &str) -> &mut Vec<u8> {
+    ///
+    /// Member names are the program's own field names (`'static`), none of which needs
+    /// escaping, so they are copied as they are: escaping them byte by byte was a sixth of the
+    /// statistics endpoint's CPU time in user space.
+    pub fn key(&mut self, key: &'static str) -> &mut Vec<u8> {
+        debug_assert!(
+            !key.bytes().any(needs_escape),
+            "member name {key:?} needs escaping"
+        );
         if !self.empty {
             self.out.push(b',');
         }
         self.empty = false;
-        write_str(self.out, key);
-        self.out.push(b':');
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
         self.out
     }
 
-    pub fn str(&mut self, key: &str, v: &str) {
+    pub fn str(&mut self, key: &'static str, v: &str) {
         write_str(self.key(key), v);
     }
 
-    pub fn u64(&mut self, key: &str, v: u64) {
+    pub fn u64(&mut self, key: &'static str, v: u64) {
         write_u64(self.key(key), v);
     }
 
-    pub fn f64(&mut self, key: &str, v: f64) {
+    pub fn f64(&mut self, key: &'static str, v: f64) {
         write_f64(self.key(key), v);
     }
 
     /// A member only when there is a value (Mesos leaves unset fields out).
-    pub fn opt_u64(&mut self, key: &str, v: Option<u64>) {
+    pub fn opt_u64(&mut self, key: &'static str, v: Option<u64>) {
         if let Some(v) = v {
             self.u64(key, v);
         }
     }
 
-    pub fn opt_f64(&mut self, key: &str, v: Option<f64>) {
+    pub fn opt_f64(&mut self, key: &'static str, v: Option<f64>) {
         if let Some(v) = v {
             self.f64(key, v);
         }
     }
 
     /// A member holding an array, left out when empty (Mesos leaves empty repeated fields out).
-    pub fn list<T>(&mut self, key: &str, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
+    pub fn list<T>(&mut self, key: &'static str, items: &[T], write: impl Fn(&T, &mut Vec<u8>)) {
         if items.is_empty() {
             return;
         }

@@ -79,6 +79,10 @@ impl Containerizer for MesosContainerizer {
         self.containers().map(|c| status_of(self, c)).collect()
     }
 
+    fn ids(&self) -> Vec<ContainerId> {
+        self.containers().map(|c| c.id.clone()).collect()
+    }
+
     fn usage(
         &self,
         id: &ContainerId,
