@@ -96,15 +96,16 @@ impl Etcd {
         ];
         let bytes = encode_request("POST", path, &headers, body.to_string().as_bytes());
         log::debug!("etcd: {path} to {member}");
+        let timeout = self.calls.get(&call).map_or(self.timeout, |c| c.timeout);
         let attempt = Attempt {
             call,
             role,
             conn: ClientConn::new(stream, mode, bytes, false),
             endpoint,
-            deadline: Instant::now() + self.timeout,
+            deadline: Instant::now() + timeout,
         };
         self.attempts.insert(conn, attempt);
-        timers.add(self.timeout, TimerKind::Etcd(conn));
+        timers.add(timeout, TimerKind::Etcd(conn));
         Ok(conn)
     }
 

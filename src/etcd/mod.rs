@@ -92,6 +92,8 @@ struct Call {
     probe: Option<u32>,
     /// When a watch's member is probed next.
     next_probe: Option<Instant>,
+    /// Bounds each attempt (and a watch's probe).
+    timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,7 +174,19 @@ impl Etcd {
 
     /// Sends `request`; its [`EtcdEvent::Reply`] comes under the returned ID.
     pub fn submit(&mut self, request: Request, registry: &Registry, timers: &mut Timers) -> EtcdId {
-        self.add(Kind::Request(request), registry, timers)
+        self.add(Kind::Request(request), self.timeout, registry, timers)
+    }
+
+    /// [`Etcd::submit`] with each attempt bounded by `timeout` rather than the client's: a
+    /// lease's keep-alive must reach a live member well within the lease's TTL.
+    pub fn submit_within(
+        &mut self,
+        request: Request,
+        timeout: Duration,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> EtcdId {
+        self.add(Kind::Request(request), timeout, registry, timers)
     }
 
     /// Watches `keys` from `start_revision` (0: from now): [`EtcdEvent::Watch`] as changes
@@ -186,6 +200,7 @@ impl Etcd {
     ) -> EtcdId {
         self.add(
             Kind::Watch(WatchState::new(keys, start_revision)),
+            self.timeout,
             registry,
             timers,
         )
@@ -201,7 +216,13 @@ impl Etcd {
         }
     }
 
-    fn add(&mut self, kind: Kind, registry: &Registry, timers: &mut Timers) -> EtcdId {
+    fn add(
+        &mut self,
+        kind: Kind,
+        timeout: Duration,
+        registry: &Registry,
+        timers: &mut Timers,
+    ) -> EtcdId {
         let id = loop {
             let id = self.next_call;
             self.next_call = self.next_call.wrapping_add(1).max(1);
@@ -216,6 +237,7 @@ impl Etcd {
             attempt: 0,
             probe: None,
             next_probe: None,
+            timeout,
         };
         self.calls.insert(id, call);
         self.start(id, registry, timers);

@@ -168,10 +168,8 @@ impl Etcd {
         if let Some(a) = self.attempts.get(&conn) {
             let (id, role, endpoint, deadline) = (a.call, a.role, a.endpoint, a.deadline);
             let endpoint = self.endpoints[endpoint];
-            let timed_out = EtcdError::TimedOut {
-                endpoint,
-                after: self.timeout,
-            };
+            let after = self.calls.get(&id).map_or(self.timeout, |c| c.timeout);
+            let timed_out = EtcdError::TimedOut { endpoint, after };
             match (role, self.calls.get(&id)) {
                 (Role::Main, Some(call)) if is_established(call) => {
                     let due = call.probe.is_none() && call.next_probe.is_some_and(|t| t <= now);

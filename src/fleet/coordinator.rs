@@ -23,6 +23,8 @@ use crate::timer::{TimerKind, Timers};
 
 /// How often the lease, the published keys and the queued writes are looked at.
 const TICK: Duration = Duration::from_millis(200);
+/// Leases of this agent's remembered in `held`.
+const HELD_KEPT: usize = 8;
 /// Ticks between looks at the mirror without a change of it.
 const CONVERGE_EVERY_TICKS: u32 = 5;
 /// After a failed read, grant or watch: the next try.
@@ -54,7 +56,8 @@ pub(super) enum Pending {
     /// A keep-alive of the lease a previous run of the agent held.
     Resume,
     Grant,
-    KeepAlive,
+    /// A keep-alive of the lease held when it was sent.
+    KeepAlive(LeaseId),
     Campaign,
     Schedule,
     Publish,
@@ -106,6 +109,9 @@ pub struct Fleet {
     ticks: u32,
     /// Another live agent holds this node's name (see registration.rs).
     pub(super) name_taken: bool,
+    /// The leases this agent held (the last few), so that its own keys under one that
+    /// expired are not taken for another agent's.
+    pub(super) held: Vec<LeaseId>,
 }
 
 impl Fleet {
@@ -144,17 +150,20 @@ impl Fleet {
             nonces: crate::apps::Nonces::default(),
             ticks: 0,
             name_taken: false,
+            held: Vec::new(),
         };
         fleet.read(registry, timers);
         match saved_lease(&fleet.cfg.lease_file) {
             Some(id) => {
                 fleet.lease = Lease::Granting;
-                fleet.submit(
-                    Pending::Resume,
-                    Request::LeaseKeepAlive(id),
-                    registry,
-                    timers,
-                );
+                fleet.held.push(id);
+                let within = fleet.keepalive_timeout();
+                fleet.requests += 1;
+                let call =
+                    fleet
+                        .etcd
+                        .submit_within(Request::LeaseKeepAlive(id), within, registry, timers);
+                fleet.pending.insert(call, Pending::Resume);
             }
             None => fleet.grant(registry, timers),
         }
@@ -219,6 +228,16 @@ impl Fleet {
         self.requests += 1;
         let keys = KeyRange::prefix(self.keys.root().to_string());
         self.watch = Some(self.etcd.watch(keys, from, registry, timers));
+    }
+
+    /// Each keep-alive attempt is bounded well within the TTL: renewed every third of it, a
+    /// keep-alive must still reach a live member past a hung one (three attempts of a sixth
+    /// end within half the TTL).
+    fn keepalive_timeout(&self) -> Duration {
+        self.cfg
+            .timeout
+            .min(self.cfg.lease_ttl / 6)
+            .max(Duration::from_millis(100))
     }
 
     pub(super) fn lease_id(&self) -> Option<LeaseId> {
@@ -352,6 +371,10 @@ impl Fleet {
             (Pending::Resume, _) => self.grant(registry, timers),
             (Pending::Grant, Ok(Response::LeaseGrant { id: lease, ttl, .. })) => {
                 log::info!("Fleet: registered under lease {lease:x} (TTL {ttl}s)");
+                self.held.push(lease);
+                if self.held.len() > HELD_KEPT {
+                    self.held.remove(0);
+                }
                 if let Err(e) = std::fs::write(&self.cfg.lease_file, format!("{lease}\n")) {
                     log::warn!(
                         "Fleet: failed to keep the lease ID in {}: {e}",
@@ -372,12 +395,14 @@ impl Fleet {
                     retry: Instant::now() + RETRY,
                 };
             }
-            (Pending::KeepAlive, Ok(Response::LeaseKeepAlive { ttl, .. })) if ttl > 0 => {}
-            (Pending::KeepAlive, Ok(_) | Err(EtcdError::LeaseNotFound { .. })) => {
+            // An answer about a lease no longer held (replaced meanwhile) says nothing.
+            (Pending::KeepAlive(of), _) if self.lease_id() != Some(of) => {}
+            (Pending::KeepAlive(_), Ok(Response::LeaseKeepAlive { ttl, .. })) if ttl > 0 => {}
+            (Pending::KeepAlive(_), Ok(_) | Err(EtcdError::LeaseNotFound { .. })) => {
                 log::warn!("Fleet: the lease expired: registering again");
                 self.lease_lost(registry, timers);
             }
-            (Pending::KeepAlive, Err(e)) => {
+            (Pending::KeepAlive(_), Err(e)) => {
                 log::warn!("Fleet: failed to renew the lease: {e}");
                 if let Lease::Held { id, .. } = self.lease {
                     self.lease = Lease::Held {
@@ -449,12 +474,12 @@ impl Fleet {
                     id,
                     next_keepalive: now + self.cfg.lease_ttl / 3,
                 };
-                self.submit(
-                    Pending::KeepAlive,
-                    Request::LeaseKeepAlive(id),
-                    registry,
-                    timers,
-                );
+                let within = self.keepalive_timeout();
+                self.requests += 1;
+                let call =
+                    self.etcd
+                        .submit_within(Request::LeaseKeepAlive(id), within, registry, timers);
+                self.pending.insert(call, Pending::KeepAlive(id));
             }
             _ => {}
         }

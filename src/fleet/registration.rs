@@ -80,7 +80,9 @@ impl Fleet {
         // --hostname, or an earlier run of this one whose lease ID was lost): its keys are
         // not overwritten; this agent registers once that lease has ended.
         let node = self.mirror.get(&self.keys.node(&self.cfg.hostname));
-        let other = node.map(|e| e.lease).filter(|l| *l != 0 && *l != lease);
+        let other = node
+            .map(|e| e.lease)
+            .filter(|l| *l != 0 && *l != lease && !self.held.contains(l));
         if !self.mirror.synced() || other.is_some() {
             if let (Some(other), false) = (other, self.name_taken) {
                 log::error!(
