@@ -33,6 +33,11 @@ pub enum TimerKind {
     /// An app instance's health check: its next run or its probe's deadline, by the ID the
     /// health checker gave it.
     Health(u32),
+    /// The fleet's periodic look at its lease, its published keys, its queued writes and
+    /// (when it schedules) placement.
+    FleetTick,
+    /// The fleet: act on what its mirror of etcd just learnt, in the next iteration.
+    FleetConverge,
 }
 
 /// A set of pending timers.

@@ -3,6 +3,7 @@
 //! Nothing in the loop blocks.
 
 mod compose;
+mod fleet;
 mod setup;
 mod signals;
 
@@ -46,6 +47,7 @@ pub enum AgentError {
     Tcp(std::net::SocketAddr, io::Error),
     Credentials(crate::api::CredentialsError),
     Logger(String),
+    Fleet(String),
 }
 
 impl fmt::Display for AgentError {
@@ -74,6 +76,7 @@ impl fmt::Display for AgentError {
             }
             AgentError::Credentials(e) => e.fmt(f),
             AgentError::Logger(e) => write!(f, "Invalid --container_logger settings: {e}"),
+            AgentError::Fleet(e) => write!(f, "Fleet: {e}"),
         }
     }
 }
@@ -192,7 +195,16 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
         containerizer.destroy_all(poll.registry(), &mut timers);
     }
 
-    let mut apps = open_apps(&flags, &mut *containerizer, poll.registry(), &mut timers)?;
+    let hostname = fleet::hostname(&flags)?;
+    let in_fleet = flags.etcd_endpoints.is_some();
+    let mut apps = open_apps(
+        &flags,
+        &hostname,
+        in_fleet,
+        &mut *containerizer,
+        poll.registry(),
+        &mut timers,
+    )?;
 
     let listener = setup::bind_socket(&flags.socket, flags.socket_group.as_deref())?;
     let server_config = ServerConfig {
@@ -213,6 +225,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             access_summary(&flags)
         );
     }
+    let total = containerizer.total();
+    let mut fleet = fleet::start(&flags, &hostname, total, poll.registry(), &mut timers)?;
     let mut info = AgentInfo {
         version: env!("CARGO_PKG_VERSION"),
         flags: flags.to_pairs(),
@@ -277,6 +291,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             let mut ctx = Ctx {
                 containerizer: &mut *containerizer,
                 apps: &mut apps,
+                fleet: fleet.as_mut(),
                 registry,
                 timers: &mut timers,
                 info: &info,
@@ -317,8 +332,17 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                     };
                     ctx.apps.on_sigchld(&mut env);
                 }
-                // No etcd client runs in the loop yet (the fleet will own one).
-                Source::Etcd(_) => {}
+                Source::Etcd(conn) => {
+                    if let Some(f) = ctx.fleet.as_deref_mut() {
+                        let mut env = crate::apps::Env {
+                            containerizer: &mut *ctx.containerizer,
+                            registry,
+                            timers: &mut *ctx.timers,
+                            notices: &mut ctx.notices,
+                        };
+                        f.on_event(conn, ctx.apps, &mut env);
+                    }
+                }
             }
             deliver(&mut server, &mut ctx);
             iteration.source(source, server.requests, server.last_request());
@@ -328,6 +352,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             let mut ctx = Ctx {
                 containerizer: &mut *containerizer,
                 apps: &mut apps,
+                fleet: fleet.as_mut(),
                 registry,
                 timers: &mut timers,
                 info: &info,
@@ -335,6 +360,17 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             };
             match &kind {
                 TimerKind::ConnectionSweep => server.sweep(registry, ctx.timers),
+                other if crate::fleet::Fleet::owns_timer(other) => {
+                    if let Some(f) = ctx.fleet.as_deref_mut() {
+                        let mut env = crate::apps::Env {
+                            containerizer: &mut *ctx.containerizer,
+                            registry,
+                            timers: &mut *ctx.timers,
+                            notices: &mut ctx.notices,
+                        };
+                        f.on_timer(other, ctx.apps, &mut env);
+                    }
+                }
                 other if crate::apps::Apps::owns_timer(other) => {
                     let mut env = crate::apps::Env {
                         containerizer: &mut *ctx.containerizer,
@@ -356,6 +392,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             let mut ctx = Ctx {
                 containerizer: &mut *containerizer,
                 apps: &mut apps,
+                fleet: fleet.as_mut(),
                 registry: poll.registry(),
                 timers: &mut timers,
                 info: &info,
@@ -507,6 +544,8 @@ fn deliver(server: &mut Server, ctx: &mut Ctx<'_>) {
 /// containers.
 fn open_apps(
     flags: &Flags,
+    hostname: &str,
+    in_fleet: bool,
     containerizer: &mut dyn Containerizer,
     registry: &mio::Registry,
     timers: &mut Timers,
@@ -514,13 +553,21 @@ fn open_apps(
     let dir = flags.work_dir.join("apps");
     // Its `health-exec` verb runs COMMAND health checks inside containers.
     let binary = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe"));
-    let hostname = nix::unistd::gethostname()
-        .ok()
-        .and_then(|h| h.into_string().ok())
-        .unwrap_or_else(|| "localhost".into());
-    let mut apps = crate::apps::Apps::open(dir.clone(), hostname, binary)
+    let mut apps = crate::apps::Apps::open(dir.clone(), hostname.to_string(), binary)
         .map_err(|e| AgentError::Dir(dir, e))?;
     let mut notices = Vec::new();
+    if in_fleet {
+        // Nothing launches before the fleet has read this node's assignments.
+        apps.hold(
+            true,
+            &mut crate::apps::Env {
+                containerizer: &mut *containerizer,
+                registry,
+                timers: &mut *timers,
+                notices: &mut notices,
+            },
+        );
+    }
     apps.recover(&mut crate::apps::Env {
         containerizer: &mut *containerizer,
         registry,

@@ -12,28 +12,44 @@ use crate::http::{Method, Request, Response};
 
 /// Whether the request is Marathon's.
 pub fn owns(path: &str) -> bool {
-    path == "/ping" || path == "/v2" || path.starts_with("/v2/")
+    path == "/ping" || path == "/v2" || path.starts_with("/v2/") || path == "/master/slaves"
 }
 
 pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Reply {
     if req.path == "/ping" {
         return Reply::Now(Response::text(200, "pong"));
     }
+    let get = matches!(req.method, Method::Get | Method::Head);
+    if req.path == "/master/slaves" {
+        return Reply::Now(if !get {
+            method_not_allowed(&req.path, "GET")
+        } else if let Some(fleet) = ctx.fleet.as_deref() {
+            Response::json(200, &fleet.nodes_json())
+        } else {
+            Response::json(
+                200,
+                &render::node(ctx.apps, ctx.containerizer, address(ctx)),
+            )
+        });
+    }
     let rest = req.path.trim_start_matches("/v2");
     let rest = rest.trim_start_matches('/');
     let (resource, tail) = rest.split_once('/').unwrap_or((rest, ""));
     match (resource, &req.method) {
+        ("leader", Method::Get | Method::Head) => Reply::Now(leader(ctx)),
         ("info", Method::Get | Method::Head) => {
-            let port = ctx
-                .info
-                .flags
-                .iter()
-                .find(|(k, _)| *k == "port")
-                .and_then(|(_, v)| v.parse().ok());
-            Reply::Now(Response::json(
-                200,
-                &render::info(ctx.apps, ctx.info.version, port),
-            ))
+            let mut info = render::info(ctx.apps, ctx.info.version, port(ctx));
+            if let Some(fleet) = ctx.fleet.as_deref() {
+                info["leader"] = json!(fleet.leader_address());
+                info["elected"] = json!(fleet.is_leader());
+            }
+            Reply::Now(Response::json(200, &info))
+        }
+        _ if ctx.fleet.is_some() && resource != "leader" => {
+            super::marathon_fleet::handle(req, resource, tail, ctx)
+        }
+        ("queue", Method::Get | Method::Head) => {
+            Reply::Now(Response::json(200, &render::queue(ctx.apps)))
         }
         ("tasks", Method::Get | Method::Head) => {
             Reply::Now(Response::json(200, &render::tasks(ctx.apps, None)))
@@ -42,25 +58,53 @@ pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Reply {
             Reply::Now(Response::json(200, &render::deployments(ctx.apps)))
         }
         ("apps", _) => apps(req, tail, ctx),
-        ("info" | "tasks" | "deployments", _) => Reply::Now(method_not_allowed(&req.path, "GET")),
+        ("info" | "tasks" | "deployments" | "queue" | "leader", _) => {
+            Reply::Now(method_not_allowed(&req.path, "GET"))
+        }
         _ => Reply::Now(message(404, format!("No such endpoint '{}'", req.path))),
     }
 }
 
-fn message(status: u16, msg: String) -> Response {
+/// `--port`, as the flags were given.
+fn port(ctx: &Ctx<'_>) -> Option<u16> {
+    ctx.info
+        .flags
+        .iter()
+        .find(|(k, _)| *k == "port")
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+/// Where this agent is reached: `host:port` as Marathon names its leader.
+fn address(ctx: &Ctx<'_>) -> String {
+    format!("{}:{}", ctx.apps.hostname(), port(ctx).unwrap_or(0))
+}
+
+/// `GET /v2/leader`: the agent that schedules (this one, on a single node).
+fn leader(ctx: &Ctx<'_>) -> Response {
+    let leader = match ctx.fleet.as_deref() {
+        Some(fleet) => fleet.leader_address(),
+        None => Some(address(ctx)),
+    };
+    match leader {
+        Some(l) => Response::json(200, &json!({ "leader": l })),
+        None => message(404, "There is no leader: no agent schedules now".into()),
+    }
+}
+
+pub(super) fn message(status: u16, msg: String) -> Response {
     Response::json(status, &json!({ "message": msg }))
 }
 
-fn method_not_allowed(path: &str, allow: &str) -> Response {
+pub(super) fn method_not_allowed(path: &str, allow: &str) -> Response {
     message(405, format!("Expecting '{allow}' for {path}")).with_header("Allow", allow)
 }
 
-fn flag(req: &Request, name: &str) -> bool {
+pub(super) fn flag(req: &Request, name: &str) -> bool {
     req.query_param(name)
         .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
 }
 
-fn embed(req: &Request) -> Embed {
+pub(super) fn embed(req: &Request) -> Embed {
     Embed::parse(
         req.query
             .iter()
@@ -81,7 +125,7 @@ fn env<'a>(ctx: &'a mut Ctx<'_>) -> (Env<'a>, &'a mut crate::apps::Apps) {
     )
 }
 
-fn body_json(req: &Request) -> Result<Value, Response> {
+pub(super) fn body_json(req: &Request) -> Result<Value, Response> {
     serde_json::from_slice(&req.body)
         .map_err(|e| Response::json(400, &json!({ "message": format!("Invalid JSON: {e}") })))
 }
@@ -145,7 +189,10 @@ fn apps(req: &Request, tail: &str, ctx: &mut Ctx<'_>) -> Reply {
     Reply::Now(resp)
 }
 
-fn deployment_answer(r: Result<crate::apps::Deployment, AppError>, status: u16) -> Response {
+pub(super) fn deployment_answer(
+    r: Result<crate::apps::Deployment, AppError>,
+    status: u16,
+) -> Response {
     match r {
         Ok(d) => Response::json(
             status,
@@ -213,9 +260,43 @@ fn update(req: &Request, id: AppId, ctx: &mut Ctx<'_>) -> Reply {
             .response(),
         );
     };
-    let merged = match ctx.apps.get(&id) {
-        Some(app) => {
-            let mut base = app.def.to_json();
+    let merged = merge_update(ctx.apps.get(&id).map(|a| &a.def), &body, fields, &id);
+    let def = match validate_body(&merged, Some(id.as_str()))
+        .and_then(|d| check_node(&d, ctx.apps.hostname()).map(|()| d))
+    {
+        Ok(d) => d,
+        Err(invalid) => return Reply::Now(AppError::Invalid(invalid).response()),
+    };
+    let (mut env, apps) = env(ctx);
+    if apps.get(&id).is_none() {
+        return match apps.create(def, false, false, &mut env) {
+            Ok(id) => {
+                let d = apps.get(&id).and_then(|a| a.deployment.clone());
+                Reply::Now(Response::json(
+                    201,
+                    &json!({
+                        "version": d.as_ref().map(|d| d.version.clone()),
+                        "deploymentId": d.map(|d| d.id),
+                    }),
+                ))
+            }
+            Err(e) => Reply::Now(e.response()),
+        };
+    }
+    Reply::Now(deployment_answer(apps.update(def, &mut env), 200))
+}
+
+/// A PUT's body laid over the app's definition (Marathon's partial update), or the body
+/// alone for a new app; `id` is the path's.
+pub(super) fn merge_update(
+    base: Option<&crate::apps::AppDefinition>,
+    body: &Value,
+    fields: &serde_json::Map<String, Value>,
+    id: &AppId,
+) -> Value {
+    match base {
+        Some(def) => {
+            let mut base = def.to_json();
             if let Some(obj) = base.as_object_mut() {
                 // A field replaces its older or exclusive twin, as in Marathon's update.
                 for (given, dropped) in [
@@ -260,28 +341,5 @@ fn update(req: &Request, id: AppId, ctx: &mut Ctx<'_>) -> Reply {
             }
             b
         }
-    };
-    let def = match validate_body(&merged, Some(id.as_str()))
-        .and_then(|d| check_node(&d, ctx.apps.hostname()).map(|()| d))
-    {
-        Ok(d) => d,
-        Err(invalid) => return Reply::Now(AppError::Invalid(invalid).response()),
-    };
-    let (mut env, apps) = env(ctx);
-    if apps.get(&id).is_none() {
-        return match apps.create(def, false, false, &mut env) {
-            Ok(id) => {
-                let d = apps.get(&id).and_then(|a| a.deployment.clone());
-                Reply::Now(Response::json(
-                    201,
-                    &json!({
-                        "version": d.as_ref().map(|d| d.version.clone()),
-                        "deploymentId": d.map(|d| d.id),
-                    }),
-                ))
-            }
-            Err(e) => Reply::Now(e.response()),
-        };
     }
-    Reply::Now(deployment_answer(apps.update(def, &mut env), 200))
 }

@@ -9,6 +9,7 @@ mod endpoints;
 mod files;
 mod listen;
 mod marathon;
+mod marathon_fleet;
 mod prometheus;
 mod render;
 mod statistics;
@@ -66,6 +67,8 @@ pub struct AgentInfo {
 pub struct Ctx<'a> {
     pub containerizer: &'a mut dyn Containerizer,
     pub apps: &'a mut crate::apps::Apps,
+    /// In a fleet: the member; Marathon's API then reads and writes the fleet's apps.
+    pub fleet: Option<&'a mut crate::fleet::Fleet>,
     pub registry: &'a Registry,
     pub timers: &'a mut Timers,
     pub info: &'a AgentInfo,

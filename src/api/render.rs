@@ -169,6 +169,13 @@ pub(super) fn metric_pairs(ctx: &Ctx<'_>) -> Vec<(String, f64)> {
     out.push(("slave/mem_used".into(), used.mem_mb));
     out.push(("slave/disk_total".into(), total.disk_mb));
     out.push(("slave/disk_used".into(), used.disk_mb));
+    if let Some(fleet) = ctx.fleet.as_deref() {
+        out.push(("fleet/etcd_requests".into(), fleet.requests() as f64));
+        out.push((
+            "fleet/elected".into(),
+            f64::from(u8::from(fleet.is_leader())),
+        ));
+    }
     out
 }
 

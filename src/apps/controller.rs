@@ -35,6 +35,9 @@ pub struct App {
     pub deployment: Option<Deployment>,
     /// Why the last launch could not go (resources, ports), logged once per reason.
     pub waiting: Option<String>,
+    /// In a fleet: the create revision of the scheduler's assignment this app runs under
+    /// here; instances of another assignment are stale copies (see assigned.rs).
+    pub assignment: Option<i64>,
 }
 
 impl App {
@@ -52,6 +55,7 @@ impl App {
             last_task_failure: self.last_failure.clone(),
             instances: self.instances.iter().map(Instance::record).collect(),
             kept_failure: self.kept_failure.as_ref().map(|c| c.as_str().to_string()),
+            assignment: self.assignment,
         }
     }
 
@@ -154,6 +158,8 @@ pub struct Apps {
     /// Apps whose checkpoints are stale (see `save`).
     pub(super) dirty: std::collections::BTreeSet<AppId>,
     pub(super) health: super::health::Checker,
+    /// No launches: in a fleet, until this node's assignments are known (see assigned.rs).
+    pub(super) held: bool,
 }
 
 impl Apps {
@@ -175,6 +181,7 @@ impl Apps {
             answers: Vec::new(),
             dirty: std::collections::BTreeSet::new(),
             health: super::health::Checker::new(FIRST_CHILD_ID, binary),
+            held: false,
         };
         for record in apps.store.load() {
             apps.adopt(record);
@@ -227,6 +234,7 @@ impl Apps {
                 deleting: false,
                 deployment: None,
                 waiting: None,
+                assignment: r.assignment,
             },
         );
     }
@@ -330,6 +338,7 @@ impl Apps {
                 action: Action::Start,
             }),
             waiting: None,
+            assignment: None,
         };
         self.store
             .save(&id.stem(), &app.record())
@@ -447,7 +456,7 @@ impl Apps {
 
     /// Drops an app at once (`POST` with `force=true` over an existing one): its instances
     /// are killed and forgotten.
-    fn forget(&mut self, id: &AppId, env: &mut Env<'_>) {
+    pub(super) fn forget(&mut self, id: &AppId, env: &mut Env<'_>) {
         if let Some(app) = self.apps.remove(id) {
             self.discard_instances(app.instances, env);
             let _ = self.store.remove(&id.stem());

@@ -68,6 +68,7 @@ impl Apps {
     }
 
     fn reconcile_app(&mut self, id: &AppId, budget: &mut usize, env: &mut Env<'_>) {
+        let held = self.held;
         let Some(app) = self.apps.get_mut(id) else {
             return;
         };
@@ -123,7 +124,7 @@ impl Apps {
         if p.launch > 0 && !wait.is_zero() {
             log::debug!("App {id}: next launch in {wait:?} (backoff)");
         }
-        while launched < p.launch && *budget > 0 && wait.is_zero() {
+        while launched < p.launch && *budget > 0 && wait.is_zero() && !held {
             *budget -= 1;
             match self.launch_one(id, env) {
                 Ok(()) => {

@@ -209,3 +209,61 @@ pub fn info(apps: &Apps, version: &str, http_port: Option<u16>) -> Value {
         "http_config": { "http_port": http_port.unwrap_or(0) },
     })
 }
+
+/// `GET /v2/queue`: apps with instances that cannot launch now, and why (mesolite's
+/// `reason`).
+pub fn queue(apps: &Apps) -> Value {
+    let queue: Vec<Value> = apps
+        .all()
+        .filter_map(|a| {
+            let reason = a.waiting.as_ref()?;
+            let count = a.target().saturating_sub(a.instances.len());
+            (count > 0).then(|| {
+                json!({
+                    "count": count,
+                    "delay": { "timeLeftSeconds": 0, "overdue": true },
+                    "reason": reason,
+                    "app": app(apps, a, &Embed::default()),
+                })
+            })
+        })
+        .collect();
+    json!({ "queue": queue })
+}
+
+/// `GET /master/slaves` on a single node: this node alone, in the Mesos master's form.
+pub fn node(
+    apps: &Apps,
+    containerizer: &dyn crate::containerizer::Containerizer,
+    address: String,
+) -> Value {
+    let object = |r: &crate::resources::Resources| {
+        json!({
+            "cpus": r.cpus,
+            "mem": r.mem_mb,
+            "disk": r.disk_mb,
+            "ports": ports_text(&r.ports),
+        })
+    };
+    let tasks: usize = apps.all().map(|a| a.instances.len()).sum();
+    json!({ "slaves": [{
+        "id": apps.hostname(),
+        "hostname": apps.hostname(),
+        "address": address,
+        "active": true,
+        "attributes": {},
+        "resources": object(containerizer.total()),
+        "used_resources": object(&containerizer.allocated()),
+        "tasks": tasks,
+        "leader": true,
+    }]})
+}
+
+/// Mesos's ranges text: `[31000-31099]` (empty for none).
+fn ports_text(ports: &[crate::resources::PortRange]) -> String {
+    if ports.is_empty() {
+        String::new()
+    } else {
+        format!("[{}]", crate::resources::format_ranges(ports))
+    }
+}

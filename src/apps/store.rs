@@ -33,6 +33,9 @@ pub struct AppRecord {
     /// The container of the last failed instance, kept for its logs until the next failure.
     #[serde(default)]
     pub kept_failure: Option<String>,
+    /// In a fleet: the create revision of the assignment the app runs here under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<i64>,
 }
 
 #[derive(Debug)]

@@ -13,7 +13,7 @@ mod text;
 
 pub use detect::{detect, total, with_overrides};
 pub use error::ResourcesError;
-pub use ranges::PortRange;
+pub use ranges::{format_ranges, PortRange};
 
 use std::fmt;
 

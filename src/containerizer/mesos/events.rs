@@ -92,7 +92,9 @@ impl MesosContainerizer {
             | TimerKind::AppsTick
             | TimerKind::AppsBackoff
             | TimerKind::Etcd(_)
-            | TimerKind::Health(_) => Vec::new(),
+            | TimerKind::Health(_)
+            | TimerKind::FleetTick
+            | TimerKind::FleetConverge => Vec::new(),
         }
     }
 

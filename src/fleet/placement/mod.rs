@@ -296,6 +296,22 @@ pub fn place(nodes: &[Node], app: &App, placed: &[Placed], count: usize) -> Plac
     }
 }
 
+/// Takes what one instance of `app` holds out of a node's `free` resources (its scalars and
+/// its host ports: the fixed ones and the lowest free for each other), as placing it would;
+/// false (nothing taken) if they do not fit.
+pub fn consume(free: &mut Resources, app: &App) -> bool {
+    if !app.scalars().fits_in(free) {
+        return false;
+    }
+    let Some(ports) = take_ports(&app.ports, &free.ports) else {
+        return false;
+    };
+    let mut used = app.scalars();
+    used.ports = ports;
+    free.subtract(&used);
+    true
+}
+
 /// What a constraint reads from a node (`attributes` unknown: an unlisted node).
 fn field_value(c: &Constraint, hostname: &str, attributes: Option<&Attributes>) -> Option<String> {
     match &c.field {
