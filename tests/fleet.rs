@@ -522,11 +522,11 @@ fn the_scheduler_s_agent_killed_another_takes_over_within_a_ttl_and_the_fleet_co
     });
 }
 
-/// `mesolite nodes`, `/v2/leader`, `/v2/info` and `/master/slaves` name the same fleet and
-/// the same leader on every node.
+/// `/v2/leader`, `/v2/info` and `/master/slaves` (on the socket and on TCP) name the same
+/// fleet and the same leader on every node.
 #[test]
-fn every_node_names_the_same_leader_and_mesolite_nodes_lists_the_fleet() {
-    let Some(f) = fleet("nodes") else {
+fn every_node_names_the_same_leader_and_lists_the_same_nodes() {
+    let Some(f) = fleet("leader") else {
         return;
     };
     f.wait_until("all 3 nodes in /master/slaves of every node", LONG, || {
@@ -574,8 +574,15 @@ fn every_node_names_the_same_leader_and_mesolite_nodes_lists_the_fleet() {
         }
         assert_eq!(hosts, NAMES.iter().map(|s| s.to_string()).collect());
     }
+}
 
-    // The CLI, on each node's socket.
+/// `mesolite nodes` (and `--json`) on each node's socket: the three nodes, the leader marked.
+#[test]
+fn mesolite_nodes_lists_the_fleet_and_marks_the_leader() {
+    let Some(f) = fleet("nodes") else {
+        return;
+    };
+    let l = f.agreed_leader().expect("formed with a leader");
     for (i, name) in NAMES.iter().enumerate() {
         let out = Command::new(env!("CARGO_BIN_EXE_mesolite"))
             .args([

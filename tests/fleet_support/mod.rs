@@ -383,8 +383,13 @@ impl Fleet {
         for n in &mut fleet.nodes {
             n.wait_healthy(Duration::from_secs(60));
         }
+        let healthy = agents.elapsed();
+        // Formed: every node lists all three and names the same leader (a placement before a
+        // node registered would rightly leave it out).
+        fleet.wait_formed();
         println!(
-            "fleet {prefix}: etcd healthy in {etcd_up:?}, 3 agents in {:?}",
+            "fleet {prefix}: etcd healthy in {etcd_up:?}, 3 agents answer in {healthy:?}, \
+             the fleet formed in {:?}",
             agents.elapsed()
         );
         Some(fleet)
@@ -711,6 +716,33 @@ impl Fleet {
         }
     }
 
+    /// Waits until every answering node lists every node running an agent as active in
+    /// `/master/slaves`, and they name the same leader.
+    pub fn wait_formed(&self) -> Duration {
+        self.wait_until("the fleet is formed", Duration::from_secs(60), || {
+            let want: BTreeSet<&str> = self
+                .nodes
+                .iter()
+                .filter(|n| n.child.is_some())
+                .map(|n| n.name.as_str())
+                .collect();
+            self.up().iter().all(|&i| {
+                self.try_get(i, "/master/slaves").is_some_and(|(s, v)| {
+                    let listed: BTreeSet<&str> = v["slaves"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter(|n| n["active"] == true)
+                                .filter_map(|n| n["hostname"].as_str())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    s == 200 && listed == want
+                })
+            }) && self.agreed_leader().is_some()
+        })
+    }
+
     /// Waits until app `id` runs `want` instances per node (`[a, b, c]`) by the API of every
     /// answering node.
     pub fn wait_counts(&self, id: &str, want: [usize; 3], within: Duration) -> Duration {
@@ -750,6 +782,8 @@ impl Fleet {
                 n.pid(),
                 if n.child.is_none() {
                     "dead"
+                } else if !n.pid().is_some_and(alive) {
+                    "EXITED (not by the harness: see its log)"
                 } else if n.stopped {
                     "stopped"
                 } else {
