@@ -5,8 +5,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[path = "common/tcp.rs"]
-mod tcp;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -403,7 +401,6 @@ fn writes_over_tcp_need_the_login_and_the_cli_deploys_lists_and_removes() {
     if !root_or_skip("apps over tcp and cli") {
         return;
     }
-    let port = tcp::free_port();
     let base = std::env::temp_dir().join(format!("mltest-apps-creds-{}", std::process::id()));
     std::fs::create_dir_all(&base).unwrap();
     let creds = base.join("credentials.json");
@@ -412,11 +409,11 @@ fn writes_over_tcp_need_the_login_and_the_cli_deploys_lists_and_removes() {
         r#"{"credentials": [{"principal": "ops", "secret": "s3cret"}]}"#,
     )
     .unwrap();
-    let agent = Agent::start(&[
-        &format!("--port={port}"),
+    let agent = Agent::start_tcp(&[
         &format!("--http_credentials={}", creds.display()),
         "--authenticate_http_readwrite",
     ]);
+    let port = agent.port();
     let url = format!("http://127.0.0.1:{port}/v2/apps");
     let body = sleeper("tcp", 1).to_string();
     let curl = |extra: &[&str]| {

@@ -9,8 +9,6 @@ mod apps_support;
 mod common;
 mod dockerd_support;
 mod provisioner_support;
-#[path = "common/tcp.rs"]
-mod tcp;
 
 use std::process::Command;
 use std::time::Duration;
@@ -165,7 +163,6 @@ fn the_marathon_client_library_drives_an_app_over_tcp_with_credentials() {
     if !root_or_skip("apps marathon client") {
         return;
     }
-    let port = tcp::free_port();
     let t = TempDir::new();
     let creds = t.0.join("credentials.json");
     std::fs::write(
@@ -173,11 +170,11 @@ fn the_marathon_client_library_drives_an_app_over_tcp_with_credentials() {
         r#"{"credentials": [{"principal": "ops", "secret": "s3cret"}]}"#,
     )
     .unwrap();
-    let agent = Agent::start(&[
-        &format!("--port={port}"),
+    let agent = Agent::start_tcp(&[
         &format!("--http_credentials={}", creds.display()),
         "--authenticate_http_readwrite",
     ]);
+    let port = agent.port();
     let url = format!("http://127.0.0.1:{port}");
     let Some(run) = marathon_client(&url, "ops:s3cret", "/mlclient", 60) else {
         return;

@@ -10,8 +10,6 @@ mod apps_support;
 mod common;
 mod dockerd_support;
 mod provisioner_support;
-#[path = "common/tcp.rs"]
-mod tcp;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -21,9 +19,9 @@ use apps_support::{
     app_marathon, app_marathon_text, curl, docker_on_bridge, marathon_client, node_image,
     node_image_name, PYTHON, SUPPORT,
 };
+use common::tcp::free_port;
 use common::{root_or_skip, Agent};
 use provisioner_support::{http, start_registry, TempDir};
-use tcp::free_port;
 
 #[test]
 fn node_image_answers_hello_world_from_the_registry() {

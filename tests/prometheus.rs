@@ -3,17 +3,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[path = "common/tcp.rs"]
-mod tcp;
 
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::tcp::{self, free_port, get};
 use common::{resources, root_or_skip, Agent};
 use mesolite::http::percent_encode;
-use tcp::{free_port, get};
 
 /// A Prometheus server of the test's own, stopped when dropped.
 struct Prometheus {
@@ -112,8 +110,8 @@ fn prometheus_scrapes_per_container_figures_over_tcp() {
         return;
     }
     require_prometheus();
-    let port = free_port();
-    let agent = Agent::start(&[&format!("--port={port}")]);
+    let agent = Agent::start_tcp(&[]);
+    let port = agent.port();
     let id = "prom-1";
     assert_eq!(
         agent
@@ -160,8 +158,8 @@ fn promtool_accepts_the_exposition_with_odd_container_ids() {
         return;
     }
     require_prometheus();
-    let port = free_port();
-    let agent = Agent::start(&[&format!("--port={port}")]);
+    let agent = Agent::start_tcp(&[]);
+    let port = agent.port();
     // Mesos IDs may hold quotes: the label value must be escaped.
     let odd = "odd\"id";
     assert_eq!(
@@ -201,8 +199,8 @@ fn metrics_of_many_containers_are_streamed_and_complete() {
         return;
     }
     const N: usize = 40;
-    let port = free_port();
-    let agent = Agent::start(&[&format!("--port={port}")]);
+    let agent = Agent::start_tcp(&[]);
+    let port = agent.port();
     for i in 0..N {
         let r = agent.launch_shell(&format!("m{i}"), "sleep 1000", resources(0.01, 16.0));
         assert_eq!(r.status, 200, "{}", r.text());

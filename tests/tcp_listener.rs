@@ -3,15 +3,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
-#[path = "common/tcp.rs"]
-mod tcp;
 
 use std::process::Command;
 use std::time::Duration;
 
+use common::tcp::{basic, call, free_port, get, port_is_free};
 use common::{resources, root_or_skip, Agent};
 use serde_json::json;
-use tcp::{basic, call, free_port, get, port_is_free};
 
 fn launch_call(id: &str) -> serde_json::Value {
     json!({"type": "LAUNCH_CONTAINER", "launch_container": {
@@ -44,6 +42,7 @@ fn the_seeds_curl_command_works_over_tcp() {
         p
     };
     let agent = Agent::start(&[&format!("--port={port}")]);
+    let port = agent.port();
     assert_eq!(
         agent
             .launch_shell("seed-1", "sleep 1000", resources(0.1, 32.0))
@@ -72,13 +71,33 @@ fn the_seeds_curl_command_works_over_tcp() {
     assert!(text.contains("\n    {"), "{text}");
 }
 
+/// The harness's answer to a port taken between `free_port` and the agent's bind: the agent
+/// exits ("Failed to listen on TCP") and is started again on another port.
+#[test]
+fn an_agent_whose_port_is_taken_is_started_again_on_another() {
+    if !root_or_skip("tcp port taken") {
+        return;
+    }
+    let port = free_port();
+    let holder = std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+    let agent = Agent::start(&[&format!("--port={port}")]);
+    assert_ne!(agent.port(), port);
+    assert_eq!(get(agent.port(), "/health", None).status, 200);
+    let log = agent.log_text();
+    assert!(
+        log.contains(&format!("Failed to listen on TCP 0.0.0.0:{port}")),
+        "{log}"
+    );
+    drop(holder);
+}
+
 #[test]
 fn without_credentials_tcp_is_read_only() {
     if !root_or_skip("tcp read-only") {
         return;
     }
-    let port = free_port();
-    let agent = Agent::start(&[&format!("--port={port}")]);
+    let agent = Agent::start_tcp(&[]);
+    let port = agent.port();
     let refused = call(port, &launch_call("tcp-no"), None);
     assert_eq!(refused.status, 403, "{}", refused.text());
     assert!(
@@ -143,14 +162,13 @@ fn credentials_allow_writes_to_the_right_login_only() {
     if !root_or_skip("tcp credentials") {
         return;
     }
-    let port = free_port();
     let dir = std::env::temp_dir().join(format!("mltest-creds-{}", std::process::id()));
     let creds = credentials_file(&dir, CREDS);
-    let agent = Agent::start(&[
-        &format!("--port={port}"),
+    let agent = Agent::start_tcp(&[
         &format!("--http_credentials={creds}"),
         "--authenticate_http_readwrite",
     ]);
+    let port = agent.port();
     let ok = call(
         port,
         &launch_call("tcp-auth"),
@@ -219,14 +237,13 @@ fn readonly_authentication_guards_reads_on_tcp_only() {
     if !root_or_skip("tcp readonly auth") {
         return;
     }
-    let port = free_port();
     let dir = std::env::temp_dir().join(format!("mltest-creds-ro-{}", std::process::id()));
     let creds = credentials_file(&dir, CREDS);
-    let agent = Agent::start(&[
-        &format!("--port={port}"),
+    let agent = Agent::start_tcp(&[
         &format!("--http_credentials={creds}"),
         "--authenticate_http_readonly",
     ]);
+    let port = agent.port();
     for path in ["/monitor/statistics", "/metrics", "/containers", "/flags"] {
         let r = get(port, path, None);
         assert_eq!(r.status, 401, "{path}");

@@ -66,6 +66,7 @@ pub(super) fn start(
         attributes: flags.attributes.clone().unwrap_or_default(),
         total: total.clone(),
         outbox: dir.join("outbox.json"),
+        lease_file: dir.join("lease"),
         version: env!("CARGO_PKG_VERSION"),
     };
     Fleet::start(cfg, registry, timers)

@@ -340,7 +340,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                             timers: &mut *ctx.timers,
                             notices: &mut ctx.notices,
                         };
-                        f.on_event(conn, ctx.apps, &mut env);
+                        f.on_event(conn, &mut env);
                     }
                 }
             }

@@ -9,7 +9,6 @@ mod endpoints;
 mod files;
 mod listen;
 mod marathon;
-mod marathon_fleet;
 mod prometheus;
 mod render;
 mod statistics;

@@ -42,23 +42,20 @@ impl Apps {
             log::info!("App {id}: assignment {revision} replaces an older one: its instances here are stale");
             self.forget(&id, env);
         }
-        let nonce = self.nonces.fresh();
-        let now = time::now();
         let Some(app) = self.apps.get_mut(&id) else {
             log::info!(
                 "App {id}: assigned {} instance(s) here (assignment {revision})",
                 def.instances
             );
-            let app = new_app(id.clone(), def, revision, nonce, now);
+            let app = new_app(id.clone(), def, revision, self.nonces.fresh(), time::now());
             self.apps.insert(id.clone(), app);
             self.save(&id);
             self.reconcile_now(env);
             self.schedule(env.timers);
             return;
         };
+        // Called on every look at the assignments: nothing to do is the common answer.
         let action = if app.def.version != def.version {
-            app.last_config_change_at = now.clone();
-            app.backoff.reset();
             Action::Restart
         } else if app.def.instances != def.instances {
             Action::Scale
@@ -67,6 +64,11 @@ impl Apps {
         } else {
             return;
         };
+        let now = time::now();
+        if action == Action::Restart {
+            app.last_config_change_at = now.clone();
+            app.backoff.reset();
+        }
         log::info!(
             "App {id}: assignment {revision} changed ({action:?}): {} instance(s) here",
             def.instances
@@ -74,7 +76,7 @@ impl Apps {
         app.last_scaling_at = now.clone();
         app.def = def;
         app.deployment = Some(Deployment {
-            id: deployment::new_id(nonce),
+            id: deployment::new_id(self.nonces.fresh()),
             version: now,
             app: id.as_str().to_string(),
             action,

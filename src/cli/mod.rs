@@ -1,4 +1,4 @@
-//! The CLI verbs (`launch`, `ps`, `wait`, `kill`, `rm`, `stats`, `logs`, `app`): thin clients of the
+//! The CLI verbs (`launch`, `ps`, `wait`, `kill`, `rm`, `stats`, `logs`, `app`, `nodes`): thin clients of the
 //! agent's unix socket, with human tables by default and `--json` for scripts.
 
 mod agent;
@@ -7,6 +7,7 @@ mod args;
 mod containers;
 mod launch;
 mod logs;
+mod nodes;
 mod stats;
 mod table;
 
@@ -15,7 +16,9 @@ use std::io::Write;
 pub use agent::{CliError, DEFAULT_SOCKET};
 
 /// The verbs this module handles (`agent` is the daemon's, dispatched elsewhere).
-pub const VERBS: [&str; 8] = ["launch", "ps", "wait", "kill", "rm", "stats", "logs", "app"];
+pub const VERBS: [&str; 9] = [
+    "launch", "ps", "wait", "kill", "rm", "stats", "logs", "app", "nodes",
+];
 
 /// The environment variable naming the socket when `--socket` is not given.
 pub const SOCKET_ENV: &str = "MESOLITE_SOCKET";
@@ -30,6 +33,7 @@ enum Verb {
     Stats,
     Logs,
     App,
+    Nodes,
 }
 
 impl Verb {
@@ -43,6 +47,7 @@ impl Verb {
             "stats" => Some(Verb::Stats),
             "logs" => Some(Verb::Logs),
             "app" => Some(Verb::App),
+            "nodes" => Some(Verb::Nodes),
             _ => None,
         }
     }
@@ -57,6 +62,7 @@ impl Verb {
             Verb::Stats => stats::HELP,
             Verb::Logs => logs::HELP,
             Verb::App => apps::HELP,
+            Verb::Nodes => nodes::HELP,
         }
     }
 }
@@ -128,6 +134,7 @@ pub fn run_with(
         Verb::Stats => stats::run(args, env_socket, out),
         Verb::Logs => logs::run(args, env_socket, out),
         Verb::App => apps::run(args, env_socket, out),
+        Verb::Nodes => nodes::run(args, env_socket, out),
     };
     let result = result.and_then(|code| out.flush().map(|()| code).map_err(CliError::Output));
     match result {
@@ -237,6 +244,38 @@ mod tests {
         assert_eq!(code, 0);
         assert_eq!(serde_json::from_str::<Value>(&out).unwrap(), answer);
         assert_eq!(body_json(&server.requests()[0]), containers::ps_request());
+    }
+
+    #[test]
+    fn nodes_lists_the_fleet_with_its_scheduler() {
+        let answer = json!({"slaves": [
+            {"hostname": "node-a", "address": "10.0.0.1:5051", "tasks": 2, "leader": true,
+             "resources": {"cpus": 2.0, "mem": 1024.0, "ports": "[31000-31099]"},
+             "used_resources": {"cpus": 0.5, "mem": 64.0}},
+            {"hostname": "node-b", "address": null, "tasks": 0, "leader": false,
+             "resources": {"cpus": 4.0, "mem": 2048.0, "ports": ""}, "used_resources": {}},
+        ]});
+        let server = FakeServer::start(1, move |_| Response::json(200, &answer).to_bytes(false));
+        let (code, out, err) = cli("nodes", &[], &server.socket);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(server.requests()[0].path, "/master/slaves");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("HOSTNAME"), "{out}");
+        let a: Vec<&str> = lines[1].split_whitespace().collect();
+        assert_eq!(
+            a,
+            [
+                "node-a",
+                "10.0.0.1:5051",
+                "0.5/2",
+                "64M/1024M",
+                "[31000-31099]",
+                "2",
+                "*"
+            ]
+        );
+        let b: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(b, ["node-b", "-", "0/4", "0M/2048M", "0"]);
     }
 
     #[test]

@@ -3,7 +3,20 @@
 use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 
-use super::error::EtcdError;
+/// An endpoint that cannot be used (`--etcd_endpoints`): what was given and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadEndpoint {
+    pub endpoint: String,
+    pub reason: String,
+}
+
+impl fmt::Display for BadEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bad etcd endpoint {:?}: {}", self.endpoint, self.reason)
+    }
+}
+
+impl std::error::Error for BadEndpoint {}
 
 /// A member's client URL, resolved to an address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -20,8 +33,8 @@ impl Endpoint {
 
     /// `http://host:port` or `host:port`. A host name is resolved here, once (at start, not
     /// from the loop); TLS (`https://`) is not spoken.
-    pub fn parse(text: &str) -> Result<Endpoint, EtcdError> {
-        let bad = |reason: &str| EtcdError::BadEndpoint {
+    pub fn parse(text: &str) -> Result<Endpoint, BadEndpoint> {
+        let bad = |reason: &str| BadEndpoint {
             endpoint: text.to_string(),
             reason: reason.to_string(),
         };
@@ -50,7 +63,7 @@ impl Endpoint {
     }
 
     /// A comma-separated list, as `--etcd_endpoints` takes it.
-    pub fn parse_list(text: &str) -> Result<Vec<Endpoint>, EtcdError> {
+    pub fn parse_list(text: &str) -> Result<Vec<Endpoint>, BadEndpoint> {
         text.split(',')
             .filter(|s| !s.trim().is_empty())
             .map(Endpoint::parse)

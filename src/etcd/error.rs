@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::endpoint::Endpoint;
+use super::endpoint::{BadEndpoint, Endpoint};
 use crate::http::ConnError;
 
 /// gRPC status codes etcd answers with (in the gateway's `code` field).
@@ -22,10 +22,7 @@ pub mod code {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EtcdError {
     /// An endpoint that cannot be used (`--etcd_endpoints`).
-    BadEndpoint {
-        endpoint: String,
-        reason: String,
-    },
+    BadEndpoint(BadEndpoint),
     Connect {
         endpoint: Endpoint,
         error: String,
@@ -74,7 +71,7 @@ impl EtcdError {
     /// The member the failed request went to, if it got that far.
     pub fn endpoint(&self) -> Option<&Endpoint> {
         match self {
-            EtcdError::BadEndpoint { .. } => None,
+            EtcdError::BadEndpoint(_) => None,
             EtcdError::Connect { endpoint, .. }
             | EtcdError::Connection { endpoint, .. }
             | EtcdError::TimedOut { endpoint, .. }
@@ -105,9 +102,7 @@ impl EtcdError {
 impl fmt::Display for EtcdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EtcdError::BadEndpoint { endpoint, reason } => {
-                write!(f, "bad etcd endpoint {endpoint:?}: {reason}")
-            }
+            EtcdError::BadEndpoint(e) => e.fmt(f),
             EtcdError::Connect { endpoint, error } => {
                 write!(f, "cannot connect to etcd at {endpoint}: {error}")
             }
@@ -147,3 +142,9 @@ impl fmt::Display for EtcdError {
 }
 
 impl std::error::Error for EtcdError {}
+
+impl From<BadEndpoint> for EtcdError {
+    fn from(e: BadEndpoint) -> EtcdError {
+        EtcdError::BadEndpoint(e)
+    }
+}

@@ -27,7 +27,7 @@ mod response;
 mod watch;
 mod watching;
 
-pub use endpoint::Endpoint;
+pub use endpoint::{BadEndpoint, Endpoint};
 pub use error::{code, EtcdError};
 pub use request::{
     Compare, CompareResult, KeyRange, LeaseId, Op, Range, Request, Revision, Target, Txn,
@@ -134,10 +134,10 @@ impl Etcd {
     /// `endpoints.len() × timeout`.
     pub fn new(endpoints: Vec<Endpoint>, timeout: Duration) -> Result<Etcd, EtcdError> {
         if endpoints.is_empty() {
-            return Err(EtcdError::BadEndpoint {
+            return Err(EtcdError::BadEndpoint(BadEndpoint {
                 endpoint: String::new(),
                 reason: "no etcd endpoints given".into(),
-            });
+            }));
         }
         Ok(Etcd {
             endpoints,

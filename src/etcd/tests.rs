@@ -379,10 +379,7 @@ fn endpoints_parse_from_the_flag() {
         "",
         "http://a:1/v3",
     ] {
-        assert!(
-            matches!(Endpoint::parse(bad), Err(EtcdError::BadEndpoint { .. })),
-            "{bad}"
-        );
+        assert!(Endpoint::parse(bad).is_err(), "{bad}");
     }
     let list = Endpoint::parse_list("http://127.0.0.1:1,http://127.0.0.1:2,").unwrap();
     assert_eq!(list.len(), 2);

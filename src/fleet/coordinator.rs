@@ -11,13 +11,11 @@ use mio::Registry;
 
 use super::keys::{Key, Keys};
 use super::mirror::Mirror;
-use super::outbox::{Outbox, WriteKind};
+use super::outbox::Outbox;
 use super::publish::Publisher;
-use super::records::NodeRecord;
 use crate::apps::{Apps, Env};
 use crate::etcd::{
-    Compare, CompareResult, Endpoint, Etcd, EtcdError, EtcdEvent, EtcdId, KeyRange, LeaseId, Op,
-    Request, Response, Revision, Target,
+    Endpoint, Etcd, EtcdError, EtcdEvent, EtcdId, KeyRange, LeaseId, Request, Response, Revision,
 };
 use crate::fleet::attributes::Attributes;
 use crate::resources::Resources;
@@ -25,10 +23,10 @@ use crate::timer::{TimerKind, Timers};
 
 /// How often the lease, the published keys and the queued writes are looked at.
 const TICK: Duration = Duration::from_millis(200);
+/// Ticks between looks at the mirror without a change of it.
+const CONVERGE_EVERY_TICKS: u32 = 5;
 /// After a failed read, grant or watch: the next try.
 const RETRY: Duration = Duration::from_millis(500);
-/// The node's record is rewritten at most this often for its allocation.
-const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// What a fleet member is told at start.
 #[derive(Debug, Clone)]
@@ -43,6 +41,9 @@ pub struct FleetConfig {
     pub total: Resources,
     /// Where the API's queued writes are checkpointed.
     pub outbox: PathBuf,
+    /// Where the lease's ID is kept, so a restarted agent takes its lease up again while it
+    /// lives (its keys, leadership included, stay as they were).
+    pub lease_file: PathBuf,
     pub version: &'static str,
 }
 
@@ -50,6 +51,8 @@ pub struct FleetConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Pending {
     Read,
+    /// A keep-alive of the lease a previous run of the agent held.
+    Resume,
     Grant,
     KeepAlive,
     Campaign,
@@ -100,6 +103,7 @@ pub struct Fleet {
     pub(super) requests: u64,
     pub(super) converge_deferred: bool,
     pub(super) nonces: crate::apps::Nonces,
+    ticks: u32,
 }
 
 impl Fleet {
@@ -136,9 +140,21 @@ impl Fleet {
             requests: 0,
             converge_deferred: false,
             nonces: crate::apps::Nonces::default(),
+            ticks: 0,
         };
         fleet.read(registry, timers);
-        fleet.grant(registry, timers);
+        match saved_lease(&fleet.cfg.lease_file) {
+            Some(id) => {
+                fleet.lease = Lease::Granting;
+                fleet.submit(
+                    Pending::Resume,
+                    Request::LeaseKeepAlive(id),
+                    registry,
+                    timers,
+                );
+            }
+            None => fleet.grant(registry, timers),
+        }
         timers.add(TICK, TimerKind::FleetTick);
         log::info!(
             "Fleet: node {} joining through etcd {} (keys under {}, lease TTL {:?})",
@@ -210,9 +226,9 @@ impl Fleet {
     }
 
     /// `Source::Etcd(conn)` is ready.
-    pub fn on_event(&mut self, conn: u32, apps: &mut Apps, env: &mut Env<'_>) {
+    pub fn on_event(&mut self, conn: u32, env: &mut Env<'_>) {
         let events = self.etcd.on_event(conn, env.registry, env.timers);
-        self.handle(events, apps, env);
+        self.handle(events, env);
     }
 
     /// Whether this timer is the fleet's.
@@ -227,7 +243,7 @@ impl Fleet {
         match kind {
             TimerKind::Etcd(conn) => {
                 let events = self.etcd.on_timer(*conn, env.registry, env.timers);
-                self.handle(events, apps, env);
+                self.handle(events, env);
             }
             TimerKind::FleetTick => {
                 self.tick(apps, env);
@@ -250,7 +266,7 @@ impl Fleet {
         }
     }
 
-    fn handle(&mut self, events: Vec<EtcdEvent>, apps: &mut Apps, env: &mut Env<'_>) {
+    fn handle(&mut self, events: Vec<EtcdEvent>, env: &mut Env<'_>) {
         for event in events {
             match event {
                 EtcdEvent::Reply { id, result } => {
@@ -291,7 +307,6 @@ impl Fleet {
                 _ => {}
             }
         }
-        let _ = apps;
     }
 
     fn on_reply(
@@ -322,8 +337,24 @@ impl Fleet {
                 );
                 self.read_at = Some(Instant::now() + RETRY);
             }
+            (Pending::Resume, Ok(Response::LeaseKeepAlive { id: lease, ttl })) if ttl > 0 => {
+                log::info!("Fleet: took up lease {lease:x} again ({ttl}s left)");
+                self.lease = Lease::Held {
+                    id: lease,
+                    next_keepalive: Instant::now() + self.cfg.lease_ttl / 3,
+                };
+                self.publisher.lease_changed();
+                self.converge_soon(timers);
+            }
+            (Pending::Resume, _) => self.grant(registry, timers),
             (Pending::Grant, Ok(Response::LeaseGrant { id: lease, ttl, .. })) => {
                 log::info!("Fleet: registered under lease {lease:x} (TTL {ttl}s)");
+                if let Err(e) = std::fs::write(&self.cfg.lease_file, format!("{lease}\n")) {
+                    log::warn!(
+                        "Fleet: failed to keep the lease ID in {}: {e}",
+                        self.cfg.lease_file.display()
+                    );
+                }
                 self.lease = Lease::Held {
                     id: lease,
                     next_keepalive: Instant::now() + self.cfg.lease_ttl / 3,
@@ -427,145 +458,19 @@ impl Fleet {
         self.publish_local(apps, env);
         self.send_published(env.registry, env.timers);
         self.send_outbox(env.registry, env.timers);
-        self.converge(apps, env);
-    }
-
-    /// The node's record and its apps' status, as they are now.
-    fn publish_local(&mut self, apps: &Apps, env: &mut Env<'_>) {
-        let now = Instant::now();
-        let node_key = self.keys.node(&self.cfg.hostname);
-        if now >= self.record_at || !self.publisher.keys().any(|k| k == node_key) {
-            self.record_at = now + RECORD_EVERY;
-            let allocated = env.containerizer.allocated();
-            let mut reserved = allocated.clone();
-            for app in apps.all() {
-                let need = Resources {
-                    cpus: app.def.cpus,
-                    mem_mb: app.def.mem,
-                    disk_mb: app.def.disk,
-                    ports: Vec::new(),
-                };
-                for _ in app.instances.iter() {
-                    reserved.subtract(&need);
-                }
-            }
-            reserved.ports.clear();
-            clamp(&mut reserved);
-            let record = NodeRecord {
-                hostname: self.cfg.hostname.clone(),
-                address: self.cfg.address.clone(),
-                resources: self.cfg.total.to_text(),
-                attributes: self.cfg.attributes.clone(),
-                allocated: allocated.to_text(),
-                reserved: reserved.to_text(),
-                registered_at: self.registered_at.clone(),
-                version: self.cfg.version.to_string(),
-            };
-            if let Ok(bytes) = serde_json::to_vec(&record) {
-                self.publisher.set(node_key, bytes);
-            }
-        }
-        let status_prefix = format!("{}status/{}/", self.keys.root(), self.cfg.hostname);
-        let mut local: Vec<String> = Vec::new();
-        for app in apps.all() {
-            let key = self.keys.status(&self.cfg.hostname, &app.id.stem());
-            if let Some(v) = apps.status_of(&app.id) {
-                if let Ok(bytes) = serde_json::to_vec(&v) {
-                    self.publisher.set(key.clone(), bytes);
-                }
-            }
-            local.push(key);
-        }
-        let stale: Vec<String> = self
-            .publisher
-            .keys()
-            .filter(|k| k.starts_with(&status_prefix) && !local.iter().any(|l| l == k))
-            .map(str::to_string)
-            .collect();
-        for k in stale {
-            self.publisher.remove(&k);
-        }
-    }
-
-    fn send_published(&mut self, registry: &Registry, timers: &mut Timers) {
-        let Some(lease) = self.lease_id() else {
-            return;
-        };
-        for (key, value) in self.publisher.due() {
-            let request = match &value {
-                Some(v) => Request::put(key.clone(), v.clone(), Some(lease)),
-                None => Request::delete(key.clone()),
-            };
-            let id = self.submit(Pending::Publish, request, registry, timers);
-            self.publisher.sent(id, key, value);
-        }
-    }
-
-    pub(super) fn send_outbox(&mut self, registry: &Registry, timers: &mut Timers) {
-        if self.pending.values().any(|p| *p == Pending::Outbox) {
-            return;
-        }
-        let Some(w) = self.outbox.head() else {
-            return;
-        };
-        let key = self.keys.app(&w.stem);
-        let value = w.app.as_ref().and_then(|a| serde_json::to_vec(a).ok());
-        let request = match (w.kind, value) {
-            (WriteKind::Create, Some(v)) => Request::txn(
-                vec![Compare::absent(key.clone())],
-                vec![Op::put(key, v, None)],
-                vec![],
-            ),
-            (WriteKind::Update, Some(v)) => Request::txn(
-                vec![Compare::new(
-                    key.clone(),
-                    Target::Version(0),
-                    CompareResult::Greater,
-                )],
-                vec![Op::put(key, v, None)],
-                vec![],
-            ),
-            (WriteKind::Delete, _) | (_, None) => Request::delete(key),
-        };
-        self.submit(Pending::Outbox, request, registry, timers);
-    }
-
-    fn outbox_answered(&mut self, result: Result<Response, EtcdError>) {
-        let Some(w) = self.outbox.head() else {
-            return;
-        };
-        let (kind, stem) = (w.kind, w.stem.clone());
-        match result {
-            Ok(Response::Txn {
-                succeeded: false, ..
-            }) => {
-                match kind {
-                    WriteKind::Create => log::warn!(
-                        "Fleet: app {stem} was in etcd already (created elsewhere, or an earlier try of ours that timed out): kept as it is"
-                    ),
-                    _ => log::warn!("Fleet: app {stem} is gone from etcd: its update is dropped"),
-                }
-                self.outbox.pop();
-            }
-            Ok(_) => {
-                log::info!("Fleet: app {stem} written to etcd ({kind:?})");
-                self.outbox.pop();
-            }
-            Err(e) if e.is_unavailable() => {
-                log::warn!("Fleet: etcd did not take app {stem} ({e}); retrying");
-            }
-            Err(e) => {
-                log::error!("Fleet: etcd refused app {stem}: {e}; dropped");
-                self.outbox.pop();
-            }
+        // Every change of the mirror is acted on at once (converge_soon); this catches what
+        // time alone changes (a node's grace ending), once a second.
+        self.ticks = self.ticks.wrapping_add(1);
+        if self.ticks % CONVERGE_EVERY_TICKS == 0 {
+            self.converge(apps, env);
         }
     }
 }
 
-fn clamp(r: &mut Resources) {
-    r.cpus = r.cpus.max(0.0);
-    r.mem_mb = r.mem_mb.max(0.0);
-    r.disk_mb = r.disk_mb.max(0.0);
+/// The lease ID a previous run kept.
+fn saved_lease(path: &std::path::Path) -> Option<LeaseId> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.trim().parse().ok()
 }
 
 fn describe(r: &Result<Response, EtcdError>) -> String {

@@ -11,6 +11,7 @@ mod outbox;
 pub mod placement;
 mod publish;
 mod records;
+mod registration;
 mod scheduler;
 mod view;
 mod writes;

@@ -3,10 +3,11 @@
 
 use mio::Registry;
 
-use super::coordinator::Fleet;
+use super::coordinator::{Fleet, Pending};
 use super::outbox::{Write, WriteKind};
 use super::records::StoredApp;
 use crate::apps::{deployment_id, Action, AppDefinition, AppError, AppId, Deployment};
+use crate::etcd::{Compare, CompareResult, EtcdError, Op, Request, Response, Target};
 use crate::timer::Timers;
 
 impl Fleet {
@@ -150,4 +151,67 @@ impl Fleet {
 
 fn parse_id(def: &AppDefinition) -> Result<AppId, AppError> {
     AppId::parse(&def.id).map_err(|e| AppError::Invalid(crate::apps::Invalid::one("/id", e)))
+}
+
+/// Sending the queue: the head, one write at a time, in order.
+impl Fleet {
+    pub(super) fn send_outbox(&mut self, registry: &Registry, timers: &mut Timers) {
+        if self.pending.values().any(|p| *p == Pending::Outbox) {
+            return;
+        }
+        let Some(w) = self.outbox.head() else {
+            return;
+        };
+        let key = self.keys.app(&w.stem);
+        let value = w.app.as_ref().and_then(|a| serde_json::to_vec(a).ok());
+        let request = match (w.kind, value) {
+            (WriteKind::Create, Some(v)) => Request::txn(
+                vec![Compare::absent(key.clone())],
+                vec![Op::put(key, v, None)],
+                vec![],
+            ),
+            (WriteKind::Update, Some(v)) => Request::txn(
+                vec![Compare::new(
+                    key.clone(),
+                    Target::Version(0),
+                    CompareResult::Greater,
+                )],
+                vec![Op::put(key, v, None)],
+                vec![],
+            ),
+            (WriteKind::Delete, _) | (_, None) => Request::delete(key),
+        };
+        self.submit(Pending::Outbox, request, registry, timers);
+    }
+
+    pub(super) fn outbox_answered(&mut self, result: Result<Response, EtcdError>) {
+        let Some(w) = self.outbox.head() else {
+            return;
+        };
+        let (kind, stem) = (w.kind, w.stem.clone());
+        match result {
+            Ok(Response::Txn {
+                succeeded: false, ..
+            }) => {
+                match kind {
+                    WriteKind::Create => log::warn!(
+                        "Fleet: app {stem} was in etcd already (created elsewhere, or an earlier try of ours that timed out): kept as it is"
+                    ),
+                    _ => log::warn!("Fleet: app {stem} is gone from etcd: its update is dropped"),
+                }
+                self.outbox.pop();
+            }
+            Ok(_) => {
+                log::info!("Fleet: app {stem} written to etcd ({kind:?})");
+                self.outbox.pop();
+            }
+            Err(e) if e.is_unavailable() => {
+                log::warn!("Fleet: etcd did not take app {stem} ({e}); retrying");
+            }
+            Err(e) => {
+                log::error!("Fleet: etcd refused app {stem}: {e}; dropped");
+                self.outbox.pop();
+            }
+        }
+    }
 }

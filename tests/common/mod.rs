@@ -10,6 +10,14 @@ use std::time::{Duration, Instant};
 use mesolite::http::{Client, ClientResponse};
 use serde_json::{json, Value};
 
+/// Free ports and HTTP over TCP. Declared here only, so that a test binary has one `free_port`
+/// counter: two copies of the module would hand out the same ports.
+#[path = "tcp.rs"]
+pub mod tcp;
+
+/// How many times an agent is started before a taken `--port` fails the test (see `spawn`).
+const TCP_TRIES: u32 = 4;
+
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// True when running as root; otherwise prints why the test is skipped.
@@ -69,6 +77,24 @@ impl Agent {
         agent.spawn()
     }
 
+    /// Starts the agent listening on TCP too, on a free port (`port()`), plus `extra` flags.
+    pub fn start_tcp(extra: &[&str]) -> Agent {
+        let port = format!("--port={}", tcp::free_port());
+        let mut flags = vec![port.as_str()];
+        flags.extend_from_slice(extra);
+        Self::start(&flags)
+    }
+
+    /// The agent's TCP port: its `--port=` flag, which `spawn` may have changed from the one
+    /// asked for.
+    pub fn port(&self) -> u16 {
+        self.extra
+            .iter()
+            .find_map(|a| a.strip_prefix("--port="))
+            .and_then(|p| p.parse().ok())
+            .expect("the agent was started without --port=N")
+    }
+
     /// Starts the agent again on the same directories (after `stop` or `sigkill`).
     pub fn restart(self) -> Agent {
         self.spawn()
@@ -101,7 +127,43 @@ impl Agent {
         }
     }
 
+    /// Starts the agent and waits for its `/health`. An agent that exits at start because its
+    /// `--port=N` is taken ("Failed to listen on TCP") is started again on another free port,
+    /// up to `TCP_TRIES` times in all: a port found free by `tcp::free_port` can still be taken
+    /// before the agent binds it, a moment later (CI saw EADDRINUSE twice). What held the port
+    /// is printed, to find out who takes it.
     fn spawn(mut self) -> Agent {
+        for attempt in 1..=TCP_TRIES {
+            let log_start = std::fs::metadata(&self.log).map_or(0, |m| m.len());
+            let status = match self.spawn_once() {
+                None => return self,
+                Some(status) => status,
+            };
+            let log = self.log_text();
+            let this_start = log.get(log_start as usize..).unwrap_or(&log);
+            let taken = this_start
+                .lines()
+                .find(|l| l.contains("Failed to listen on TCP"));
+            let port = self.extra.iter().position(|a| a.starts_with("--port="));
+            match (taken, port) {
+                (Some(line), Some(i)) if attempt < TCP_TRIES => {
+                    let old = self.port();
+                    let new = tcp::free_port();
+                    eprintln!(
+                        "agent: port {old} was taken at start (attempt {attempt}): {line}\n\
+                         sockets on port {old} now:\n{}starting it again on port {new}",
+                        tcp::sockets_on(old)
+                    );
+                    self.extra[i] = format!("--port={new}");
+                }
+                _ => panic!("agent exited with {status} at start:\n{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// One start: `None` once the agent answers `/health`, or its exit status if it exits first.
+    fn spawn_once(&mut self) -> Option<std::process::ExitStatus> {
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         let env: Vec<(String, String)> = self.env.clone();
         let mut args: Vec<String> = vec![
@@ -142,10 +204,10 @@ impl Agent {
                 .map(|r| r.status == 200)
                 .unwrap_or(false)
             {
-                return self;
+                return None;
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("agent exited with {status} at start:\n{}", self.log_text());
+                return Some(status);
             }
             std::thread::sleep(Duration::from_millis(20));
         }

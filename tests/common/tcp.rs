@@ -35,6 +35,18 @@ pub fn port_is_free(port: u16) -> bool {
     TcpListener::bind(("0.0.0.0", port)).is_ok()
 }
 
+/// What `ss` lists on local port `port` (TCP, any state, with the owning processes), one line
+/// each: to say who took a port that `free_port` found free.
+pub fn sockets_on(port: u16) -> String {
+    match std::process::Command::new("ss")
+        .args(["-tanpH", &format!("sport = :{port}")])
+        .output()
+    {
+        Ok(out) => String::from_utf8_lossy(&out.stdout).into_owned(),
+        Err(e) => format!("(ss: {e})\n"),
+    }
+}
+
 /// An answer read from the socket.
 #[derive(Debug)]
 pub struct Answer {

@@ -1,14 +1,14 @@
-//! Marathon's API in a fleet: the same paths and answers as on one node (marathon.rs), but
+//! Marathon's API in a fleet: the same paths and answers as on one node (single.rs), but
 //! reads show every node's apps and tasks and writes go to etcd through the fleet, whose
 //! scheduler places them. A task is killed by the node that runs it: here, if it is this
 //! node's (another node's is named in a 404, to be asked there).
 
 use serde_json::json;
 
-use super::marathon::{
+use super::common::{
     body_json, deployment_answer, embed, flag, merge_update, message, method_not_allowed,
 };
-use super::{Ctx, Reply};
+use crate::api::{Ctx, Reply};
 use crate::apps::render::Embed;
 use crate::apps::{validate_body, AppError, AppId, Env, Invalid};
 use crate::fleet::placement::{parse_constraints, ConstraintError};
@@ -24,8 +24,11 @@ pub(super) fn handle(req: &Request, resource: &str, tail: &str, ctx: &mut Ctx<'_
         "tasks" if get => Response::json(200, &fleet.tasks_json(None)),
         "queue" if get => Response::json(200, &fleet.queue_json()),
         "deployments" if get && tail.is_empty() => Response::json(200, &fleet.deployments_json()),
-        "tasks" | "queue" | "deployments" => method_not_allowed(&req.path, "GET"),
-        _ => return apps(req, tail, ctx),
+        "apps" => return apps(req, tail, ctx),
+        "tasks" | "queue" | "deployments" | "info" | "leader" => {
+            method_not_allowed(&req.path, "GET")
+        }
+        _ => message(404, format!("No such endpoint '{}'", req.path)),
     })
 }
 
