@@ -59,14 +59,26 @@ impl Fleet {
         for id in unassigned {
             apps.unassign(&id, env);
         }
-        if !self.released {
-            self.released = true;
-            log::info!(
-                "Fleet: {} assignment(s) for this node; launches may go",
-                mine.len()
-            );
-            apps.hold(false, env);
+        // Launches only while this node is registered under its own lease: not before (a
+        // restarted agent's checkpointed apps may have been placed elsewhere), not while
+        // another agent holds its name, not between a lost lease and the next.
+        let registered = self.lease_id().is_some_and(|lease| {
+            self.mirror
+                .get(&self.keys.node(&self.cfg.hostname))
+                .is_some_and(|e| e.lease == lease)
+        });
+        if registered != self.released {
+            self.released = registered;
+            if registered {
+                log::info!(
+                    "Fleet: {} assignment(s) for this node; launches may go",
+                    mine.len()
+                );
+            } else {
+                log::warn!("Fleet: this node is not registered: no launches until it is");
+            }
         }
+        apps.hold(!registered, env);
     }
 
     /// Whether this member schedules now.

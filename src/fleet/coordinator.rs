@@ -97,13 +97,15 @@ pub struct Fleet {
     pub(super) leading: Option<(Instant, Revision)>,
     /// A scheduler pass waits for the mirror to reach this revision (its last write's).
     pub(super) awaiting: Revision,
-    /// Launches are held until the first whole read is in.
+    /// Launches go: this node is registered under its lease (see converge.rs).
     pub(super) released: bool,
     /// Requests sent, for the benchmark.
     pub(super) requests: u64,
     pub(super) converge_deferred: bool,
     pub(super) nonces: crate::apps::Nonces,
     ticks: u32,
+    /// Another live agent holds this node's name (see registration.rs).
+    pub(super) name_taken: bool,
 }
 
 impl Fleet {
@@ -141,6 +143,7 @@ impl Fleet {
             converge_deferred: false,
             nonces: crate::apps::Nonces::default(),
             ticks: 0,
+            name_taken: false,
         };
         fleet.read(registry, timers);
         match saved_lease(&fleet.cfg.lease_file) {

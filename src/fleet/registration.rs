@@ -76,6 +76,22 @@ impl Fleet {
         let Some(lease) = self.lease_id() else {
             return;
         };
+        // Another live agent registered under this name (a second agent given the same
+        // --hostname, or an earlier run of this one whose lease ID was lost): its keys are
+        // not overwritten; this agent registers once that lease has ended.
+        let node = self.mirror.get(&self.keys.node(&self.cfg.hostname));
+        let other = node.map(|e| e.lease).filter(|l| *l != 0 && *l != lease);
+        if !self.mirror.synced() || other.is_some() {
+            if let (Some(other), false) = (other, self.name_taken) {
+                log::error!(
+                    "Fleet: another agent is registered as {} (lease {other:x}); this one waits for that lease to end",
+                    self.cfg.hostname
+                );
+            }
+            self.name_taken = other.is_some();
+            return;
+        }
+        self.name_taken = false;
         for (key, value) in self.publisher.due() {
             let request = match &value {
                 Some(v) => Request::put(key.clone(), v.clone(), Some(lease)),
