@@ -11,12 +11,16 @@
 //!
 //! Drop kills the agents and every process of their containers, removes their cgroups and
 //! directories; the etcd cluster goes with its own Drop.
+//!
+//! A test binary using it declares `mod common;` (tests/common) too: the ports come from
+//! `common::tcp::free_port`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../etcd_support/mod.rs"]
 pub mod etcd;
-#[path = "../common/tcp.rs"]
-pub mod tcp;
+
+// The test binary's own `mod common;` (one tcp::free_port counter per binary).
+pub use crate::common::tcp;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -181,8 +185,51 @@ impl Node {
         self.stopped = false;
     }
 
-    /// Waits until it answers `/health` (it exiting is a failure with its log).
-    fn wait_healthy(&mut self, within: Duration) {
+    /// Starts the agent and waits until it answers `/health`. One that exits at start because
+    /// its `--port` was taken meanwhile ("Failed to listen on TCP", as tests/common's Agent
+    /// handles it) is started again on another free port, 4 starts in all; any other exit is a
+    /// failure with its log.
+    fn start(&mut self, within: Duration) {
+        const TRIES: usize = 4;
+        for attempt in 1..=TRIES {
+            let log_start = std::fs::metadata(&self.log).map_or(0, |m| m.len()) as usize;
+            self.spawn();
+            let Err(status) = self.wait_healthy(within) else {
+                return;
+            };
+            let log = self.log_text();
+            let this_start = log.get(log_start..).unwrap_or(&log);
+            let taken = this_start
+                .lines()
+                .find(|l| l.contains("Failed to listen on TCP"));
+            match taken {
+                Some(line) if attempt < TRIES => {
+                    let old = self.port;
+                    self.port = tcp::free_port();
+                    eprintln!(
+                        "{}: port {old} was taken at start (attempt {attempt}): {line}\n\
+                         sockets on port {old} now:\n{}starting it again on port {}",
+                        self.name,
+                        tcp::sockets_on(old),
+                        self.port
+                    );
+                    for a in &mut self.args {
+                        if a.starts_with("--port=") {
+                            *a = format!("--port={}", self.port);
+                        }
+                    }
+                }
+                _ => panic!(
+                    "{} exited with {status} at start:\n{}",
+                    self.name,
+                    self.log_tail(60)
+                ),
+            }
+        }
+    }
+
+    /// Waits until it answers `/health`; its exit status if it exits first.
+    fn wait_healthy(&mut self, within: Duration) -> Result<(), std::process::ExitStatus> {
         let deadline = Instant::now() + within;
         loop {
             let ok = Client::new(&self.socket)
@@ -190,15 +237,11 @@ impl Node {
                 .get("/health")
                 .is_ok_and(|r| r.status == 200);
             if ok {
-                return;
+                return Ok(());
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 self.child = None;
-                panic!(
-                    "{} exited with {status} at start:\n{}",
-                    self.name,
-                    self.log_tail(60)
-                );
+                return Err(status);
             }
             assert!(
                 Instant::now() < deadline,
@@ -376,12 +419,8 @@ impl Fleet {
                 stopped: false,
             });
         }
-        // All three start at once; each is waited for in turn.
         for n in &mut fleet.nodes {
-            n.spawn();
-        }
-        for n in &mut fleet.nodes {
-            n.wait_healthy(Duration::from_secs(60));
+            n.start(Duration::from_secs(60));
         }
         let healthy = agents.elapsed();
         // Formed: every node lists all three and names the same leader (a placement before a
@@ -474,8 +513,7 @@ impl Fleet {
     /// Starts node `i`'s agent again on the same directories and flags; waits for /health.
     pub fn restart(&mut self, i: usize) {
         let t = Instant::now();
-        self.nodes[i].spawn();
-        self.nodes[i].wait_healthy(Duration::from_secs(60));
+        self.nodes[i].start(Duration::from_secs(60));
         println!(
             "[{:?}] {} agent restarted (healthy after {:?})",
             self.started.elapsed(),
