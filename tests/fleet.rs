@@ -1,13 +1,17 @@
 //! A fleet (issue 17) on one machine: a real 3-member etcd cluster on loopback and three real
 //! agents (node-a, node-b, node-c) with their own directories, cgroup roots, TCP ports and port
-//! ranges, coordinating through it. The issue's acceptance: an app spread over the nodes and a
-//! UNIQUE constraint leaving one instance waiting; a killed node's instances placed elsewhere
-//! and nothing stale when it returns; a node stopped past its lease killing its stale copies on
-//! return; etcd losing a member, then its quorum; the scheduler's agent killed. Plus the fleet
-//! as `mesolite nodes`, `/v2/leader`, `/v2/info` and `/master/slaves` show it.
+//! ranges, coordinating through it (tests/fleet_support). The issue's acceptance: an app spread
+//! over the nodes and a UNIQUE constraint leaving one instance waiting; a killed node's
+//! instances placed elsewhere and nothing stale when it returns (also with its containers left
+//! running); a node stopped past its lease killing its stale copies on return; etcd losing a
+//! member (refusing, or hanging), then its quorum; the scheduler's agent killed. Plus the fleet
+//! as `/v2/leader`, `/v2/info`, `/master/slaves` and `mesolite nodes` show it, and the harness
+//! itself (it starts, kills, stops and cleans up).
 //!
-//! Bounds on waits are hang catchers; the times measured are printed (`--nocapture`). The tests
-//! take the etcd cluster's lock, so they run one at a time.
+//! Instances are counted both through the API (`GET /v2/tasks`, by task "host") and on the host
+//! (the containers' cgroups with live processes). Bounds on waits are hang catchers; the times
+//! measured are printed (`--nocapture`). The tests take the etcd cluster's lock, so they run one
+//! at a time (about 110 s in all). FLEET_KEEP_LOGS=<dir> keeps a failed test's agent logs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
