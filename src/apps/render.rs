@@ -192,7 +192,15 @@ pub fn deployments(apps: &Apps) -> Value {
 }
 
 /// `GET /v2/info`: Marathon's fields that mean something here.
-pub fn info(apps: &Apps, version: &str, http_port: Option<u16>) -> Value {
+/// `host_ports` are the node's `ports` resource, from which instances' host ports come.
+pub fn info(
+    apps: &Apps,
+    version: &str,
+    http_port: Option<u16>,
+    host_ports: &[crate::resources::PortRange],
+) -> Value {
+    let min = host_ports.iter().map(|r| r.begin).min().unwrap_or(0);
+    let max = host_ports.iter().map(|r| r.end).max().unwrap_or(0);
     json!({
         "name": "mesolite",
         "version": version,
@@ -202,8 +210,8 @@ pub fn info(apps: &Apps, version: &str, http_port: Option<u16>) -> Value {
         "frameworkId": "mesolite",
         "marathon_config": {
             "hostname": apps.hostname(),
-            "local_port_min": 31000,
-            "local_port_max": 32000,
+            "local_port_min": min,
+            "local_port_max": max,
             "task_launch_timeout": 300000,
         },
         "http_config": { "http_port": http_port.unwrap_or(0) },

@@ -44,7 +44,8 @@ pub(super) fn handle(req: &Request, ctx: &mut Ctx<'_>) -> Reply {
     match (resource, &req.method) {
         ("leader", Method::Get | Method::Head) => Reply::Now(leader(ctx)),
         ("info", Method::Get | Method::Head) => {
-            let mut info = render::info(ctx.apps, ctx.info.version, port(ctx));
+            let ports = &ctx.containerizer.total().ports;
+            let mut info = render::info(ctx.apps, ctx.info.version, port(ctx), ports);
             if let Some(fleet) = ctx.fleet.as_deref() {
                 info["leader"] = json!(fleet.leader_address());
                 info["elected"] = json!(fleet.is_leader());
