@@ -675,6 +675,11 @@ fn every_node_names_the_same_leader_and_lists_the_same_nodes() {
         );
         assert_eq!(info["elected"], i == l, "{}: /v2/info {info}", name);
         assert_eq!(info["name"], "mesolite");
+        // Its own hostname and port range.
+        let config = &info["marathon_config"];
+        assert_eq!(config["hostname"], *name, "{info}");
+        assert_eq!(config["local_port_min"], f.nodes[i].port_range.0, "{info}");
+        assert_eq!(config["local_port_max"], f.nodes[i].port_range.1, "{info}");
         // The same on its TCP listener.
         let tcp_leader = tcp::get(f.nodes[i].port, "/v2/leader", None);
         assert_eq!(tcp_leader.status, 200, "{}", tcp_leader.text());
