@@ -5,8 +5,8 @@
 //! instances placed elsewhere and nothing stale when it returns (also with its containers left
 //! running); a node stopped past its lease killing its stale copies on return; etcd losing a
 //! member (refusing, or hanging), then its quorum; the scheduler's agent killed. Plus the fleet
-//! as `/v2/leader`, `/v2/info`, `/master/slaves` and `mesolite nodes` show it, and the harness
-//! itself (it starts, kills, stops and cleans up).
+//! as `/v2/leader`, `/v2/info`, `/master/slaves` and `mesolite nodes` show it, constraints on
+//! the nodes' `--attributes`, and the harness itself (it starts, kills, stops and cleans up).
 //!
 //! Instances are counted both through the API (`GET /v2/tasks`, by task "host") and on the host
 //! (the containers' cgroups with live processes). Bounds on waits are hang catchers; the times
@@ -776,4 +776,57 @@ fn mesolite_nodes_lists_the_fleet_and_marks_the_leader() {
             .collect();
         assert_eq!(leaders, [NAMES[l]], "{v}");
     }
+}
+
+/// Constraints on attributes: each node's `--attributes` reach the scheduler through its
+/// registration (and `/master/slaves`), and GROUP_BY, LIKE and CLUSTER place by them.
+#[test]
+fn constraints_on_the_nodes_attributes_place_by_them() {
+    if !root_or_skip("attrs") {
+        return;
+    }
+    let Some(f) = Fleet::start_each(
+        "attrs",
+        [
+            &["--attributes=rack:r1;zone:z1"],
+            &["--attributes=rack:r1;zone:z2"],
+            &["--attributes=rack:r2;zone:z3"],
+        ],
+    ) else {
+        return;
+    };
+    let slaves = f.get_json(A, "/master/slaves");
+    let c = slaves["slaves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["hostname"] == NAMES[C])
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(c["attributes"]["rack"], "r2", "{slaves}");
+    assert_eq!(c["attributes"]["zone"], "z3", "{slaves}");
+
+    // GROUP_BY rack: 4 instances over the two racks, 2 and 2 (r1 has two nodes, r2 one).
+    let mut grouped = sleeper("grouped", 4);
+    grouped["constraints"] = json!([["rack", "GROUP_BY", "2"]]);
+    f.deploy(A, &grouped);
+    f.wait_total("grouped", 4, LONG);
+    let counts = f.running_counts(B, "grouped").unwrap();
+    assert_eq!(counts[A] + counts[B], 2, "rack r1: {counts:?}");
+    assert_eq!(counts[C], 2, "rack r2: {counts:?}");
+
+    // LIKE r1: none on node-c.
+    let mut liked = sleeper("liked", 3);
+    liked["constraints"] = json!([["rack", "LIKE", "r1"]]);
+    f.deploy(B, &liked);
+    f.wait_total("liked", 3, LONG);
+    let counts = f.running_counts(C, "liked").unwrap();
+    assert_eq!(counts[C], 0, "{counts:?}");
+
+    // CLUSTER zone z3: all on node-c.
+    let mut clustered = sleeper("clustered", 2);
+    clustered["constraints"] = json!([["zone", "CLUSTER", "z3"]]);
+    f.deploy(C, &clustered);
+    f.wait_counts("clustered", [0, 0, 2], LONG);
+    assert_eq!(f.live_counts("clustered"), [0, 0, 2]);
 }

@@ -351,6 +351,11 @@ impl Fleet {
 
     /// Like `start`, each agent given `extra` flags too.
     pub fn start_with(tag: &str, extra: &[&str]) -> Option<Fleet> {
+        Self::start_each(tag, [extra, extra, extra])
+    }
+
+    /// Like `start`, node `i` given `extra[i]` flags too.
+    pub fn start_each(tag: &str, extra: [&[&str]; 3]) -> Option<Fleet> {
         let t0 = Instant::now();
         let cluster = Cluster::start(&format!("fl{tag}"))?;
         let etcd_up = t0.elapsed();
@@ -403,7 +408,7 @@ impl Fleet {
                 "--etcd_lease_ttl=3secs".into(),
                 format!("--etcd_prefix={prefix}"),
             ];
-            args.extend(extra.iter().map(|s| s.to_string()));
+            args.extend(extra[i].iter().map(|s| s.to_string()));
             fleet.nodes.push(Node {
                 name: name.to_string(),
                 log: node_dir.join("agent.log"),
