@@ -300,13 +300,8 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             match source {
                 // A health check's probe or COMMAND child: the app controller's.
                 _ if ctx.apps.owns(source) => {
-                    let mut env = crate::apps::Env {
-                        containerizer: &mut *ctx.containerizer,
-                        registry,
-                        timers: &mut *ctx.timers,
-                        notices: &mut ctx.notices,
-                    };
-                    ctx.apps.on_event(source, &mut env);
+                    let (mut env, apps, _) = ctx.split();
+                    apps.on_event(source, &mut env);
                 }
                 Source::Listener => server.accept(registry, false),
                 Source::TcpListener => server.accept(registry, true),
@@ -324,23 +319,12 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
                 Source::Signals => {
                     let n = ctx.containerizer.on_sigchld(registry, ctx.timers);
                     ctx.notices.extend(n);
-                    let mut env = crate::apps::Env {
-                        containerizer: &mut *ctx.containerizer,
-                        registry,
-                        timers: &mut *ctx.timers,
-                        notices: &mut ctx.notices,
-                    };
-                    ctx.apps.on_sigchld(&mut env);
+                    let (mut env, apps, _) = ctx.split();
+                    apps.on_sigchld(&mut env);
                 }
                 Source::Etcd(conn) => {
-                    if let Some(f) = ctx.fleet.as_deref_mut() {
-                        let mut env = crate::apps::Env {
-                            containerizer: &mut *ctx.containerizer,
-                            registry,
-                            timers: &mut *ctx.timers,
-                            notices: &mut ctx.notices,
-                        };
-                        f.on_event(conn, &mut env);
+                    if let (mut env, _, Some(fleet)) = ctx.split() {
+                        fleet.on_event(conn, &mut env);
                     }
                 }
             }
@@ -361,24 +345,13 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             match &kind {
                 TimerKind::ConnectionSweep => server.sweep(registry, ctx.timers),
                 other if crate::fleet::Fleet::owns_timer(other) => {
-                    if let Some(f) = ctx.fleet.as_deref_mut() {
-                        let mut env = crate::apps::Env {
-                            containerizer: &mut *ctx.containerizer,
-                            registry,
-                            timers: &mut *ctx.timers,
-                            notices: &mut ctx.notices,
-                        };
-                        f.on_timer(other, ctx.apps, &mut env);
+                    if let (mut env, apps, Some(fleet)) = ctx.split() {
+                        fleet.on_timer(other, apps, &mut env);
                     }
                 }
                 other if crate::apps::Apps::owns_timer(other) => {
-                    let mut env = crate::apps::Env {
-                        containerizer: &mut *ctx.containerizer,
-                        registry,
-                        timers: &mut *ctx.timers,
-                        notices: &mut ctx.notices,
-                    };
-                    ctx.apps.on_timer(other, &mut env);
+                    let (mut env, apps, _) = ctx.split();
+                    apps.on_timer(other, &mut env);
                 }
                 other => {
                     let n = ctx.containerizer.on_timer(other, registry, ctx.timers);

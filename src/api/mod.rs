@@ -76,6 +76,26 @@ pub struct Ctx<'a> {
     pub notices: Vec<Notice>,
 }
 
+impl Ctx<'_> {
+    /// What the app controller and the fleet act with (the containerizer, the loop's registry
+    /// and timers, the notices), and the two of them, borrowed apart.
+    pub fn split(
+        &mut self,
+    ) -> (
+        crate::apps::Env<'_>,
+        &mut crate::apps::Apps,
+        Option<&mut crate::fleet::Fleet>,
+    ) {
+        let env = crate::apps::Env {
+            containerizer: &mut *self.containerizer,
+            registry: self.registry,
+            timers: &mut *self.timers,
+            notices: &mut self.notices,
+        };
+        (env, &mut *self.apps, self.fleet.as_deref_mut())
+    }
+}
+
 // By hand: a derived Debug would need the containerizer's, which would pull the Debug code of
 // every container structure into the binary (about 20 KiB) for a value nobody prints.
 impl std::fmt::Debug for Ctx<'_> {

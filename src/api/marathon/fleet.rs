@@ -10,7 +10,7 @@ use super::common::{
 };
 use crate::api::{Ctx, Reply};
 use crate::apps::render::Embed;
-use crate::apps::{validate_body, AppError, AppId, Env, Invalid};
+use crate::apps::{validate_body, AppError, AppId, Invalid};
 use crate::fleet::placement::{parse_constraints, ConstraintError};
 use crate::fleet::Fleet;
 use crate::http::{Method, Request, Response};
@@ -199,13 +199,8 @@ fn kill_task(req: &Request, id: &AppId, task: &str, ctx: &mut Ctx<'_>) -> Reply 
             return Reply::Now(e.response());
         }
     }
-    let mut env = Env {
-        containerizer: &mut *ctx.containerizer,
-        registry: ctx.registry,
-        timers: &mut *ctx.timers,
-        notices: &mut ctx.notices,
-    };
-    Reply::Now(match ctx.apps.kill_task(id, task, false, &mut env) {
+    let (mut env, apps, _) = ctx.split();
+    Reply::Now(match apps.kill_task(id, task, false, &mut env) {
         Ok(()) => Response::json(200, &json!({ "task": shown })),
         Err(e) => e.response(),
     })

@@ -11,15 +11,8 @@ use crate::apps::{check_node, validate_body, AppError, AppId, Env};
 use crate::http::{Method, Request, Response};
 
 fn env<'a>(ctx: &'a mut Ctx<'_>) -> (Env<'a>, &'a mut crate::apps::Apps) {
-    (
-        Env {
-            containerizer: &mut *ctx.containerizer,
-            registry: ctx.registry,
-            timers: &mut *ctx.timers,
-            notices: &mut ctx.notices,
-        },
-        &mut *ctx.apps,
-    )
+    let (env, apps, _) = ctx.split();
+    (env, apps)
 }
 
 /// `/v2/apps[/<id>[/tasks|/restart]]`.
