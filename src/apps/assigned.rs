@@ -10,7 +10,6 @@
 
 use serde_json::{json, Value};
 
-use super::backoff::Backoff;
 use super::controller::{App, Apps};
 use super::definition::AppDefinition;
 use super::deployment::{self, Action, Deployment};
@@ -47,7 +46,13 @@ impl Apps {
                 "App {id}: assigned {} instance(s) here (assignment {revision})",
                 def.instances
             );
-            let app = new_app(id.clone(), def, revision, self.nonces.fresh(), time::now());
+            let app = App::new(
+                id.clone(),
+                def,
+                time::now(),
+                self.nonces.fresh(),
+                Some(revision),
+            );
             self.apps.insert(id.clone(), app);
             self.save(&id);
             self.reconcile_now(env);
@@ -118,29 +123,5 @@ impl Apps {
             "deploying": app.deployment.is_some(),
             "waiting": app.waiting,
         }))
-    }
-}
-
-fn new_app(id: AppId, def: AppDefinition, revision: i64, nonce: u128, now: String) -> App {
-    let deployment = Deployment {
-        id: deployment::new_id(nonce),
-        version: now.clone(),
-        app: id.as_str().to_string(),
-        action: Action::Start,
-    };
-    App {
-        id,
-        def,
-        last_scaling_at: now.clone(),
-        last_config_change_at: now,
-        restarts: 0,
-        last_failure: None,
-        instances: Vec::new(),
-        backoff: Backoff::default(),
-        kept_failure: None,
-        deleting: false,
-        deployment: Some(deployment),
-        waiting: None,
-        assignment: Some(revision),
     }
 }

@@ -41,6 +41,37 @@ pub struct App {
 }
 
 impl App {
+    /// A new app of `def` (its version as given), its first deployment under way.
+    pub(super) fn new(
+        id: AppId,
+        def: AppDefinition,
+        now: String,
+        nonce: u128,
+        assignment: Option<i64>,
+    ) -> App {
+        let deployment = Deployment {
+            id: deployment::new_id(nonce),
+            version: now.clone(),
+            app: id.as_str().to_string(),
+            action: Action::Start,
+        };
+        App {
+            id,
+            def,
+            last_scaling_at: now.clone(),
+            last_config_change_at: now,
+            restarts: 0,
+            last_failure: None,
+            instances: Vec::new(),
+            backoff: Backoff::default(),
+            kept_failure: None,
+            deleting: false,
+            deployment: Some(deployment),
+            waiting: None,
+            assignment,
+        }
+    }
+
     pub fn has_checks(&self) -> bool {
         !self.def.health_checks.is_empty()
     }
@@ -160,6 +191,8 @@ pub struct Apps {
     pub(super) health: super::health::Checker,
     /// No launches: in a fleet, until this node's assignments are known (see assigned.rs).
     pub(super) held: bool,
+    /// Counts changes of the apps or their instances (see `generation`).
+    pub(super) generation: u64,
 }
 
 impl Apps {
@@ -182,6 +215,7 @@ impl Apps {
             dirty: std::collections::BTreeSet::new(),
             health: super::health::Checker::new(FIRST_CHILD_ID, binary),
             held: false,
+            generation: 0,
         };
         for record in apps.store.load() {
             apps.adopt(record);
@@ -319,27 +353,7 @@ impl Apps {
         let now = time::now();
         def.id = id.as_str().to_string();
         def.version = Some(now.clone());
-        let nonce = self.nonces.fresh();
-        let app = App {
-            id: id.clone(),
-            def,
-            last_scaling_at: now.clone(),
-            last_config_change_at: now.clone(),
-            restarts: 0,
-            last_failure: None,
-            instances: Vec::new(),
-            backoff: Backoff::default(),
-            kept_failure: None,
-            deleting: false,
-            deployment: Some(Deployment {
-                id: deployment::new_id(nonce),
-                version: now,
-                app: id.as_str().to_string(),
-                action: Action::Start,
-            }),
-            waiting: None,
-            assignment: None,
-        };
+        let app = App::new(id.clone(), def, now, self.nonces.fresh(), None);
         self.store
             .save(&id.stem(), &app.record())
             .map_err(|e| AppError::Store(e.to_string()))?;
@@ -436,6 +450,7 @@ impl Apps {
             return Err(AppError::NotFound(id.clone()));
         };
         app.deleting = true;
+        self.generation += 1;
         let d = Deployment {
             id: deployment::new_id(nonce),
             version: time::now(),
@@ -458,6 +473,7 @@ impl Apps {
     /// are killed and forgotten.
     pub(super) fn forget(&mut self, id: &AppId, env: &mut Env<'_>) {
         if let Some(app) = self.apps.remove(id) {
+            self.generation += 1;
             self.discard_instances(app.instances, env);
             let _ = self.store.remove(&id.stem());
         }
@@ -478,6 +494,14 @@ impl Apps {
     /// are one write, not 20). Every caller defers a reconcile too.
     pub(super) fn save(&mut self, id: &AppId) {
         self.dirty.insert(id.clone());
+        self.generation += 1;
+    }
+
+    /// Grows with every change of an app or of its instances' states (anything `save` marks,
+    /// and apps dropped), so the fleet renders its apps' status only when it moved. Health
+    /// check timestamps alone do not count: a result that changes `alive` does.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Writes the checkpoints marked stale.

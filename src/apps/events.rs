@@ -129,6 +129,7 @@ impl Apps {
             self.creating.retain(|c| c != id);
             log::warn!("App {id} refused: its first instance could not launch: {msg}");
             if let Some(app) = self.apps.remove(id) {
+                self.generation += 1;
                 self.discard_instances(app.instances, env);
             }
             let _ = self.store.remove(&id.stem());

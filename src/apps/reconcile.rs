@@ -78,6 +78,7 @@ impl Apps {
             }
             log::info!("App {id} is gone");
             self.apps.remove(id);
+            self.generation += 1;
             return;
         }
         let now = Instant::now();

@@ -112,6 +112,8 @@ pub struct Fleet {
     /// The leases this agent held (the last few), so that its own keys under one that
     /// expired are not taken for another agent's.
     pub(super) held: Vec<LeaseId>,
+    /// The app controller's generation its status was last rendered at.
+    pub(super) status_generation: Option<u64>,
 }
 
 impl Fleet {
@@ -151,6 +153,7 @@ impl Fleet {
             ticks: 0,
             name_taken: false,
             held: Vec::new(),
+            status_generation: None,
         };
         fleet.read(registry, timers);
         match saved_lease(&fleet.cfg.lease_file) {

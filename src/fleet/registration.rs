@@ -50,6 +50,11 @@ impl Fleet {
                 self.publisher.set(node_key, bytes);
             }
         }
+        // The apps' status is rendered again only when they changed.
+        if self.status_generation == Some(apps.generation()) {
+            return;
+        }
+        self.status_generation = Some(apps.generation());
         let status_prefix = format!("{}status/{}/", self.keys.root(), self.cfg.hostname);
         let mut local: Vec<String> = Vec::new();
         for app in apps.all() {
