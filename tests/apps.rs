@@ -191,6 +191,14 @@ fn scaling_and_a_rolling_change_never_go_below_the_minimum_health_capacity() {
         &json!({"instances": 4, "upgradeStrategy": strategy}),
     );
     assert_eq!(r.status, 200);
+    wait_running(&agent, "roll", 4);
+    // The strategy is a config change: its own roll ends before the one measured.
+    Agent::eventually("the first roll is over", Duration::from_secs(30), || {
+        get_json(&agent, "/v2/deployments")
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
     let before = wait_running(&agent, "roll", 4);
     let old_version = before[0]["version"].as_str().unwrap().to_string();
     let r = put_app(&agent, "roll", &json!({"mem": 24}));

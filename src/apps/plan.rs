@@ -33,6 +33,9 @@ pub fn plan(
 ) -> Plan {
     let live: Vec<&Seen> = seen.iter().filter(|s| !s.killing).collect();
     let killing = seen.len() - live.len();
+    // Old instances still being killed keep a roll a roll: its bound on the total holds until
+    // they are gone (a plain scale replaces a killed instance at once).
+    let old_killing = seen.iter().any(|s| s.killing && !s.current);
     let mut new: Vec<&Seen> = live.iter().copied().filter(|s| s.current).collect();
     let mut old: Vec<&Seen> = live.iter().copied().filter(|s| !s.current).collect();
     let mut out = Plan::default();
@@ -51,7 +54,7 @@ pub fn plan(
         let surplus = new.len() - target;
         out.kill.extend(new.drain(..surplus).map(|s| s.key));
     }
-    if old.is_empty() {
+    if old.is_empty() && !old_killing {
         out.launch = target - new.len();
         return out;
     }
@@ -64,6 +67,9 @@ pub fn plan(
     }
     let present = new.len() + old.len() + killing;
     out.launch = (target - new.len()).min(max_total.saturating_sub(present));
+    if old.is_empty() {
+        return out;
+    }
     let healthy_new = new.iter().filter(|s| s.healthy).count();
     if healthy_new >= target {
         out.kill.extend(old.iter().map(|s| s.key));
@@ -188,6 +194,23 @@ mod tests {
         let seen = vec![old[0], old[1]];
         let p = plan(4, s, Y, &seen);
         assert_eq!((p.launch, p.kill.len()), (2, 0));
+    }
+
+    #[test]
+    fn the_last_old_instances_being_killed_still_bound_the_total() {
+        // 2 new running, the last 2 old ones killing: no room until they are gone (this
+        // launched 2 at once, 6 instances with maximumOverCapacity 0).
+        let s = strategy(0.5, 0.0);
+        let mut seen: Vec<Seen> = (0..4).map(|k| inst(k, k >= 2, true)).collect();
+        seen[0].killing = true;
+        seen[1].killing = true;
+        assert_eq!(plan(4, s, Y, &seen), Plan::default());
+        seen.remove(0);
+        assert_eq!(plan(4, s, Y, &seen).launch, 1);
+        // A killing instance of the current version is replaced at once, as before.
+        let mut seen: Vec<Seen> = (0..4).map(|k| inst(k, true, true)).collect();
+        seen[0].killing = true;
+        assert_eq!(plan(4, s, Y, &seen).launch, 1);
     }
 
     #[test]
