@@ -315,12 +315,17 @@ fn test_v1_pressure_listeners_register_each_level() {
     let watches = c.pressure_watches().unwrap();
     assert_eq!(watches.len(), 3);
     assert!(!watches.iter().any(PressureWatch::is_psi));
-    // The last registration written: "<eventfd> <pressure_level fd> critical".
-    let line = read(&dir, "cgroup.event_control");
-    let words: Vec<&str> = line.split(' ').collect();
-    assert_eq!(words.len(), 3, "{line}");
-    assert_eq!(words[0].parse::<i32>().unwrap(), watches[2].fd());
-    assert_eq!(words[2], "critical");
+    // Three writes into one open of the file (cgroupfs takes each on its own; a plain file
+    // holds them one after the other): "<eventfd> <pressure_level fd> <level>" each, with the
+    // same pressure_level fd.
+    let written = read(&dir, "cgroup.event_control");
+    let pressure_fd = written.split(' ').nth(1).unwrap().to_string();
+    let expected: String = watches
+        .iter()
+        .zip(["low", "medium", "critical"])
+        .map(|(w, level)| format!("{} {pressure_fd} {level}", w.fd()))
+        .collect();
+    assert_eq!(written, expected);
     assert!(
         watches.iter().all(|w| w.events_when_ready() == 0),
         "nothing signalled"

@@ -55,6 +55,33 @@ pub(super) fn write(path: &Path, value: &str) -> Result<(), CgroupError> {
 /// [`write`] with the bare io error, for callers that interpret it.
 pub(super) fn write_io(path: &Path, value: &str) -> io::Result<()> {
     let mut file = OpenOptions::new().write(true).truncate(true).open(path)?;
+    write_once(&mut file, value)
+}
+
+/// Opens a control file for several writes ([`write_to`]), such as `cgroup.event_control`'s
+/// registrations: one path walk for all of them.
+pub(super) fn open_for_writes(path: &Path) -> Result<fs::File, CgroupError> {
+    OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(path)
+        .map_err(|source| CgroupError::Write {
+            path: path.to_path_buf(),
+            value: String::new(),
+            source,
+        })
+}
+
+/// Writes `value` with one `write(2)` into `file`, opened from `path` by [`open_for_writes`].
+pub(super) fn write_to(file: &mut fs::File, path: &Path, value: &str) -> Result<(), CgroupError> {
+    write_once(file, value).map_err(|source| CgroupError::Write {
+        path: path.to_path_buf(),
+        value: value.to_owned(),
+        source,
+    })
+}
+
+fn write_once(file: &mut fs::File, value: &str) -> io::Result<()> {
     // Some writes give up with EINTR whenever a signal is pending, without being restarted (v1
     // memory.limit_in_bytes checks before it even tries; the agent's SIGCHLD often is): again.
     let written = loop {

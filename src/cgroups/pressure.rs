@@ -105,14 +105,17 @@ impl ContainerCgroup {
         let mut watches = Vec::with_capacity(3);
         match &self.kind {
             Kind::V1(_) => {
+                // One open of each file serves the three registrations (the kernel holds
+                // the cgroup for each listener, not the files).
                 let file = dir.join("memory.pressure_level");
                 let control = dir.join("cgroup.event_control");
+                let read_err = |source| CgroupError::Read {
+                    path: file.clone(),
+                    source,
+                };
+                let pressure = std::fs::File::open(&file).map_err(read_err)?;
+                let mut registrations = super::fs::open_for_writes(&control)?;
                 for level in PressureLevel::ALL {
-                    let read_err = |source| CgroupError::Read {
-                        path: file.clone(),
-                        source,
-                    };
-                    let pressure = std::fs::File::open(&file).map_err(read_err)?;
                     let efd = notify::eventfd().map_err(read_err)?;
                     let line = format!(
                         "{} {} {}",
@@ -120,7 +123,7 @@ impl ContainerCgroup {
                         pressure.as_raw_fd(),
                         level.name()
                     );
-                    super::fs::write(&control, &line)?;
+                    super::fs::write_to(&mut registrations, &control, &line)?;
                     watches.push(PressureWatch::new(level, efd, false));
                 }
             }

@@ -14,7 +14,7 @@ use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use super::{LaunchSpec, SetupError};
 use crate::cgroups::ProcsFile;
 use crate::sys::process::{self, ArgvArea, CLONE_NEWNS, CLONE_NEWPID};
-use crate::sys::spawn::{self, ExecPlan, Failure, Step};
+use crate::sys::spawn::{self, Dispositions, ExecPlan, Failure, Step};
 use crate::sys::{fd, mount, signal};
 
 /// Exit code of the init or task when setting up failed (as a shell's "command not found").
@@ -173,6 +173,8 @@ fn spawn_task(spec: &LaunchSpec) -> io::Result<(i32, Option<Failure>)> {
     let programs = candidates(spec);
     let setup = &spec.child;
     let plan = ExecPlan {
+        // The init's own clone reset them, and it installs none (it waits synchronously).
+        dispositions: Dispositions::AllDefault,
         stdio: [
             null.as_ref().map_or(-1, |f| f.as_raw_fd()),
             spec.stdout.as_raw_fd(),
