@@ -195,6 +195,15 @@ impl ContainerCgroup {
         }
     }
 
+    /// The directories [`super::Cgroups::create`] would make for it, in its order, for a
+    /// helper to make them instead (an existing one is fine; their parents must exist).
+    pub fn dirs_to_make(&self) -> Vec<PathBuf> {
+        match &self.kind {
+            Kind::V1(dirs) => dirs.distinct().into_iter().map(Path::to_path_buf).collect(),
+            Kind::V2(dir) => vec![dir.clone()],
+        }
+    }
+
     /// What [`ContainerCgroup::destroy`] would remove, in its order (freezer last), for a
     /// process of its own to rmdir; the files held open here are closed first, since an open
     /// file would keep the removed cgroup alive in the kernel.

@@ -53,6 +53,8 @@ pub enum Owner {
     Isolator { index: u16, slot: u32 },
     /// The deleter (one, long-lived): its answers.
     Deleter,
+    /// The cgroup helper (one, long-lived): its answers.
+    CgroupHelper,
     /// An app instance's COMMAND health check, by probe ID (the health checker's own runner).
     Health(u32),
 }

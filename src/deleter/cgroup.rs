@@ -8,6 +8,20 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// mkdir of each of `dirs` in order (one there already is fine): how a launch's cgroups are
+/// made when the kernel may keep a mkdir waiting (another process attaching itself to a v1
+/// hierarchy holds the cgroup lock for an RCU grace period).
+pub fn make_all(dirs: &[PathBuf]) -> Result<(), String> {
+    for dir in dirs {
+        match fs::create_dir(dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot make cgroup {}: {e}", dir.display())),
+        }
+    }
+    Ok(())
+}
+
 /// After this long a cgroup is given up (Mesos's --cgroups_destroy_timeout).
 pub const GIVE_UP: Duration = Duration::from_secs(60);
 const FIRST_RETRY: Duration = Duration::from_millis(5);
@@ -107,6 +121,21 @@ mod tests {
         fs::write(base.join("e/busy"), "").unwrap();
         let mut r = CgroupRemoval::new(vec![base.join("e")], now);
         assert!(matches!(r.attempt(now + GIVE_UP), Some(Err(_))));
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn cgroups_are_made_in_order_and_the_first_failure_names_its_path() {
+        let base = std::env::temp_dir().join(format!("mesolite-make-{}", std::process::id()));
+        fs::create_dir_all(base.join("there")).unwrap();
+        let dirs = [base.join("a"), base.join("there"), base.join("b")];
+        assert_eq!(make_all(&dirs), Ok(()));
+        assert!(dirs.iter().all(|d| d.is_dir()));
+        // Again: all there already, fine.
+        assert_eq!(make_all(&dirs), Ok(()));
+        let err = make_all(&[base.join("c"), base.join("no/parent"), base.join("d")]).unwrap_err();
+        assert!(err.contains("no/parent"), "{err}");
+        assert!(!base.join("d").exists(), "the rest is not made");
         fs::remove_dir_all(&base).unwrap();
     }
 }

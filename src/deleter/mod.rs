@@ -8,6 +8,12 @@
 //! the pipe can hold unanswered. If the deleter dies, it is started again and what it had not
 //! answered is sent again (every request is idempotent); a request it died on three times is
 //! given up.
+//!
+//! The same process, at the agent's own priority, is the cgroup helper (`Role::Cgroups`): it
+//! makes a launch's cgroups while other containers' inits attach themselves (a v1 attach holds
+//! the kernel's cgroup lock for an RCU grace period, which a mkdir in the loop would wait for),
+//! and removes containers' cgroups, in the order asked, so a cgroup is never removed before it
+//! was made.
 
 mod cgroup;
 pub mod protocol;
@@ -45,9 +51,28 @@ struct Pending {
 /// How a request ended, for whoever made it.
 pub type Answer = (RequestId, Result<(), String>);
 
-/// The agent's side of the deleter.
+/// Which helper a [`Deleter`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Trees (sandboxes, rootfs, checkpoints, layers), at a lower CPU and I/O priority.
+    Deleter,
+    /// Containers' cgroups made and removed, at the agent's priority: a launch may wait on it.
+    Cgroups,
+}
+
+impl Role {
+    fn name(self) -> &'static str {
+        match self {
+            Role::Deleter => "Deleter",
+            Role::Cgroups => "Cgroup helper",
+        }
+    }
+}
+
+/// The agent's side of a helper.
 #[derive(Debug)]
 pub struct Deleter {
+    role: Role,
     proc_dir: PathBuf,
     child: Option<ChildId>,
     input: Option<OwnedFd>,
@@ -69,8 +94,19 @@ pub struct Counters {
 }
 
 impl Deleter {
+    /// The deleter of trees.
     pub fn new(proc_dir: PathBuf) -> Deleter {
+        Deleter::with_role(Role::Deleter, proc_dir)
+    }
+
+    /// The cgroup helper.
+    pub fn cgroup_helper(proc_dir: PathBuf) -> Deleter {
+        Deleter::with_role(Role::Cgroups, proc_dir)
+    }
+
+    fn with_role(role: Role, proc_dir: PathBuf) -> Deleter {
         Deleter {
+            role,
             proc_dir,
             child: None,
             input: None,
@@ -83,7 +119,12 @@ impl Deleter {
         }
     }
 
-    /// Forks the deleter if it does not run (the agent calls this early, while it is small).
+    /// Whether its process runs (a launch does not wait on a helper that is not there).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Forks the helper if it does not run (the agent calls this early, while it is small).
     pub fn start(&mut self, children: &mut Children, registry: &Registry) -> io::Result<()> {
         if self.child.is_some() {
             return Ok(());
@@ -91,23 +132,29 @@ impl Deleter {
         let (read, write) = crate::sys::fd::pipe(true)?;
         let proc_dir = self.proc_dir.clone();
         let agent = crate::sys::getpid();
+        let role = self.role;
         let work = move || {
-            // A deleter outliving the agent would race the next one over the same trash.
+            // A helper outliving the agent would race the next one over the same trash.
             if crate::sys::process::rearm_parent_death(agent).is_err() {
                 return 1;
             }
-            crate::sys::process::set_name(c"mesolite-del");
-            crate::sys::process::lower_priority();
+            match role {
+                Role::Deleter => {
+                    crate::sys::process::set_name(c"mesolite-del");
+                    crate::sys::process::lower_priority();
+                }
+                Role::Cgroups => crate::sys::process::set_name(c"mesolite-cg"),
+            }
             serve::serve(proc_dir)
         };
+        let owner = match role {
+            Role::Deleter => Owner::Deleter,
+            Role::Cgroups => Owner::CgroupHelper,
+        };
         let id = children
-            .spawn(
-                Owner::Deleter,
-                Program::Serve(read, Box::new(work)),
-                registry,
-            )
+            .spawn(owner, Program::Serve(read, Box::new(work)), registry)
             .map_err(io::Error::other)?;
-        log::debug!("Deleter started ({id})");
+        log::debug!("{} started ({id})", role.name());
         self.child = Some(id);
         self.input = Some(write);
         Ok(())
@@ -120,7 +167,8 @@ impl Deleter {
         if self.queue.len() >= MAX_QUEUED {
             self.counters.refused += 1;
             log::warn!(
-                "Deleter: {MAX_QUEUED} requests queued; {what:?} is left for the next start"
+                "{}: {MAX_QUEUED} requests queued; {what:?} is left for the next start",
+                self.role.name()
             );
             return None;
         }
@@ -145,7 +193,8 @@ impl Deleter {
         match self.start(children, registry) {
             Ok(()) => self.write_queued(),
             Err(e) => log::warn!(
-                "Cannot start the deleter: {e}; {} requests wait",
+                "Cannot start the {}: {e}; {} requests wait",
+                self.role.name().to_lowercase(),
                 self.queue.len()
             ),
         }
@@ -163,7 +212,7 @@ impl Deleter {
             ChildEvent::Lines { lines, .. } => {
                 for line in lines {
                     let Some((id, result)) = parse_answer(&line) else {
-                        log::warn!("Deleter: unexpected answer {line:?}");
+                        log::warn!("{}: unexpected answer {line:?}", self.role.name());
                         continue;
                     };
                     if let Some(p) = self.in_flight.remove(&id) {
@@ -176,7 +225,8 @@ impl Deleter {
             ChildEvent::Finished { status, .. } => {
                 self.counters.restarts += 1;
                 log::warn!(
-                    "Deleter ended (wait status {status}) with {} requests unanswered: restarting it",
+                    "{} ended (wait status {status}) with {} requests unanswered: restarting it",
+                    self.role.name(),
                     self.in_flight.len()
                 );
                 self.child = None;
@@ -187,7 +237,11 @@ impl Deleter {
                 for (_, mut p) in unanswered.into_iter().rev() {
                     p.attempts += 1;
                     if p.attempts >= MAX_ATTEMPTS {
-                        let result = Err(format!("the deleter died {} times on it", p.attempts));
+                        let result = Err(format!(
+                            "the {} died {} times on it",
+                            self.role.name().to_lowercase(),
+                            p.attempts
+                        ));
                         self.count(&result);
                         answers.push((p.req.id, result));
                     } else {
@@ -206,7 +260,7 @@ impl Deleter {
             Ok(()) => self.counters.done += 1,
             Err(e) => {
                 self.counters.failed += 1;
-                log::warn!("Deleter: {e}");
+                log::warn!("{}: {e}", self.role.name());
             }
         }
     }
@@ -225,7 +279,7 @@ impl Deleter {
             match crate::sys::fd::write(fd, &front.bytes[self.written..]) {
                 Ok(n) if self.written + n < front.bytes.len() => {
                     self.written += n;
-                    log::debug!("Deleter: a short write to its pipe");
+                    log::debug!("{}: a short write to its pipe", self.role.name());
                     break;
                 }
                 Ok(_) => {
@@ -235,7 +289,7 @@ impl Deleter {
                         self.in_flight.insert(p.req.id, p);
                     }
                 }
-                // Full (not expected), or the deleter is gone: its end brings a restart.
+                // Full (not expected), or the helper is gone: its end brings a restart.
                 Err(_) => break,
             }
         }

@@ -1,6 +1,6 @@
-//! What the agent and its deleter say to each other. A request is a header `<kind> <id> <n>` and
-//! `n` paths, each field NUL-terminated (a path may hold any byte but NUL); an answer is one
-//! line, `<id> ok` or `<id> failed <why>`.
+//! What the agent and its helpers (the deleter, the cgroup helper) say to each other. A request
+//! is a header `<kind> <id> <n>` and `n` paths, each field NUL-terminated (a path may hold any
+//! byte but NUL); an answer is one line, `<id> ok` or `<id> failed <why>`.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -12,18 +12,21 @@ pub struct RequestId(pub u64);
 
 impl std::fmt::Display for RequestId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "deletion {}", self.0)
+        write!(f, "request {}", self.0)
     }
 }
 
-/// What is to be deleted.
+/// What is to be done.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum What {
-    /// A tree (or a single file), on its own filesystem and mount only.
+    /// A tree (or a single file) deleted, on its own filesystem and mount only.
     Tree(PathBuf),
-    /// Cgroup directories, each with the cgroups under it (deepest first), in this order:
-    /// one still busy stops the rest until it is removed.
+    /// Cgroup directories deleted, each with the cgroups under it (deepest first), in this
+    /// order: one still busy stops the rest until it is removed.
     Cgroups(Vec<PathBuf>),
+    /// Cgroup directories made, in this order (one there already is fine); their parents must
+    /// exist. The first that cannot be made fails the request.
+    MakeCgroups(Vec<PathBuf>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +40,7 @@ impl Request {
         let (kind, paths): (char, Vec<&PathBuf>) = match &self.what {
             What::Tree(p) => ('T', vec![p]),
             What::Cgroups(ps) => ('C', ps.iter().collect()),
+            What::MakeCgroups(ps) => ('M', ps.iter().collect()),
         };
         let mut out = format!("{kind} {} {}\0", self.id.0, paths.len()).into_bytes();
         for p in paths {
@@ -93,6 +97,7 @@ fn decode_one(bytes: &[u8]) -> Result<Option<(Request, usize)>, String> {
     let what = match kind {
         "T" if paths.len() == 1 => What::Tree(paths.remove(0)),
         "C" => What::Cgroups(paths),
+        "M" => What::MakeCgroups(paths),
         _ => return Err(format!("an unknown request {header:?}")),
     };
     Ok(Some((
@@ -142,6 +147,10 @@ mod tests {
             Request {
                 id: RequestId(9),
                 what: What::Cgroups(Vec::new()),
+            },
+            Request {
+                id: RequestId(10),
+                what: What::MakeCgroups(vec!["/sys/fs/cgroup/cpu/m/x".into()]),
             },
         ];
         let bytes: Vec<u8> = reqs.iter().flat_map(Request::encode).collect();

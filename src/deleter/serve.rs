@@ -1,7 +1,9 @@
-//! The deleter process: forked from the agent, it reads requests on its stdin, removes trees
-//! one after the other in small steps and cgroups as soon as they can go, and answers each
-//! request on its stdout when it is done. Between two steps it takes new requests, so a
-//! cgroup never waits behind a large sandbox. Its stdin's end (the agent is gone) ends it.
+//! A helper process (the deleter, the cgroup helper): forked from the agent, it reads requests
+//! on its stdin, makes cgroups at once, removes trees one after the other in small steps and
+//! cgroups as soon as they can go, and answers each request on its stdout when it is done.
+//! Between two steps it takes new requests, so a cgroup never waits behind a large sandbox.
+//! Requests are taken in their order, so cgroups made and then removed are made first. Its
+//! stdin's end (the agent is gone) ends it.
 
 use std::collections::VecDeque;
 use std::io;
@@ -9,7 +11,7 @@ use std::os::fd::RawFd;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::cgroup::CgroupRemoval;
+use super::cgroup::{make_all, CgroupRemoval};
 use super::protocol::{answer, Request, RequestId, What};
 use super::tree::{Progress, TreeRemoval};
 use crate::sys::fd;
@@ -34,6 +36,7 @@ pub fn serve(proc_dir: PathBuf) -> i32 {
     let mut work = Work::default();
     let mut inbuf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
+    let mut answers = String::new();
     loop {
         let busy = work.current.is_some() || !work.trees.is_empty();
         let timeout = if busy {
@@ -54,19 +57,19 @@ pub fn serve(proc_dir: PathBuf) -> i32 {
                 }
             }
             match Request::decode_all(&mut inbuf) {
-                Ok(reqs) => reqs.into_iter().for_each(|r| work.take(r)),
+                Ok(reqs) => reqs.into_iter().for_each(|r| work.take(r, &mut answers)),
                 Err(e) => {
                     log::error!("deleter: {e}: exiting");
                     return 2;
                 }
             }
         }
-        let mut answers = String::new();
         work.cgroups_due(&mut answers);
         work.tree_step(&proc_dir, &mut answers);
         if !answers.is_empty() && fd::write_all(STDOUT, answers.as_bytes()).is_err() {
             return 1;
         }
+        answers.clear();
     }
 }
 
@@ -76,12 +79,16 @@ fn millis_until(due: Instant) -> i32 {
 }
 
 impl Work {
-    fn take(&mut self, req: Request) {
+    fn take(&mut self, req: Request, answers: &mut String) {
         match req.what {
             What::Tree(path) => self.trees.push_back((req.id, path)),
             What::Cgroups(dirs) => self
                 .cgroups
                 .push((req.id, CgroupRemoval::new(dirs, Instant::now()))),
+            What::MakeCgroups(dirs) => {
+                test_delay();
+                answers.push_str(&answer(req.id, &make_all(&dirs)));
+            }
         }
     }
 
@@ -126,3 +133,19 @@ impl Work {
         }
     }
 }
+
+/// With the `test-hooks` feature, `MESOLITE_TEST_CGROUP_HELPER_DELAY_MS` holds every cgroup
+/// made that long, so a test can destroy a launch while its cgroups are being made.
+#[cfg(feature = "test-hooks")]
+fn test_delay() {
+    if let Some(ms) = std::env::var("MESOLITE_TEST_CGROUP_HELPER_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms));
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+fn test_delay() {}

@@ -26,6 +26,11 @@ impl MesosContainerizer {
         if let Err(e) = self.deleter.start(&mut self.children, registry) {
             log::warn!("Cannot start the deleter: {e}; it is tried again when needed");
         }
+        if self.cgroups.is_some() {
+            if let Err(e) = self.cgroup_helper.start(&mut self.children, registry) {
+                log::warn!("Cannot start the cgroup helper: {e}; it is tried again when needed");
+            }
+        }
         for left in self.trash.leftovers() {
             log::info!("Deleting {}, left in the trash", left.display());
             self.deleter.submit(What::Tree(left));
@@ -76,9 +81,15 @@ impl MesosContainerizer {
         };
         self.isolators.cleanup(&container_ctx(c), &mut lp);
         c.cleanup = Cleanup::Done;
-        if let Some(cgroup) = c.cgroup.take() {
+        // A launch destroyed while the helper made its cgroups: removed after they are made.
+        let asked = match (&self.cgroups, c.cgroups_asked) {
+            (Some(cgroups), true) => Some(cgroups.open(c.id.as_str())),
+            _ => None,
+        };
+        c.cgroups_asked = false;
+        if let Some(cgroup) = c.cgroup.take().or(asked) {
             match self
-                .deleter
+                .cgroup_helper
                 .submit(What::Cgroups(cgroup.release_for_removal()))
             {
                 Some(request) => {
@@ -88,12 +99,14 @@ impl MesosContainerizer {
                 None => {
                     self.metrics.destroy_errors += 1;
                     log::error!(
-                        "Container {id}: its cgroup is left behind (the deleter's queue is full)"
+                        "Container {id}: its cgroup is left behind (the cgroup helper's queue is full)"
                     );
                 }
             }
         }
         self.deleter.ensure_running(&mut self.children, registry);
+        self.cgroup_helper
+            .ensure_running(&mut self.children, registry);
         if c.orphan {
             log::info!("Orphan container {id} destroyed");
             let (slot, cleanup) = (c.slot, c.cleanup);
@@ -194,22 +207,13 @@ impl MesosContainerizer {
         LaunchOutcome::Pending
     }
 
-    /// What the deleter answered: a container's cgroups gone (or given up).
-    pub(super) fn on_deleter_event(
-        &mut self,
-        event: ChildEvent,
-        registry: &Registry,
-        timers: &mut Timers,
-    ) -> Vec<Notice> {
-        let answers = self.deleter.on_event(event, &mut self.children, registry);
-        let mut notices = Vec::new();
-        for (request, result) in answers {
-            notices.extend(self.cgroups_removed(request, result, registry, timers));
-        }
-        notices
+    /// What the deleter answered: trees gone (counted and, failed, logged by the deleter).
+    pub(super) fn on_deleter_event(&mut self, event: ChildEvent, registry: &Registry) {
+        let _answers = self.deleter.on_event(event, &mut self.children, registry);
     }
 
-    fn cgroups_removed(
+    /// The cgroup helper removed a container's cgroups (or gave up).
+    pub(super) fn cgroups_removed(
         &mut self,
         request: RequestId,
         result: Result<(), String>,
@@ -251,11 +255,20 @@ impl MesosContainerizer {
     /// The deleter's counters, for /metrics.
     pub(super) fn deleter_metrics(&self, out: &mut Vec<(String, f64)>) {
         let c = self.deleter.counters;
+        let g = self.cgroup_helper.counters;
         for (name, value) in [
             ("containerizer/deleter/restarts", c.restarts),
             ("containerizer/deleter/deletions", c.done),
             ("containerizer/deleter/failures", c.failed),
             ("containerizer/deleter/refused", c.refused),
+            ("containerizer/cgroup_helper/restarts", g.restarts),
+            ("containerizer/cgroup_helper/requests", g.done),
+            ("containerizer/cgroup_helper/failures", g.failed),
+            ("containerizer/cgroup_helper/refused", g.refused),
+            (
+                "containerizer/cgroups_made_off_loop",
+                self.metrics.cgroups_made_off_loop,
+            ),
         ] {
             out.push((name.to_string(), value as f64));
         }

@@ -78,6 +78,9 @@ pub struct Container {
     pub(super) isolating: Option<Box<super::isolating::Isolating>>,
     /// The `prelaunch` hook ran (or there is none to run).
     pub(super) hooked: bool,
+    /// Its cgroups were asked of the cgroup helper (cgroup_making.rs): the launch does not ask
+    /// again, and a destroy removes them through the same helper, after they were made.
+    pub(super) cgroups_asked: bool,
     pub cleanup: Cleanup,
 }
 

@@ -38,3 +38,18 @@ pub(super) fn step_pause() -> Option<std::time::Duration> {
 pub(super) fn step_pause() -> Option<std::time::Duration> {
     None
 }
+
+/// With the `test-hooks` feature, `MESOLITE_TEST_CGROUPS_OFF_LOOP=1` has every launch's cgroups
+/// made by the cgroup helper, whether or not another init is attaching.
+#[cfg(feature = "test-hooks")]
+pub(super) fn cgroups_off_loop_always() -> bool {
+    use std::sync::OnceLock;
+    static ALWAYS: OnceLock<bool> = OnceLock::new();
+    *ALWAYS.get_or_init(|| std::env::var("MESOLITE_TEST_CGROUPS_OFF_LOOP").as_deref() == Ok("1"))
+}
+
+#[cfg(not(feature = "test-hooks"))]
+#[inline(always)]
+pub(super) fn cgroups_off_loop_always() -> bool {
+    false
+}

@@ -140,7 +140,11 @@ impl MesosContainerizer {
                     super::hooks::on_remove_hook_event(event);
                     Vec::new()
                 }
-                Owner::Deleter => self.on_deleter_event(event, registry, timers),
+                Owner::Deleter => {
+                    self.on_deleter_event(event, registry);
+                    Vec::new()
+                }
+                Owner::CgroupHelper => self.on_cgroup_helper_event(event, registry, timers),
                 // The health checker's children are its own runner's, never this one's.
                 Owner::Health(_) => Vec::new(),
                 Owner::Isolator { index, slot } => {

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub launches: u64,
     pub launch_failures: u64,
     pub destroy_errors: u64,
+    /// Launches whose cgroups the cgroup helper made (other inits were attaching).
+    pub cgroups_made_off_loop: u64,
     pub launch_latency: Histogram,
 }
 
@@ -48,6 +50,7 @@ impl Metrics {
         self.launches += other.launches;
         self.launch_failures += other.launch_failures;
         self.destroy_errors += other.destroy_errors;
+        self.cgroups_made_off_loop += other.cgroups_made_off_loop;
         self.launch_latency.add(&other.launch_latency);
     }
 }

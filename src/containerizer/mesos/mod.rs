@@ -2,6 +2,7 @@
 //! each through its state machine, destroys them, and measures them. It runs inside the event
 //! loop and never blocks: slow steps wait for fd readiness or a timer.
 
+mod cgroup_making;
 pub(crate) mod checkpoint;
 mod cleanup;
 mod container;
@@ -85,13 +86,17 @@ pub struct MesosContainerizer {
     next_slot: u32,
     /// Every helper process: fetchers, pulls, rootfs copies, isolators' work, the deleter.
     children: Children,
-    /// Deletes trees and cgroups off the loop.
+    /// Deletes trees off the loop.
     deleter: Deleter,
+    /// Makes (cgroup_making.rs) and removes containers' cgroups off the loop.
+    cgroup_helper: Deleter,
     /// Where what is deleted is renamed first.
     trash: Trash,
-    /// The deleter's cgroup removals, by the container they are of.
+    /// The cgroup helper's removals, by the container they are of.
     cgroup_removals: HashMap<RequestId, ContainerId>,
-    /// Removed containers whose cgroups the deleter is still removing (their ID cannot be
+    /// The cgroup helper's makes, by the launch waiting for them.
+    cgroup_makes: HashMap<RequestId, ContainerId>,
+    /// Removed containers whose cgroups the helper is still removing (their ID cannot be
     /// launched again until then), with a launch of the same ID waiting for it.
     retiring: HashMap<ContainerId, Option<LaunchRequest>>,
     pub metrics: Metrics,
@@ -129,8 +134,10 @@ impl MesosContainerizer {
         ]);
         MesosContainerizer {
             deleter: Deleter::new(settings.proc_dir.clone()),
+            cgroup_helper: Deleter::cgroup_helper(settings.proc_dir.clone()),
             trash,
             cgroup_removals: HashMap::new(),
+            cgroup_makes: HashMap::new(),
             retiring: HashMap::new(),
             fetcher: fetch::Fetcher::new(fetch_settings),
             images: None,

@@ -315,6 +315,7 @@ impl MesosContainerizer {
             hook: None,
             isolating: None,
             hooked: false,
+            cgroups_asked: false,
             resolving: None,
             cleanup: super::container::Cleanup::Pending,
             id,

@@ -85,8 +85,13 @@ impl MesosContainerizer {
         let done = match next {
             Next::Start => self.start(&id, req, user, registry, timers),
             Next::Prepare(staged) => {
-                match self.begin_prelaunch(&id, req, user, Next::Prepare(staged), registry, timers)
-                {
+                // Parked while the cgroup helper makes its cgroups: PREPARE comes back then.
+                let Some((req, user, next)) =
+                    self.park_for_cgroups(&id, req, user, Next::Prepare(staged))
+                else {
+                    return Vec::new();
+                };
+                match self.begin_prelaunch(&id, req, user, next, registry, timers) {
                     Ok(Some((req, user, Next::Prepare(staged)))) => {
                         self.continue_launch(&id, req, user, staged, timers)
                     }
