@@ -246,7 +246,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
     }
 
     let mut events = Events::with_capacity(256);
-    let mut iteration = Iteration::default();
+    let mut iteration = Iteration::with_schedstat(&flags.proc_dir);
     loop {
         iteration.finish(&mut info.loop_stats);
         // A streamed answer still to write: look at the events, but do not sleep.
@@ -373,6 +373,7 @@ pub fn run(mut flags: Flags, args: &[String], env: &[(String, String)]) -> Resul
             };
             server.run_pending(&mut ctx);
             deliver(&mut server, &mut ctx);
+            iteration.pending(server.requests, server.last_request());
         }
     }
 }
