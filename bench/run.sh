@@ -21,7 +21,8 @@
 # /tmp/mesolite-bench.json). Every container and cgroup it makes is removed, on failure too.
 # About 3-5 minutes on 2 cores.
 #
-# Env: MESOLITE_BINARY=PATH uses a prebuilt binary (one that predates the loop metric shows "n/a"
+# Env: AGENT_NICE (default -5, the systemd unit's Nice=) is the agent's CPU priority;
+# MESOLITE_BINARY=PATH uses a prebuilt binary (one that predates the loop metric shows "n/a"
 # for it); ISOLATOR_RUNS (default 200) sizes the isolator comparison (0 skips it); RUNS (200) the
 # launch series; CLIENTS (8) and ROUNDS (25 cycles per client) the launches per second; SLEEPERS
 # (100) and STATS_LARGE (1000) the statistics; AGENT_FLAGS adds or overrides agent flags (default
@@ -88,8 +89,11 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# At the systemd unit's CPU priority (Nice=-5; its containers get nice 0 back), so that the
+# load's own client processes preempt the agent no more than a deployed agent's containers do.
+# AGENT_NICE=0 runs it at the default priority.
 # shellcheck disable=SC2086 # agent_flags is a list of flags
-"$bin" agent --work_dir="$tmp/work" --runtime_dir="$tmp/run" --socket="$sock" \
+nice -n "${AGENT_NICE:--5}" "$bin" agent --work_dir="$tmp/work" --runtime_dir="$tmp/run" --socket="$sock" \
   --isolation="$isolation" $agent_flags </dev/null >"$log" 2>&1 &
 agent_pid=$!
 echo "bench: agent pid $agent_pid, socket $sock, isolation $isolation $agent_flags" >&2
@@ -122,7 +126,7 @@ python3 "$root/bench/driver.py" --socket="$sock" --agent-pid="$agent_pid" --bina
   --floor-dir="$tmp/floor" --cgroups-root="$cgroups_root" \
   --json="${BENCH_JSON:-/tmp/mesolite-bench.json}" "${driver_counts[@]}" "$@"
 echo
-echo "Machine: $(nproc) CPUs, $(uname -r), $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/cgroup v1 (hybrid)/; s/cgroup2fs/cgroup v2/'); agent flags: --isolation=$isolation $agent_flags"
+echo "Machine: $(nproc) CPUs, $(uname -r), $(stat -fc %T /sys/fs/cgroup | sed 's/tmpfs/cgroup v1 (hybrid)/; s/cgroup2fs/cgroup v2/'); agent nice ${AGENT_NICE:--5}; agent flags: --isolation=$isolation $agent_flags"
 echo
 if [ "${ISOLATOR_RUNS:-200}" != 0 ]; then
   python3 "$root/bench/isolators.py" --binary="$bin" --runs="${ISOLATOR_RUNS:-200}"

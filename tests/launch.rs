@@ -302,6 +302,34 @@ fn the_agent_lowers_its_oom_score_and_containers_get_the_default() {
     );
 }
 
+/// An agent run above the default CPU priority (the systemd unit's `Nice=-5`): its tasks get
+/// the default back (nice 0), as they get the default oom_score_adj.
+#[test]
+fn containers_of_an_agent_above_the_default_priority_get_the_default() {
+    if !root_or_skip("nice") {
+        return;
+    }
+    let agent = Agent::start(&[]);
+    let pid = agent.child.as_ref().unwrap().id();
+    let renice = std::process::Command::new("renice")
+        .args(["-n", "-5", "-p", &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(renice.status.success(), "{renice:?}");
+    // Field 19 of stat is the nice value.
+    let nice_of = |stat: &str| -> i64 {
+        let (_, rest) = stat.rsplit_once(") ").unwrap();
+        rest.split(' ').nth(16).unwrap().parse().unwrap()
+    };
+    let own = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    assert_eq!(nice_of(&own), -5);
+    let r = agent.launch_shell("nice", "cat /proc/self/stat", json!([]));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(agent.wait_json("nice")["exit_status"], 0);
+    let task = std::fs::read_to_string(agent.sandbox("nice").join("stdout")).unwrap();
+    assert_eq!(nice_of(&task), 0, "{task}");
+}
+
 /// The agent blocks every signal around the clone (so that none of its handlers runs in the
 /// child) and the child resets them: a task starts with nothing blocked or ignored, under both
 /// launchers, and the agent's own mask is back as it was.

@@ -113,8 +113,10 @@ fn attach_self(procs: &[ProcsFile]) -> Result<(), String> {
 }
 
 fn setup_namespaces(spec: &LaunchSpec) -> Result<(), SetupError> {
-    // The agent made itself unlikely to be OOM-killed; its containers must not inherit that.
+    // The agent made itself unlikely to be OOM-killed, and may run at a higher CPU priority;
+    // its containers must not inherit either.
     let _ = std::fs::write("/proc/self/oom_score_adj", "0");
+    process::default_priority();
     if spec.namespaces & CLONE_NEWNS != 0 {
         mount::make_root_rslave().map_err(SetupError::step("make / a slave mount"))?;
     }

@@ -353,6 +353,14 @@ pub fn set_name(name: &CStr) {
     unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr(), 0, 0, 0) };
 }
 
+/// The default CPU priority (nice 0) for this process: a container's init takes it back from
+/// an agent that runs at a higher one (the systemd unit's `Nice=-5`), as it takes back the
+/// default oom_score_adj. Best effort: a refusal leaves the priority as it was.
+pub fn default_priority() {
+    // SAFETY: setpriority on this process (who 0) with a plain value; no memory is passed.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 0) };
+}
+
 /// Lowers this process's CPU and I/O priority (nice 10, best-effort I/O at its lowest level):
 /// for background work (the deleter) that must not take the agent's CPU or disk time.
 /// Best effort: a kernel that refuses leaves the priority as it was.
