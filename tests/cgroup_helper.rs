@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{resources, root_or_skip, Agent};
+use common::{nice_of, resources, root_or_skip, Agent};
 
 const SUBSYSTEMS: [&str; 5] = ["freezer", "cpu", "cpuacct", "memory", "pids"];
 
@@ -54,7 +54,8 @@ fn parallel_launches_have_cgroups_made_off_the_loop_and_leave_none() {
     if !hybrid_or_skip("cgroup helper under parallel launches") {
         return;
     }
-    let agent = Agent::start(&[]);
+    // Room for many rounds of 0.1 cpus each (the host's 2 cpus hold 20).
+    let agent = Agent::start(&["--resources=cpus:64;mem:65536"]);
     // Launches in parallel until some found another init attaching (each round is 8 at once).
     let mut ids = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -153,7 +154,7 @@ fn a_cgroup_helper_killed_is_started_again_and_launches_go_on() {
     launch_sleeper(&agent, "one");
     let helper = helper_pid(&agent).expect("the cgroup helper runs");
     // The helper runs at the agent's priority: a launch may wait on it.
-    assert_eq!(nice(helper), 0);
+    assert_eq!(nice_of(helper), 0);
     nix_kill(helper);
     Agent::eventually("the helper started again", Duration::from_secs(10), || {
         helper_pid(&agent).is_some_and(|p| p != helper)
@@ -169,20 +170,7 @@ fn a_cgroup_helper_killed_is_started_again_and_launches_go_on() {
 }
 
 fn helper_pid(agent: &Agent) -> Option<i32> {
-    let parent = agent.child.as_ref()?.id() as i32;
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        let (comm, rest) = stat.split_once(") ")?;
-        let ppid: i32 = rest.split(' ').nth(1)?.parse().ok()?;
-        (comm.ends_with("(mesolite-cg") && ppid == parent).then_some(pid)
-    })
-}
-
-fn nice(pid: i32) -> i64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let (_, rest) = stat.rsplit_once(") ").unwrap();
-    rest.split(' ').nth(16).unwrap().parse().unwrap()
+    agent.child_named("mesolite-cg")
 }
 
 fn nix_kill(pid: i32) {

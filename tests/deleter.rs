@@ -9,25 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{resources, root_or_skip, Agent};
+use common::{nice_of, resources, root_or_skip, Agent};
 
 /// The pid of the agent's deleter, if it runs.
 fn deleter_pid(agent: &Agent) -> Option<i32> {
-    let parent = agent.child.as_ref()?.id() as i32;
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        let (comm, rest) = stat.split_once(") ")?;
-        let ppid: i32 = rest.split(' ').nth(1)?.parse().ok()?;
-        (comm.ends_with("(mesolite-del") && ppid == parent).then_some(pid)
-    })
-}
-
-/// The nice value of `pid` (field 19 of its stat).
-fn nice(pid: i32) -> i64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let (_, rest) = stat.rsplit_once(") ").unwrap();
-    rest.split(' ').nth(16).unwrap().parse().unwrap()
+    agent.child_named("mesolite-del")
 }
 
 fn trash(agent: &Agent) -> PathBuf {
@@ -135,7 +121,11 @@ fn a_killed_deleter_is_restarted_and_finishes_what_it_was_given() {
     }
     let agent = Agent::start(&[]);
     let first = deleter_pid(&agent).expect("the deleter runs from the start");
-    assert_eq!(nice(first), 10, "the deleter yields the CPU to the agent");
+    assert_eq!(
+        nice_of(first),
+        10,
+        "the deleter yields the CPU to the agent"
+    );
     let sandbox = ended(&agent, "busy");
     fill(&sandbox, 30, 1000);
     assert_eq!(agent.remove("busy").status, 200);

@@ -316,18 +316,12 @@ fn containers_of_an_agent_above_the_default_priority_get_the_default() {
         .output()
         .unwrap();
     assert!(renice.status.success(), "{renice:?}");
-    // Field 19 of stat is the nice value.
-    let nice_of = |stat: &str| -> i64 {
-        let (_, rest) = stat.rsplit_once(") ").unwrap();
-        rest.split(' ').nth(16).unwrap().parse().unwrap()
-    };
-    let own = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    assert_eq!(nice_of(&own), -5);
+    assert_eq!(common::nice_of(pid as i32), -5);
     let r = agent.launch_shell("nice", "cat /proc/self/stat", json!([]));
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(agent.wait_json("nice")["exit_status"], 0);
     let task = std::fs::read_to_string(agent.sandbox("nice").join("stdout")).unwrap();
-    assert_eq!(nice_of(&task), 0, "{task}");
+    assert_eq!(common::nice_in_stat(&task), 0, "{task}");
 }
 
 /// The agent blocks every signal around the clone (so that none of its handlers runs in the

@@ -310,6 +310,20 @@ impl Agent {
     }
 
     /// The container's cgroup directory of a v1 subsystem on this host.
+    /// The pid of the agent's child process named `comm` (its helpers: `mesolite-del`,
+    /// `mesolite-cg`), if one runs.
+    pub fn child_named(&self, comm: &str) -> Option<i32> {
+        let parent = self.child.as_ref()?.id() as i32;
+        let wanted = format!("({comm}");
+        std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let (name, rest) = stat.split_once(") ")?;
+            let ppid: i32 = rest.split(' ').nth(1)?.parse().ok()?;
+            (name.ends_with(&wanted) && ppid == parent).then_some(pid)
+        })
+    }
+
     pub fn v1_cgroup(&self, subsystem: &str, id: &str) -> PathBuf {
         Path::new("/sys/fs/cgroup")
             .join(subsystem)
@@ -378,6 +392,17 @@ impl Drop for Agent {
 }
 
 /// Mesos JSON of scalar resources.
+/// The nice value of a process, from its `stat` text (field 19).
+pub fn nice_in_stat(stat: &str) -> i64 {
+    let (_, rest) = stat.rsplit_once(") ").unwrap();
+    rest.split(' ').nth(16).unwrap().parse().unwrap()
+}
+
+/// The nice value of `pid`.
+pub fn nice_of(pid: i32) -> i64 {
+    nice_in_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap())
+}
+
 pub fn resources(cpus: f64, mem: f64) -> Value {
     json!([
         {"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}},
