@@ -155,7 +155,7 @@ fn a_cgroup_helper_killed_is_started_again_and_launches_go_on() {
     let helper = helper_pid(&agent).expect("the cgroup helper runs");
     // The helper runs at the agent's priority: a launch may wait on it.
     assert_eq!(nice_of(helper), 0);
-    nix_kill(helper);
+    sigkill(helper);
     Agent::eventually("the helper started again", Duration::from_secs(10), || {
         helper_pid(&agent).is_some_and(|p| p != helper)
     });
@@ -173,7 +173,7 @@ fn helper_pid(agent: &Agent) -> Option<i32> {
     agent.child_named("mesolite-cg")
 }
 
-fn nix_kill(pid: i32) {
+fn sigkill(pid: i32) {
     let status = std::process::Command::new("kill")
         .args(["-KILL", &pid.to_string()])
         .status()

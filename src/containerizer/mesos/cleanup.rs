@@ -82,12 +82,12 @@ impl MesosContainerizer {
         self.isolators.cleanup(&container_ctx(c), &mut lp);
         c.cleanup = Cleanup::Done;
         // A launch destroyed while the helper made its cgroups: removed after they are made.
-        let asked = match (&self.cgroups, c.cgroups_asked) {
-            (Some(cgroups), true) => Some(cgroups.open(c.id.as_str())),
-            _ => None,
-        };
-        c.cgroups_asked = false;
-        if let Some(cgroup) = c.cgroup.take().or(asked) {
+        let asked = std::mem::take(&mut c.cgroups_asked);
+        let cgroup = c.cgroup.take().or_else(|| {
+            let cgroups = self.cgroups.as_ref().filter(|_| asked)?;
+            Some(cgroups.open(c.id.as_str()))
+        });
+        if let Some(cgroup) = cgroup {
             match self
                 .cgroup_helper
                 .submit(What::Cgroups(cgroup.release_for_removal()))
